@@ -1,0 +1,162 @@
+"""The ``vnnews`` command line: run, train, evaluate, config show.
+
+Errors the user can fix print one paragraph (no traceback) and exit non-zero; see
+:mod:`pipeline.errors` for the exit codes.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from pipeline.config import EvaluateConfig, JobConfig, TrainConfig, dump_config, load_config, read_yaml
+from pipeline.errors import VnnewsError
+
+app = typer.Typer(
+    help="vnnews: topic classification and summaries for Vietnamese news, driven by YAML configs.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+config_app = typer.Typer(help="Inspect configs.", no_args_is_help=True)
+app.add_typer(config_app, name="config")
+
+SetOption = Annotated[
+    list[str] | None,
+    typer.Option("--set", help="Override a config key: --set summarize.num_beams=2 (repeatable)."),
+]
+ConfigArg = Annotated[Path, typer.Argument(help="YAML config file.")]
+QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="Only warnings and errors.")]
+
+log = logging.getLogger("pipeline")
+
+
+def _setup_logging(quiet: bool) -> None:
+    logging.basicConfig(
+        level=logging.WARNING if quiet else logging.INFO,
+        format="%(asctime)s %(levelname)s %(message)s",
+        datefmt="%H:%M:%S",
+        stream=sys.stderr,
+    )
+    for noisy in ("httpx", "urllib3", "huggingface_hub", "filelock"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def _fail(exc: VnnewsError) -> None:
+    typer.echo(f"error: {exc}", err=True)
+    raise typer.Exit(exc.exit_code)
+
+
+def _print_preview(summary) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"{summary.written} articles processed (first {len(summary.preview)} shown)")
+    for column in ("title", "topic", "score", "summary"):
+        table.add_column(column, overflow="fold", max_width=60 if column != "summary" else 70)
+    for row in summary.preview:
+        score = row.get("topic_score")
+        words = (row.get("summary") or "").split()
+        table.add_row(
+            (row.get("title") or row.get("id") or "")[:60],
+            str(row.get("topic") or "-"),
+            f"{score:.2f}" if isinstance(score, float) else "-",
+            " ".join(words[:14]) + (" ..." if len(words) > 14 else ""),
+        )
+    console = Console()
+    console.print(table)
+    console.print(f"results:    {summary.output}")
+    console.print(f"quarantine: {summary.quarantine} ({summary.quarantined} rows)")
+    console.print(f"manifest:   {summary.manifest}")
+    console.print(
+        f"read {summary.read}, written {summary.written}, quarantined {summary.quarantined} "
+        f"in {summary.seconds:.1f}s ({summary.articles_per_second:.1f} articles/s)"
+    )
+
+
+@app.command()
+def run(config: ConfigArg, set_: SetOption = None, quiet: QuietOption = False) -> None:
+    """Run the batch job: read, normalize, classify, summarize, write."""
+    from pipeline.api import Pipeline
+
+    _setup_logging(quiet)
+    try:
+        summary = Pipeline(load_config(JobConfig, config, set_ or [])).run()
+    except VnnewsError as exc:
+        _fail(exc)
+    _print_preview(summary)
+
+
+@app.command()
+def train(config: ConfigArg, set_: SetOption = None, quiet: QuietOption = False) -> None:
+    """Train a topic classifier; writes the model directory with metrics and a model card."""
+    from pipeline.topic.training import format_table
+    from pipeline.topic.training import train as train_model
+
+    _setup_logging(quiet)
+    try:
+        cfg = load_config(TrainConfig, config, set_ or [])
+        metrics = train_model(cfg, config_path=str(config))
+    except VnnewsError as exc:
+        _fail(exc)
+    typer.echo(format_table(metrics))
+    typer.echo(f"trained in {metrics['train_seconds']}s; model: {cfg.output_dir}")
+
+
+@app.command()
+def evaluate(config: ConfigArg, set_: SetOption = None, quiet: QuietOption = False) -> None:
+    """Evaluate a topic model on a labelled file; writes metrics.json and a confusion matrix."""
+    from pipeline.topic.training import evaluate as evaluate_model
+    from pipeline.topic.training import format_table
+
+    _setup_logging(quiet)
+    try:
+        cfg = load_config(EvaluateConfig, config, set_ or [])
+        metrics = evaluate_model(cfg)
+    except VnnewsError as exc:
+        _fail(exc)
+    typer.echo(format_table(metrics))
+    if metrics["unseen_labels"]:
+        typer.echo(f"labels the model never saw: {', '.join(metrics['unseen_labels'])}")
+    typer.echo(f"report: {cfg.output_dir / 'metrics.json'}, {cfg.output_dir / 'confusion_matrix.png'}")
+
+
+SCHEMAS = {"run": JobConfig, "train": TrainConfig, "evaluate": EvaluateConfig}
+
+
+def guess_kind(data: dict) -> str:
+    """A job file has `input` (run); an evaluation names a model directory; training configures one."""
+    if "input" in data:
+        return "run"
+    return "evaluate" if isinstance(data.get("model"), str) else "train"
+
+
+@config_app.command("show")
+def config_show(
+    config: ConfigArg,
+    set_: SetOption = None,
+    kind: Annotated[
+        str, typer.Option(help="Which job the file is for: run, train or evaluate (default: guessed).")
+    ] = "auto",
+) -> None:
+    """Print the resolved config with every default filled in."""
+    try:
+        if kind == "auto":
+            kind = guess_kind(read_yaml(config))
+        if kind not in SCHEMAS:
+            raise typer.BadParameter(f"--kind must be one of {sorted(SCHEMAS)}")
+        typer.echo(dump_config(load_config(SCHEMAS[kind], config, set_ or [])), nl=False)
+    except VnnewsError as exc:
+        _fail(exc)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,294 @@
+"""Job configuration: YAML files validated by pydantic, overridable with dotted ``--set`` keys.
+
+Every section owns its defaults, documented field by field, so ``vnnews config show`` prints a
+complete, commented-by-name picture of what a job will do. Unknown keys are errors
+(``extra="forbid"``): a misspelled key never silently falls back to a default.
+
+Relative paths are resolved against the current working directory, like any command-line tool;
+model paths additionally fall back to the project checkout (see :func:`resolve_model_path`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from pipeline.errors import ConfigError
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+InputFormat = Literal["auto", "jsonl", "csv", "parquet", "txt", "hf_dataset"]
+OutputFormat = Literal["auto", "jsonl", "csv", "parquet", "sqlite"]
+ToneStyle = Literal["keep", "old", "new"]
+
+
+class Section(BaseModel):
+    """Base for every config section: unknown keys are errors, assignments are validated."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class InputConfig(Section):
+    """Where articles come from and how their fields are named."""
+
+    path: Path = Field(description="File, folder of .txt files, or saved Hugging Face dataset.")
+    format: InputFormat = Field("auto", description="'auto' picks by extension (.jsonl[.gz], .csv, .parquet, folder).")
+    text_field: str = Field("text", description="Field holding the article body.")
+    title_field: str | None = Field("title", description="Field holding the title; null if there is none.")
+    id_field: str | None = Field("id", description="Field holding a stable id; missing ids are content hashes.")
+    raw_pages: bool = Field(False, description="Text is a scraped page: recover title, author, body; drop boilerplate.")
+    txt_first_line_title: bool = Field(True, description="For .txt folders: the first non-empty line is the title.")
+    split: str | None = Field(None, description="For a saved DatasetDict: which split to read.")
+    encoding: str = Field("utf-8", description="Text encoding of txt/csv/jsonl inputs.")
+    batch_size: int = Field(64, ge=1, le=100_000, description="Articles read and processed per batch.")
+    limit: int | None = Field(None, ge=1, description="Stop after this many input rows (for trials).")
+
+
+class NormalizeConfig(Section):
+    """Text clean-up applied before any model sees the article."""
+
+    enabled: bool = True
+    tone_style: ToneStyle = Field(
+        "keep", description="Tone-mark placement: keep as is, 'old' (hoà, thuỷ) or 'new' (hòa, thủy)."
+    )
+    max_chars: int = Field(
+        200_000, ge=100, description="Longer articles are quarantined (a typical article has 2-5k chars)."
+    )
+
+
+class ClassifyConfig(Section):
+    """Topic classification with a trained model directory."""
+
+    enabled: bool = True
+    model: Path = Field(Path("models/topic-tfidf-vntc"), description="Topic model directory made by `vnnews train`.")
+    top_k: int = Field(0, ge=0, le=50, description="Add `topic_top_k` with this many (label, score) pairs; 0 = off.")
+    min_score: float | None = Field(
+        None, ge=0.0, le=1.0, description="Below this probability `topic` is null (the score is kept)."
+    )
+    batch_size: int = Field(512, ge=1, description="Articles per vectorize/predict call.")
+
+
+class SummarizeConfig(Section):
+    """Summaries: extractive (offline, no download) or abstractive (any HF seq2seq model)."""
+
+    enabled: bool = True
+    kind: Literal["extractive", "abstractive"] = "extractive"
+    # extractive
+    max_sentences: int = Field(2, ge=1, le=20, description="Extractive: sentences kept, in article order.")
+    # abstractive
+    model: str = Field(
+        "VietAI/vit5-base-vietnews-summarization", description="Abstractive: hub id or local model directory."
+    )
+    prefix: str = Field("", description="Abstractive: text prepended to each input (T5 task prefix; '' for ViT5).")
+    max_input_tokens: int = Field(1024, ge=8, description="Abstractive: inputs are truncated to this many tokens.")
+    max_new_tokens: int = Field(256, ge=1, description="Abstractive: longest summary, in tokens.")
+    min_new_tokens: int = Field(0, ge=0, description="Abstractive: shortest summary, in tokens.")
+    num_beams: int = Field(4, ge=1, le=64, description="Abstractive: beam search width (1 = greedy).")
+    length_penalty: float = Field(1.0, description="Abstractive: >1 favours longer beams, <1 shorter.")
+    no_repeat_ngram_size: int = Field(3, ge=0, description="Abstractive: forbid repeating n-grams of this size.")
+    batch_size: int = Field(8, ge=1, description="Abstractive: articles per generate() call (length-sorted).")
+    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="Abstractive: 'auto' uses CUDA when present.")
+
+    @model_validator(mode="after")
+    def _lengths_consistent(self) -> SummarizeConfig:
+        if self.min_new_tokens > self.max_new_tokens:
+            raise ValueError(
+                f"min_new_tokens ({self.min_new_tokens}) must not exceed max_new_tokens ({self.max_new_tokens})"
+            )
+        return self
+
+
+class OutputConfig(Section):
+    """Where results go. Side files (quarantine, manifest, resolved config) sit beside `path`."""
+
+    path: Path = Field(description="Results file: .jsonl, .csv, .parquet, .db/.sqlite.")
+    format: OutputFormat = Field("auto", description="'auto' picks by extension.")
+    include_text: bool = Field(False, description="Also write the normalized article text.")
+    table: str = Field("articles", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", description="SQLite table name.")
+
+
+class RunnerConfig(Section):
+    """How the job is driven."""
+
+    progress: Literal["auto", "bar", "log", "off"] = Field(
+        "auto", description="'auto': a bar on a terminal, periodic log lines otherwise."
+    )
+    log_every_seconds: float = Field(10.0, gt=0, description="Interval of progress log lines when not a terminal.")
+
+
+class JobConfig(Section):
+    """A complete `vnnews run` job."""
+
+    input: InputConfig
+    normalize: NormalizeConfig = NormalizeConfig()
+    classify: ClassifyConfig = ClassifyConfig()
+    summarize: SummarizeConfig = SummarizeConfig()
+    output: OutputConfig
+    runner: RunnerConfig = RunnerConfig()
+
+    @model_validator(mode="after")
+    def _raw_pages_need_normalize(self) -> JobConfig:
+        if self.input.raw_pages and not self.normalize.enabled:
+            raise ValueError("input.raw_pages needs normalize.enabled: true (the normalize stage parses pages)")
+        return self
+
+
+class LabelledDataConfig(Section):
+    """A labelled file for training or evaluating the topic classifier."""
+
+    path: Path
+    format: InputFormat = "auto"
+    text_field: str = "text"
+    title_field: str | None = Field(None, description="Prepended to the text when set (VNTC has none).")
+    label_field: str = "label"
+    limit: int | None = Field(None, ge=1, description="Use only the first N rows (for quick trials).")
+
+
+class TfidfLinearConfig(Section):
+    """TF-IDF over syllable n-grams + a linear SVM, probabilities by temperature scaling."""
+
+    kind: Literal["tfidf_linear"] = "tfidf_linear"
+    ngram_max: int = Field(2, ge=1, le=4, description="Syllable n-grams 1..ngram_max (2 captures most compounds).")
+    max_features: int = Field(60_000, ge=10, description="Vocabulary size; ~60k keeps the model a few MB.")
+    min_df: int = Field(2, ge=1, description="Ignore n-grams seen in fewer documents.")
+    max_df: float = Field(0.5, gt=0.0, le=1.0, description="Ignore n-grams in more than this share of documents.")
+    sublinear_tf: bool = Field(True, description="Use 1 + log(tf): long articles don't drown short ones.")
+    C: float = Field(0.5, gt=0.0, description="Inverse regularization strength of the linear SVM.")
+    class_weight: Literal["balanced"] | None = "balanced"
+    calibration_folds: int = Field(3, ge=0, le=10, description="Out-of-fold margins for the temperature; 0/1 = off.")
+    tone_style: ToneStyle = Field("new", description="Tone-mark style the model reads (applied to any input).")
+
+
+class TrainConfig(Section):
+    """A `vnnews train` job for the topic classifier."""
+
+    task: Literal["topic"] = "topic"
+    data: LabelledDataConfig
+    validation_split: float = Field(0.1, gt=0.0, lt=0.9, description="Stratified share held out for metrics.")
+    seed: int = 13
+    model: TfidfLinearConfig = TfidfLinearConfig()
+    output_dir: Path
+    name: str | None = Field(None, description="Model name for the card; defaults to the directory name.")
+
+
+class EvaluateConfig(Section):
+    """A `vnnews evaluate` job: a labelled file against a model directory."""
+
+    task: Literal["topic"] = "topic"
+    model: Path
+    data: LabelledDataConfig
+    output_dir: Path
+    batch_size: int = Field(512, ge=1)
+
+
+ConfigT = TypeVar("ConfigT", bound=BaseModel)
+
+
+def parse_override(item: str) -> tuple[str, Any]:
+    """Split ``KEY=VALUE``; the value is read as YAML so ``2``, ``true`` and ``null`` get their types."""
+    key, sep, raw = item.partition("=")
+    key = key.strip()
+    if not sep or not key:
+        raise ConfigError(f"--set expects KEY=VALUE with a dotted key (e.g. summarize.num_beams=2), got {item!r}.")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError:
+        value = raw
+    return key, value
+
+
+def apply_overrides(data: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """Set dotted keys in a nested dict (creating sections as needed); returns the same dict."""
+    for dotted, value in overrides.items():
+        parts = dotted.split(".")
+        node = data
+        for i, part in enumerate(parts[:-1]):
+            child = node.get(part)
+            if child is None:
+                child = node[part] = {}
+            if not isinstance(child, dict):
+                path = ".".join(parts[: i + 1])
+                raise ConfigError(f"--set {dotted}: '{path}' is a value, not a section.")
+            node = child
+        node[parts[-1]] = value
+    return data
+
+
+def format_validation_error(err: ValidationError, source: str) -> str:
+    """One line per problem, keyed by its dotted path, grouped by section (spaCy-style)."""
+    lines = [f"Invalid config {source}:"]
+    for problem in sorted(err.errors(), key=lambda e: [str(p) for p in e["loc"]]):
+        loc = ".".join(str(p) for p in problem["loc"]) or "(top level)"
+        msg = problem["msg"]
+        if problem["type"] == "extra_forbidden":
+            msg = "unknown key (check the spelling; `vnnews config show` lists every key)"
+        elif problem["type"] == "missing":
+            msg = "required, but missing"
+        elif "input" in problem and problem["type"] not in ("model_type", "dict_type"):
+            msg = f"{msg}, got {problem['input']!r}"
+        lines.append(f"  {loc}: {msg}")
+    return "\n".join(lines)
+
+
+def read_yaml(path: str | Path) -> dict[str, Any]:
+    """Read a YAML mapping with a clear error for a missing file or bad syntax."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"Config file {path} does not exist.") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"Config file {path} cannot be read: {exc}.") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"Config file {path} is not valid YAML: {exc}") from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"Config file {path} must hold a mapping of sections, got {type(data).__name__}.")
+    return data
+
+
+def load_config(
+    schema: type[ConfigT],
+    path: str | Path | None = None,
+    overrides: dict[str, Any] | list[str] | None = None,
+    data: dict[str, Any] | None = None,
+) -> ConfigT:
+    """Validate a config from a YAML file (or a dict) plus overrides; raise ConfigError naming keys."""
+    raw = read_yaml(path) if path is not None else dict(data or {})
+    if isinstance(overrides, list):
+        overrides = dict(parse_override(item) for item in overrides)
+    apply_overrides(raw, overrides or {})
+    try:
+        return schema.model_validate(raw)
+    except ValidationError as err:
+        raise ConfigError(format_validation_error(err, str(path) if path else "(in memory)")) from None
+
+
+def dump_config(config: BaseModel) -> str:
+    """The resolved config as YAML, every default filled in."""
+    return yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False, allow_unicode=True)
+
+
+def config_hash(config: BaseModel) -> str:
+    """A short stable hash of the resolved config: which settings produced a result."""
+    blob = json.dumps(config.model_dump(mode="json"), sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:16]
+
+
+def resolve_model_path(path: Path) -> Path:
+    """A relative model path is looked up in the working directory, then in the project checkout.
+
+    This lets `vnnews run` find the shipped `models/...` from any directory of a source checkout.
+    """
+    if path.is_absolute() or path.exists():
+        return path
+    candidate = PROJECT_ROOT / path
+    return candidate if candidate.exists() else path

@@ -1,0 +1,38 @@
+"""Errors a user can act on.
+
+Every failure that is the user's to fix (a bad config, a missing model, an unreadable input)
+raises a subclass of :class:`VnnewsError`. The CLI prints its message as one paragraph and exits
+non-zero without a traceback; anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+
+class VnnewsError(Exception):
+    """Base class for errors whose message tells the user what to change."""
+
+    exit_code = 1
+
+
+class ConfigError(VnnewsError):
+    """The YAML config (or a ``--set`` override) is invalid."""
+
+    exit_code = 2
+
+
+class ModelNotFoundError(VnnewsError):
+    """A model directory or hub id could not be loaded."""
+
+    exit_code = 3
+
+
+class InputError(VnnewsError):
+    """The configured input cannot be opened at all (individual bad rows are quarantined instead)."""
+
+    exit_code = 4
+
+
+class OutputError(VnnewsError):
+    """The configured output cannot be written."""
+
+    exit_code = 5

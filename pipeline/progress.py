@@ -1,0 +1,62 @@
+"""Progress for long runs: a bar with articles/s and ETA on a terminal, log lines otherwise.
+
+Cron and orchestrators capture stderr to files, where a redrawn bar is noise; there we log one
+line every ``log_every_seconds`` with the same numbers.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+
+log = logging.getLogger("pipeline.progress")
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(seconds)
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}h{minutes:02d}m{secs:02d}s" if hours else f"{minutes}m{secs:02d}s"
+
+
+class Progress:
+    """Counts processed articles; ``mode`` is auto, bar, log or off."""
+
+    def __init__(self, total: int | None, mode: str = "auto", log_every_seconds: float = 10.0) -> None:
+        if mode == "auto":
+            mode = "bar" if sys.stderr.isatty() else "log"
+        self.mode = mode
+        self.total = total
+        self.done = 0
+        self.log_every = log_every_seconds
+        self.start = self._last_log = time.monotonic()
+        self._bar = None
+        if mode == "bar":
+            from tqdm import tqdm
+
+            self._bar = tqdm(total=total, unit=" articles", dynamic_ncols=True, smoothing=0.1)
+
+    @property
+    def rate(self) -> float:
+        elapsed = time.monotonic() - self.start
+        return self.done / elapsed if elapsed > 0 else 0.0
+
+    def status(self) -> str:
+        rate = self.rate
+        parts = [f"{self.done:,}" + (f"/{self.total:,}" if self.total else "") + " articles", f"{rate:.1f} articles/s"]
+        if self.total and rate > 0:
+            parts.append(f"ETA {_duration(max(self.total - self.done, 0) / rate)}")
+        return ", ".join(parts)
+
+    def update(self, n: int) -> None:
+        self.done += n
+        if self._bar is not None:
+            self._bar.update(n)
+        elif self.mode == "log" and time.monotonic() - self._last_log >= self.log_every:
+            self._last_log = time.monotonic()
+            log.info("progress: %s", self.status())
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()

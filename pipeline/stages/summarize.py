@@ -1,0 +1,51 @@
+"""The summarize stage: adds ``summary`` with the configured summarizer."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from pipeline.config import SummarizeConfig
+from pipeline.records import Record
+from pipeline.summarize.extractive import LeadTitleSummarizer
+
+log = logging.getLogger(__name__)
+
+
+class SummarizeStage:
+    """Extractive (``LeadTitleSummarizer``) or abstractive (``Seq2SeqSummarizer``) summaries."""
+
+    name = "summarize"
+
+    def __init__(self, config: SummarizeConfig) -> None:
+        self.config = config
+        if config.kind == "abstractive":
+            from pipeline.summarize.abstractive import Seq2SeqSummarizer  # imports torch only when needed
+
+            self.abstractive: Any = Seq2SeqSummarizer(config)
+        else:
+            self.abstractive = None
+            self.extractive = LeadTitleSummarizer(config.max_sentences)
+
+    def describe(self) -> dict[str, Any]:
+        if self.abstractive is not None:
+            return {"kind": "abstractive", **self.abstractive.describe(), "truncated": self.abstractive.truncated_}
+        return {"kind": "extractive", "method": "lead_title", "max_sentences": self.config.max_sentences}
+
+    def __call__(self, records: list[Record]) -> list[Record]:
+        if self.abstractive is not None:
+            summaries = self.abstractive.summarize([r["text"] for r in records])
+        else:
+            summaries = [self.extractive.summarize(r.get("title") or "", r["text"]) for r in records]
+        for record, summary in zip(records, summaries, strict=True):
+            record["summary"] = summary
+        return records
+
+    def finish(self) -> None:
+        """Log once per run how many inputs were cut to the model's window (not once per article)."""
+        if self.abstractive is not None and self.abstractive.truncated_:
+            log.warning(
+                "%d article(s) were longer than summarize.max_input_tokens=%d and were truncated.",
+                self.abstractive.truncated_,
+                self.config.max_input_tokens,
+            )

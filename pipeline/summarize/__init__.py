@@ -1,0 +1,1 @@
+"""Summarizers: extractive (no download) and abstractive (Hugging Face seq2seq)."""

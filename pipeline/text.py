@@ -1,0 +1,126 @@
+"""Vietnamese text primitives: Unicode NFC, tone-mark placement, sentences, syllables.
+
+Vietnamese has two conventions for where the tone mark goes in the open syllables oa, oe, uy:
+the "old" style writes ``hoà, khoẻ, thuỷ`` and the "new" style ``hòa, khỏe, thủy``. Corpora and
+pretrained models disagree (VNTC uses new, VietNews and BARTpho old), so the same word must be
+written one way before any model or metric compares strings.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from functools import lru_cache
+
+_TONES_A = "àáảãạ"
+_TONES_E = "èéẻẽẹ"
+_TONES_Y = "ỳýỷỹỵ"
+_TONES_O = "òóỏõọ"
+_TONES_U = "ùúủũụ"
+
+
+def _pairs() -> dict[str, str]:
+    """Lower-case old -> new spellings of the three ambiguous vowel pairs, one per tone."""
+    pairs: dict[str, str] = {}
+    for i in range(5):
+        pairs["o" + _TONES_A[i]] = _TONES_O[i] + "a"
+        pairs["o" + _TONES_E[i]] = _TONES_O[i] + "e"
+        pairs["u" + _TONES_Y[i]] = _TONES_U[i] + "y"
+    return pairs
+
+
+def _with_case(pairs: dict[str, str]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for src, dst in pairs.items():
+        out[src] = dst
+        out[src.upper()] = dst.upper()
+        out[src[0].upper() + src[1]] = dst[0].upper() + dst[1]
+    return out
+
+
+_OLD_TO_NEW = _with_case(_pairs())
+_NEW_TO_OLD = {v: k for k, v in _OLD_TO_NEW.items()}
+
+
+def _pattern(table: dict[str, str]) -> re.Pattern[str]:
+    # Only an open syllable moves its mark: the pair must end the word (hoàng stays hoàng), and
+    # after "q" the u belongs to the consonant (quý is written quý in both styles).
+    alternatives = "|".join(sorted(map(re.escape, table), key=len, reverse=True))
+    return re.compile(rf"(?<![qQ])(?:{alternatives})(?!\w)")
+
+
+_OLD_TO_NEW_RE = _pattern(_OLD_TO_NEW)
+_NEW_TO_OLD_RE = _pattern(_NEW_TO_OLD)
+
+
+def nfc(text: str) -> str:
+    """Unicode NFC: decomposed input (e.g. from macOS or some editors) becomes the composed form."""
+    return unicodedata.normalize("NFC", text)
+
+
+def set_tone_style(text: str, style: str) -> str:
+    """Move tone marks to one convention: ``keep`` (unchanged), ``old`` (hoà) or ``new`` (hòa).
+
+    Expects NFC input. Idempotent for every style.
+
+    >>> set_tone_style("hoà thuỷ khoẻ quý hoàng", "new")
+    'hòa thủy khỏe quý hoàng'
+    >>> set_tone_style("hòa thủy", "old")
+    'hoà thuỷ'
+    """
+    if style == "keep":
+        return text
+    if style == "new":
+        return _OLD_TO_NEW_RE.sub(lambda m: _OLD_TO_NEW[m.group(0)], text)
+    if style == "old":
+        return _NEW_TO_OLD_RE.sub(lambda m: _NEW_TO_OLD[m.group(0)], text)
+    raise ValueError(f"tone style must be 'keep', 'old' or 'new', got {style!r}")
+
+
+# Zero-width and other invisible format characters that break word matching; NBSP becomes a space.
+_INVISIBLE_RE = re.compile("[\u200b\u200c\u200d\u2060\ufeff\u00ad]")
+_CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_SPACES_RE = re.compile(r"[ \t\u00a0\u2000-\u200a\u202f\u205f\u3000]+")
+_BLANK_LINES_RE = re.compile(r"\n{3,}")
+
+
+def clean_text(text: str, tone_style: str = "keep") -> str:
+    """NFC, unify line ends, drop invisible/control characters, squeeze spaces, set tone style."""
+    text = nfc(text)
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    text = _INVISIBLE_RE.sub("", text)
+    text = _CONTROL_RE.sub("", text)
+    text = _SPACES_RE.sub(" ", text)
+    text = "\n".join(line.strip() for line in text.split("\n"))
+    text = _BLANK_LINES_RE.sub("\n\n", text).strip()
+    return set_tone_style(text, tone_style)
+
+
+_WORD_RE = re.compile(r"\w+", re.UNICODE)
+
+
+def syllables(text: str) -> list[str]:
+    """Lower-cased Vietnamese syllables (Unicode word characters), the unit of our n-gram features."""
+    return _WORD_RE.findall(text.lower())
+
+
+@lru_cache(maxsize=1)
+def _sent_tokenize():
+    from underthesea import sent_tokenize  # imported lazily: it loads a model on first use
+
+    return sent_tokenize
+
+
+def split_sentences(text: str) -> list[str]:
+    """Sentences of an article: paragraphs (lines) first, then underthesea's sentence splitter.
+
+    underthesea knows Vietnamese abbreviations (``TP.HCM``), decimal commas (``10,5``) and
+    bylines such as ``(NLĐ)-``, which a regex on full stops gets wrong.
+    """
+    tokenize = _sent_tokenize()
+    sentences: list[str] = []
+    for paragraph in text.split("\n"):
+        paragraph = paragraph.strip()
+        if paragraph:
+            sentences.extend(s.strip() for s in tokenize(paragraph) if s.strip())
+    return sentences
