@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from pipeline.errors import ConfigError
 
@@ -119,6 +119,12 @@ class RunnerConfig(Section):
         "auto", description="'auto': a bar on a terminal, periodic log lines otherwise."
     )
     log_every_seconds: float = Field(10.0, gt=0, description="Interval of progress log lines when not a terminal.")
+
+    @field_validator("progress", mode="before")
+    @classmethod
+    def _yaml_off(cls, value: Any) -> Any:
+        # YAML 1.1 reads a bare `off` as false and `on` as true.
+        return {False: "off", True: "auto"}.get(value, value) if isinstance(value, bool) else value
 
 
 class JobConfig(Section):

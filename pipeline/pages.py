@@ -20,7 +20,7 @@ NAVIGATION_PHRASES = (
     "từ khoá", "tags", "kéo xuống", "trở về", "quay lại", "trang chủ", "bản quyền", "liên hệ",
     "tải ứng dụng", "nhấn vào", "click", "share", "like",
 )
-_SENTENCE_END = (".", "!", "?", "…", '"', "”", "»", ")", ":", ";")
+_SENTENCE_END = (".", "!", "?", "…", '"', "”", "»", ":", ";")
 _NAV_MAX_WORDS = 12
 _AUTHOR_MAX_WORDS = 6
 _INITIAL_RE = re.compile(r"^[A-ZĐ]\.$|^[A-ZĐ][a-zđ]?\.$")
@@ -36,6 +36,11 @@ class Page:
 
 def _is_prose(line: str) -> bool:
     return len(line.split()) > _NAV_MAX_WORDS or line.rstrip().endswith(_SENTENCE_END)
+
+
+def _is_trailing_chrome(line: str) -> bool:
+    """At the page's end even a short line ending in punctuation is chrome if it reads as navigation."""
+    return not _is_prose(line) or (len(line.split()) <= _NAV_MAX_WORDS and _has_navigation_phrase(line))
 
 
 def _has_navigation_phrase(line: str) -> bool:
@@ -71,7 +76,7 @@ def parse_page(page: str, title: str | None = None) -> Page:
     # Trailing chrome: short non-sentences at the end, plus a byline that may stand just above it
     # (the name-shaped line nearest the prose wins, since chrome further down is often a menu).
     byline_at_top = author is not None
-    while lines and not _is_prose(lines[-1]):
+    while lines and _is_trailing_chrome(lines[-1]):
         line = lines.pop()
         if not byline_at_top and looks_like_author(line) and not _has_navigation_phrase(line):
             author = line

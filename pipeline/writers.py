@@ -59,7 +59,7 @@ class _AtomicFile:
         except OSError as exc:
             raise OutputError(f"Cannot write to {target.parent}: {exc.strerror or exc}.") from None
         self.tmp = Path(tmp)
-        self.handle = os.fdopen(fd, mode, encoding="utf-8", newline="" if "b" not in mode else None)
+        self.handle = os.fdopen(fd, mode) if "b" in mode else os.fdopen(fd, mode, encoding="utf-8", newline="")
 
     def commit(self) -> None:
         self.handle.flush()

@@ -1,0 +1,79 @@
+import pytest
+
+from pipeline.config import JobConfig, TrainConfig, apply_overrides, load_config, parse_override
+from pipeline.errors import ConfigError
+
+BASE = {"input": {"path": "in.jsonl"}, "output": {"path": "out.jsonl"}}
+
+
+def _error(data, overrides=None) -> str:
+    with pytest.raises(ConfigError) as err:
+        load_config(JobConfig, data=data, overrides=overrides)
+    return str(err.value)
+
+
+def test_defaults_fill_every_section():
+    cfg = load_config(JobConfig, data=BASE)
+    assert cfg.summarize.kind == "extractive" and cfg.summarize.num_beams == 4
+    assert cfg.normalize.tone_style == "keep"
+
+
+def test_error_names_key_path_and_value():
+    msg = _error(BASE, {"summarize.num_beams": 0})
+    assert "summarize.num_beams: Input should be greater than or equal to 1, got 0" in msg
+
+
+def test_unknown_key_is_an_error():
+    msg = _error({**BASE, "summarize": {"num_beam": 2}})
+    assert "summarize.num_beam: unknown key" in msg
+
+
+def test_several_errors_reported_together():
+    msg = _error({"input": {"path": "x", "batch_size": -1}, "normalize": {"tone_style": "weird"}})
+    assert "input.batch_size" in msg and "normalize.tone_style" in msg and "output: required" in msg
+
+
+def test_overrides_are_typed_from_yaml():
+    cfg = load_config(JobConfig, data=BASE, overrides=["summarize.num_beams=2", "classify.enabled=false",
+                                                        "input.limit=null", "input.path=x.csv"])
+    assert cfg.summarize.num_beams == 2 and cfg.classify.enabled is False
+    assert str(cfg.input.path) == "x.csv"
+
+
+def test_override_into_missing_section_and_bad_override_syntax():
+    assert apply_overrides({}, {"a.b.c": 1}) == {"a": {"b": {"c": 1}}}
+    with pytest.raises(ConfigError, match="KEY=VALUE"):
+        parse_override("summarize.num_beams")
+    with pytest.raises(ConfigError, match="is a value, not a section"):
+        apply_overrides({"a": 1}, {"a.b": 2})
+
+
+def test_cross_field_checks():
+    assert "min_new_tokens (9) must not exceed max_new_tokens (4)" in _error(
+        {**BASE, "summarize": {"min_new_tokens": 9, "max_new_tokens": 4}}
+    )
+    assert "raw_pages needs normalize.enabled" in _error(
+        {"input": {"path": "x", "raw_pages": True}, "normalize": {"enabled": False}, "output": {"path": "o.jsonl"}}
+    )
+
+
+def test_yaml_file_errors(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("input: [unclosed", encoding="utf-8")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(JobConfig, bad)
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_config(JobConfig, tmp_path / "missing.yaml")
+    listing = tmp_path / "list.yaml"
+    listing.write_text("- a\n- b\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="must hold a mapping"):
+        load_config(JobConfig, listing)
+
+
+def test_shipped_configs_validate():
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent / "configs"
+    load_config(JobConfig, root / "quickstart.yaml")
+    load_config(JobConfig, root / "vit5.yaml")
+    load_config(TrainConfig, root / "train_topic.yaml")

@@ -1,0 +1,52 @@
+import unicodedata
+
+import pytest
+
+from pipeline.text import clean_text, nfc, set_tone_style, split_sentences, syllables
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [("hoà", "hòa"), ("thuỷ", "thủy"), ("khoẻ", "khỏe"), ("Hoà Bình", "Hòa Bình"), ("HOÀ", "HÒA"),
+     ("toạ đàm", "tọa đàm"), ("uỷ ban", "ủy ban")],
+)
+def test_tone_style_converts_both_ways(old, new):
+    assert set_tone_style(old, "new") == new
+    assert set_tone_style(new, "old") == old
+
+
+@pytest.mark.parametrize("word", ["hoàng", "quý", "khuỳnh", "thuở", "hoạch"])
+def test_tone_style_leaves_closed_syllables_and_qu_alone(word):
+    assert set_tone_style(word, "new") == word
+    assert set_tone_style(word, "old") == word
+
+
+def test_tone_style_keep_and_idempotent():
+    text = "Hoà Bình và thuỷ điện, sức khoẻ"
+    assert set_tone_style(text, "keep") == text
+    once = set_tone_style(text, "new")
+    assert set_tone_style(once, "new") == once
+
+
+def test_nfc_composes_decomposed_vietnamese():
+    decomposed = unicodedata.normalize("NFD", "Tiếng Việt")
+    assert decomposed != "Tiếng Việt"
+    assert nfc(decomposed) == "Tiếng Việt"
+
+
+def test_clean_text_removes_invisible_characters_and_squeezes_space():
+    raw = "Hà\u200b Nội\u00a0\u00a0mưa\r\n\r\n\r\n\r\nto\x00 quá "
+    assert clean_text(raw) == "Hà Nội mưa\n\nto quá"
+
+
+def test_split_sentences_knows_vietnamese_abbreviations_and_decimals():
+    text = "Tăng trưởng của TP.HCM đạt 10,5% trong năm. Đây là mức cao nhất.\nĐoạn mới bắt đầu ở đây."
+    assert split_sentences(text) == [
+        "Tăng trưởng của TP.HCM đạt 10,5% trong năm.",
+        "Đây là mức cao nhất.",
+        "Đoạn mới bắt đầu ở đây.",
+    ]
+
+
+def test_syllables_keep_vietnamese_letters_and_one_letter_words():
+    assert syllables("Ở Hà Nội, ý kiến") == ["ở", "hà", "nội", "ý", "kiến"]

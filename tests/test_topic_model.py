@@ -1,0 +1,89 @@
+import json
+
+import numpy as np
+import pytest
+
+from pipeline.errors import ModelNotFoundError
+from pipeline.topic import load_topic_model
+from pipeline.topic.tfidf_linear import TfidfLinearClassifier, fit_temperature
+
+TEXTS = {
+    "Thể thao": ["Đội bóng đá thắng trận chung kết", "Cầu thủ ghi bàn phút cuối", "Huấn luyện viên đội tuyển"],
+    "Kinh doanh": ["Giá vàng tăng mạnh hôm nay", "Doanh nghiệp xuất khẩu gạo", "Ngân hàng giảm lãi suất"],
+    "Sức khỏe": ["Bệnh viện điều trị bệnh nhân", "Bác sĩ khuyến cáo tiêm vắc xin", "Phẫu thuật tim thành công"],
+}
+
+
+@pytest.fixture(scope="module")
+def toy():
+    texts, labels = [], []
+    for label, items in TEXTS.items():
+        for i in range(4):
+            texts.extend(f"{t} lần {i}" for t in items)
+            labels.extend([label] * len(items))
+    return texts, labels
+
+
+def test_fit_returns_self_and_learns_state(toy):
+    clf = TfidfLinearClassifier(min_df=1, max_df=1.0)
+    assert clf.fit(*toy) is clf
+    assert clf.classes_ == sorted(TEXTS)
+    assert clf.temperature_ > 0
+    assert clf.predict(["đội bóng ghi bàn", "giá vàng hôm nay", "bác sĩ bệnh viện"]) == [
+        "Thể thao", "Kinh doanh", "Sức khỏe"]
+
+
+def test_probabilities_are_distributions(toy):
+    clf = TfidfLinearClassifier(min_df=1, max_df=1.0).fit(*toy)
+    proba = clf.predict_proba(["đội bóng", "ngân hàng", "không liên quan"])
+    assert proba.shape == (3, 3)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-6)
+    assert (proba >= 0).all() and (proba <= 1).all()
+
+
+def test_save_load_roundtrip_without_pickle(toy, tmp_path):
+    clf = TfidfLinearClassifier(min_df=1, max_df=1.0).fit(*toy)
+    clf.save(tmp_path / "m")
+    assert sorted(p.name for p in (tmp_path / "m").iterdir()) == ["config.json", "vocabulary.json",
+                                                                   "weights.safetensors"]
+    loaded = load_topic_model(tmp_path / "m")
+    probe = ["đội bóng đá", "giá vàng", "bệnh viện", "hoà thuỷ khoẻ"]
+    np.testing.assert_allclose(loaded.predict_proba(probe), clf.predict_proba(probe), rtol=1e-5)
+    assert loaded.get_params() == clf.get_params()
+
+
+def test_tone_style_applied_before_features(toy):
+    clf = TfidfLinearClassifier(min_df=1, max_df=1.0, tone_style="new").fit(*toy)
+    np.testing.assert_allclose(clf.predict_proba(["sức khoẻ"]), clf.predict_proba(["sức khỏe"]))
+
+
+def test_temperature_recovers_sharpness():
+    # Labels drawn from softmax(logits) are calibrated at T=1, so logits scaled by 3 need T=3.
+    from scipy.special import softmax
+
+    rng = np.random.default_rng(0)
+    logits = rng.normal(scale=2.0, size=(5000, 3))
+    y = np.array([rng.choice(3, p=p) for p in softmax(logits, axis=1)])
+    assert fit_temperature(logits * 3.0, y) == pytest.approx(3.0, rel=0.1)
+
+
+def test_missing_and_unknown_models(tmp_path):
+    with pytest.raises(ModelNotFoundError, match="vnnews train"):
+        load_topic_model(tmp_path / "none")
+    (tmp_path / "odd").mkdir()
+    (tmp_path / "odd" / "config.json").write_text(json.dumps({"kind": "magic"}))
+    with pytest.raises(ModelNotFoundError, match="known kinds"):
+        load_topic_model(tmp_path / "odd")
+
+
+def test_shipped_default_model_is_small_and_loads():
+    from pathlib import Path
+
+    model_dir = Path(__file__).resolve().parent.parent / "models" / "topic-tfidf-vntc"
+    size = sum(p.stat().st_size for p in model_dir.iterdir())
+    assert size < 8_000_000
+    assert not list(model_dir.glob("*.pkl")) and not list(model_dir.glob("*.joblib"))
+    model = load_topic_model(model_dir)
+    assert len(model.classes_) == 10
+    card = (model_dir / "README.md").read_text(encoding="utf-8")
+    assert "vnnews train configs/train_topic.yaml" in card and "Macro-F1" in card
