@@ -182,3 +182,15 @@ def test_real_subprocess_console_script_no_traceback(tmp_path):
     proc = subprocess.run([str(exe), "run", str(cfg)], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2
     assert proc.stderr.startswith("error: Invalid config") and "Traceback" not in proc.stderr
+
+
+def test_unreachable_hub_model_fails_fast_with_local_directory_hint(tmp_path):
+    import os
+
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    exe = Path(sys.executable).parent / "vnnews"
+    proc = subprocess.run([str(exe), "run", str(ROOT / "configs" / "vit5.yaml"), "--set",
+                           f"output.path={tmp_path / 'v.jsonl'}"], capture_output=True, text=True, timeout=120, env=env)
+    assert proc.returncode == 3, proc.stderr
+    assert "summarize.model" in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "v.jsonl").exists()

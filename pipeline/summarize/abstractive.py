@@ -33,7 +33,7 @@ def _missing_model_message(model: str, reason: str) -> str:
         f"Cannot load summarization model {model!r} from the Hugging Face Hub: {reason}. If this machine "
         "is offline, download the model elsewhere (`hf download " + model + " --local-dir DIR`), copy DIR "
         "here and set summarize.model to that directory (e.g. --set summarize.model=DIR); or use "
-        "summarize.kind=extractive, which needs no model."
+        "summarize.kind=extractive, which needs no model. Set HF_HUB_OFFLINE=1 to skip the network retries."
     )
 
 
@@ -58,7 +58,7 @@ class Seq2SeqSummarizer:
             self.tokenizer = AutoTokenizer.from_pretrained(model, trust_remote_code=False)
             self.model = AutoModelForSeq2SeqLM.from_pretrained(model, **kwargs)
         except (OSError, ValueError, KeyError) as exc:
-            reason = str(exc).strip().split("\n")[0]
+            reason = str(exc).strip().split("\n")[0].rstrip(".")
             raise ModelNotFoundError(_missing_model_message(model, reason)) from None
         device = self.config.device
         if device == "auto":

@@ -1,0 +1,22 @@
+import logging
+
+from pipeline.progress import Progress
+
+
+def test_log_mode_reports_rate_and_eta(caplog, monkeypatch):
+    now = [0.0]
+    monkeypatch.setattr("pipeline.progress.time.monotonic", lambda: now[0])
+    progress = Progress(total=300, mode="log", log_every_seconds=5)
+    with caplog.at_level(logging.INFO, logger="pipeline.progress"):
+        now[0] = 2.0
+        progress.update(10)  # within the interval: no line
+        assert caplog.text == ""
+        now[0] = 10.0
+        progress.update(90)
+    assert "100/300 articles, 10.0 articles/s, ETA 0m20s" in caplog.text
+
+
+def test_unknown_total_has_no_eta():
+    progress = Progress(total=None, mode="off")
+    progress.update(5)
+    assert "ETA" not in progress.status() and progress.status().startswith("5 articles")
