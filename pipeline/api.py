@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.config import JobConfig, load_config
-from pipeline.records import Batch, Quarantined, Record, to_record
+from pipeline.records import Batch, Quarantined, Record, content_id, to_record
 from pipeline.stages import QUARANTINE_KEY
 
 log = logging.getLogger(__name__)
@@ -37,6 +37,7 @@ class Pipeline:
     def __init__(self, config: JobConfig) -> None:
         self.config = config
         self._stages: list[Any] | None = None
+        self._config_hash: str | None = None
         self.timings: dict[str, float] = {}
 
     @classmethod
@@ -53,6 +54,15 @@ class Pipeline:
         if self._stages is None:
             self._stages = build_stages(self.config)
         return self._stages
+
+    @property
+    def config_hash(self) -> str:
+        """Hash of the settings and model files that shape each row (written to rows as ``config_hash``)."""
+        if self._config_hash is None:
+            from pipeline.runner import processing_hash
+
+            self._config_hash = processing_hash(self.config, self.stages)
+        return self._config_hash
 
     def process_batch(self, records: list[Record]) -> Batch:
         """Run every stage over records; returns output rows and the records a stage rejected."""
@@ -71,12 +81,15 @@ class Pipeline:
                     out.quarantined.append(Quarantined(reason, record, stage.name, record.get("id")))
             live = kept
         out.records = [output_row(r, self.config.output.include_text) for r in live]
+        for row in out.records:
+            row["config_hash"] = self.config_hash
         return out
 
     def process(self, rows: Iterable[dict[str, Any]]) -> list[Record]:
         """Process in-memory rows (named as in ``input``'s field mapping); returns the batch job's rows.
 
-        Rows that cannot be processed are left out and logged with their reason.
+        Rows that cannot be processed are left out and logged with their reason. The rows equal the
+        batch job's except for ``run_id``, which only a batch run has.
         """
         cfg = self.config.input
         records: list[Record] = []
@@ -84,7 +97,11 @@ class Pipeline:
         for index, row in enumerate(rows):
             item = to_record(row, text_field=cfg.text_field, title_field=cfg.title_field,
                              id_field=cfg.id_field, source=f"row {index + 1}")
-            (rejected if isinstance(item, Quarantined) else records).append(item)
+            if isinstance(item, Quarantined):
+                rejected.append(item)
+            else:
+                item["content_hash"] = content_id(item["title"], item["text"])
+                records.append(item)
         batch = self.process_batch(records)
         for entry in rejected + batch.quarantined:
             log.warning("skipped %s (%s): %s", entry.id or "row", entry.source, entry.reason)

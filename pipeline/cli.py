@@ -55,6 +55,15 @@ def _print_preview(summary) -> None:
     from rich.console import Console
     from rich.table import Table
 
+    console = Console()
+    if summary.up_to_date:
+        console.print(
+            f"up to date: this input was already processed with this config (run {summary.run_id}: "
+            f"read {summary.read}, written {summary.written}, quarantined {summary.quarantined}); "
+            f"results: {summary.output}"
+        )
+        return
+
     table = Table(title=f"{summary.written} articles processed (first {len(summary.preview)} shown)")
     for column in ("title", "topic", "score", "summary"):
         table.add_column(column, overflow="fold", max_width=60 if column != "summary" else 70)
@@ -67,14 +76,15 @@ def _print_preview(summary) -> None:
             f"{score:.2f}" if isinstance(score, float) else "-",
             " ".join(words[:14]) + (" ..." if len(words) > 14 else ""),
         )
-    console = Console()
     console.print(table)
     console.print(f"results:    {summary.output}")
     console.print(f"quarantine: {summary.quarantine} ({summary.quarantined} rows)")
     console.print(f"manifest:   {summary.manifest}")
+    resumed = f", resumed at row {summary.resumed_from}" if summary.resumed_from else ""
+    unchanged = f", unchanged {summary.unchanged}" if summary.unchanged else ""
     console.print(
-        f"read {summary.read}, written {summary.written}, quarantined {summary.quarantined} "
-        f"in {summary.seconds:.1f}s ({summary.articles_per_second:.1f} articles/s)"
+        f"read {summary.read}, written {summary.written}, quarantined {summary.quarantined}{unchanged} "
+        f"in {summary.seconds:.1f}s ({summary.articles_per_second:.1f} articles/s{resumed})"
     )
 
 

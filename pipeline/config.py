@@ -47,6 +47,12 @@ class InputConfig(Section):
     encoding: str = Field("utf-8", description="Text encoding of txt/csv/jsonl inputs.")
     batch_size: int = Field(64, ge=1, le=100_000, description="Articles read and processed per batch.")
     limit: int | None = Field(None, ge=1, description="Stop after this many input rows (for trials).")
+    max_rows: int = Field(
+        10_000_000, ge=1, description="Refuse inputs with more rows than this (split bigger jobs or raise it)."
+    )
+    max_line_bytes: int = Field(
+        20_000_000, ge=1_000, description="JSONL lines longer than this are quarantined without being parsed."
+    )
 
 
 class NormalizeConfig(Section):
@@ -58,6 +64,11 @@ class NormalizeConfig(Section):
     )
     max_chars: int = Field(
         200_000, ge=100, description="Longer articles are quarantined (a typical article has 2-5k chars)."
+    )
+    max_title_chars: int = Field(1_000, ge=10, description="Longer titles are quarantined (usually a scraping error).")
+    strip_html: bool = Field(True, description="Text that is HTML markup is converted to plain text first.")
+    language_check: bool = Field(
+        True, description="Quarantine text that is not Vietnamese (other scripts, or no Vietnamese diacritics)."
     )
 
 
@@ -109,6 +120,11 @@ class OutputConfig(Section):
     path: Path = Field(description="Results file: .jsonl, .csv, .parquet, .db/.sqlite.")
     format: OutputFormat = Field("auto", description="'auto' picks by extension.")
     include_text: bool = Field(False, description="Also write the normalized article text.")
+    mode: Literal["overwrite", "append", "upsert"] = Field(
+        "overwrite",
+        description="overwrite: this run's rows; append: add to existing rows; upsert: replace rows with the same key.",
+    )
+    key: str = Field("id", description="Field identifying an article for upsert and duplicate detection.")
     table: str = Field("articles", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", description="SQLite table name.")
 
 
@@ -119,6 +135,9 @@ class RunnerConfig(Section):
         "auto", description="'auto': a bar on a terminal, periodic log lines otherwise."
     )
     log_every_seconds: float = Field(10.0, gt=0, description="Interval of progress log lines when not a terminal.")
+    resume: bool = Field(
+        True, description="Continue a killed run of the same input and config; false starts it over."
+    )
 
     @field_validator("progress", mode="before")
     @classmethod

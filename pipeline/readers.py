@@ -13,6 +13,7 @@ import gzip
 import io
 import json
 import sys
+import zlib
 from collections.abc import Iterator
 from itertools import islice
 from pathlib import Path
@@ -53,44 +54,100 @@ def _open_binary(path: Path) -> io.BufferedIOBase:
         raise InputError(f"Cannot open input {path}: {exc.strerror or exc}.") from None
 
 
+_UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
+
+
 def _decode(raw: bytes, encoding: str) -> str:
+    """Decode one file or line; a UTF-16 byte-order mark wins over the configured encoding."""
+    if raw[:2] in _UTF16_BOMS:
+        return raw.decode("utf-16")
     text = raw.decode(encoding)
     return text[1:] if text.startswith("\ufeff") else text
 
 
 class JsonlReader:
-    """One JSON object per line; blank lines are skipped, every other bad line is quarantined."""
+    """One JSON object per line; blank lines are skipped, every other bad line is quarantined.
 
-    def __init__(self, path: Path, encoding: str = "utf-8") -> None:
+    Lines are read with a size cap so a file without newlines cannot exhaust memory. A UTF-16 file
+    (recognised by its byte-order mark, as Windows tools write it) is decoded as such.
+    """
+
+    def __init__(self, path: Path, encoding: str = "utf-8", max_line_bytes: int = 20_000_000) -> None:
         self.path = path
         self.encoding = encoding
+        self.max_line_bytes = max_line_bytes
 
     def estimate_total(self) -> int | None:
+        """Newlines in the file: the row count for progress and ETA (blank lines make it a slight overestimate)."""
         with _open_binary(self.path) as fh:
-            return sum(1 for line in fh if line.strip())
+            if fh.read(2) in _UTF16_BOMS:
+                return None
+            count, last = 0, b"\n"
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                count += block.count(b"\n")
+                last = block[-1:]
+            return count + (last != b"\n")
+
+    def _lines(self, fh) -> Iterator[tuple[int, bytes | str, bool]]:
+        """(line number, raw line, too long?) for every line of the file."""
+        head = fh.read(2)
+        if head in _UTF16_BOMS:
+            text = io.TextIOWrapper(fh, encoding="utf-16-le" if head == b"\xff\xfe" else "utf-16-be",
+                                    errors="surrogateescape")
+            for lineno, line in enumerate(text, start=1):
+                yield lineno, line, False
+            return
+        lineno, pending = 0, head
+        while True:
+            line = pending + fh.readline(self.max_line_bytes + 1 - len(pending))
+            pending = b""
+            if not line:
+                return
+            lineno += 1
+            if len(line) > self.max_line_bytes and not line.endswith(b"\n"):
+                while (rest := fh.readline(1 << 20)) and not rest.endswith(b"\n"):
+                    pass
+                yield lineno, line[:1000], True
+                continue
+            yield lineno, line, False
 
     def rows(self) -> Iterator[Row]:
         with _open_binary(self.path) as fh:
             try:
-                for lineno, raw in enumerate(fh, start=1):
+                for lineno, raw, too_long in self._lines(fh):
                     source = f"{self.path.name}:{lineno}"
+                    if too_long:
+                        yield Quarantined(
+                            f"line is longer than input.max_line_bytes={self.max_line_bytes:,}", raw, source
+                        )
+                        continue
                     if not raw.strip():
                         continue
-                    try:
-                        line = _decode(raw, self.encoding)
-                    except UnicodeDecodeError as exc:
-                        yield Quarantined(f"line is not valid {self.encoding}: {exc.reason}", raw, source)
-                        continue
+                    if isinstance(raw, str):
+                        line = raw.lstrip("\ufeff")
+                        if _has_surrogates(line):
+                            yield Quarantined("line is not valid UTF-16", line.encode("utf-8", "surrogateescape"),
+                                              source)
+                            continue
+                    else:
+                        try:
+                            line = _decode(raw, self.encoding)
+                        except UnicodeDecodeError as exc:
+                            yield Quarantined(f"line is not valid {self.encoding}: {exc.reason}", raw, source)
+                            continue
                     try:
                         obj = json.loads(line)
                     except json.JSONDecodeError as exc:
                         yield Quarantined(f"invalid JSON: {exc.msg} (column {exc.colno})", line, source)
                         continue
+                    except RecursionError:
+                        yield Quarantined("invalid JSON: nested too deeply", line[:1000], source)
+                        continue
                     if not isinstance(obj, dict):
                         yield Quarantined(f"expected a JSON object, got {type(obj).__name__}", line, source)
                         continue
                     yield obj
-            except (EOFError, OSError) as exc:  # truncated gzip stream
+            except (EOFError, OSError, zlib.error) as exc:  # truncated or corrupt gzip stream
                 yield Quarantined(f"input ends abruptly: {exc}", b"", f"{self.path.name}:end")
 
 
@@ -228,7 +285,7 @@ def open_reader(config: InputConfig):
         raise InputError(f"Input {path} does not exist; check input.path (relative paths start at {Path.cwd()}).")
     fmt = detect_format(path, config.format)
     if fmt == "jsonl":
-        return JsonlReader(path, config.encoding)
+        return JsonlReader(path, config.encoding, config.max_line_bytes)
     if fmt == "csv":
         return CsvReader(path, config.encoding)
     if fmt == "parquet":
@@ -238,8 +295,12 @@ def open_reader(config: InputConfig):
     return HfDatasetReader(path, config.split, config.batch_size)
 
 
-def read_batches(config: InputConfig, reader=None) -> Iterator[Batch]:
-    """Records in batches of ``input.batch_size``, with unparseable or invalid rows quarantined."""
+def read_batches(config: InputConfig, reader=None, start: int = 0) -> Iterator[Batch]:
+    """Records in batches of ``input.batch_size``, with unparseable or invalid rows quarantined.
+
+    ``start`` skips that many input rows (a resumed run re-reads but does not reprocess them);
+    batch boundaries stay multiples of ``batch_size`` from the start of the input.
+    """
     reader = reader or open_reader(config)
     txt = isinstance(reader, TxtFolderReader)
     fields = dict(
@@ -247,11 +308,14 @@ def read_batches(config: InputConfig, reader=None) -> Iterator[Batch]:
         title_field="title" if txt else config.title_field,
         id_field="id" if txt else config.id_field,
     )
-    rows = reader.rows()
-    if config.limit is not None:
-        rows = islice(rows, config.limit)
-    batch = Batch()
-    for index, row in enumerate(rows):
+    rows = islice(reader.rows(), start, config.limit)
+    batch = Batch(start=start)
+    for index, row in enumerate(rows, start=start):
+        if index >= config.max_rows:
+            raise InputError(
+                f"Input {config.path} has more than input.max_rows={config.max_rows:,} rows; "
+                "split it or raise input.max_rows."
+            )
         if isinstance(row, Quarantined):
             batch.quarantined.append(row)
         else:
@@ -259,6 +323,6 @@ def read_batches(config: InputConfig, reader=None) -> Iterator[Batch]:
             (batch.quarantined if isinstance(item, Quarantined) else batch.records).append(item)
         if batch.size >= config.batch_size:
             yield batch
-            batch = Batch()
+            batch = Batch(start=index + 1)
     if batch.size:
         yield batch

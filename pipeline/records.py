@@ -37,6 +37,11 @@ class Batch:
 
     records: list[Record] = field(default_factory=list)
     quarantined: list[Quarantined] = field(default_factory=list)
+    start: int = 0  # index of the batch's first input row
+
+    @property
+    def end(self) -> int:
+        return self.start + self.size
 
     @property
     def size(self) -> int:

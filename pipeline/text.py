@@ -124,3 +124,73 @@ def split_sentences(text: str) -> list[str]:
         if paragraph:
             sentences.extend(s.strip() for s in tokenize(paragraph) if s.strip())
     return sentences
+
+
+_HTML_TAG_RE = re.compile(
+    r"</?(?:html|body|head|div|p|br|span|a|img|script|style|table|tr|td|ul|li|h[1-6]|article|section|meta|iframe)"
+    r"\b[^>]*>",
+    re.I,
+)
+_BLOCK_TAGS = {"p", "div", "br", "li", "tr", "h1", "h2", "h3", "h4", "h5", "h6", "article", "section", "table", "ul"}
+
+
+def looks_like_html(text: str) -> bool:
+    """True when the text carries HTML markup (a few known tags), not just a stray ``<``."""
+    return len(_HTML_TAG_RE.findall(text[:20_000])) >= 2
+
+
+def html_to_text(markup: str) -> str:
+    """Visible text of an HTML fragment: block tags become line breaks, scripts and styles vanish."""
+    from html.parser import HTMLParser
+
+    class _Extractor(HTMLParser):
+        def __init__(self) -> None:
+            super().__init__(convert_charrefs=True)
+            self.parts: list[str] = []
+            self.skip = 0
+
+        def handle_starttag(self, tag: str, attrs) -> None:
+            if tag in ("script", "style", "noscript", "template"):
+                self.skip += 1
+            elif tag in _BLOCK_TAGS:
+                self.parts.append("\n")
+
+        def handle_endtag(self, tag: str) -> None:
+            if tag in ("script", "style", "noscript", "template"):
+                self.skip = max(0, self.skip - 1)
+            elif tag in _BLOCK_TAGS:
+                self.parts.append("\n")
+
+        def handle_data(self, data: str) -> None:
+            if not self.skip:
+                self.parts.append(data)
+
+    parser = _Extractor()
+    parser.feed(markup)
+    parser.close()
+    return "".join(parser.parts)
+
+
+_VIETNAMESE_MARKED = set(
+    "ăâđêôơưàáảãạằắẳẵặầấẩẫậèéẻẽẹềếểễệìíỉĩịòóỏõọồốổỗộờớởỡợùúủũụừứửữựỳýỷỹỵ"
+)
+MIN_LETTERS_FOR_LANGUAGE_CHECK = 80  # shorter texts carry too little evidence either way
+
+
+def language_problem(text: str) -> str | None:
+    """Why the text is not Vietnamese, or None. Cheap and conservative.
+
+    Vietnamese is Latin script in which roughly one letter in four or five carries a diacritic;
+    English has none and Chinese is not Latin at all. Text without any Vietnamese marks (e.g.
+    typed without accents) is flagged too, since our models were trained on accented text.
+    """
+    letters = [ch for ch in text.lower() if ch.isalpha()]
+    if len(letters) < MIN_LETTERS_FOR_LANGUAGE_CHECK:
+        return None
+    latin = sum(1 for ch in letters if ch < "\u0250" or ch in _VIETNAMESE_MARKED or "\u1e00" <= ch <= "\u1eff")
+    if latin / len(letters) < 0.5:
+        return "text is not Vietnamese (mostly non-Latin script)"
+    marked = sum(1 for ch in letters if ch in _VIETNAMESE_MARKED)
+    if marked / latin < 0.03:
+        return "text is not Vietnamese (no Vietnamese diacritics)"
+    return None

@@ -1,10 +1,17 @@
 """Sinks: JSONL, CSV, Parquet and SQLite, plus the quarantine file.
 
-File sinks write to a temporary file beside the target and rename it into place when the run
-finishes, so a killed run never leaves a half-written results file under the final name. CSV and
-Parquet need all columns up front while input fields may vary from row to row, so they spool rows
-to a temporary JSONL file and convert it at the end (two streaming passes, flat memory).
-SQLite writes each batch in one transaction with bound parameters.
+A sink is committed once per run, from the run's finished parts (see :mod:`pipeline.state`), in
+one atomic step: file sinks write a temporary file beside the target and rename it over the
+target; SQLite writes in one transaction with bound parameters only. So a killed run never leaves
+a half-written output, and the previous output stays intact until the new one is complete.
+
+``output.mode`` decides what the new output holds:
+- ``overwrite``: this run's rows only;
+- ``append``: the existing rows, then this run's rows;
+- ``upsert``: the existing rows whose key this run did not produce, then this run's rows
+  (SQLite: ``INSERT ... ON CONFLICT DO UPDATE``, keeping ``created_at``).
+CSV and Parquet need all columns before writing while input fields may vary from row to row, so
+their writers read the rows twice (once for the columns or schema, once to write).
 """
 
 from __future__ import annotations
@@ -13,18 +20,22 @@ import csv
 import json
 import os
 import sqlite3
+import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
+from datetime import UTC, datetime
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
 from pipeline.config import OutputConfig
 from pipeline.errors import OutputError
-from pipeline.records import Quarantined, Record
+from pipeline.records import Record
 
 FORMATS_BY_SUFFIX = {".jsonl": "jsonl", ".json": "jsonl", ".csv": "csv", ".parquet": "parquet",
                      ".db": "sqlite", ".sqlite": "sqlite", ".sqlite3": "sqlite"}
 CORE_COLUMNS = ("id", "title", "author", "topic", "topic_score", "topic_top_k", "summary", "text")
+RowsFactory = Callable[[], Iterable[Record]]
 
 
 def detect_output_format(path: Path, declared: str = "auto") -> str:
@@ -44,14 +55,14 @@ def side_path(output: Path, suffix: str) -> Path:
     return output.with_name(f"{output.stem}.{suffix}")
 
 
-def _dumps(row: dict[str, Any]) -> str:
+def dumps(row: dict[str, Any]) -> str:
     return json.dumps(row, ensure_ascii=False, default=str)
 
 
 class _AtomicFile:
     """A temporary file in the target's folder, renamed over the target on commit."""
 
-    def __init__(self, target: Path, mode: str = "w") -> None:
+    def __init__(self, target: Path, binary: bool = False) -> None:
         self.target = target
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -59,95 +70,92 @@ class _AtomicFile:
         except OSError as exc:
             raise OutputError(f"Cannot write to {target.parent}: {exc.strerror or exc}.") from None
         self.tmp = Path(tmp)
-        self.handle = os.fdopen(fd, mode) if "b" in mode else os.fdopen(fd, mode, encoding="utf-8", newline="")
+        self.handle = os.fdopen(fd, "wb") if binary else os.fdopen(fd, "w", encoding="utf-8", newline="")
 
-    def commit(self) -> None:
+    def __enter__(self) -> _AtomicFile:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is not None:
+            self.handle.close()
+            self.tmp.unlink(missing_ok=True)
+            return
         self.handle.flush()
         os.fsync(self.handle.fileno())
         self.handle.close()
         os.replace(self.tmp, self.target)
 
-    def abort(self) -> None:
-        self.handle.close()
-        self.tmp.unlink(missing_ok=True)
+
+def check_writable(directory: Path) -> None:
+    """Fail before any work if the output folder cannot be created or written."""
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=directory):
+            pass
+    except OSError as exc:
+        raise OutputError(f"Cannot write to output folder {directory}: {exc.strerror or exc}.") from None
 
 
-class JsonlWriter:
-    def __init__(self, path: Path) -> None:
-        self.file = _AtomicFile(path)
-
-    def write(self, rows: list[Record]) -> None:
-        self.file.handle.writelines(_dumps(r) + "\n" for r in rows)
-
-    def close(self) -> None:
-        self.file.commit()
-
-    def abort(self) -> None:
-        self.file.abort()
+def ordered_columns(rows: Iterable[Record]) -> list[str]:
+    """Every column seen, core fields first, the rest in order of first appearance."""
+    seen: dict[str, None] = {}
+    for row in rows:
+        seen.update(dict.fromkeys(row))
+    return [c for c in CORE_COLUMNS if c in seen] + [c for c in seen if c not in CORE_COLUMNS]
 
 
-class _SpooledWriter:
-    """Spools rows as JSONL, then converts them in :meth:`_convert` once all columns are known."""
-
+class JsonlSink:
     def __init__(self, path: Path) -> None:
         self.path = path
-        self.spool = _AtomicFile(path.with_name(f".{path.name}.spool.jsonl"))
-        self.columns: dict[str, None] = {}
 
-    def write(self, rows: list[Record]) -> None:
-        for row in rows:
-            self.columns.update(dict.fromkeys(row))
-            self.spool.handle.write(_dumps(row) + "\n")
+    def exists(self) -> bool:
+        return self.path.exists()
 
-    def _rows(self) -> Iterator[Record]:
-        with open(self.spool.tmp, encoding="utf-8") as fh:
-            for line in fh:
-                yield json.loads(line)
+    def read_rows(self) -> Iterator[Record]:
+        if self.path.exists():
+            with open(self.path, encoding="utf-8") as fh:
+                for line in fh:
+                    if line.strip():
+                        yield json.loads(line)
 
-    def ordered_columns(self) -> list[str]:
-        core = [c for c in CORE_COLUMNS if c in self.columns]
-        return core + [c for c in self.columns if c not in CORE_COLUMNS]
-
-    def close(self) -> None:
-        self.spool.handle.flush()
-        try:
-            self._convert()
-        finally:
-            self.spool.abort()
-
-    def abort(self) -> None:
-        self.spool.abort()
-
-    def _convert(self) -> None:
-        raise NotImplementedError
+    def replace(self, rows: RowsFactory) -> None:
+        with _AtomicFile(self.path) as out:
+            out.handle.writelines(dumps(r) + "\n" for r in rows())
 
 
-class CsvWriter(_SpooledWriter):
+class CsvSink(JsonlSink):
     """CSV with a header of every column seen; lists and dicts are written as JSON text."""
 
-    def _convert(self) -> None:
-        out = _AtomicFile(self.path)
-        try:
-            writer = csv.DictWriter(out.handle, fieldnames=self.ordered_columns(), extrasaction="ignore")
+    def read_rows(self) -> Iterator[Record]:
+        if self.path.exists():
+            csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
+            with open(self.path, encoding="utf-8", newline="") as fh:
+                yield from csv.DictReader(fh)
+
+    def replace(self, rows: RowsFactory) -> None:
+        columns = ordered_columns(rows())
+        with _AtomicFile(self.path) as out:
+            writer = csv.DictWriter(out.handle, fieldnames=columns, extrasaction="ignore")
             writer.writeheader()
-            for row in self._rows():
-                writer.writerow(
-                    {k: _dumps(v) if isinstance(v, (list, dict)) else v for k, v in row.items()}
-                )
-        except BaseException:
-            out.abort()
-            raise
-        out.commit()
+            for row in rows():
+                writer.writerow({k: dumps(v) if isinstance(v, (list, dict)) else v for k, v in row.items()})
 
 
-class ParquetWriter(_SpooledWriter):
+class ParquetSink(JsonlSink):
     """Parquet with one schema unified over all rows; columns whose types conflict become JSON text."""
 
     chunk_rows = 2048
 
-    def _chunks(self) -> Iterator[list[Record]]:
+    def read_rows(self) -> Iterator[Record]:
+        if self.path.exists():
+            import pyarrow.parquet as pq
+
+            for batch in pq.ParquetFile(self.path).iter_batches(batch_size=self.chunk_rows):
+                yield from batch.to_pylist()
+
+    def _chunks(self, rows: RowsFactory) -> Iterator[list[Record]]:
         chunk: list[Record] = []
-        for row in self._rows():
+        for row in rows():
             chunk.append(row)
             if len(chunk) >= self.chunk_rows:
                 yield chunk
@@ -155,12 +163,12 @@ class ParquetWriter(_SpooledWriter):
         if chunk:
             yield chunk
 
-    def _schema(self, columns: list[str]):
+    def _schema(self, rows: RowsFactory, columns: list[str]):
         import pyarrow as pa
 
         types: dict[str, Any] = {}
         as_text: set[str] = set()
-        for chunk in self._chunks():
+        for chunk in self._chunks(rows):
             for col in columns:
                 if col in as_text:
                     continue
@@ -182,91 +190,125 @@ class ParquetWriter(_SpooledWriter):
         fields = [(c, pa.string() if c in as_text else types.get(c, pa.null())) for c in columns]
         return pa.schema(fields), as_text
 
-    def _convert(self) -> None:
+    def replace(self, rows: RowsFactory) -> None:
         import pyarrow as pa
         import pyarrow.parquet as pq
 
-        columns = self.ordered_columns()
-        schema, as_text = self._schema(columns)
-        out = _AtomicFile(self.path, mode="wb")
+        columns = ordered_columns(rows())
+        schema, as_text = self._schema(rows, columns)
+        with _AtomicFile(self.path, binary=True) as out, pq.ParquetWriter(out.handle, schema) as writer:
+            for chunk in self._chunks(rows):
+                data = {
+                    c: [dumps(r[c]) if c in as_text and r.get(c) is not None else r.get(c) for r in chunk]
+                    for c in columns
+                }
+                writer.write_table(pa.table(data, schema=schema))
+
+
+class SqliteSink:
+    """A table keyed by article key: core fields as columns, the whole row as JSON in ``record``."""
+
+    def __init__(self, path: Path, table: str, key: str = "id") -> None:
+        self.path = path
+        self.table = table  # validated as an identifier by OutputConfig
+        self.key = key
+
+    def exists(self) -> bool:
+        if not self.path.exists():
+            return False
+        with sqlite3.connect(self.path) as conn:
+            return conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", (self.table,)).fetchone() \
+                is not None
+
+    def _connect(self) -> sqlite3.Connection:
         try:
-            with pq.ParquetWriter(out.handle, schema) as writer:
-                for chunk in self._chunks():
-                    data = {
-                        c: [_dumps(r[c]) if c in as_text and r.get(c) is not None else r.get(c) for r in chunk]
-                        for c in columns
-                    }
-                    writer.write_table(pa.table(data, schema=schema))
-        except BaseException:
-            out.abort()
-            raise
-        out.commit()
-
-
-class SqliteWriter:
-    """One table keyed by article id; core fields as columns, the whole row as JSON in ``record``."""
-
-    def __init__(self, path: Path, table: str) -> None:
-        self.table = table
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self.conn = sqlite3.connect(path)
-            with self.conn:
-                self.conn.execute(f'DROP TABLE IF EXISTS "{table}"')
-                self.conn.execute(
-                    f'CREATE TABLE "{table}" (id TEXT PRIMARY KEY, title TEXT, topic TEXT, topic_score REAL, '
-                    "summary TEXT, record TEXT NOT NULL)"
-                )
-                self.conn.execute(f'CREATE INDEX "{table}_topic" ON "{table}" (topic)')
-        except sqlite3.Error as exc:
-            raise OutputError(f"Cannot write SQLite database {path}: {exc}.") from None
-
-    def write(self, rows: list[Record]) -> None:
-        with self.conn:  # one transaction per batch
-            self.conn.executemany(
-                f'INSERT OR REPLACE INTO "{self.table}" (id, title, topic, topic_score, summary, record) '
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                [
-                    (r["id"], r.get("title"), r.get("topic"), r.get("topic_score"), r.get("summary"), _dumps(r))
-                    for r in rows
-                ],
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(self.path)
+            conn.execute(
+                f'CREATE TABLE IF NOT EXISTS "{self.table}" (id TEXT PRIMARY KEY, title TEXT, topic TEXT, '
+                "topic_score REAL, summary TEXT, content_hash TEXT, config_hash TEXT, run_id TEXT, "
+                "created_at TEXT NOT NULL, updated_at TEXT NOT NULL, record TEXT NOT NULL)"
             )
+            conn.execute(f'CREATE INDEX IF NOT EXISTS "{self.table}_topic" ON "{self.table}" (topic)')
+            return conn
+        except sqlite3.Error as exc:
+            raise OutputError(f"Cannot write SQLite database {self.path}: {exc}.") from None
 
-    def close(self) -> None:
-        self.conn.close()
+    def read_rows(self) -> Iterator[Record]:
+        if self.exists():
+            with sqlite3.connect(self.path) as conn:
+                for (record,) in conn.execute(f'SELECT record FROM "{self.table}" ORDER BY rowid'):
+                    yield json.loads(record)
 
-    def abort(self) -> None:
-        self.conn.close()
+    def commit(self, mode: str, rows: RowsFactory) -> None:
+        """All of the run's rows in one transaction (a killed commit leaves the table as it was)."""
+        now = datetime.now(UTC).isoformat(timespec="seconds")
+        conflict = (
+            "ON CONFLICT(id) DO UPDATE SET title=excluded.title, topic=excluded.topic, "
+            "topic_score=excluded.topic_score, summary=excluded.summary, content_hash=excluded.content_hash, "
+            "config_hash=excluded.config_hash, run_id=excluded.run_id, updated_at=excluded.updated_at, "
+            "record=excluded.record"
+        )
+        sql = (
+            f'INSERT INTO "{self.table}" (id, title, topic, topic_score, summary, content_hash, config_hash, '
+            f"run_id, created_at, updated_at, record) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) {conflict}"
+        )
+        conn = self._connect()
+        try:
+            with conn:
+                if mode == "overwrite":
+                    conn.execute(f'DELETE FROM "{self.table}"')
+                conn.executemany(sql, (
+                    (str(r.get(self.key)), r.get("title"), r.get("topic"), r.get("topic_score"), r.get("summary"),
+                     r.get("content_hash"), r.get("config_hash"), r.get("run_id"), now, now, dumps(r))
+                    for r in rows()
+                ))
+        except sqlite3.Error as exc:
+            raise OutputError(f"Cannot write SQLite database {self.path}: {exc}.") from None
+        finally:
+            conn.close()
 
 
-def open_writer(config: OutputConfig):
-    """The sink for the configured output; fails fast (OutputError) if it cannot be created."""
+def open_sink(config: OutputConfig):
+    """The sink for the configured output (nothing is written until the run commits)."""
     fmt = detect_output_format(config.path, config.format)
-    if fmt == "jsonl":
-        return JsonlWriter(config.path)
-    if fmt == "csv":
-        return CsvWriter(config.path)
-    if fmt == "parquet":
-        return ParquetWriter(config.path)
-    return SqliteWriter(config.path, config.table)
+    check_writable(config.path.parent)
+    if fmt == "sqlite":
+        if config.mode == "append":
+            raise OutputError(
+                "output.mode=append cannot be used with SQLite: its table is keyed by article; "
+                "use upsert (replace rows with the same key) or overwrite."
+            )
+        return SqliteSink(config.path, config.table, config.key)
+    return {"jsonl": JsonlSink, "csv": CsvSink, "parquet": ParquetSink}[fmt](config.path)
 
 
-class QuarantineWriter:
-    """``<output stem>.quarantine.jsonl``: one line per bad row with its id, reason, source and raw input."""
+def commit(sink, mode: str, new_rows: RowsFactory, key: str, run_id: str) -> None:
+    """Write the run's rows into ``sink`` according to ``mode``; safe to repeat after a crash.
 
-    def __init__(self, output: Path) -> None:
-        self.path = side_path(output, "quarantine.jsonl")
-        self.file = _AtomicFile(self.path)
-        self.reasons: dict[str, int] = {}
+    A repeated commit of the same run (killed after the output was renamed but before the run was
+    marked complete) is detected by ``run_id`` and skipped in append mode, where it would duplicate;
+    overwrite and upsert give the same result when repeated.
+    """
+    if hasattr(sink, "commit"):
+        sink.commit(mode, new_rows)
+        return
+    if mode == "overwrite":
+        sink.replace(new_rows)
+        return
+    if mode == "append":
+        if any(r.get("run_id") == run_id for r in sink.read_rows()):
+            return
+        sink.replace(lambda: chain(sink.read_rows(), new_rows()))
+        return
+    new_keys = {str(r.get(key)) for r in new_rows()}
+    sink.replace(lambda: chain((r for r in sink.read_rows() if str(r.get(key)) not in new_keys), new_rows()))
 
-    def write(self, entries: list[Quarantined]) -> None:
-        for entry in entries:
-            kind = entry.reason.split(":")[0].split(" (")[0]
-            self.reasons[kind] = self.reasons.get(kind, 0) + 1
-            self.file.handle.write(_dumps(entry.to_json()) + "\n")
 
-    def close(self) -> None:
-        self.file.commit()
-
-    def abort(self) -> None:
-        self.file.abort()
+def commit_quarantine(path: Path, mode: str, entries: RowsFactory, run_id: str) -> None:
+    """The quarantine file: this run's entries (overwrite) or all runs' entries (append, upsert)."""
+    sink = JsonlSink(path)
+    if mode == "overwrite":
+        sink.replace(entries)
+    elif not any(r.get("run_id") == run_id for r in sink.read_rows()):
+        sink.replace(lambda: chain(sink.read_rows(), entries()))

@@ -94,9 +94,11 @@ def test_txt_folder_first_line_is_title(tmp_path):
     (folder / "sub").mkdir(parents=True)
     (folder / "one.txt").write_text("Tiêu đề\nDòng một.\nDòng hai.", encoding="utf-8")
     (folder / "sub" / "two.txt").write_text("\nTiêu đề hai\n\nNội dung.", encoding="utf-8")
-    (folder / "bad.txt").write_bytes(b"\xff\xfe\x00garbage")
+    (folder / "bad.txt").write_bytes(b"\xc3\x28 garbage \xff")
+    (folder / "utf16.txt").write_bytes("Tiêu đề ba\nNội dung.".encode("utf-16"))
     records, bad = _read(folder)
-    assert [(r["id"], r["title"]) for r in records] == [("one", "Tiêu đề"), ("sub/two", "Tiêu đề hai")]
+    assert [(r["id"], r["title"]) for r in records] == [("one", "Tiêu đề"), ("sub/two", "Tiêu đề hai"),
+                                                         ("utf16", "Tiêu đề ba")]
     assert records[0]["text"] == "Dòng một.\nDòng hai."
     assert bad[0].id == "bad" and "not valid utf-8" in bad[0].reason
 

@@ -1,49 +1,49 @@
 import csv
 import json
 import sqlite3
+from pathlib import Path
 
 import pytest
 
 from pipeline.config import OutputConfig
 from pipeline.errors import OutputError
-from pipeline.records import Quarantined
-from pipeline.writers import QuarantineWriter, detect_output_format, open_writer, side_path
+from pipeline.writers import commit, commit_quarantine, detect_output_format, open_sink, side_path
 
 ROWS = [
     {"id": "a", "title": "Một", "topic": "Thể thao", "topic_score": 0.9, "summary": "Tóm tắt.",
-     "topic_top_k": [{"label": "Thể thao", "score": 0.9}], "views": 1},
-    {"id": "b", "title": "Hai", "topic": None, "topic_score": 0.2, "summary": "Khác.", "extra": "chỉ ở dòng này"},
+     "topic_top_k": [{"label": "Thể thao", "score": 0.9}], "views": 1, "run_id": "r1"},
+    {"id": "b", "title": "Hai", "topic": None, "topic_score": 0.2, "summary": "Khác.", "extra": "chỉ ở dòng này",
+     "run_id": "r1"},
 ]
 
 
-def _write(path, rows=ROWS, batches=2):
-    writer = open_writer(OutputConfig(path=path))
-    for i in range(batches):
-        writer.write(rows[i::batches])
-    writer.close()
+def _commit(path: Path, rows=ROWS, mode="overwrite", run_id="r1"):
+    sink = open_sink(OutputConfig(path=path, mode=mode))
+    commit(sink, mode, lambda: iter(rows), "id", run_id)
+    return sink
 
 
 def test_jsonl_sink(tmp_path):
-    _write(tmp_path / "r.jsonl")
-    rows = [json.loads(x) for x in (tmp_path / "r.jsonl").read_text(encoding="utf-8").splitlines()]
-    assert rows == ROWS
+    sink = _commit(tmp_path / "r.jsonl")
+    assert list(sink.read_rows()) == ROWS
 
 
 def test_csv_sink_has_union_of_columns(tmp_path):
-    _write(tmp_path / "r.csv")
+    _commit(tmp_path / "r.csv")
     with open(tmp_path / "r.csv", encoding="utf-8", newline="") as fh:
         rows = list(csv.DictReader(fh))
-    assert list(rows[0]) == ["id", "title", "topic", "topic_score", "topic_top_k", "summary", "views", "extra"]
+    assert list(rows[0]) == ["id", "title", "topic", "topic_score", "topic_top_k", "summary", "views", "run_id",
+                             "extra"]
     assert json.loads(rows[0]["topic_top_k"]) == ROWS[0]["topic_top_k"]
     assert rows[1]["extra"] == "chỉ ở dòng này" and rows[0]["extra"] == ""
-    assert not list(tmp_path.glob(".*"))  # spool and temp files are gone
+    assert not list(tmp_path.glob(".*"))  # no temporary files left
 
 
 def test_parquet_sink_types_and_conflicting_column(tmp_path):
     import pyarrow.parquet as pq
 
     rows = [*ROWS, {"id": "c", "title": "Ba", "topic": "X", "topic_score": 1.0, "summary": "", "views": "nhiều"}]
-    _write(tmp_path / "r.parquet", rows, batches=1)
+    _commit(tmp_path / "r.parquet", rows)
     table = pq.read_table(tmp_path / "r.parquet")
     data = table.to_pylist()
     assert [r["id"] for r in data] == ["a", "b", "c"]
@@ -53,33 +53,59 @@ def test_parquet_sink_types_and_conflicting_column(tmp_path):
 
 
 def test_sqlite_sink(tmp_path):
-    _write(tmp_path / "r.db")
+    _commit(tmp_path / "r.db")
     conn = sqlite3.connect(tmp_path / "r.db")
     rows = conn.execute("SELECT id, topic, topic_score, record FROM articles ORDER BY id").fetchall()
     assert [(r[0], r[1], r[2]) for r in rows] == [("a", "Thể thao", 0.9), ("b", None, 0.2)]
     assert json.loads(rows[1][3])["extra"] == "chỉ ở dòng này"
 
 
-def test_file_sink_is_atomic_abort_leaves_nothing(tmp_path):
-    writer = open_writer(OutputConfig(path=tmp_path / "r.jsonl"))
-    writer.write(ROWS)
-    writer.abort()
-    assert list(tmp_path.iterdir()) == []
+@pytest.mark.parametrize("suffix", ["jsonl", "csv", "parquet", "db"])
+def test_modes_overwrite_append_upsert(tmp_path, suffix):
+    path = tmp_path / f"r.{suffix}"
+    _commit(path, ROWS[:1])
+    update = [{**ROWS[0], "summary": "Mới.", "run_id": "r2"}, {**ROWS[1], "run_id": "r2"}]
+    sink = _commit(path, update, mode="upsert", run_id="r2")
+    rows = {r["id"]: r for r in sink.read_rows()}
+    assert sorted(rows) == ["a", "b"] and rows["a"]["summary"] == "Mới."
+    if suffix != "db":
+        _commit(path, [{**ROWS[1], "id": "c", "run_id": "r3"}], mode="append", run_id="r3")
+        assert [r["id"] for r in sink.read_rows()] == ["a", "b", "c"]
+        _commit(path, [{**ROWS[1], "id": "c", "run_id": "r3"}], mode="append", run_id="r3")  # a repeated commit
+        assert [r["id"] for r in sink.read_rows()] == ["a", "b", "c"]
+    _commit(path, ROWS[1:], mode="overwrite", run_id="r4")
+    assert [r["id"] for r in sink.read_rows()] == ["b"]
 
 
-def test_quarantine_writer(tmp_path):
-    q = QuarantineWriter(tmp_path / "day.jsonl")
-    q.write([Quarantined("invalid JSON: x", b"{bad\xff", "f:1"),
-             Quarantined("missing text field 'text'", {}, "r", "7")])
-    q.close()
-    assert q.path == side_path(tmp_path / "day.jsonl", "quarantine.jsonl") == tmp_path / "day.quarantine.jsonl"
-    lines = [json.loads(x) for x in q.path.read_text(encoding="utf-8").splitlines()]
-    assert lines[0]["raw"] == "{bad\\xff" and lines[1]["id"] == "7"
-    assert q.reasons == {"invalid JSON": 1, "missing text field 'text'": 1}
+def test_sqlite_upsert_keeps_created_at(tmp_path):
+    path = tmp_path / "r.db"
+    _commit(path, ROWS[:1])
+    created = sqlite3.connect(path).execute("SELECT created_at FROM articles").fetchone()[0]
+    _commit(path, [{**ROWS[0], "summary": "Mới."}], mode="upsert", run_id="r2")
+    row = sqlite3.connect(path).execute("SELECT created_at, summary, run_id FROM articles").fetchone()
+    assert row == (created, "Mới.", None) or row[:2] == (created, "Mới.")
 
 
-def test_unknown_output_extension():
-    from pathlib import Path
+def test_sqlite_refuses_append(tmp_path):
+    with pytest.raises(OutputError, match="upsert"):
+        open_sink(OutputConfig(path=tmp_path / "r.db", mode="append"))
 
+
+def test_quarantine_file_modes(tmp_path):
+    path = side_path(tmp_path / "day.jsonl", "quarantine.jsonl")
+    assert path == tmp_path / "day.quarantine.jsonl"
+    first = [{"id": None, "reason": "invalid JSON", "source": "f:1", "raw": "{", "run_id": "r1"}]
+    commit_quarantine(path, "overwrite", lambda: iter(first), "r1")
+    second = [{**first[0], "run_id": "r2"}]
+    commit_quarantine(path, "append", lambda: iter(second), "r2")
+    commit_quarantine(path, "append", lambda: iter(second), "r2")  # repeated after a crash: no duplicate
+    assert [json.loads(x)["run_id"] for x in path.read_text(encoding="utf-8").splitlines()] == ["r1", "r2"]
+
+
+def test_unwritable_output_and_unknown_extension(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(OutputError, match="Cannot write"):
+        open_sink(OutputConfig(path=blocker / "sub" / "r.jsonl"))
     with pytest.raises(OutputError, match=r"output\.format"):
         detect_output_format(Path("out.xlsx"))

@@ -8,6 +8,7 @@ import numpy as np
 
 from pipeline.config import ClassifyConfig, resolve_model_path
 from pipeline.records import Record
+from pipeline.state import directory_fingerprint
 from pipeline.topic import load_topic_model
 
 
@@ -28,7 +29,14 @@ class ClassifyStage:
         self.model = load_topic_model(self.model_path)
 
     def describe(self) -> dict[str, Any]:
-        return {"model": str(self.config.model), "classes": list(self.model.classes_)}
+        classes = list(self.model.classes_)
+        return {"model": str(self.config.model), "fingerprint": self.fingerprint(), "classes": classes}
+
+    def fingerprint(self) -> str:
+        """Changes when the model directory's files change (e.g. after retraining)."""
+        if not hasattr(self, "_fingerprint"):
+            self._fingerprint = directory_fingerprint(self.model_path)
+        return self._fingerprint
 
     def __call__(self, records: list[Record]) -> list[Record]:
         classes = self.model.classes_

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any
 
 from pipeline.config import SummarizeConfig
 from pipeline.records import Record
+from pipeline.state import directory_fingerprint
+from pipeline.summarize.extractive import VERSION as EXTRACTIVE_VERSION
 from pipeline.summarize.extractive import LeadTitleSummarizer
 
 log = logging.getLogger(__name__)
@@ -31,6 +34,13 @@ class SummarizeStage:
         if self.abstractive is not None:
             return {"kind": "abstractive", **self.abstractive.describe(), "truncated": self.abstractive.truncated_}
         return {"kind": "extractive", "method": "lead_title", "max_sentences": self.config.max_sentences}
+
+    def fingerprint(self) -> str:
+        """The abstractive model's files (a local directory) or its hub id; the extractive method's version."""
+        if self.abstractive is None:
+            return f"lead_title:{EXTRACTIVE_VERSION}"
+        local = Path(self.config.model).expanduser()
+        return directory_fingerprint(local) if local.exists() else self.config.model
 
     def __call__(self, records: list[Record]) -> list[Record]:
         if self.abstractive is not None:

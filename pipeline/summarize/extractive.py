@@ -12,6 +12,7 @@ from collections import Counter
 
 from pipeline.text import split_sentences, syllables
 
+VERSION = "1"  # bump when the method changes, so finished jobs are redone
 POSITION_WEIGHT = 1.0  # score of sentence i includes POSITION_WEIGHT / (1 + i)
 TITLE_WEIGHT = 1.0  # plus TITLE_WEIGHT * cosine(sentence, title)
 MIN_SENTENCE_SYLLABLES = 6  # shorter lines are captions ("Ảnh: TTXVN") or datelines

@@ -1,0 +1,200 @@
+"""Run state beside the output: what makes a killed run resumable and a repeated run a no-op.
+
+``<output stem>.state/`` holds ``state.json`` (which input, which processing config, which run,
+finished or not) and ``parts/``: one file per processed batch, written to a temporary name and
+renamed, so a part either exists whole or not at all. A part covers input rows ``[start, end)``
+and holds their output rows and quarantine entries; the committed position of a run is the end
+of the last contiguous part. When every row is in a part, the sink writes the final output in one
+atomic step (rename or transaction), the state is marked complete and the parts are removed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pipeline.records import Quarantined, Record
+
+STATE_VERSION = 1
+
+
+def input_fingerprint(path: Path) -> str:
+    """Identity of the input as it is now: paths, sizes and modification times (cheap, no reading).
+
+    A file edited in place gets a new mtime, so a resumed run never mixes two versions of an input.
+    """
+    path = path.resolve()
+    entries: list[tuple[str, int, int]] = []
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    for file in files:
+        st = file.stat()
+        entries.append((file.relative_to(path).as_posix() if path.is_dir() else file.as_posix(), st.st_size,
+                        st.st_mtime_ns))
+    return hashlib.sha256(json.dumps(entries).encode()).hexdigest()[:16]
+
+
+def _fsync_write(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    with open(tmp, "w", encoding="utf-8") as fh:
+        fh.write(text)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+@dataclass
+class Part:
+    start: int
+    end: int
+    path: Path
+
+
+@dataclass
+class RunState:
+    """The state directory of one output; see the module docstring."""
+
+    directory: Path
+    data: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def parts_dir(self) -> Path:
+        return self.directory / "parts"
+
+    @property
+    def run_id(self) -> str:
+        return self.data["run_id"]
+
+    @classmethod
+    def open(cls, directory: Path, fingerprint: str, config_hash: str, mode: str, resume: bool) -> RunState:
+        """Continue the unfinished run of the same input and config, or start a fresh one."""
+        state = cls(directory)
+        previous = state._load()
+        same = previous is not None and (
+            previous.get("version") == STATE_VERSION
+            and previous.get("input_fingerprint") == fingerprint
+            and previous.get("config_hash") == config_hash
+            and previous.get("mode") == mode
+        )
+        if same and resume:
+            state.data = previous
+            return state
+        if state.parts_dir.exists():
+            shutil.rmtree(state.parts_dir)
+        state.data = {
+            "version": STATE_VERSION,
+            "run_id": uuid.uuid4().hex[:12],
+            "input_fingerprint": fingerprint,
+            "config_hash": config_hash,
+            "mode": mode,
+            "status": "running",
+        }
+        state.save()
+        return state
+
+    def _load(self) -> dict[str, Any] | None:
+        try:
+            return json.loads((self.directory / "state.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+
+    def save(self) -> None:
+        self.parts_dir.mkdir(parents=True, exist_ok=True)
+        _fsync_write(self.directory / "state.json", json.dumps(self.data, indent=2))
+
+    @property
+    def complete(self) -> bool:
+        return self.data.get("status") == "complete"
+
+    @property
+    def resumed(self) -> bool:
+        return bool(self.parts())
+
+    # -- parts ------------------------------------------------------------------------------
+    def parts(self) -> list[Part]:
+        """Contiguous parts from row 0, in order (a stray non-contiguous part is ignored)."""
+        found = []
+        if self.parts_dir.exists():
+            for p in self.parts_dir.glob("*.jsonl"):
+                start, _, end = p.stem.partition("-")
+                if start.isdigit() and end.isdigit():
+                    found.append(Part(int(start), int(end), p))
+        contiguous, position = [], 0
+        for part in sorted(found, key=lambda p: p.start):
+            if part.start != position:
+                break
+            contiguous.append(part)
+            position = part.end
+        return contiguous
+
+    def committed_rows(self) -> int:
+        parts = self.parts()
+        return parts[-1].end if parts else 0
+
+    def write_part(self, start: int, end: int, rows: list[Record], quarantined: list[Quarantined],
+                   unchanged: int) -> None:
+        header = {"start": start, "end": end, "written": len(rows), "quarantined": len(quarantined),
+                  "unchanged": unchanged}
+        lines = [json.dumps(header)]
+        lines += [json.dumps({"r": r}, ensure_ascii=False, default=str) for r in rows]
+        lines += [json.dumps({"q": {**q.to_json(), "run_id": self.run_id}}, ensure_ascii=False, default=str)
+                  for q in quarantined]
+        _fsync_write(self.parts_dir / f"{start:012d}-{end:012d}.jsonl", "\n".join(lines) + "\n")
+
+    def _lines(self, key: str) -> Iterator[dict[str, Any]]:
+        for part in self.parts():
+            with open(part.path, encoding="utf-8") as fh:
+                next(fh)
+                for line in fh:
+                    item = json.loads(line)
+                    if key in item:
+                        yield item[key]
+
+    def rows(self) -> Iterator[Record]:
+        return self._lines("r")
+
+    def quarantined(self) -> Iterator[dict[str, Any]]:
+        return self._lines("q")
+
+    def counts(self) -> dict[str, int]:
+        totals = {"read": 0, "written": 0, "quarantined": 0, "unchanged": 0}
+        for part in self.parts():
+            with open(part.path, encoding="utf-8") as fh:
+                header = json.loads(fh.readline())
+            totals["read"] += header["end"] - header["start"]
+            for key in ("written", "quarantined", "unchanged"):
+                totals[key] += header[key]
+        return totals
+
+    def seen_keys(self, key: str) -> set[str]:
+        """Keys already written in this run (to quarantine duplicates after a resume too)."""
+        return {str(row.get(key)) for row in self.rows()}
+
+    def finish(self, summary: dict[str, Any]) -> None:
+        """Mark the run complete (after the sink committed) and drop the parts."""
+        self.data.update(status="complete", summary=summary)
+        self.save()
+        shutil.rmtree(self.parts_dir, ignore_errors=True)
+
+
+def directory_fingerprint(path: Path, content_limit: int = 64 << 20) -> str:
+    """Identity of a model directory: file names and contents (size and mtime for very large files).
+
+    Retraining a model into the same directory changes its fingerprint, so finished jobs are redone.
+    """
+    digest = hashlib.sha256()
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    for file in files:
+        digest.update(file.relative_to(path if path.is_dir() else path.parent).as_posix().encode())
+        st = file.stat()
+        if st.st_size <= content_limit:
+            digest.update(file.read_bytes())
+        else:
+            digest.update(f"{st.st_size}:{st.st_mtime_ns}".encode())
+    return digest.hexdigest()[:16]
