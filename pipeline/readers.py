@@ -80,12 +80,15 @@ class JsonlReader:
     def estimate_total(self) -> int | None:
         """Newlines in the file: the row count for progress and ETA (blank lines make it a slight overestimate)."""
         with _open_binary(self.path) as fh:
-            if fh.read(2) in _UTF16_BOMS:
+            try:
+                if fh.read(2) in _UTF16_BOMS:
+                    return None
+                count, last = 0, b"\n"
+                for block in iter(lambda: fh.read(1 << 20), b""):
+                    count += block.count(b"\n")
+                    last = block[-1:]
+            except (EOFError, OSError, zlib.error):  # corrupt gzip: rows() quarantines the damage
                 return None
-            count, last = 0, b"\n"
-            for block in iter(lambda: fh.read(1 << 20), b""):
-                count += block.count(b"\n")
-                last = block[-1:]
             return count + (last != b"\n")
 
     def _lines(self, fh) -> Iterator[tuple[int, bytes | str, bool]]:
@@ -164,20 +167,27 @@ class CsvReader:
     def rows(self) -> Iterator[Row]:
         csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
         encoding = "utf-8-sig" if self.encoding.lower().replace("_", "-") in ("utf-8", "utf8") else self.encoding
-        binary = _open_binary(self.path)
-        with io.TextIOWrapper(binary, encoding=encoding, errors="surrogateescape", newline="") as fh:
-            reader = csv.DictReader(fh)
-            try:
+        line_num = 0
+        try:
+            with _open_binary(self.path) as probe:
+                if probe.read(2) in _UTF16_BOMS:
+                    encoding = "utf-16"
+            with io.TextIOWrapper(_open_binary(self.path), encoding=encoding, errors="surrogateescape",
+                                  newline="") as fh:
+                reader = csv.DictReader(fh)
                 for row in reader:
-                    source = f"{self.path.name}:{reader.line_num}"
+                    line_num = reader.line_num
+                    source = f"{self.path.name}:{line_num}"
                     if None in row:
                         yield Quarantined("row has more fields than the header", _row_text(row), source)
                     elif any(isinstance(v, str) and _has_surrogates(v) for v in row.values()):
                         yield Quarantined(f"row is not valid {self.encoding}", _row_text(row), source)
                     else:
                         yield row
-            except csv.Error as exc:
-                yield Quarantined(f"malformed CSV: {exc}", "", f"{self.path.name}:{reader.line_num}")
+        except csv.Error as exc:
+            yield Quarantined(f"malformed CSV: {exc}", "", f"{self.path.name}:{line_num}")
+        except (EOFError, OSError, zlib.error, UnicodeError) as exc:  # truncated gzip, broken UTF-16
+            yield Quarantined(f"input ends abruptly or cannot be decoded: {exc}", "", f"{self.path.name}:{line_num}")
 
 
 def _has_surrogates(value: str) -> bool:

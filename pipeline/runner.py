@@ -33,7 +33,7 @@ from pipeline.progress import Progress
 from pipeline.readers import open_reader, read_batches
 from pipeline.records import Quarantined, content_id
 from pipeline.state import RunState, input_fingerprint
-from pipeline.writers import commit, commit_quarantine, open_sink, side_path
+from pipeline.writers import commit, commit_quarantine, open_sink, remove_stale_temporaries, side_path
 
 if TYPE_CHECKING:
     from pipeline.api import Pipeline
@@ -142,6 +142,7 @@ def run_job(pipe: Pipeline, preview_rows: int = 10) -> RunSummary:
     chash = pipe.config_hash
     state = RunState.open(side_path(out_cfg.path, "state"), input_fingerprint(config.input.path), chash,
                           out_cfg.mode, config.runner.resume)
+    remove_stale_temporaries(out_cfg.path)
     if state.complete and sink.exists():
         log.info("up to date: %s was already processed with this config (run %s); nothing to do",
                  config.input.path, state.run_id)

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pipeline.errors import OutputError
 from pipeline.records import Quarantined, Record
 
 STATE_VERSION = 1
@@ -73,8 +74,15 @@ class RunState:
 
     @classmethod
     def open(cls, directory: Path, fingerprint: str, config_hash: str, mode: str, resume: bool) -> RunState:
-        """Continue the unfinished run of the same input and config, or start a fresh one."""
+        """Continue the unfinished run of the same input and config, or start a fresh one.
+
+        Holds an exclusive lock on the state directory until the process ends, so two runs
+        (say an overlapping cron job) never write the same output at once.
+        """
         state = cls(directory)
+        state._lock()
+        for stale in directory.glob("**/.*.tmp"):  # left by a run killed while writing a part
+            stale.unlink(missing_ok=True)
         previous = state._load()
         same = previous is not None and (
             previous.get("version") == STATE_VERSION
@@ -97,6 +105,20 @@ class RunState:
         }
         state.save()
         return state
+
+    def _lock(self) -> None:
+        import fcntl
+
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self._lock_file = open(self.directory / "lock", "w")  # noqa: SIM115 - held for the process lifetime
+        try:
+            fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self._lock_file.close()
+            raise OutputError(
+                f"Another vnnews run is writing this output (lock {self.directory / 'lock'} is held); "
+                "wait for it to finish, or give this run another output.path."
+            ) from None
 
     def _load(self) -> dict[str, Any] | None:
         try:

@@ -190,6 +190,9 @@ def language_problem(text: str) -> str | None:
     latin = sum(1 for ch in letters if ch < "\u0250" or ch in _VIETNAMESE_MARKED or "\u1e00" <= ch <= "\u1eff")
     if latin / len(letters) < 0.5:
         return "text is not Vietnamese (mostly non-Latin script)"
+    foreign = sum(1 for ch in letters if "\u00c0" <= ch < "\u0250" and ch not in _VIETNAMESE_MARKED)
+    if foreign / latin > 0.01:  # ä ö ø û ...: VNI/TCVN3 bytes read as Latin-1, or another language
+        return "text is not Vietnamese Unicode (letters like ä, ö, ø: mis-encoded VNI/TCVN3 text or another language)"
     marked = sum(1 for ch in letters if ch in _VIETNAMESE_MARKED)
     if marked / latin < 0.03:
         return "text is not Vietnamese (no Vietnamese diacritics)"

@@ -96,6 +96,13 @@ def check_writable(directory: Path) -> None:
         raise OutputError(f"Cannot write to output folder {directory}: {exc.strerror or exc}.") from None
 
 
+def remove_stale_temporaries(output: Path) -> None:
+    """Delete temporary files a killed commit left beside the output (call while holding the run lock)."""
+    for pattern in (f".{output.name}.*.partial", f".{output.stem}.quarantine.jsonl.*.partial"):
+        for stale in output.parent.glob(pattern):
+            stale.unlink(missing_ok=True)
+
+
 def ordered_columns(rows: Iterable[Record]) -> list[str]:
     """Every column seen, core fields first, the rest in order of first appearance."""
     seen: dict[str, None] = {}

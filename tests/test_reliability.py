@@ -1,0 +1,148 @@
+"""Kill-and-rerun: a real `vnnews run` subprocess, SIGKILLed at random instants, then rerun.
+
+Checks the guarantees stated in the README's "Running it every day": every input row ends up
+exactly once in the output or the quarantine, nothing is duplicated, finished batches are not
+redone, and a repeated run over the same input and config does no work.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.conftest import write_jsonl
+from tests.synthetic import articles
+
+VNNEWS = str(Path(sys.executable).parent / "vnnews")
+BAD_LINES = ['{"id": "bad-json", "text": ', '{"id": "no-text"}', '{"id": "empty", "text": "  "}']
+
+
+def _make_input(tmp_path: Path, count: int) -> tuple[Path, set[str]]:
+    rows = articles(count)
+    path = write_jsonl(tmp_path / "in.jsonl", rows)
+    with open(path, "a", encoding="utf-8") as fh:
+        for i, line in enumerate(BAD_LINES):
+            fh.write(line + "\n")
+            fh.write(json.dumps({"id": f"late-{i}", "title": rows[i]["title"], "text": rows[i]["text"]},
+                                ensure_ascii=False) + "\n")
+    return path, {r["id"] for r in rows} | {f"late-{i}" for i in range(len(BAD_LINES))}
+
+
+def _config(tmp_path: Path, input_path: Path, output: Path, **output_extra) -> Path:
+    cfg = {
+        "input": {"path": str(input_path), "batch_size": 25},
+        "classify": {"model": "models/topic-tfidf-vntc"},
+        "summarize": {"kind": "extractive", "max_sentences": 1},
+        "output": {"path": str(output), **output_extra},
+        "runner": {"progress": "off"},
+    }
+    path = tmp_path / "job.yaml"
+    path.write_text(yaml.safe_dump(cfg), encoding="utf-8")
+    return path
+
+
+def _run(cfg: Path, kill_after: float | None = None) -> subprocess.CompletedProcess | None:
+    proc = subprocess.Popen([VNNEWS, "run", str(cfg), "-q"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    if kill_after is None:
+        out, err = proc.communicate(timeout=600)
+        return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+    time.sleep(kill_after)
+    if proc.poll() is None:
+        os.kill(proc.pid, signal.SIGKILL)
+    proc.communicate()
+    return None
+
+
+def _output_ids(output: Path) -> list[str]:
+    if output.suffix == ".db":
+        return [r[0] for r in sqlite3.connect(output).execute("SELECT id FROM articles")]
+    if output.suffix == ".csv":
+        import pandas as pd
+
+        return pd.read_csv(output, dtype=str)["id"].tolist()
+    if output.suffix == ".parquet":
+        import pandas as pd
+
+        return pd.read_parquet(output)["id"].tolist()
+    return [json.loads(x)["id"] for x in output.read_text(encoding="utf-8").splitlines()]
+
+
+def _check_exactly_once(output: Path, expected_ids: set[str]) -> dict:
+    ids = _output_ids(output)
+    assert len(ids) == len(set(ids)), "duplicated rows in the output"
+    assert set(ids) == expected_ids
+    quarantine = [json.loads(x) for x in output.with_name(f"{output.stem}.quarantine.jsonl").read_text(
+        encoding="utf-8").splitlines()]
+    assert len(quarantine) == len(BAD_LINES)
+    manifest = json.loads(output.with_name(f"{output.stem}.manifest.json").read_text(encoding="utf-8"))
+    counts = manifest["counts"]
+    assert counts["read"] == len(expected_ids) + len(BAD_LINES)
+    assert counts["read"] == counts["written"] + counts["quarantined"] + counts["unchanged"]
+    leftovers = [p.name for p in output.parent.iterdir() if p.name.endswith((".partial", ".tmp"))]
+    assert not leftovers
+    return manifest
+
+
+def _kill_and_finish(cfg: Path, output: Path, kills: int, seed: int, window: tuple[float, float]) -> dict:
+    rng = random.Random(seed)
+    for _ in range(kills):
+        _run(cfg, kill_after=rng.uniform(*window))
+    state_parts = output.with_name(f"{output.stem}.state") / "parts"
+    committed = 0
+    if state_parts.exists():
+        ends = sorted(int(p.stem.split("-")[1]) for p in state_parts.glob("*.jsonl"))
+        committed = ends[-1] if ends else 0
+    done = _run(cfg)
+    assert done.returncode == 0, done.stderr
+    manifest = json.loads(output.with_name(f"{output.stem}.manifest.json").read_text(encoding="utf-8"))
+    if "up to date" not in done.stdout:  # a kill may have come after the run had finished
+        assert manifest["resumed_from_row"] == committed  # finished batches were not redone
+    return manifest
+
+
+def test_kill_and_rerun_fast(tmp_path):
+    """The default-run variant: JSONL, 600 articles, three kills."""
+    input_path, ids = _make_input(tmp_path, 600)
+    output = tmp_path / "out" / "results.jsonl"
+    cfg = _config(tmp_path, input_path, output)
+    _kill_and_finish(cfg, output, kills=3, seed=1, window=(2.5, 6.0))
+    _check_exactly_once(output, ids)
+    again = _run(cfg)
+    assert again.returncode == 0 and "up to date" in again.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("suffix", ["jsonl", "csv", "parquet", "db"])
+def test_kill_and_rerun_every_sink(tmp_path, suffix):
+    """3,000 articles, five kills at random instants, then the upsert of a changed input, killed too."""
+    input_path, ids = _make_input(tmp_path, 3000)
+    output = tmp_path / "out" / f"results.{suffix}"
+    cfg = _config(tmp_path, input_path, output, mode="upsert")
+    _kill_and_finish(cfg, output, kills=5, seed=hash(suffix) % 1000, window=(2.0, 12.0))
+    _check_exactly_once(output, ids)
+
+    # A day later: 20 articles changed, 10 new ones; killed twice, then finished.
+    rows = [json.loads(x) for x in input_path.read_text(encoding="utf-8").splitlines() if x.startswith('{"id": "art')]
+    for row in rows[:20]:
+        row["text"] += "\nBài viết được cập nhật thêm thông tin mới trong ngày hôm nay."
+    rows += [{**rows[30], "id": f"new-{i}"} for i in range(10)]
+    write_jsonl(input_path, rows)
+    with open(input_path, "a", encoding="utf-8") as fh:
+        fh.write("\n".join(BAD_LINES) + "\n")
+    manifest = _kill_and_finish(cfg, output, kills=2, seed=5, window=(2.0, 6.0))
+    expected = {r["id"] for r in rows} | (ids - {r["id"] for r in rows})
+    out_ids = _output_ids(output)
+    assert len(out_ids) == len(set(out_ids)) and set(out_ids) == expected
+    assert manifest["counts"]["written"] + manifest["counts"]["unchanged"] == len(rows)
+    assert manifest["counts"]["written"] >= 30 or manifest["resumed_from_row"] > 0
