@@ -73,7 +73,8 @@ LINE_CASES: list[tuple[str, bytes, tuple]] = [
      ("ok", lambda r: r["meta"] == {"tags": ["a", {"b": None}]} and r["views"] == 3)),
     ("title-control-chars", _j({"id": "tctl", "title": "Dòng\tmột\nDòng hai\x1b", "text": VI}),
      ("ok", lambda r: "\x1b" not in r["title"])),
-    ("truncated-last-line", '{"id": "trunc", "text": "Bài viết bị cắt ngang gi'.encode(), ("quarantine", "invalid JSON")),
+    ("truncated-last-line", '{"id": "trunc", "text": "Bài viết bị cắt ngang gi'.encode(),
+     ("quarantine", "invalid JSON")),
 ]
 
 
@@ -135,7 +136,7 @@ def test_truncated_gzip(tmp_path):
     data = gzip.compress(b"".join(_j({"id": f"g{i}", "text": VI + str(i) * 500}) + b"\n" for i in range(200)))
     path = tmp_path / "cut.jsonl.gz"
     path.write_bytes(data[: len(data) // 2])
-    summary, rows, quarantine = _run(tmp_path, path)
+    _summary, rows, quarantine = _run(tmp_path, path)
     assert 0 < len(rows) < 200
     assert any("input ends abruptly" in q["reason"] for q in quarantine)
 
@@ -147,7 +148,7 @@ def test_csv_embedded_newlines_quotes_and_ragged_rows(tmp_path):
         f'c1,"Tiêu đề, có dấu phẩy","{VI}\nDòng hai có ""ngoặc kép"" ở đây."\n'
         f'c2,Thừa cột,{VI},thừa\n'
         'c3,Thiếu cột\n', encoding="utf-8")
-    summary, rows, quarantine = _run(tmp_path, path)
+    _summary, rows, quarantine = _run(tmp_path, path)
     assert list(rows) == ["c1"] and '"ngoặc kép"' in rows["c1"]["text"]
     reasons = sorted(q["reason"] for q in quarantine)
     assert reasons == ["missing text field 'text'", "row has more fields than the header"]
@@ -163,7 +164,7 @@ def test_parquet_with_a_different_schema(tmp_path, columns, reason):
 
     path = tmp_path / "odd.parquet"
     pq.write_table(pa.table(columns), path)
-    summary, rows, quarantine = _run(tmp_path, path)
+    _summary, rows, quarantine = _run(tmp_path, path)
     assert not rows and reason in quarantine[0]["reason"]
 
 

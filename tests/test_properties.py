@@ -71,9 +71,10 @@ KEY_PATHS = [(section, key) for section, body in BASE.items() for key in body] +
     ("summarize", "num_beams"), ("summarize", "min_new_tokens"), ("output", "mode"), ("runner", "progress"),
     ("input", "batch_size"), ("normalize", "max_chars"), ("classify", "min_score"), ("bogus", "key"),
 ]
-values = st.one_of(st.none(), st.booleans(), st.integers(-10**12, 10**12), st.floats(allow_nan=True),
-                   st.text(max_size=20), st.lists(st.integers(), max_size=3), st.dictionaries(st.text(max_size=5),
-                                                                                              st.integers(), max_size=2))
+values = st.one_of(
+    st.none(), st.booleans(), st.integers(-10**12, 10**12), st.floats(allow_nan=True), st.text(max_size=20),
+    st.lists(st.integers(), max_size=3), st.dictionaries(st.text(max_size=5), st.integers(), max_size=2),
+)
 mutation = st.tuples(st.sampled_from(KEY_PATHS), st.sampled_from(["set", "delete", "section"]), values)
 
 
