@@ -129,7 +129,16 @@ class OutputConfig(Section):
 
 
 class RunnerConfig(Section):
-    """How the job is driven."""
+    """How the job is driven: here (local) or on a Ray cluster (ray)."""
+
+    kind: Literal["local", "ray"] = Field("local", description="local: this process; ray: Ray Data map_batches.")
+    address: str | None = Field(
+        None, description="Ray: 'auto' or 'ray://host:10001' joins a cluster; null starts Ray on this machine."
+    )
+    num_cpus: int | None = Field(None, ge=1, description="Ray without address: CPUs of the local Ray (null: all).")
+    actors: int = Field(2, ge=1, description="Ray: size of the actor pool; each actor loads the models once.")
+    cpus_per_actor: float = Field(1.0, gt=0, description="Ray: CPUs reserved per actor.")
+    gpus_per_actor: float = Field(0.0, ge=0, description="Ray: GPUs per actor (abstractive models on GPU nodes).")
 
     progress: Literal["auto", "bar", "log", "off"] = Field(
         "auto", description="'auto': a bar on a terminal, periodic log lines otherwise."

@@ -150,8 +150,8 @@ class JsonlReader:
                         yield Quarantined(f"expected a JSON object, got {type(obj).__name__}", line, source)
                         continue
                     yield obj
-            except (EOFError, OSError, zlib.error) as exc:  # truncated or corrupt gzip stream
-                yield Quarantined(f"input ends abruptly: {exc}", b"", f"{self.path.name}:end")
+            except (EOFError, OSError, zlib.error, UnicodeError) as exc:  # truncated gzip, broken UTF-16
+                yield Quarantined(f"input ends abruptly or cannot be decoded: {exc}", b"", f"{self.path.name}:end")
 
 
 class CsvReader:
@@ -229,11 +229,14 @@ class TxtFolderReader:
     ``first_line_title`` the first non-empty line is the title and the rest the text.
     """
 
-    def __init__(self, path: Path, encoding: str = "utf-8", first_line_title: bool = True) -> None:
+    def __init__(self, path: Path, encoding: str = "utf-8", first_line_title: bool = True,
+                 files: list[Path] | None = None) -> None:
         self.path = path
         self.encoding = encoding
         self.first_line_title = first_line_title
-        self.files = [path] if path.is_file() else sorted(p for p in path.rglob("*.txt") if p.is_file())
+        if files is None:
+            files = [path] if path.is_file() else sorted(p for p in path.rglob("*.txt") if p.is_file())
+        self.files = files  # a subset when a distributed runner reads the folder file by file
 
     def estimate_total(self) -> int | None:
         return len(self.files)

@@ -124,13 +124,54 @@ def _log_run(path, manifest: dict[str, Any]) -> None:
         runs.write(json.dumps(entry, ensure_ascii=False) + "\n")
 
 
-def run_job(pipe: Pipeline, preview_rows: int = 10) -> RunSummary:
-    """Run ``pipe``'s configured job end to end (resuming or skipping as the state says)."""
+class KeyFilter:
+    """Before model work: quarantine repeated keys and skip upsert rows whose content and config are unchanged."""
+
+    def __init__(self, key: str, config_hash: str, known: dict[str, tuple], seen: set[str]) -> None:
+        self.key = key
+        self.config_hash = config_hash
+        self.known = known
+        self.seen = seen
+
+    def split(self, records: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[Quarantined], int]:
+        todo, duplicates, unchanged = [], [], 0
+        for record in records:
+            record["content_hash"] = content_id(record.get("title") or "", record["text"])
+            rkey = str(record.get(self.key))
+            if rkey in self.seen:
+                duplicates.append(Quarantined(f"duplicate {self.key} {rkey!r}: an earlier row of this input has it",
+                                              record, "input", record.get("id")))
+                continue
+            self.seen.add(rkey)
+            if tuple(self.known.get(rkey, ())) == (record["content_hash"], self.config_hash):
+                unchanged += 1
+                continue
+            todo.append(record)
+        return todo, duplicates, unchanged
+
+
+@dataclass
+class RunContext:
+    """What a run's processing phase needs (shared by the local and the Ray runner)."""
+
+    reader: Any
+    total: int | None
+    state: RunState
+    sink: Any
+    key_filter: KeyFilter
+    summary: RunSummary
+    progress: Progress
+    started: float
+    started_at: str
+
+
+def _open_run(pipe: Pipeline) -> RunContext | RunSummary:
+    """Load models, check output and input, open the run state; a finished identical run returns early."""
     config = pipe.config
     out_cfg = config.output
     started = time.monotonic()
     started_at = datetime.now(UTC).isoformat(timespec="seconds")
-    stages = pipe.stages  # load models before any input is read
+    _ = pipe.stages  # load models before any input is read
     sink = open_sink(out_cfg)
     reader = open_reader(config.input)
     total = reader.estimate_total()
@@ -141,39 +182,31 @@ def run_job(pipe: Pipeline, preview_rows: int = 10) -> RunSummary:
         )
     chash = pipe.config_hash
     state = RunState.open(side_path(out_cfg.path, "state"), input_fingerprint(config.input.path), chash,
-                          out_cfg.mode, config.runner.resume)
+                          out_cfg.mode, config.runner.resume and config.runner.kind == "local")
     remove_stale_temporaries(out_cfg.path)
     if state.complete and sink.exists():
         log.info("up to date: %s was already processed with this config (run %s); nothing to do",
                  config.input.path, state.run_id)
         return _previous_summary(state, config)
-
     start = state.committed_rows()
     if start:
         log.info("resuming run %s at input row %d", state.run_id, start)
     key = out_cfg.key
-    seen = state.seen_keys(key) if start else set()
     known = {}
     if out_cfg.mode == "upsert":
         known = {str(r.get(key)): (r.get("content_hash"), r.get("config_hash")) for r in sink.read_rows()}
-    summary = RunSummary(run_id=state.run_id, config_hash=chash, resumed_from=start)
+    key_filter = KeyFilter(key, chash, known, state.seen_keys(key) if start else set())
     progress = Progress(total, config.runner.progress, config.runner.log_every_seconds)
     progress.update(start)
+    summary = RunSummary(run_id=state.run_id, config_hash=chash, resumed_from=start)
+    return RunContext(reader, total, state, sink, key_filter, summary, progress, started, started_at)
+
+
+def _process_locally(pipe: Pipeline, ctx: RunContext, preview_rows: int) -> None:
+    state, summary = ctx.state, ctx.summary
     try:
-        for batch in read_batches(config.input, reader, start=start):
-            todo, duplicates, unchanged = [], [], 0
-            for record in batch.records:
-                record["content_hash"] = content_id(record.get("title") or "", record["text"])
-                rkey = str(record.get(key))
-                if rkey in seen:
-                    duplicates.append(Quarantined(f"duplicate {key} {rkey!r}: an earlier row of this input has it",
-                                                  record, "input", record.get("id")))
-                    continue
-                seen.add(rkey)
-                if known.get(rkey) == (record["content_hash"], chash):
-                    unchanged += 1
-                    continue
-                todo.append(record)
+        for batch in read_batches(pipe.config.input, ctx.reader, start=summary.resumed_from):
+            todo, duplicates, unchanged = ctx.key_filter.split(batch.records)
             result = pipe.process_batch(todo)
             for row in result.records:
                 row["run_id"] = state.run_id
@@ -181,12 +214,31 @@ def run_job(pipe: Pipeline, preview_rows: int = 10) -> RunSummary:
                              batch.quarantined + duplicates + result.quarantined, unchanged)
             if len(summary.preview) < preview_rows:
                 summary.preview.extend(result.records[: preview_rows - len(summary.preview)])
-            progress.update(batch.size)
+            ctx.progress.update(batch.size)
     finally:
-        progress.close()
+        ctx.progress.close()
 
+
+def run_job(pipe: Pipeline, preview_rows: int = 10) -> RunSummary:
+    """Run ``pipe``'s configured job end to end (resuming or skipping as the state says)."""
+    ctx = _open_run(pipe)
+    if isinstance(ctx, RunSummary):
+        return ctx
+    if pipe.config.runner.kind == "ray":
+        from pipeline.ray_runner import process_with_ray
+
+        process_with_ray(pipe, ctx, preview_rows)
+    else:
+        _process_locally(pipe, ctx, preview_rows)
+    return _commit_run(pipe, ctx)
+
+
+def _commit_run(pipe: Pipeline, ctx: RunContext) -> RunSummary:
+    """Write output and quarantine atomically, then the manifest and run log, then mark the run done."""
+    config, out_cfg, state, summary = pipe.config, pipe.config.output, ctx.state, ctx.summary
+    stages, chash, start = pipe.stages, summary.config_hash, summary.resumed_from
     counts = state.counts()
-    commit(sink, out_cfg.mode, state.rows, key, state.run_id)
+    commit(ctx.sink, out_cfg.mode, state.rows, out_cfg.key, state.run_id)
     quarantine_path = side_path(out_cfg.path, "quarantine.jsonl")
     commit_quarantine(quarantine_path, out_cfg.mode, state.quarantined, state.run_id)
     for stage in stages:
@@ -199,15 +251,16 @@ def run_job(pipe: Pipeline, preview_rows: int = 10) -> RunSummary:
 
     summary.read, summary.written = counts["read"], counts["written"]
     summary.quarantined, summary.unchanged = counts["quarantined"], counts["unchanged"]
-    summary.seconds = time.monotonic() - started
+    summary.seconds = time.monotonic() - ctx.started
     summary.quarantine_reasons = reasons
     summary.output, summary.quarantine = str(out_cfg.path), str(quarantine_path)
     manifest = {
         "run_id": state.run_id,
-        "started_at": started_at,
+        "started_at": ctx.started_at,
         "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "config_hash": chash,
         "mode": out_cfg.mode,
+        "runner": config.runner.kind,
         "input": str(config.input.path),
         "output": str(out_cfg.path),
         "resumed_from_row": start,

@@ -1,0 +1,219 @@
+"""The Ray Data runner: the same stages as ``map_batches`` over an actor pool, past one machine.
+
+Flow: the driver lists the input files (local paths or object-store URIs) -> ``flat_map`` reads
+each file with our own readers on a worker (so bad rows are quarantined exactly as locally) ->
+``map_batches`` runs :class:`PipelineActor`, which builds the stages once per actor (models load
+once) -> the driver streams the results into the run's parts and commits through our sinks, so
+modes, quarantine, manifest and the exactly-once output are the local runner's.
+
+Rows cross process boundaries as JSON text in one column: articles carry arbitrary extra fields
+whose types vary from row to row, which Arrow would refuse to put in one typed column.
+
+A killed Ray run restarts from the beginning (Ray retries failed tasks itself; results arrive
+out of input order, so there is no contiguous position to resume from). The previous output stays
+intact until the new one is committed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from pipeline.config import JobConfig, resolve_model_path
+from pipeline.records import Quarantined, content_id
+from pipeline.writers import dumps
+
+if TYPE_CHECKING:
+    from pipeline.api import Pipeline
+    from pipeline.runner import RunContext
+
+log = logging.getLogger(__name__)
+
+BLOCK_BYTES = 256 * 1024
+
+
+def _is_uri(path: str) -> bool:
+    return "://" in path
+
+
+def portable_config(config: JobConfig) -> dict[str, Any]:
+    """The job config with local paths made absolute, so actors find models whatever their cwd."""
+    data = config.model_dump(mode="json")
+    data["classify"]["model"] = str(resolve_model_path(config.classify.model).resolve())
+    local = Path(config.summarize.model).expanduser()
+    if local.exists():
+        data["summarize"]["model"] = str(local.resolve())
+    if not _is_uri(str(config.input.path)):
+        data["input"]["path"] = str(Path(config.input.path).resolve())
+    data["runner"] = {"kind": "local", "progress": "off"}
+    return data
+
+
+def list_input_files(path: str, fmt: str) -> list[dict[str, str]]:
+    """One item per file to read; folders of .txt files and object-store prefixes are expanded."""
+    if _is_uri(path):
+        import pyarrow.fs as pafs
+
+        fs, root = pafs.FileSystem.from_uri(path)
+        info = fs.get_file_info(root)
+        if info.type == pafs.FileType.Directory:
+            selector = pafs.FileSelector(root, recursive=True)
+            scheme = path.split("://", 1)[0]
+            return [{"path": f"{scheme}://{f.path}", "root": path} for f in sorted(fs.get_file_info(selector),
+                                                                                  key=lambda f: f.path)
+                    if f.type == pafs.FileType.File]
+        return [{"path": path, "root": path}]
+    local = Path(path)
+    if local.is_dir() and fmt == "txt":
+        return [{"path": str(f), "root": str(local)} for f in sorted(local.rglob("*.txt")) if f.is_file()]
+    return [{"path": str(local), "root": str(local)}]
+
+
+def read_file(item: dict[str, str], input_data: dict[str, Any]) -> list[dict[str, str]]:
+    """Rows of one input file as JSON text: ``{"r": record}`` or ``{"q": quarantine entry}``."""
+    from pipeline.config import InputConfig
+    from pipeline.readers import TxtFolderReader, open_reader, read_batches
+
+    path = item["path"]
+    with tempfile.TemporaryDirectory() as tmp:
+        if _is_uri(path):  # fetch object-store files to local disk, then read them like any file
+            import pyarrow.fs as pafs
+
+            fs, remote = pafs.FileSystem.from_uri(path)
+            local = Path(tmp) / Path(remote).name
+            with fs.open_input_stream(remote) as src, open(local, "wb") as dst:
+                while chunk := src.read(1 << 20):
+                    dst.write(chunk)
+            path = str(local)
+        cfg = InputConfig.model_validate({**input_data, "path": path, "limit": None})
+        reader = open_reader(cfg)
+        if isinstance(reader, TxtFolderReader) and item["root"] != item["path"]:
+            reader = TxtFolderReader(Path(item["root"]), cfg.encoding, reader.first_line_title, files=[Path(path)])
+        out = []
+        for batch in read_batches(cfg, reader):
+            out.extend({"json": dumps({"q": q.to_json()})} for q in batch.quarantined)
+            out.extend({"json": dumps({"r": r})} for r in batch.records)
+        return out
+
+
+class PipelineActor:
+    """One Ray actor: builds the stages once, then processes batches of JSON rows."""
+
+    def __init__(self, config_data: dict[str, Any], config_hash: str, run_id: str,
+                 known: dict[str, list[str]]) -> None:
+        from pipeline.api import Pipeline
+
+        self.pipe = Pipeline.from_dict(config_data)
+        _ = self.pipe.stages  # load models once per actor
+        self.config_hash = config_hash
+        self.run_id = run_id
+        self.known = known
+        self.key = self.pipe.config.output.key
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        out: list[str] = []
+        todo = []
+        for text in batch["json"]:
+            item = json.loads(text)
+            if "q" in item:
+                out.append(text)
+                continue
+            record = item["r"]
+            record["content_hash"] = content_id(record.get("title") or "", record["text"])
+            if tuple(self.known.get(str(record.get(self.key)), ())) == (record["content_hash"], self.config_hash):
+                out.append(dumps({"u": str(record.get(self.key))}))
+                continue
+            todo.append(record)
+        result = self.pipe.process_batch(todo)
+        for row in result.records:
+            row["config_hash"] = self.config_hash
+            row["run_id"] = self.run_id
+            out.append(dumps({"r": row}))
+        out.extend(dumps({"q": q.to_json()}) for q in result.quarantined)
+        return {"json": np.array(out, dtype=object)}
+
+
+def init_ray(config: JobConfig) -> None:
+    import ray
+
+    if ray.is_initialized():
+        return
+    runner = config.runner
+    kwargs: dict[str, Any] = {"include_dashboard": False, "logging_level": logging.WARNING,
+                              "log_to_driver": False}
+    if runner.address:
+        ray.init(address=runner.address, **kwargs)
+    else:
+        ray.init(num_cpus=runner.num_cpus, **kwargs)
+    context = ray.data.DataContext.get_current()
+    context.enable_progress_bars = False
+    # Small blocks (a few hundred articles of JSON) so that one big input file is split and feeds
+    # every actor; a repartition step would need CPUs of its own, which a full actor pool leaves none of.
+    context.target_max_block_size = BLOCK_BYTES
+
+
+def process_with_ray(pipe: Pipeline, ctx: RunContext, preview_rows: int) -> None:
+    """Fill the run's parts from a Ray Data pipeline (the driver writes; actors compute)."""
+    import ray
+
+    config = pipe.config
+    runner = config.runner
+    init_ray(config)
+    data = portable_config(config)
+    items = list_input_files(data["input"]["path"], _input_format(config))
+    ds = ray.data.from_items(items, override_num_blocks=max(1, len(items)))
+    # Reading is I/O and parsing: it reserves no CPU, so a pool of actors that takes every CPU
+    # (2 actors x 1 CPU on a 2-core machine) cannot starve it into a deadlock.
+    ds = ds.flat_map(read_file, fn_kwargs={"input_data": data["input"]}, num_cpus=0)
+    ds = ds.map_batches(
+        PipelineActor,
+        fn_constructor_kwargs={"config_data": data, "config_hash": ctx.summary.config_hash,
+                               "run_id": ctx.state.run_id,
+                               "known": {k: list(v) for k, v in ctx.key_filter.known.items()}},
+        compute=ray.data.ActorPoolStrategy(size=runner.actors),
+        num_cpus=runner.cpus_per_actor,
+        num_gpus=runner.gpus_per_actor or None,
+        batch_size=config.input.batch_size,
+        batch_format="numpy",
+    )
+    position, seen, key = 0, ctx.key_filter.seen, config.output.key
+    try:
+        for batch in ds.iter_batches(batch_size=config.input.batch_size * 4, batch_format="numpy"):
+            rows, quarantined, unchanged = [], [], 0
+            for text in batch["json"]:
+                item = json.loads(text)
+                if "r" in item:
+                    row, rkey = item["r"], str(item["r"].get(key))
+                    if rkey in seen:
+                        quarantined.append(Quarantined(
+                            f"duplicate {key} {rkey!r}: an earlier row of this input has it", row, "input", row.get("id")))
+                    else:
+                        seen.add(rkey)
+                        rows.append(row)
+                elif "q" in item:
+                    q = item["q"]
+                    quarantined.append(Quarantined(q["reason"], q["raw"], q["source"], q["id"]))
+                else:
+                    unchanged += 1
+            size = len(batch["json"])
+            ctx.state.write_part(position, position + size, rows, quarantined, unchanged)
+            position += size
+            if len(ctx.summary.preview) < preview_rows:
+                ctx.summary.preview.extend(rows[: preview_rows - len(ctx.summary.preview)])
+            ctx.progress.update(size)
+    finally:
+        ctx.progress.close()
+
+
+def _input_format(config: JobConfig) -> str:
+    path = str(config.input.path)
+    if _is_uri(path):
+        return config.input.format
+    from pipeline.readers import detect_format
+
+    return detect_format(Path(path), config.input.format)
