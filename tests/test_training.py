@@ -16,7 +16,7 @@ def _train_config(data_path, out):
 def test_train_writes_model_metrics_plot_and_card(vntc_subset, tmp_path):
     metrics = train(_train_config(vntc_subset, tmp_path / "m"), config_path="cfg.yaml")
     out = tmp_path / "m"
-    for name in ("config.json", "vocabulary.json", "weights.safetensors", "metrics.json", "confusion_matrix.png",
+    for name in ("config.json", "weights.safetensors", "metrics.json", "confusion_matrix.png",
                  "README.md"):
         assert (out / name).is_file(), name
     assert metrics["n"] == 200 and metrics["n_train"] == 800
