@@ -251,6 +251,55 @@ def _tfidf_rows(cp, offsets, lower, word, tone_src, tone_dst, tone_last, ngram_m
     return indptr, indices, data
 
 
+@njit(cache=True, parallel=True)
+def _tfidf_scores(cp, offsets, lower, word, tone_src, tone_dst, tone_last, ngram_max, char_min, char_max,
+                  drop_digits, table, idf, sublinear, coef, intercept, n_blocks):
+    """``transform(texts) @ coef + intercept`` without building the matrix: the prediction hot path.
+
+    Same features and weights as :func:`_tfidf_rows`; each document's TF-IDF row is folded into
+    its class scores as soon as it is known, so no CSR arrays are allocated or copied.
+    """
+    n_docs = offsets.shape[0] - 1
+    n_classes = coef.shape[1]
+    mask = np.uint64(table.shape[0] - 1)
+    scores = np.empty((n_docs, n_classes), dtype=np.float32)
+    n_blocks = max(1, min(n_blocks, n_docs))
+    for b in prange(n_blocks):
+        tf = np.zeros(idf.shape[0], dtype=np.int32)
+        acc = np.empty(n_classes, dtype=np.float64)
+        for d in range(b * n_docs // n_blocks, (b + 1) * n_docs // n_blocks):
+            grams = _doc_grams(cp, offsets[d], offsets[d + 1], lower, word, tone_src, tone_dst, tone_last,
+                               ngram_max, char_min, char_max, drop_digits)
+            touched = np.empty(grams.shape[0], dtype=np.int32)
+            nu = 0
+            for g in grams:
+                s = g & mask
+                high = g & _HIGH
+                while table[s] != _FREE:
+                    if table[s] & _HIGH == high:
+                        col = np.int64(table[s] & _LOW)
+                        if tf[col] == 0:
+                            touched[nu] = col
+                            nu += 1
+                        tf[col] += 1
+                        break
+                    s = (s + np.uint64(1)) & mask
+            acc[:] = 0.0
+            norm = 0.0
+            for k in range(nu):
+                col = touched[k]
+                count = float(tf[col])
+                tf[col] = 0
+                w = (1.0 + np.log(count) if sublinear else count) * idf[col]
+                norm += w * w
+                for c in range(n_classes):
+                    acc[c] += w * coef[col, c]
+            scale = 1.0 / np.sqrt(norm) if norm > 0 else 0.0
+            for c in range(n_classes):
+                scores[d, c] = acc[c] * scale + intercept[c]
+    return scores
+
+
 class NgramTfidfVectorizer:
     """TF-IDF over hashed syllable 1..``ngram_max``-grams and optional padded character n-grams.
 
@@ -315,11 +364,26 @@ class NgramTfidfVectorizer:
     def n_features(self) -> int:
         return len(self.keys_)
 
-    def transform(self, texts: list[str]) -> sp.csr_matrix:
-        """L2-normalized TF-IDF rows (float32 CSR), one per text."""
+    def _lookup_table(self) -> np.ndarray:
         if getattr(self, "_table", None) is None:
             self._table = build_table(self.keys_)
-        table = self._table
+        return self._table
+
+    def transform_dot(self, texts: list[str], coef: np.ndarray, intercept: np.ndarray) -> np.ndarray:
+        """``transform(texts) @ coef + intercept`` (coef: features x classes), fused in the kernel."""
+        coef = np.ascontiguousarray(coef, dtype=np.float32)
+        intercept = np.ascontiguousarray(intercept, dtype=np.float32)
+        parts = [np.empty((0, coef.shape[1]), dtype=np.float32)]
+        for start in range(0, len(texts), self.chunk_size):
+            parts.append(_tfidf_scores(
+                *self._kernel_args(texts[start : start + self.chunk_size]), self._lookup_table(), self.idf_,
+                self.sublinear_tf, coef, intercept, 4 * numba.get_num_threads(),
+            ))
+        return np.vstack(parts)
+
+    def transform(self, texts: list[str]) -> sp.csr_matrix:
+        """L2-normalized TF-IDF rows (float32 CSR), one per text."""
+        table = self._lookup_table()
         blocks = []
         for start in range(0, max(len(texts), 1), self.chunk_size):
             chunk = texts[start : start + self.chunk_size]

@@ -118,7 +118,7 @@ class TfidfLinearClassifier:
     # -- inference --------------------------------------------------------------------------
     def decision_function(self, texts: list[str]) -> np.ndarray:
         """Class margins, one row per text (one batched vectorize + one sparse product)."""
-        return np.asarray(self.vectorizer_.transform(list(texts)) @ self.coef_) + self.intercept_
+        return self.vectorizer_.transform_dot(list(texts), self.coef_, self.intercept_)
 
     def predict_proba(self, texts: list[str]) -> np.ndarray:
         """Class probabilities (rows sum to 1), columns in ``classes_`` order."""
