@@ -171,6 +171,9 @@ class TfidfLinearConfig(Section):
     char_ngram_min: int = Field(0, ge=0, le=8, description="Shortest character n-gram within syllables; 0 = none.")
     char_ngram_max: int = Field(0, ge=0, le=8, description="Longest character n-gram within syllables.")
     drop_digits: bool = Field(False, description="Skip syllables with digits (dates, scores): they date a model.")
+    stop_syllables: list[str] = Field(
+        default_factory=list, description="Syllables to skip, e.g. bylines like 'nlđ' that name one newspaper."
+    )
 
     @model_validator(mode="after")
     def _char_range(self) -> TfidfLinearConfig:

@@ -81,3 +81,9 @@ def test_batches_empty_texts_and_determinism():
 def test_empty_vocabulary_is_an_error():
     with pytest.raises(ValueError, match="empty vocabulary"):
         NgramTfidfVectorizer(min_df=5).fit(["một lần"])
+
+
+def test_stop_syllables_are_skipped_in_any_case_and_tone_style():
+    vec = NgramTfidfVectorizer(min_df=1, max_df=1.0, stop_syllables=["NLĐ", "hoà"]).fit(["(NLĐ)- hòa bình", "bình yên"])
+    assert vec.n_features == 3  # "bình", "yên", "bình yên": neither "nlđ" nor "hòa" (nor n-grams with them)
+    assert vec.transform(["nlđ hoà"]).nnz == 0

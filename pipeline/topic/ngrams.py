@@ -65,6 +65,20 @@ def tone_tables(style: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return src, dst, last
 
 
+@lru_cache(maxsize=16)
+def stop_hashes(syllables: tuple[str, ...], style: str) -> np.ndarray:
+    """Sorted 64-bit hashes of syllables to skip, hashed exactly as the kernel hashes a syllable."""
+    from pipeline.text import nfc, set_tone_style
+
+    hashes = set()
+    for syllable in syllables:
+        h = int(_FNV_OFFSET)
+        for char in set_tone_style(nfc(syllable).lower(), style):
+            h = ((h ^ ord(char)) * int(_FNV_PRIME)) & 0xFFFFFFFFFFFFFFFF
+        hashes.add(h)
+    return np.array(sorted(hashes), dtype=np.uint64)
+
+
 def encode_batch(texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
     """All texts as one uint32 code-point array (NFC expected) plus document offsets."""
     lengths = np.fromiter((len(t) for t in texts), dtype=np.int64, count=len(texts))
@@ -89,7 +103,7 @@ def _mix(h):
 
 @njit(cache=True)
 def _doc_grams(cp, start, end, lower, word, tone_src, tone_dst, tone_last, ngram_max, char_min, char_max,
-               drop_digits):
+               drop_digits, stop):
     """Hashes of every word n-gram (1..ngram_max) and padded character n-gram of one document."""
     n = end - start
     n_char_orders = char_max - char_min + 1 if char_max > 0 else 0
@@ -124,6 +138,10 @@ def _doc_grams(cp, start, end, lower, word, tone_src, tone_dst, tone_last, ngram
         h = _FNV_OFFSET
         for k in range(1, length + 1):
             h = (h ^ np.uint64(buf[k])) * _FNV_PRIME
+        if stop.shape[0] > 0:
+            at = np.searchsorted(stop, h)
+            if at < stop.shape[0] and stop[at] == h:
+                continue
         toks[nt] = h
         nt += 1
         if n_char_orders > 0:
@@ -152,14 +170,14 @@ def _doc_grams(cp, start, end, lower, word, tone_src, tone_dst, tone_last, ngram
 
 @njit(cache=True, parallel=True)
 def _unique_grams(cp, offsets, lower, word, tone_src, tone_dst, tone_last, ngram_max, char_min, char_max,
-                  drop_digits):
+                  drop_digits, stop):
     """Per document, its distinct n-gram hashes (for document frequencies); ragged, as (ptr, values)."""
     n_docs = offsets.shape[0] - 1
     parts = [np.empty(0, dtype=np.uint64) for _ in range(n_docs)]
     counts = np.zeros(n_docs + 1, dtype=np.int64)
     for d in prange(n_docs):
         grams = np.unique(_doc_grams(cp, offsets[d], offsets[d + 1], lower, word, tone_src, tone_dst, tone_last,
-                                     ngram_max, char_min, char_max, drop_digits))
+                                     ngram_max, char_min, char_max, drop_digits, stop))
         parts[d] = grams
         counts[d + 1] = grams.shape[0]
     ptr = np.cumsum(counts)
@@ -193,7 +211,7 @@ def build_table(keys):
 
 @njit(cache=True, parallel=True)
 def _tfidf_rows(cp, offsets, lower, word, tone_src, tone_dst, tone_last, ngram_max, char_min, char_max,
-                drop_digits, table, idf, sublinear, n_blocks):
+                drop_digits, stop, table, idf, sublinear, n_blocks):
     """CSR (indptr, indices, data) of L2-normalized TF-IDF rows for the vocabulary in (slots, cols).
 
     Documents are split into ``n_blocks`` runs, one per task; each run counts term frequencies in
@@ -210,7 +228,7 @@ def _tfidf_rows(cp, offsets, lower, word, tone_src, tone_dst, tone_last, ngram_m
         tf = np.zeros(idf.shape[0], dtype=np.int32)
         for d in range(b * n_docs // n_blocks, (b + 1) * n_docs // n_blocks):
             grams = _doc_grams(cp, offsets[d], offsets[d + 1], lower, word, tone_src, tone_dst, tone_last,
-                               ngram_max, char_min, char_max, drop_digits)
+                               ngram_max, char_min, char_max, drop_digits, stop)
             touched = np.empty(grams.shape[0], dtype=np.int32)
             nu = 0
             for g in grams:
@@ -253,7 +271,7 @@ def _tfidf_rows(cp, offsets, lower, word, tone_src, tone_dst, tone_last, ngram_m
 
 @njit(cache=True, parallel=True)
 def _tfidf_scores(cp, offsets, lower, word, tone_src, tone_dst, tone_last, ngram_max, char_min, char_max,
-                  drop_digits, table, idf, sublinear, coef, intercept, n_blocks):
+                  drop_digits, stop, table, idf, sublinear, coef, intercept, n_blocks):
     """``transform(texts) @ coef + intercept`` without building the matrix: the prediction hot path.
 
     Same features and weights as :func:`_tfidf_rows`; each document's TF-IDF row is folded into
@@ -269,7 +287,7 @@ def _tfidf_scores(cp, offsets, lower, word, tone_src, tone_dst, tone_last, ngram
         acc = np.empty(n_classes, dtype=np.float64)
         for d in range(b * n_docs // n_blocks, (b + 1) * n_docs // n_blocks):
             grams = _doc_grams(cp, offsets[d], offsets[d + 1], lower, word, tone_src, tone_dst, tone_last,
-                               ngram_max, char_min, char_max, drop_digits)
+                               ngram_max, char_min, char_max, drop_digits, stop)
             touched = np.empty(grams.shape[0], dtype=np.int32)
             nu = 0
             for g in grams:
@@ -306,7 +324,8 @@ class NgramTfidfVectorizer:
     Settings match scikit-learn's ``TfidfVectorizer`` where they exist (``min_df``, ``max_df``,
     ``max_features``, ``sublinear_tf``, smooth idf, L2 rows); ``max_features`` keeps the n-grams
     with the highest document frequency. ``drop_digits`` skips syllables with digits (dates,
-    prices, scores), which tie a model to one period more than to a topic.
+    prices, scores), which tie a model to one period more than to a topic; ``stop_syllables`` are
+    skipped too (bylines such as ``(NLĐ)``, which tie it to one newspaper).
 
     >>> vec = NgramTfidfVectorizer(min_df=1, max_df=1.0).fit(["Hà Nội mưa", "hà nội nắng"])
     >>> vec.transform(["HÀ NỘI"]).nnz  # "hà", "nội", "hà nội"
@@ -316,7 +335,7 @@ class NgramTfidfVectorizer:
     def __init__(self, ngram_max: int = 2, char_ngram_min: int = 0, char_ngram_max: int = 0,
                  max_features: int | None = None, min_df: int = 2, max_df: float = 1.0,
                  sublinear_tf: bool = True, tone_style: str = "new", drop_digits: bool = False,
-                 chunk_size: int = 2048) -> None:
+                 stop_syllables: tuple[str, ...] | list[str] = (), chunk_size: int = 2048) -> None:
         self.ngram_max = ngram_max
         self.char_ngram_min = char_ngram_min
         self.char_ngram_max = char_ngram_max
@@ -326,6 +345,7 @@ class NgramTfidfVectorizer:
         self.sublinear_tf = sublinear_tf
         self.tone_style = tone_style
         self.drop_digits = drop_digits
+        self.stop_syllables = tuple(stop_syllables)
         self.chunk_size = chunk_size
 
     def _kernel_args(self, texts: list[str]) -> tuple:
@@ -334,7 +354,7 @@ class NgramTfidfVectorizer:
         cp, offsets = encode_batch(texts)
         char_max = self.char_ngram_max if self.char_ngram_min > 0 else 0
         return (cp, offsets, lower, word, src, dst, last, self.ngram_max, max(self.char_ngram_min, 1), char_max,
-                self.drop_digits)
+                self.drop_digits, stop_hashes(tuple(self.stop_syllables), self.tone_style))
 
     def fit(self, texts: list[str]) -> NgramTfidfVectorizer:
         """Document frequencies of every n-gram; keep the vocabulary; compute smooth idf."""

@@ -46,6 +46,7 @@ class TfidfLinearClassifier:
         max_df: float = 0.5,
         sublinear_tf: bool = True,
         drop_digits: bool = False,
+        stop_syllables: tuple[str, ...] | list[str] = (),
         C: float = 0.5,
         class_weight: str | None = "balanced",
         calibration_folds: int = 3,
@@ -60,6 +61,7 @@ class TfidfLinearClassifier:
         self.max_df = max_df
         self.sublinear_tf = sublinear_tf
         self.drop_digits = drop_digits
+        self.stop_syllables = list(stop_syllables)
         self.C = C
         self.class_weight = class_weight
         self.calibration_folds = calibration_folds
@@ -69,7 +71,7 @@ class TfidfLinearClassifier:
     # -- settings ---------------------------------------------------------------------------
     def get_params(self) -> dict[str, Any]:
         names = ("ngram_max", "char_ngram_min", "char_ngram_max", "max_features", "min_df", "max_df", "sublinear_tf",
-                 "drop_digits", "C", "class_weight", "calibration_folds", "tone_style", "seed")
+                 "drop_digits", "stop_syllables", "C", "class_weight", "calibration_folds", "tone_style", "seed")
         return {name: getattr(self, name) for name in names}
 
     def _make_vectorizer(self) -> NgramTfidfVectorizer:
@@ -83,6 +85,7 @@ class TfidfLinearClassifier:
             sublinear_tf=self.sublinear_tf,
             tone_style=self.tone_style,
             drop_digits=self.drop_digits,
+            stop_syllables=self.stop_syllables,
         )
 
     def _make_svm(self):
