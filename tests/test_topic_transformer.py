@@ -111,3 +111,11 @@ def test_config_rejects_unknown_transformer_keys():
     with pytest.raises(ConfigError, match=r"model\.transformer\.max_lenght"):
         load_config(TrainConfig, data={"data": {"path": "x"}, "output_dir": "o",
                                        "model": {"kind": "transformer", "max_lenght": 10}})
+
+
+def test_fine_tuning_is_deterministic_given_seed(tiny_bert):
+    texts, labels = toy_rows(3)
+    probe = ["cầu thủ ghi bàn", "giá vàng"]
+    a = _classifier(tiny_bert, epochs=2).fit(texts, labels).predict_proba(probe)
+    b = _classifier(tiny_bert, epochs=2).fit(texts, labels).predict_proba(probe)
+    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
