@@ -13,10 +13,10 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, field_validator, model_validator
 
 from pipeline.errors import ConfigError
 
@@ -196,6 +196,59 @@ class TfidfLinearConfig(Section):
     class_weight: Literal["balanced"] | None = "balanced"
     calibration_folds: int = Field(3, ge=0, le=10, description="Out-of-fold margins for the temperature; 0/1 = off.")
     tone_style: ToneStyle = Field("new", description="Tone-mark style the model reads (applied to any input).")
+    char_ngram_min: int = Field(0, ge=0, le=8, description="Shortest character n-gram within syllables; 0 = none.")
+    char_ngram_max: int = Field(0, ge=0, le=8, description="Longest character n-gram within syllables.")
+    drop_digits: bool = Field(False, description="Skip syllables with digits (dates, scores): they date a model.")
+    stop_syllables: list[str] = Field(
+        default_factory=list, description="Syllables to skip, e.g. bylines like 'nlđ' that name one newspaper."
+    )
+
+    @model_validator(mode="after")
+    def _char_range(self) -> TfidfLinearConfig:
+        if self.char_ngram_min and self.char_ngram_max < self.char_ngram_min:
+            raise ValueError(f"char_ngram_max ({self.char_ngram_max}) must be >= char_ngram_min "
+                             f"({self.char_ngram_min})")
+        return self
+
+
+class TransformerConfig(Section):
+    """Fine-tune a Hugging Face encoder (PhoBERT-style) for topic classification."""
+
+    kind: Literal["transformer"] = "transformer"
+    model: str = Field("vinai/phobert-base-v2", description="Encoder: hub id or local directory (from_pretrained).")
+    word_segment: bool = Field(
+        False, description="Join words with '_' (underthesea) before tokenizing, as PhoBERT was pre-trained."
+    )
+    max_length: int = Field(256, ge=8, le=4096, description="Tokens per article; longer ones are truncated.")
+    learning_rate: float = Field(3e-5, gt=0.0, description="Peak AdamW learning rate.")
+    epochs: float = Field(3.0, gt=0.0, description="Training epochs (fractions allowed).")
+    batch_size: int = Field(16, ge=1, description="Articles per training step.")
+    weight_decay: float = Field(0.01, ge=0.0, description="AdamW weight decay.")
+    warmup_ratio: float = Field(0.06, ge=0.0, lt=1.0, description="Share of steps with linear warm-up.")
+    class_weight: Literal["balanced"] | None = Field(
+        "balanced", description="'balanced' weighs the loss by inverse class frequency; null = unweighted."
+    )
+    early_stopping_patience: int = Field(
+        2, ge=0, description="Stop after this many evaluations without macro-F1 gain; 0 = train all epochs."
+    )
+    early_stopping_split: float = Field(
+        0.1, gt=0.0, lt=0.5, description="Share of the training split held out for early stopping and temperature."
+    )
+    eval_steps: int | None = Field(None, ge=1, description="Evaluate every N steps; null = once per epoch.")
+    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="'auto' uses CUDA when present.")
+
+
+def _topic_model_kind(value: Any) -> str:
+    """`model.kind` picks the section; configs written before there were kinds mean tfidf_linear."""
+    if isinstance(value, dict):
+        return value.get("kind", "tfidf_linear")
+    return getattr(value, "kind", "tfidf_linear")
+
+
+TopicModelConfig = Annotated[
+    Annotated[TfidfLinearConfig, Tag("tfidf_linear")] | Annotated[TransformerConfig, Tag("transformer")],
+    Discriminator(_topic_model_kind),
+]
 
 
 class TrainConfig(Section):
@@ -204,8 +257,11 @@ class TrainConfig(Section):
     task: Literal["topic"] = "topic"
     data: LabelledDataConfig
     validation_split: float = Field(0.1, gt=0.0, lt=0.9, description="Stratified share held out for metrics.")
+    cv_folds: int = Field(
+        0, ge=0, le=20, description="Also report stratified k-fold cross-validation on all data (0 = off)."
+    )
     seed: int = 13
-    model: TfidfLinearConfig = TfidfLinearConfig()
+    model: TopicModelConfig = TfidfLinearConfig()
     output_dir: Path
     name: str | None = Field(None, description="Model name for the card; defaults to the directory name.")
 

@@ -78,3 +78,28 @@ def plot_confusion_matrix(y_true: list[str], y_pred: list[str], labels: list[str
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def calibration_metrics(proba: np.ndarray, y_true: list[str], classes: list[str], bins: int = 15) -> dict[str, Any]:
+    """Expected calibration error of the top probability, and log loss, over rows with a known label.
+
+    ECE: rows are binned by their top probability; the gap between mean confidence and accuracy in
+    each bin, weighted by the bin's share. 0 means a score of 0.8 is right 80 % of the time.
+    """
+    index = {label: i for i, label in enumerate(classes)}
+    known = np.array([label in index for label in y_true], dtype=bool)
+    if not known.any():
+        return {}
+    proba = np.asarray(proba, dtype=np.float64)[known]
+    truth = np.array([index[label] for label in y_true if label in index])
+    confidence = proba.max(axis=1)
+    correct = proba.argmax(axis=1) == truth
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    which = np.clip(np.digitize(confidence, edges[1:-1]), 0, bins - 1)
+    ece = 0.0
+    for b in range(bins):
+        in_bin = which == b
+        if in_bin.any():
+            ece += in_bin.mean() * abs(confidence[in_bin].mean() - correct[in_bin].mean())
+    log_loss = float(-np.mean(np.log(np.clip(proba[np.arange(len(truth)), truth], 1e-12, 1.0))))
+    return {"ece": float(ece), "log_loss": log_loss, "n": int(known.sum())}

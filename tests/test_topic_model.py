@@ -44,7 +44,7 @@ def test_probabilities_are_distributions(toy):
 def test_save_load_roundtrip_without_pickle(toy, tmp_path):
     clf = TfidfLinearClassifier(min_df=1, max_df=1.0).fit(*toy)
     clf.save(tmp_path / "m")
-    assert sorted(p.name for p in (tmp_path / "m").iterdir()) == ["config.json", "vocabulary.json",
+    assert sorted(p.name for p in (tmp_path / "m").iterdir()) == ["config.json",
                                                                    "weights.safetensors"]
     loaded = load_topic_model(tmp_path / "m")
     probe = ["đội bóng đá", "giá vàng", "bệnh viện", "hoà thuỷ khoẻ"]

@@ -16,7 +16,7 @@ def _train_config(data_path, out):
 def test_train_writes_model_metrics_plot_and_card(vntc_subset, tmp_path):
     metrics = train(_train_config(vntc_subset, tmp_path / "m"), config_path="cfg.yaml")
     out = tmp_path / "m"
-    for name in ("config.json", "vocabulary.json", "weights.safetensors", "metrics.json", "confusion_matrix.png",
+    for name in ("config.json", "weights.safetensors", "metrics.json", "confusion_matrix.png",
                  "README.md"):
         assert (out / name).is_file(), name
     assert metrics["n"] == 200 and metrics["n_train"] == 800
@@ -47,3 +47,15 @@ def test_evaluate_reports_labels_the_model_never_saw(vntc_subset, tmp_path):
     assert metrics["n"] == 31 and metrics["skipped_rows"] == 1
     assert (tmp_path / "report" / "metrics.json").is_file()
     assert (tmp_path / "report" / "confusion_matrix.png").stat().st_size > 10_000
+
+
+def test_cross_validation_reports_mean_std_and_per_class(vntc_subset, tmp_path):
+    config = load_config(TrainConfig, data={
+        "data": {"path": str(vntc_subset)}, "output_dir": str(tmp_path / "m"), "validation_split": 0.2, "seed": 3,
+        "cv_folds": 3, "model": {"max_features": 5000, "calibration_folds": 0},
+    })
+    cv = train(config)["cv"]
+    assert cv["folds"] == 3 and len(cv["accuracy_per_fold"]) == 3
+    assert 0.6 < cv["accuracy_mean"] <= 1.0 and cv["accuracy_std"] >= 0.0
+    assert len(cv["per_class_f1_mean"]) == 10
+    assert "3-fold cross-validation" in (tmp_path / "m" / "README.md").read_text(encoding="utf-8")

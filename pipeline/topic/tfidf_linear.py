@@ -1,13 +1,15 @@
-"""TF-IDF over syllable n-grams + a linear SVM, with temperature-scaled probabilities.
+"""TF-IDF over syllable (and optional character) n-grams + a linear SVM, with calibrated probabilities.
 
 Why this design: Vietnamese words are one to three syllables, so syllable 1-2-grams capture most
 compounds (``Hà Nội``, ``bóng đá``) without a word segmenter that is 100x slower than the
 classifier. A linear SVM is the strongest fast model on such features; its margins are turned
 into probabilities by a softmax with one temperature fitted on out-of-fold margins (temperature
 scaling: it keeps the ranking, so accuracy is unchanged, and makes ``topic_score`` mean something).
+Features come from :class:`~pipeline.topic.ngrams.NgramTfidfVectorizer`, a compiled vectorizer
+that gives scikit-learn's numbers about 15x faster.
 
-Saved without pickle: ``config.json`` (settings, classes, temperature), ``vocabulary.json``
-(terms in column order) and ``weights.safetensors`` (idf, coef, intercept).
+Saved without pickle: ``config.json`` (settings, classes, temperature) and ``weights.safetensors``
+(n-gram hashes in column order, idf, coef, intercept).
 """
 
 from __future__ import annotations
@@ -20,11 +22,10 @@ import numpy as np
 from scipy.optimize import minimize_scalar
 from scipy.special import log_softmax, softmax
 
-from pipeline.text import set_tone_style
+from pipeline.topic.ngrams import NgramTfidfVectorizer
 
 KIND = "tfidf_linear"
-FORMAT_VERSION = 1
-TOKEN_PATTERN = r"(?u)\w+"  # keeps one-letter syllables such as "ở", "ý" that sklearn's default drops
+FORMAT_VERSION = 2
 
 
 class TfidfLinearClassifier:
@@ -38,10 +39,14 @@ class TfidfLinearClassifier:
     def __init__(
         self,
         ngram_max: int = 2,
-        max_features: int = 60_000,
+        char_ngram_min: int = 0,
+        char_ngram_max: int = 0,
+        max_features: int | None = 60_000,
         min_df: int = 2,
         max_df: float = 0.5,
         sublinear_tf: bool = True,
+        drop_digits: bool = False,
+        stop_syllables: tuple[str, ...] | list[str] = (),
         C: float = 0.5,
         class_weight: str | None = "balanced",
         calibration_folds: int = 3,
@@ -49,10 +54,14 @@ class TfidfLinearClassifier:
         seed: int = 13,
     ) -> None:
         self.ngram_max = ngram_max
+        self.char_ngram_min = char_ngram_min
+        self.char_ngram_max = char_ngram_max
         self.max_features = max_features
         self.min_df = min_df
         self.max_df = max_df
         self.sublinear_tf = sublinear_tf
+        self.drop_digits = drop_digits
+        self.stop_syllables = list(stop_syllables)
         self.C = C
         self.class_weight = class_weight
         self.calibration_folds = calibration_folds
@@ -61,42 +70,28 @@ class TfidfLinearClassifier:
 
     # -- settings ---------------------------------------------------------------------------
     def get_params(self) -> dict[str, Any]:
-        return {
-            "ngram_max": self.ngram_max,
-            "max_features": self.max_features,
-            "min_df": self.min_df,
-            "max_df": self.max_df,
-            "sublinear_tf": self.sublinear_tf,
-            "C": self.C,
-            "class_weight": self.class_weight,
-            "calibration_folds": self.calibration_folds,
-            "tone_style": self.tone_style,
-            "seed": self.seed,
-        }
+        names = ("ngram_max", "char_ngram_min", "char_ngram_max", "max_features", "min_df", "max_df", "sublinear_tf",
+                 "drop_digits", "stop_syllables", "C", "class_weight", "calibration_folds", "tone_style", "seed")
+        return {name: getattr(self, name) for name in names}
 
-    def _make_vectorizer(self, vocabulary: dict[str, int] | None = None):
-        from sklearn.feature_extraction.text import TfidfVectorizer
-
-        return TfidfVectorizer(
-            lowercase=True,
-            token_pattern=TOKEN_PATTERN,
-            ngram_range=(1, self.ngram_max),
+    def _make_vectorizer(self) -> NgramTfidfVectorizer:
+        return NgramTfidfVectorizer(
+            ngram_max=self.ngram_max,
+            char_ngram_min=self.char_ngram_min,
+            char_ngram_max=self.char_ngram_max,
             max_features=self.max_features,
             min_df=self.min_df,
             max_df=self.max_df,
             sublinear_tf=self.sublinear_tf,
-            dtype=np.float32,
-            vocabulary=vocabulary,
+            tone_style=self.tone_style,
+            drop_digits=self.drop_digits,
+            stop_syllables=self.stop_syllables,
         )
 
     def _make_svm(self):
         from sklearn.svm import LinearSVC
 
         return LinearSVC(C=self.C, class_weight=self.class_weight, random_state=self.seed)
-
-    def _prepare(self, texts: list[str]) -> list[str]:
-        """One tone-mark convention at training and prediction time (VNTC writes hóa, VietNews hoá)."""
-        return [set_tone_style(t, self.tone_style) for t in texts]
 
     # -- learning ---------------------------------------------------------------------------
     def fit(self, texts: list[str], labels: list[str]) -> TfidfLinearClassifier:
@@ -105,54 +100,59 @@ class TfidfLinearClassifier:
 
         y = np.asarray(labels)
         self.vectorizer_ = self._make_vectorizer()
-        X = self.vectorizer_.fit_transform(self._prepare(texts))
-        self.svm_ = self._make_svm().fit(X, y)
-        self.classes_ = [str(c) for c in self.svm_.classes_]
+        X = self.vectorizer_.fit_transform(list(texts))
+        svm = self._make_svm().fit(X, y)
+        self.classes_ = [str(c) for c in svm.classes_]
+        coef = np.atleast_2d(svm.coef_)
+        intercept = np.atleast_1d(svm.intercept_)
+        if coef.shape[0] == 1:  # binary: one margin; make it two columns (negative, positive class)
+            coef, intercept = np.vstack([-coef, coef]) / 2, np.array([-intercept[0], intercept[0]]) / 2
+        self.coef_ = np.ascontiguousarray(coef.T, dtype=np.float32)  # (features, classes): X @ coef_
+        self.intercept_ = intercept.astype(np.float32)
         self.temperature_ = 1.0
         min_class = int(np.min(np.unique(y, return_counts=True)[1]))
         folds = min(self.calibration_folds, min_class)
         if folds >= 2 and len(self.classes_) > 1:
             cv = StratifiedKFold(n_splits=folds, shuffle=True, random_state=self.seed)
             margins = cross_val_predict(self._make_svm(), X, y, cv=cv, method="decision_function")
-            self.temperature_ = fit_temperature(_as_2d(margins), np.searchsorted(self.svm_.classes_, y))
+            self.temperature_ = fit_temperature(_as_2d(margins), np.searchsorted(svm.classes_, y))
         return self
 
     # -- inference --------------------------------------------------------------------------
     def decision_function(self, texts: list[str]) -> np.ndarray:
-        return _as_2d(self.svm_.decision_function(self.vectorizer_.transform(self._prepare(texts))))
+        """Class margins, one row per text (one batched vectorize + one sparse product)."""
+        return self.vectorizer_.transform_dot(list(texts), self.coef_, self.intercept_)
 
     def predict_proba(self, texts: list[str]) -> np.ndarray:
         """Class probabilities (rows sum to 1), columns in ``classes_`` order."""
-        return softmax(self.decision_function(texts) / self.temperature_, axis=1)
+        return softmax(self.decision_function(texts).astype(np.float64) / self.temperature_, axis=1)
 
     def predict(self, texts: list[str]) -> list[str]:
         return [self.classes_[i] for i in self.decision_function(texts).argmax(axis=1)]
 
     # -- persistence ------------------------------------------------------------------------
     def save(self, directory: str | Path) -> Path:
-        """Write config.json, vocabulary.json and weights.safetensors (no pickle)."""
+        """Write config.json and weights.safetensors (no pickle)."""
         from safetensors.numpy import save_file
 
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        vocab = self.vectorizer_.vocabulary_
-        terms = [""] * len(vocab)
-        for term, index in vocab.items():
-            terms[index] = term
         config = {
             "kind": KIND,
             "format_version": FORMAT_VERSION,
             "params": self.get_params(),
             "classes": self.classes_,
             "temperature": self.temperature_,
-            "token_pattern": TOKEN_PATTERN,
+            "n_features": int(self.vectorizer_.n_features),
         }
         (directory / "config.json").write_text(json.dumps(config, ensure_ascii=False, indent=2), encoding="utf-8")
-        (directory / "vocabulary.json").write_text(json.dumps(terms, ensure_ascii=False), encoding="utf-8")
-        coef = np.ascontiguousarray(self.svm_.coef_, dtype=np.float32)
-        intercept = np.ascontiguousarray(np.atleast_1d(self.svm_.intercept_), dtype=np.float32)
         save_file(
-            {"idf": self.vectorizer_.idf_.astype(np.float32), "coef": coef, "intercept": intercept},
+            {
+                "ngram_hashes": np.ascontiguousarray(self.vectorizer_.keys_, dtype=np.uint64),
+                "idf": np.ascontiguousarray(self.vectorizer_.idf_, dtype=np.float32),
+                "coef": self.coef_,
+                "intercept": self.intercept_,
+            },
             str(directory / "weights.safetensors"),
         )
         return directory
@@ -166,15 +166,19 @@ class TfidfLinearClassifier:
         config = json.loads((directory / "config.json").read_text(encoding="utf-8"))
         if config.get("kind") != KIND:
             raise ValueError(f"{directory} holds a {config.get('kind')!r} model, not {KIND!r}")
+        if config.get("format_version") != FORMAT_VERSION:
+            raise ValueError(
+                f"{directory} has format_version {config.get('format_version')}, this version reads "
+                f"{FORMAT_VERSION}; retrain it with `vnnews train`"
+            )
         model = cls(**config["params"])
-        terms = json.loads((directory / "vocabulary.json").read_text(encoding="utf-8"))
         weights = load_file(str(directory / "weights.safetensors"))
-        model.vectorizer_ = model._make_vectorizer(vocabulary={t: i for i, t in enumerate(terms)})
+        model.vectorizer_ = model._make_vectorizer()
+        model.vectorizer_.keys_ = weights["ngram_hashes"]
         model.vectorizer_.idf_ = weights["idf"]
-        model.svm_ = model._make_svm()
-        model.svm_.coef_ = weights["coef"]
-        model.svm_.intercept_ = weights["intercept"]
-        model.svm_.classes_ = np.asarray(config["classes"])
+        model.vectorizer_._table = None
+        model.coef_ = weights["coef"]
+        model.intercept_ = weights["intercept"]
         model.classes_ = list(config["classes"])
         model.temperature_ = float(config["temperature"])
         return model

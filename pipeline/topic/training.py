@@ -15,15 +15,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from pipeline.config import EvaluateConfig, InputConfig, LabelledDataConfig, TrainConfig, resolve_model_path
 from pipeline.errors import InputError
 from pipeline.readers import read_batches
-from pipeline.reports import classification_metrics, format_table, plot_confusion_matrix
+from pipeline.reports import calibration_metrics, classification_metrics, format_table, plot_confusion_matrix
 from pipeline.runner import package_versions
 from pipeline.stages.classify import classifier_input
 from pipeline.text import clean_text
-from pipeline.topic import load_topic_model
-from pipeline.topic.tfidf_linear import TfidfLinearClassifier
+from pipeline.topic import build_topic_model, load_topic_model
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +69,56 @@ def _write_metrics(directory: Path, metrics: dict[str, Any], y_true, y_pred, tit
     plot_confusion_matrix(y_true, y_pred, metrics["labels"], directory / "confusion_matrix.png", title)
 
 
+def _model_settings(config: TrainConfig, for_cv: bool = False) -> dict[str, Any]:
+    settings = config.model.model_dump()
+    if for_cv and settings["kind"] == "tfidf_linear":
+        settings["calibration_folds"] = 0  # the temperature does not change accuracy; CV folds skip it
+    return settings
+
+
+def cross_validate(config: TrainConfig, data: LabelledData) -> dict[str, Any]:
+    """Stratified k-fold accuracy and macro-F1 (mean, std, per fold) and mean per-class F1, on all data."""
+    from sklearn.model_selection import StratifiedKFold
+
+    folds = StratifiedKFold(n_splits=config.cv_folds, shuffle=True, random_state=config.seed)
+    scores = []
+    for k, (fit_idx, test_idx) in enumerate(folds.split(data.texts, data.labels)):
+        model = build_topic_model(_model_settings(config, for_cv=True), config.seed)
+        model.fit([data.texts[i] for i in fit_idx], [data.labels[i] for i in fit_idx])
+        truth = [data.labels[i] for i in test_idx]
+        scores.append(classification_metrics(truth, model.predict([data.texts[i] for i in test_idx]), model.classes_))
+        log.info("fold %d/%d: accuracy %.4f, macro-F1 %.4f", k + 1, config.cv_folds, scores[-1]["accuracy"],
+                 scores[-1]["macro_f1"])
+    accuracy = np.array([s["accuracy"] for s in scores])
+    macro_f1 = np.array([s["macro_f1"] for s in scores])
+    labels = scores[0]["per_class"].keys()
+    return {
+        "folds": config.cv_folds,
+        "accuracy_mean": float(accuracy.mean()),
+        "accuracy_std": float(accuracy.std()),
+        "macro_f1_mean": float(macro_f1.mean()),
+        "macro_f1_std": float(macro_f1.std()),
+        "accuracy_per_fold": accuracy.round(4).tolist(),
+        "macro_f1_per_fold": macro_f1.round(4).tolist(),
+        "per_class_f1_mean": {lab: float(np.mean([s["per_class"][lab]["f1"] for s in scores])) for lab in labels},
+    }
+
+
+MODEL_FILES = ("config.json", "vocabulary.json", "weights.safetensors", "hf")
+
+
+def _clear_model_files(directory: Path) -> None:
+    """Remove a previous model's files (of any kind or format) so none outlives a retrain."""
+    import shutil
+
+    for name in MODEL_FILES:
+        path = directory / name
+        if path.is_dir():
+            shutil.rmtree(path)
+        elif path.exists():
+            path.unlink()
+
+
 def train(config: TrainConfig, config_path: str | None = None) -> dict[str, Any]:
     """Fit on a stratified train split, measure on the held-out split, save model + card + metrics."""
     from sklearn.model_selection import train_test_split
@@ -78,8 +129,7 @@ def train(config: TrainConfig, config_path: str | None = None) -> dict[str, Any]
     )
     train_texts = [data.texts[i] for i in train_idx]
     train_labels = [data.labels[i] for i in train_idx]
-    params = config.model.model_dump(exclude={"kind"})
-    model = TfidfLinearClassifier(**params, seed=config.seed)
+    model = build_topic_model(_model_settings(config), config.seed)
     started = time.perf_counter()
     model.fit(train_texts, train_labels)
     train_seconds = time.perf_counter() - started
@@ -98,8 +148,12 @@ def train(config: TrainConfig, config_path: str | None = None) -> dict[str, Any]
         train_seconds=round(train_seconds, 2),
         predict_articles_per_second=round(len(val_texts) / predict_seconds, 1),
         temperature=model.temperature_,
+        calibration=calibration_metrics(model.predict_proba(val_texts), val_labels, model.classes_),
     )
+    if config.cv_folds >= 2:
+        metrics["cv"] = cross_validate(config, data)
     out = config.output_dir
+    _clear_model_files(out)
     model.save(out)
     _write_metrics(out, metrics, val_labels, predicted, f"{out.name}: validation")
     command = f"vnnews train {config_path}" if config_path else "vnnews train <config>"
@@ -108,6 +162,21 @@ def train(config: TrainConfig, config_path: str | None = None) -> dict[str, Any]
         json.dumps(config.model_dump(mode="json"), ensure_ascii=False, indent=2), encoding="utf-8"
     )
     return metrics
+
+
+KIND_DESCRIPTIONS = {
+    "tfidf_linear": (
+        "Topic classifier for Vietnamese news: TF-IDF over lower-cased syllable (and optionally character)\n"
+        "n-grams, computed by a compiled vectorizer, and a linear SVM, with probabilities from a softmax whose\n"
+        "temperature was fitted on out-of-fold margins.\n"
+        "Stored without pickle: `config.json`, `weights.safetensors` (n-gram hashes, idf, weights)."
+    ),
+    "transformer": (
+        "Topic classifier for Vietnamese news: a fine-tuned Hugging Face encoder (class-weighted loss, early\n"
+        "stopping on macro-F1), with probabilities from a temperature-scaled softmax.\n"
+        "Stored without pickle: `config.json` and `hf/` (`save_pretrained`, safetensors)."
+    ),
+}
 
 
 def model_card(config: TrainConfig, metrics: dict[str, Any], command: str) -> str:
@@ -119,11 +188,24 @@ def model_card(config: TrainConfig, metrics: dict[str, Any], command: str) -> st
     )
     params = "\n".join(f"- `{k}`: {v}" for k, v in config.model.model_dump().items())
     versions = ", ".join(f"{k} {v}" for k, v in package_versions().items())
+    cv = metrics.get("cv")
+    cv_lines = (
+        f"- {cv['folds']}-fold cross-validation on all {metrics['n_train'] + metrics['n']} articles: accuracy "
+        f"**{cv['accuracy_mean']:.4f}** ± {cv['accuracy_std']:.4f}, macro-F1 **{cv['macro_f1_mean']:.4f}** "
+        f"± {cv['macro_f1_std']:.4f}\n"
+        if cv
+        else ""
+    )
+    calib = metrics.get("calibration") or {}
+    calib_line = (
+        f"- Calibration (validation): expected calibration error {calib['ece']:.4f}, log loss {calib['log_loss']:.4f}"
+        f" (temperature {metrics['temperature']:.3f})\n"
+        if calib
+        else ""
+    )
     return f"""# {name}
 
-Topic classifier for Vietnamese news: TF-IDF over lower-cased syllable n-grams and a linear SVM,
-with probabilities from a softmax whose temperature was fitted on out-of-fold margins.
-Stored without pickle: `config.json`, `vocabulary.json`, `weights.safetensors`.
+{KIND_DESCRIPTIONS.get(config.model.kind, config.model.kind)}
 
 ## Data
 - Training file: `{config.data.path}` (text field `{config.data.text_field}`, label field `{config.data.label_field}`)
@@ -133,8 +215,8 @@ Stored without pickle: `config.json`, `vocabulary.json`, `weights.safetensors`.
 ## Validation metrics
 - Accuracy: **{metrics['accuracy']:.4f}**
 - Macro-F1: **{metrics['macro_f1']:.4f}**
-- Training time: {metrics['train_seconds']} s; prediction: {metrics['predict_articles_per_second']} articles/s
-  (vectorize + predict, one process)
+{cv_lines}{calib_line}- Training time: {metrics['train_seconds']} s; prediction:
+  {metrics['predict_articles_per_second']} articles/s (vectorize + predict, one process)
 
 | label | precision | recall | F1 | support |
 |---|---|---|---|---|
@@ -158,17 +240,20 @@ def evaluate(config: EvaluateConfig) -> dict[str, Any]:
     model_path = resolve_model_path(config.model)
     model = load_topic_model(model_path)
     data = load_labelled(config.data)
-    predicted: list[str] = []
     started = time.perf_counter()
-    for start in range(0, len(data.texts), config.batch_size):
-        predicted.extend(model.predict(data.texts[start : start + config.batch_size]))
+    proba = np.vstack([
+        model.predict_proba(data.texts[start : start + config.batch_size])
+        for start in range(0, len(data.texts), config.batch_size)
+    ])
     seconds = time.perf_counter() - started
+    predicted = [model.classes_[i] for i in proba.argmax(axis=1)]
     metrics = classification_metrics(data.labels, predicted, model.classes_)
     metrics.update(
         model=str(config.model),
         data=str(config.data.path),
         skipped_rows=data.skipped,
         articles_per_second=round(len(data.texts) / seconds, 1) if seconds else None,
+        calibration=calibration_metrics(proba, data.labels, model.classes_),
     )
     _write_metrics(config.output_dir, metrics, data.labels, predicted, f"{model_path.name} on {config.data.path.name}")
     return metrics

@@ -1,0 +1,89 @@
+"""The compiled n-gram TF-IDF vectorizer: same numbers as scikit-learn, Vietnamese-aware, batch-safe."""
+
+import numpy as np
+import pytest
+from sklearn.feature_extraction.text import TfidfVectorizer
+
+from pipeline.text import set_tone_style
+from pipeline.topic.ngrams import NgramTfidfVectorizer
+
+TEXTS = [
+    "Đội tuyển Việt Nam thắng 2-0 trong trận bóng đá tối qua ở Hà Nội.",
+    "Giá vàng hôm nay tăng mạnh; ngân hàng giữ lãi suất.",
+    "Bệnh viện Bạch Mai điều trị cho bệnh nhân cúm, bác sĩ khuyên tiêm vắc xin.",
+    "Hà Nội mưa lớn, nhiều tuyến phố ngập; người dân đi làm muộn.",
+    "Ở xã ven biển, ý kiến của người dân về giá điện được ghi nhận.",
+    "Hoà bình và hợp tác: thuỷ sản xuất khẩu khoẻ mạnh năm nay.",
+    "Cầu thủ ghi bàn thắng quyết định, đội bóng Hà Nội vô địch.",
+] * 3
+
+
+def sklearn_reference(texts, **kwargs):
+    vec = TfidfVectorizer(token_pattern=r"(?u)\w+", ngram_range=(1, 2), sublinear_tf=True, dtype=np.float64,
+                          **kwargs)
+    return vec, vec.fit_transform([set_tone_style(t, "new") for t in texts])
+
+
+def row_values(matrix, i):
+    return np.sort(matrix[i].toarray().ravel()[matrix[i].toarray().ravel() > 0])
+
+
+def test_matches_scikit_learn_tfidf():
+    ours = NgramTfidfVectorizer(min_df=1, max_df=1.0)
+    X = ours.fit_transform(TEXTS)
+    ref, R = sklearn_reference(TEXTS, min_df=1, max_df=1.0)
+    assert ours.n_features == len(ref.vocabulary_)
+    assert X.shape == R.shape and X.nnz == R.nnz
+    for i in range(len(TEXTS)):
+        np.testing.assert_allclose(row_values(X, i), row_values(R, i), rtol=1e-5)
+    np.testing.assert_allclose(np.sort(ours.idf_), np.sort(ref.idf_), rtol=1e-5)
+
+
+def test_min_df_max_df_and_max_features_select_like_scikit_learn():
+    ours = NgramTfidfVectorizer(min_df=2, max_df=0.9).fit(TEXTS[:7] + TEXTS[:3])
+    ref, _ = sklearn_reference(TEXTS[:7] + TEXTS[:3], min_df=2, max_df=0.9)
+    assert ours.n_features == len(ref.vocabulary_)
+    assert NgramTfidfVectorizer(min_df=1, max_features=10).fit(TEXTS).n_features == 10
+
+
+def test_case_tone_marks_and_one_letter_syllables():
+    vec = NgramTfidfVectorizer(min_df=1, max_df=1.0).fit(["hòa bình ở xã", "khỏe thủy"])
+    a, b = vec.transform(["HOÀ BÌNH Ở XÃ khoẻ thuỷ"]), vec.transform(["hòa bình ở xã khỏe thủy"])
+    np.testing.assert_allclose(a.toarray(), b.toarray())
+    assert a.nnz == vec.n_features  # all 10 known n-grams ("xã khỏe" is not one: never seen in training)
+    quy = NgramTfidfVectorizer(min_df=1, max_df=1.0).fit(["quý"])
+    assert quy.transform(["quý"]).nnz == 1 and quy.transform(["qúy"]).nnz == 0  # "quý" keeps its spelling
+
+
+def test_drop_digits_and_character_ngrams():
+    plain = NgramTfidfVectorizer(min_df=1, max_df=1.0).fit(TEXTS)
+    no_digits = NgramTfidfVectorizer(min_df=1, max_df=1.0, drop_digits=True).fit(TEXTS)
+    assert no_digits.n_features < plain.n_features
+    assert no_digits.transform(["2 0 2024"]).nnz == 0
+    chars = NgramTfidfVectorizer(min_df=1, max_df=1.0, char_ngram_min=2, char_ngram_max=3).fit(TEXTS)
+    assert chars.n_features > plain.n_features
+    assert chars.transform(["bóngg"]).nnz > 0  # a misspelling still shares character n-grams
+
+
+def test_batches_empty_texts_and_determinism():
+    vec = NgramTfidfVectorizer(min_df=1, max_df=1.0, chunk_size=4).fit(TEXTS)
+    X = vec.transform(["", "!!!", *TEXTS])
+    assert X.shape == (len(TEXTS) + 2, vec.n_features)
+    assert X[0].nnz == 0 and X[1].nnz == 0
+    np.testing.assert_allclose(np.asarray(X[2:].multiply(X[2:]).sum(axis=1)).ravel(), 1.0, rtol=1e-5)
+    one_by_one = [vec.transform([t]).toarray() for t in TEXTS[:5]]
+    np.testing.assert_allclose(np.vstack(one_by_one), X[2:7].toarray(), rtol=1e-6)
+    again = NgramTfidfVectorizer(min_df=1, max_df=1.0).fit(TEXTS)
+    assert np.array_equal(again.keys_, vec.keys_)
+    assert vec.transform([]).shape == (0, vec.n_features)
+
+
+def test_empty_vocabulary_is_an_error():
+    with pytest.raises(ValueError, match="empty vocabulary"):
+        NgramTfidfVectorizer(min_df=5).fit(["một lần"])
+
+
+def test_stop_syllables_are_skipped_in_any_case_and_tone_style():
+    vec = NgramTfidfVectorizer(min_df=1, max_df=1.0, stop_syllables=["NLĐ", "hoà"]).fit(["(NLĐ)- hòa bình", "bình yên"])
+    assert vec.n_features == 3  # "bình", "yên", "bình yên": neither "nlđ" nor "hòa" (nor n-grams with them)
+    assert vec.transform(["nlđ hoà"]).nnz == 0
