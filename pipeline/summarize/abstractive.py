@@ -65,6 +65,15 @@ class BatchedSummarizer:
         """Input length of each text as the model sees it (prefix and special tokens included)."""
         return [len(ids) for ids in self.tokenizer([self.config.prefix + t for t in texts])["input_ids"]]
 
+    def sentence_token_counts(self, sentences: list[str]) -> list[int]:
+        """Tokens of each sentence without special tokens: what it adds to a window."""
+        return [len(ids) for ids in self.tokenizer(sentences, add_special_tokens=False)["input_ids"]]
+
+    def chunk_budget(self) -> int:
+        """Tokens left for article text in one window, after the prefix and special tokens."""
+        overhead = len(self.tokenizer(self.config.prefix)["input_ids"])
+        return max(1, self.config.max_input_tokens - overhead)
+
     def count_truncated(self, texts: list[str]) -> int:
         return sum(n > self.config.max_input_tokens for n in self._token_counts(texts))
 
@@ -94,17 +103,12 @@ class BatchedSummarizer:
         from pipeline.summarize.chunking import plan_chunks
 
         cfg = self.config
-        overhead = len(self.tokenizer(cfg.prefix)["input_ids"])  # prefix + special tokens per window
-        budget = max(1, cfg.max_input_tokens - overhead)
-
-        def count(sentences: list[str]) -> list[int]:
-            return [len(ids) for ids in self.tokenizer(sentences, add_special_tokens=False)["input_ids"]]
-
+        budget = self.chunk_budget()
         pieces: list[str] = []
         owners: list[int] = []
         for i, text in enumerate(texts):
             if i in too_long:
-                plan = plan_chunks(text, count, budget, cfg.max_chunks)
+                plan = plan_chunks(text, self.sentence_token_counts, budget, cfg.max_chunks)
                 self.truncated_ += plan.truncated
                 chunks = plan.chunks
             else:
