@@ -105,7 +105,9 @@ class SummarizeConfig(Section):
         "default",
         description="ctranslate2: weight/compute precision; 'int8' is fastest on CPU, 'default' keeps the saved type.",
     )
-    threads: int = Field(0, ge=0, le=256, description="ctranslate2: threads per translation (0 = all cores).")
+    threads: int = Field(
+        0, ge=0, le=256, description="ctranslate2: threads per batch (0 = ctranslate2's default, up to 4)."
+    )
     inter_threads: int = Field(1, ge=1, le=64, description="ctranslate2: batches run in parallel (each uses threads).")
     ct2_cache_dir: Path = Field(
         Path("~/.cache/vnnews/ct2"),

@@ -13,20 +13,16 @@ log = logging.getLogger(__name__)
 
 
 class SummarizeStage:
-    """Extractive (``LeadTitleSummarizer``) or abstractive (``Seq2SeqSummarizer``) summaries."""
+    """Extractive (``LeadTitleSummarizer``) or abstractive (torch or CTranslate2, see ``load_abstractive``)."""
 
     name = "summarize"
 
     def __init__(self, config: SummarizeConfig) -> None:
         self.config = config
-        if config.kind == "abstractive" and config.backend == "ctranslate2":
-            from pipeline.summarize.ct2 import Ct2Summarizer  # imports ctranslate2 only when needed
+        if config.kind == "abstractive":
+            from pipeline.summarize.abstractive import load_abstractive  # imports torch only when needed
 
-            self.abstractive: Any = Ct2Summarizer(config)
-        elif config.kind == "abstractive":
-            from pipeline.summarize.abstractive import Seq2SeqSummarizer  # imports torch only when needed
-
-            self.abstractive = Seq2SeqSummarizer(config)
+            self.abstractive: Any = load_abstractive(config)
         else:
             self.abstractive = None
             self.extractive = LeadTitleSummarizer(config.max_sentences)

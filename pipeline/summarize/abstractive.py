@@ -4,6 +4,10 @@ Loaded with the Auto classes from a hub id or a local directory, never with remo
 Generation runs in length-sorted batches (similar lengths pad less, so each batch does less
 wasted work) under ``torch.inference_mode()``; ``pipeline("summarization")`` is gone in
 transformers 5, so we call ``generate()`` directly.
+
+:class:`BatchedSummarizer` holds what does not depend on the inference library (token counting,
+truncation accounting, ``long_input: chunk``, batching), so the CTranslate2 backend
+(:mod:`pipeline.summarize.ct2`) only implements loading and one batch of generation.
 """
 
 from __future__ import annotations
@@ -184,3 +188,12 @@ class Seq2SeqSummarizer(BatchedSummarizer):
                 early_stopping=cfg.num_beams > 1,
             )
         return [s.strip() for s in self.tokenizer.batch_decode(output, skip_special_tokens=True)]
+
+
+def load_abstractive(config: SummarizeConfig) -> BatchedSummarizer:
+    """The summarizer for ``config.backend``; ctranslate2 is imported only when chosen."""
+    if config.backend == "ctranslate2":
+        from pipeline.summarize.ct2 import Ct2Summarizer
+
+        return Ct2Summarizer(config)
+    return Seq2SeqSummarizer(config)
