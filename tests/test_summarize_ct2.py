@@ -33,7 +33,28 @@ def _lively(src: Path, dst: Path) -> Path:
     return dst
 
 
-@pytest.fixture(scope="module", params=["tiny_t5", "tiny_bart"])
+@pytest.fixture(scope="module")
+def tiny_mbart(tmp_path_factory, tiny_tokenizer) -> Path:
+    """A 1+1-layer mBART shaped like BARTpho (pre-norm layers, </s> starts decoding).
+
+    transformers 5 no longer stores ``normalize_before``, which ctranslate2's converter reads;
+    a wrong guess (post-norm) would still convert but decode differently, so parity tests it.
+    """
+    from transformers import MBartConfig, MBartForConditionalGeneration
+
+    config = MBartConfig(
+        vocab_size=len(tiny_tokenizer), d_model=32, encoder_layers=1, decoder_layers=1, encoder_attention_heads=4,
+        decoder_attention_heads=4, encoder_ffn_dim=64, decoder_ffn_dim=64, max_position_embeddings=256,
+        pad_token_id=0, eos_token_id=1, bos_token_id=3, decoder_start_token_id=1, forced_eos_token_id=1,
+        tokenizer_class="BartphoTokenizer",
+    )
+    path = tmp_path_factory.mktemp("tiny-mbart")
+    MBartForConditionalGeneration(config).save_pretrained(path)
+    tiny_tokenizer.save_pretrained(path)
+    return path
+
+
+@pytest.fixture(scope="module", params=["tiny_t5", "tiny_bart", "tiny_mbart"])
 def lively_model(request, tmp_path_factory) -> Path:
     src = request.getfixturevalue(request.param)
     return _lively(src, tmp_path_factory.mktemp(f"lively-{request.param}"))
@@ -68,7 +89,9 @@ def test_greedy_outputs_agree_token_for_token(lively_model, converted, sample_ro
     special = set(tok.all_special_ids)
     hf_ids = [[t for t in seq[1:] if t not in special] for seq in hf.tolist()]  # drop decoder start, eos, pad
     src = [tok.convert_ids_to_tokens(ids) for ids in tok(texts, max_length=64, truncation=True)["input_ids"]]
-    results = ct2_sum.translator.translate_batch(src, beam_size=1, max_decoding_length=ct2_sum._max_decoding)
+    results = ct2_sum.translator.translate_batch(
+        src, beam_size=1, max_decoding_length=ct2_sum._max_decoding, min_decoding_length=0  # HF may stop at once
+    )
     ct2_ids = [[t for t in tok.convert_tokens_to_ids(r.hypotheses[0]) if t not in special] for r in results]
     assert ct2_ids == hf_ids
     assert len({tuple(ids) for ids in hf_ids}) > 1  # the outputs are not all the same degenerate string
