@@ -24,6 +24,8 @@ app = typer.Typer(
 )
 config_app = typer.Typer(help="Inspect configs.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
+models_app = typer.Typer(help="Prepare models (convert for the fast CTranslate2 backend).", no_args_is_help=True)
+app.add_typer(models_app, name="models")
 
 SetOption = Annotated[
     list[str] | None,
@@ -162,6 +164,30 @@ def config_show(
         typer.echo(dump_config(load_config(SCHEMAS[kind], config, set_ or [])), nl=False)
     except VnnewsError as exc:
         _fail(exc)
+
+
+@models_app.command("convert")
+def models_convert(
+    source: Annotated[str, typer.Argument(help="Hugging Face seq2seq model: hub id or local directory.")],
+    output: Annotated[Path, typer.Argument(help="Directory to write the CTranslate2 model into.")],
+    quantization: Annotated[
+        str, typer.Option(help="Weight type: int8 (fastest on CPU), int8_float32, float16, bfloat16, float32...")
+    ] = "int8",
+    force: Annotated[bool, typer.Option("--force", help="Overwrite OUTPUT if it exists.")] = False,
+    quiet: QuietOption = False,
+) -> None:
+    """Convert a seq2seq model (T5/ViT5, BART/mBART/BARTpho...) for summarize.backend: ctranslate2."""
+    from pipeline.summarize.ct2 import QUANTIZATIONS, convert_model
+
+    _setup_logging(quiet)
+    if quantization not in QUANTIZATIONS:
+        raise typer.BadParameter(f"must be one of {', '.join(QUANTIZATIONS)}", param_hint="--quantization")
+    try:
+        out = convert_model(source, output, quantization=quantization, force=force)
+    except VnnewsError as exc:
+        _fail(exc)
+    typer.echo(f"converted {source} -> {out} ({quantization}); model card: {out / 'README.md'}")
+    typer.echo(f"use it with: --set summarize.backend=ctranslate2 --set summarize.model={out}")
 
 
 def main() -> None:

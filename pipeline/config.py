@@ -25,6 +25,10 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 InputFormat = Literal["auto", "jsonl", "csv", "parquet", "txt", "hf_dataset"]
 OutputFormat = Literal["auto", "jsonl", "csv", "parquet", "sqlite"]
 ToneStyle = Literal["keep", "old", "new"]
+Ct2ComputeType = Literal[
+    "default", "auto", "float32", "int8", "int8_float32", "int16", "float16", "bfloat16", "int8_float16",
+    "int8_bfloat16",
+]
 
 
 class Section(BaseModel):
@@ -104,6 +108,34 @@ class SummarizeConfig(Section):
     no_repeat_ngram_size: int = Field(3, ge=0, description="Abstractive: forbid repeating n-grams of this size.")
     batch_size: int = Field(8, ge=1, description="Abstractive: articles per generate() call (length-sorted).")
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="Abstractive: 'auto' uses CUDA when present.")
+    # abstractive: inference backend (CTranslate2 is several times faster on CPU)
+    backend: Literal["torch", "ctranslate2"] = Field(
+        "torch", description="Abstractive: 'torch' runs HF generate(); 'ctranslate2' runs a converted model (faster)."
+    )
+    compute_type: Ct2ComputeType = Field(
+        "default",
+        description="ctranslate2: weight/compute precision; 'int8' is fastest on CPU, 'default' keeps the saved type.",
+    )
+    threads: int = Field(
+        0, ge=0, le=256, description="ctranslate2: threads per batch (0 = ctranslate2's default, up to 4)."
+    )
+    inter_threads: int = Field(1, ge=1, le=64, description="ctranslate2: batches run in parallel (each uses threads).")
+    ct2_cache_dir: Path = Field(
+        Path("~/.cache/vnnews/ct2"),
+        description="ctranslate2: where a non-converted summarize.model is converted on first use (then reused).",
+    )
+    # abstractive: articles longer than the model's window
+    long_input: Literal["truncate", "chunk"] = Field(
+        "truncate",
+        description="Longer than max_input_tokens: 'truncate' cuts; 'chunk' summarizes sentence-aligned chunks.",
+    )
+    max_chunks: int = Field(
+        4, ge=1, le=64, description="chunk: at most this many windows per article (caps work; the rest is dropped)."
+    )
+    chunk_merge: Literal["summarize", "join"] = Field(
+        "summarize",
+        description="chunk: 'summarize' the joined chunk summaries once more, or 'join' them as they are.",
+    )
 
     @model_validator(mode="after")
     def _lengths_consistent(self) -> SummarizeConfig:
