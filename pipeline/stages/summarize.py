@@ -5,11 +5,21 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from pipeline.config import SummarizeConfig
+from pipeline.config import SummarizeConfig, resolve_model_path
 from pipeline.records import Record
 from pipeline.summarize.extractive import LeadTitleSummarizer
 
 log = logging.getLogger(__name__)
+
+
+def make_extractive(config: SummarizeConfig) -> Any:
+    """The configured extractive summarizer: the learned sentence scorer (default) or lead_title."""
+    if config.method == "learned":
+        from pipeline.summarize.learned import LearnedExtractiveSummarizer
+
+        path = resolve_model_path(config.extractive_model)
+        return LearnedExtractiveSummarizer.load(path, max_sentences=config.max_sentences)
+    return LeadTitleSummarizer(config.max_sentences)
 
 
 class SummarizeStage:
@@ -25,12 +35,15 @@ class SummarizeStage:
             self.abstractive: Any = Seq2SeqSummarizer(config)
         else:
             self.abstractive = None
-            self.extractive = LeadTitleSummarizer(config.max_sentences)
+            self.extractive = make_extractive(config)
 
     def describe(self) -> dict[str, Any]:
         if self.abstractive is not None:
             return {"kind": "abstractive", **self.abstractive.describe(), "truncated": self.abstractive.truncated_}
-        return {"kind": "extractive", "method": "lead_title", "max_sentences": self.config.max_sentences}
+        described = {"kind": "extractive", "method": self.config.method, "max_sentences": self.config.max_sentences}
+        if self.config.method == "learned":
+            described["model"] = str(self.config.extractive_model)
+        return described
 
     def __call__(self, records: list[Record]) -> list[Record]:
         if self.abstractive is not None:

@@ -1,0 +1,138 @@
+"""Sentence features for learned extractive summaries: position, length, title and centroid similarity, entities.
+
+Why these: news puts the gist early (position), the newsroom's lead paragraph restates the title
+(title similarity) and the article's main subject (centroid similarity), and names, places and
+figures (numbers, capitalized syllables) are what a lead paragraph is made of. Photo captions and
+datelines are short and often lack a final full stop. Every feature is cheap: no tagger or word
+segmenter runs, so the summarizer stays fast enough for the batch job.
+
+Named entities are approximated by capitalized syllables that do not start the sentence
+(``Hà Nội``, ``UBND``, ``Nguyễn Văn A``): Vietnamese capitalizes proper names syllable by syllable,
+and underthesea's NER would make the summarizer about 100x slower.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+
+import numpy as np
+
+from pipeline.text import syllables
+
+FEATURE_NAMES: tuple[str, ...] = (
+    "position",  # 0-based index of the sentence in the article
+    "position_inverse",  # 1 / (1 + index)
+    "position_relative",  # index / number of sentences
+    "is_first",
+    "n_sentences",
+    "length",  # syllables
+    "length_log",
+    "title_cosine",  # TF-IDF cosine with the title
+    "title_cosine_rank",  # rank of title_cosine within the article (0 = most similar)
+    "title_cosine_share",  # title_cosine / the article's best title_cosine
+    "title_overlap",  # share of the title's syllables found in the sentence
+    "centroid_cosine",  # TF-IDF cosine with the sum of the other sentences
+    "centroid_cosine_rank",
+    "numbers",  # number tokens (digits)
+    "entities",  # capitalized syllables that do not start the sentence
+    "entity_share",  # entities / length
+    "ends_with_stop",  # ends with . ! ? or a closing quote after one
+    "has_quote",  # reported speech
+    "ends_with_colon",  # introduces a list or a quote
+)
+
+_CAPITALIZED_RE = re.compile(r"\b[A-ZÀ-ỸĐ]\w*", re.UNICODE)
+_NUMBER_RE = re.compile(r"\d")
+_QUOTES = ('"', "“", "”", "«", "»")
+
+
+def _tfidf(counts: list[Counter[str]]) -> list[dict[str, float]]:
+    """Sublinear TF-IDF within one article (its sentences and the title are the documents)."""
+    df: Counter[str] = Counter()
+    for c in counts:
+        df.update(c.keys())
+    n = len(counts)
+    idf = {term: math.log((n + 1) / (d + 1)) + 1.0 for term, d in df.items()}
+    return [{t: (1 + math.log(k)) * idf[t] for t, k in c.items()} for c in counts]
+
+
+def _norm(vector: dict[str, float]) -> float:
+    return math.sqrt(sum(v * v for v in vector.values()))
+
+
+def _cosine(a: dict[str, float], b: dict[str, float], na: float, nb: float) -> float:
+    if not na or not nb:
+        return 0.0
+    if len(a) > len(b):
+        a, b = b, a
+    return sum(v * b.get(t, 0.0) for t, v in a.items()) / (na * nb)
+
+
+def _ranks(values: list[float]) -> list[int]:
+    """0 for the largest value; ties share the earlier sentence's better rank order."""
+    order = sorted(range(len(values)), key=lambda i: (-values[i], i))
+    ranks = [0] * len(values)
+    for rank, i in enumerate(order):
+        ranks[i] = rank
+    return ranks
+
+
+def sentence_features(title: str, sentences: list[str]) -> np.ndarray:
+    """A ``(len(sentences), len(FEATURE_NAMES))`` float32 matrix, one row per sentence."""
+    n = len(sentences)
+    if n == 0:
+        return np.zeros((0, len(FEATURE_NAMES)), dtype=np.float32)
+    tokens = [syllables(s) for s in sentences]
+    counts = [Counter(t) for t in tokens]
+    title_tokens = syllables(title)
+    vectors = _tfidf([*counts, Counter(title_tokens)])
+    title_vector = vectors[-1]
+    vectors = vectors[:-1]
+    norms = [_norm(v) for v in vectors]
+    title_norm = _norm(title_vector)
+    title_cos = [_cosine(v, title_vector, nv, title_norm) for v, nv in zip(vectors, norms, strict=True)]
+
+    total: dict[str, float] = {}
+    for v in vectors:
+        for t, w in v.items():
+            total[t] = total.get(t, 0.0) + w
+    centroid_cos = []
+    for v, nv in zip(vectors, norms, strict=True):
+        rest = {t: total[t] - v.get(t, 0.0) for t in total}  # leave the sentence itself out
+        centroid_cos.append(_cosine(v, rest, nv, _norm(rest)))
+
+    title_set = set(title_tokens)
+    best_title = max(title_cos) or 1.0
+    title_rank = _ranks(title_cos)
+    centroid_rank = _ranks(centroid_cos)
+    rows = []
+    for i, (sentence, toks) in enumerate(zip(sentences, tokens, strict=True)):
+        length = len(toks)
+        stripped = sentence.rstrip()
+        entities = len(_CAPITALIZED_RE.findall(sentence.lstrip()[1:])) if sentence.strip() else 0
+        rows.append(
+            (
+                i,
+                1.0 / (1 + i),
+                i / n,
+                float(i == 0),
+                n,
+                length,
+                math.log1p(length),
+                title_cos[i],
+                title_rank[i],
+                title_cos[i] / best_title,
+                len(title_set.intersection(toks)) / len(title_set) if title_set else 0.0,
+                centroid_cos[i],
+                centroid_rank[i],
+                sum(1 for t in toks if _NUMBER_RE.search(t)),
+                entities,
+                entities / length if length else 0.0,
+                float(stripped.rstrip("\"”»')").endswith((".", "!", "?", "…"))),
+                float(any(q in sentence for q in _QUOTES)),
+                float(stripped.endswith(":")),
+            )
+        )
+    return np.asarray(rows, dtype=np.float32)
