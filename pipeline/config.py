@@ -85,6 +85,12 @@ class SummarizeConfig(Section):
         description="Extractive: 'learned' (sentence scorer trained on VietNews, see extractive_model) or "
         "'lead_title' (position + similarity to the title, no model files).",
     )
+    max_syllables: int | None = Field(
+        None,
+        ge=5,
+        description="Extractive, method 'learned': length budget; best-scored sentences are added while the "
+        "summary stays within this many syllables (the best one is always kept). null = max_sentences only.",
+    )
     extractive_model: Path = Field(
         Path("models/summary-extractive-vietnews"),
         description="Extractive, method 'learned': model directory made by "
@@ -328,7 +334,8 @@ class LearnedExtractiveConfig(Section):
     """Gradient-boosted trees that score sentences by their predicted ROUGE with the reference."""
 
     kind: Literal["learned_extractive"] = "learned_extractive"
-    max_sentences: int = Field(2, ge=1, le=20, description="Sentences kept by default (summarize.max_sentences wins).")
+    max_sentences: int = Field(2, ge=1, le=20, description="Sentences kept for the held-out metrics.")
+    max_syllables: int | None = Field(None, ge=5, description="Length budget for the held-out metrics.")
     n_estimators: int = Field(100, ge=1, le=5000, description="Boosted trees; more barely helped (see model card).")
     learning_rate: float = Field(0.1, gt=0.0, le=1.0, description="Shrinkage of each tree.")
     max_depth: int = Field(3, ge=1, le=12, description="Depth of each tree (feature interactions).")

@@ -121,10 +121,30 @@ def test_shipped_model_beats_lead2_on_vietnews_dev(shared_data):
     """The quickstart default must beat Lead-2 on held-out data (400 dev articles keep this fast)."""
     with gzip.open(shared_data / "vietnews" / "dev.jsonl.gz", "rt", encoding="utf-8") as fh:
         rows = [json.loads(line) for _, line in zip(range(400), fh, strict=False)]
-    model = LearnedExtractiveSummarizer.load(SHIPPED)
+    model = LearnedExtractiveSummarizer.load(SHIPPED, max_sentences=1)  # the quickstart's setting
     refs = [r["abstract"] for r in rows]
     ours = [model.summarize(clean_text(r["title"]), clean_text(r["body"])) for r in rows]
     lead = [" ".join(split_sentences(clean_text(r["body"]))[:2]) for r in rows]
     mine, base = rouge_scores(refs, ours), rouge_scores(refs, lead)
-    assert mine["rouge2"] >= base["rouge2"] + 1.0, (mine, base)
+    assert mine["rouge2"] >= base["rouge2"] + 1.5, (mine, base)  # +2.5 on all 2,000 (README)
     assert mine["rouge1"] >= base["rouge1"] and mine["rougeL"] >= base["rougeL"], (mine, base)
+
+
+def test_syllable_budget_caps_the_summary_but_keeps_the_best_sentence():
+    model = LearnedExtractiveSummarizer.load(SHIPPED, max_sentences=3)
+    title = "Đà Nẵng xây 3 cầu mới qua sông Hàn"
+    assert len(model.select(title, SENTENCES)) == 3
+    model.max_syllables = 25  # the first and third sentences have 20 and 17 syllables
+    chosen = model.select(title, SENTENCES)
+    assert len(chosen) == 1
+    model.max_syllables = 5  # smaller than any sentence: the best one is still kept
+    assert len(model.select(title, SENTENCES)) == 1
+
+
+def test_quickstart_uses_the_learned_one_sentence_default(tmp_path):
+    from pipeline.api import Pipeline
+
+    overrides = {"output.path": str(tmp_path / "q.jsonl")}
+    pipe = Pipeline.from_yaml(ROOT / "configs" / "quickstart.yaml", overrides=overrides)
+    rows = pipe.process([{"id": "1", "title": "Đà Nẵng xây 3 cầu mới", "text": "\n".join(SENTENCES)}])
+    assert rows[0]["summary"] in SENTENCES

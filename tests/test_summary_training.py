@@ -95,3 +95,27 @@ def test_topic_configs_still_go_to_the_topic_trainer(tmp_path):
     config = _write(tmp_path, {"task": "topic", "data": {"path": "x.jsonl"}, "output_dir": "m", "oops": 1})
     result = runner.invoke(app, ["train", str(config)])
     assert result.exit_code == 2 and "oops" in result.output
+
+
+@pytest.mark.parametrize(
+    ("name", "schema"),
+    [
+        ("train_summary_extractive.yaml", "SummaryTrainConfig"),
+        ("train_summary_vit5.yaml", "SummaryTrainConfig"),
+        ("train_summary_bartpho.yaml", "SummaryTrainConfig"),
+        ("evaluate_summary.yaml", "SummaryEvaluateConfig"),
+        ("bartpho.yaml", "JobConfig"),
+        ("quickstart.yaml", "JobConfig"),
+    ],
+)
+def test_shipped_summary_configs_validate(name, schema):
+    import pipeline.config as config_module
+    from tests.conftest import ROOT
+
+    config = load_config(getattr(config_module, schema), ROOT / "configs" / name)
+    if name == "bartpho.yaml":
+        assert config.normalize.tone_style == "old" and config.summarize.prefix == ""
+    if name == "train_summary_bartpho.yaml":
+        assert config.model.tone_style == "old"
+    if name == "quickstart.yaml":
+        assert config.summarize.kind == "extractive" and config.summarize.method == "learned"

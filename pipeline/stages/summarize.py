@@ -18,7 +18,9 @@ def make_extractive(config: SummarizeConfig) -> Any:
         from pipeline.summarize.learned import LearnedExtractiveSummarizer
 
         path = resolve_model_path(config.extractive_model)
-        return LearnedExtractiveSummarizer.load(path, max_sentences=config.max_sentences)
+        model = LearnedExtractiveSummarizer.load(path, max_sentences=config.max_sentences)
+        model.max_syllables = config.max_syllables  # the job's budget, also when it is null
+        return model
     return LeadTitleSummarizer(config.max_sentences)
 
 
@@ -43,6 +45,7 @@ class SummarizeStage:
         described = {"kind": "extractive", "method": self.config.method, "max_sentences": self.config.max_sentences}
         if self.config.method == "learned":
             described["model"] = str(self.config.extractive_model)
+            described["max_syllables"] = self.config.max_syllables
         return described
 
     def __call__(self, records: list[Record]) -> list[Record]:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
+from itertools import pairwise
 
 import numpy as np
 
@@ -41,6 +42,10 @@ FEATURE_NAMES: tuple[str, ...] = (
     "ends_with_stop",  # ends with . ! ? or a closing quote after one
     "has_quote",  # reported speech
     "ends_with_colon",  # introduces a list or a quote
+    "title_bigram_overlap",  # share of the title's syllable bigrams found in the sentence
+    "bigram_centrality",  # mean number of other sentences sharing each of the sentence's bigrams
+    "max_sentence_cosine",  # highest TF-IDF cosine with any other sentence (repeated content)
+    "first_sentence_cosine",  # TF-IDF cosine with the article's first sentence
 )
 
 _CAPITALIZED_RE = re.compile(r"\b[A-ZÀ-ỸĐ]\w*", re.UNICODE)
@@ -103,6 +108,15 @@ def sentence_features(title: str, sentences: list[str]) -> np.ndarray:
         rest = {t: total[t] - v.get(t, 0.0) for t in total}  # leave the sentence itself out
         centroid_cos.append(_cosine(v, rest, nv, _norm(rest)))
 
+    bigrams = [set(pairwise(t)) for t in tokens]
+    bigram_df: Counter[tuple[str, str]] = Counter()
+    for b in bigrams:
+        bigram_df.update(b)
+    title_bigrams = set(pairwise(title_tokens))
+    similarity = [
+        [_cosine(vectors[i], vectors[j], norms[i], norms[j]) if i != j else 0.0 for j in range(n)] for i in range(n)
+    ]
+
     title_set = set(title_tokens)
     best_title = max(title_cos) or 1.0
     title_rank = _ranks(title_cos)
@@ -133,6 +147,10 @@ def sentence_features(title: str, sentences: list[str]) -> np.ndarray:
                 float(stripped.rstrip("\"”»')").endswith((".", "!", "?", "…"))),
                 float(any(q in sentence for q in _QUOTES)),
                 float(stripped.endswith(":")),
+                len(title_bigrams & bigrams[i]) / len(title_bigrams) if title_bigrams else 0.0,
+                sum(bigram_df[b] - 1 for b in bigrams[i]) / len(bigrams[i]) if bigrams[i] else 0.0,
+                max(similarity[i]) if n > 1 else 0.0,
+                similarity[i][0] if i else 1.0,
             )
         )
     return np.asarray(rows, dtype=np.float32)

@@ -56,6 +56,7 @@ class LearnedExtractiveSummarizer:
     def __init__(
         self,
         max_sentences: int = 2,
+        max_syllables: int | None = None,
         n_estimators: int = 300,
         learning_rate: float = 0.05,
         max_depth: int = 4,
@@ -65,6 +66,7 @@ class LearnedExtractiveSummarizer:
         seed: int = 13,
     ) -> None:
         self.max_sentences = max_sentences
+        self.max_syllables = max_syllables
         self.n_estimators = n_estimators
         self.learning_rate = learning_rate
         self.max_depth = max_depth
@@ -140,19 +142,39 @@ class LearnedExtractiveSummarizer:
 
     def score_sentences(self, title: str, sentences: list[str]) -> np.ndarray:
         """Scores for ranking; sentences shorter than ``min_sentence_syllables`` (captions) rank last."""
-        features = sentence_features(title, sentences)
+        return self._scores(sentence_features(title, sentences))
+
+    def _scores(self, features: np.ndarray) -> np.ndarray:
         scores = self.predict(features)
         lengths = features[:, FEATURE_NAMES.index("length")]
         return np.where(lengths < self.min_sentence_syllables, scores - 1e3, scores)
 
     def select(self, title: str, sentences: list[str], k: int | None = None) -> list[int]:
-        """Indices of the ``k`` best sentences, in article order."""
+        """Indices of the best sentences, in article order: at most ``k``, within ``max_syllables``.
+
+        Sentences are taken in score order; one that would push the summary past ``max_syllables``
+        is skipped (a shorter, lower-ranked one may still fit). The best sentence is always kept.
+        ROUGE F1 rewards summaries about as long as the reference, which is why a budget helps.
+        """
         k = self.max_sentences if k is None else k
-        if len(sentences) <= k:
+        budget = self.max_syllables
+        if len(sentences) <= k and budget is None:
             return list(range(len(sentences)))
-        scores = self.score_sentences(title, sentences)
-        best = sorted(range(len(sentences)), key=lambda i: (-scores[i], i))[:k]
-        return sorted(best)
+        features = sentence_features(title, sentences)
+        scores = self._scores(features)
+        lengths = features[:, FEATURE_NAMES.index("length")]
+        chosen: list[int] = []
+        total = 0.0
+        for i in sorted(range(len(sentences)), key=lambda i: (-scores[i], i)):
+            if len(chosen) >= k:
+                break
+            if chosen and lengths[i] < self.min_sentence_syllables:
+                break  # only captions and datelines are left (they score last)
+            if chosen and budget is not None and total + lengths[i] > budget:
+                continue
+            chosen.append(i)
+            total += lengths[i]
+        return sorted(chosen)
 
     def summarize(self, title: str, text: str) -> str:
         sentences = split_sentences(text)
@@ -162,6 +184,7 @@ class LearnedExtractiveSummarizer:
     def get_params(self) -> dict[str, Any]:
         return {
             "max_sentences": self.max_sentences,
+            "max_syllables": self.max_syllables,
             "n_estimators": self.n_estimators,
             "learning_rate": self.learning_rate,
             "max_depth": self.max_depth,
@@ -199,8 +222,10 @@ class LearnedExtractiveSummarizer:
         return directory
 
     @classmethod
-    def load(cls, directory: str | Path, max_sentences: int | None = None) -> LearnedExtractiveSummarizer:
-        """Load a directory written by :meth:`save`; ``max_sentences`` overrides the saved setting."""
+    def load(
+        cls, directory: str | Path, max_sentences: int | None = None, max_syllables: int | None = None
+    ) -> LearnedExtractiveSummarizer:
+        """Load a directory written by :meth:`save`; ``max_sentences``/``max_syllables`` override the saved ones."""
         from safetensors.numpy import load_file
 
         directory = Path(directory)
@@ -227,4 +252,6 @@ class LearnedExtractiveSummarizer:
         model.baseline_ = float(config["baseline"])
         if max_sentences is not None:
             model.max_sentences = max_sentences
+        if max_syllables is not None:
+            model.max_syllables = max_syllables
         return model
