@@ -119,3 +119,20 @@ def test_shipped_summary_configs_validate(name, schema):
         assert config.model.tone_style == "old"
     if name == "quickstart.yaml":
         assert config.summarize.kind == "extractive" and config.summarize.method == "learned"
+
+
+@pytest.mark.slow
+def test_shipped_extractive_model_rebuilds_from_its_config(shared_data, tmp_path):
+    """`vnnews train configs/train_summary_extractive.yaml` reproduces the shipped model's held-out numbers."""
+    from tests.conftest import ROOT
+
+    shipped = json.loads((ROOT / "models" / "summary-extractive-vietnews" / "metrics.json").read_text("utf-8"))
+    data = shared_data / "vietnews" / "train_sample.jsonl.gz"
+    result = runner.invoke(app, [
+        "train", str(ROOT / "configs" / "train_summary_extractive.yaml"),
+        "--set", f"data.path={data}", "--set", f"output_dir={tmp_path / 'rebuilt'}",
+    ])
+    assert result.exit_code == 0, result.output
+    rebuilt = json.loads((tmp_path / "rebuilt" / "metrics.json").read_text("utf-8"))
+    for key in ("rouge1", "rouge2", "rougeL"):
+        assert abs(rebuilt["validation"]["vietnamese"][key] - shipped["validation"]["vietnamese"][key]) < 0.3
