@@ -103,6 +103,7 @@ def test_topic_configs_still_go_to_the_topic_trainer(tmp_path):
         ("train_summary_extractive.yaml", "SummaryTrainConfig"),
         ("train_summary_vit5.yaml", "SummaryTrainConfig"),
         ("train_summary_bartpho.yaml", "SummaryTrainConfig"),
+        ("train_summary_mt5.yaml", "SummaryTrainConfig"),
         ("evaluate_summary.yaml", "SummaryEvaluateConfig"),
         ("bartpho.yaml", "JobConfig"),
         ("quickstart.yaml", "JobConfig"),
