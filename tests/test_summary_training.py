@@ -55,11 +55,13 @@ def test_train_learned_extractive_from_yaml(tmp_path, pairs_file):
     assert stage([{"id": "1", "title": "", "text": "Câu một dài đủ sáu âm tiết.\nCâu hai."}])[0]["summary"]
 
 
-def test_seq2seq_fine_tuning_with_tiny_t5(tmp_path, pairs_file, tiny_t5):
-    out = tmp_path / "t5-finetuned"
+@pytest.mark.parametrize("fixture", ["tiny_t5", "tiny_bart"])
+def test_seq2seq_fine_tuning_from_yaml(tmp_path, pairs_file, fixture, request):
+    tiny_model = request.getfixturevalue(fixture)
+    out = tmp_path / "finetuned"
     config = _write(tmp_path, {
         "task": "summary", "data": {"path": str(pairs_file)}, "validation_split": 0.2, "seed": 3,
-        "model": {"kind": "seq2seq", "base_model": str(tiny_t5), "max_input_tokens": 64, "max_target_tokens": 16,
+        "model": {"kind": "seq2seq", "base_model": str(tiny_model), "max_input_tokens": 64, "max_target_tokens": 16,
                   "max_steps": 4, "batch_size": 4, "learning_rate": 1e-3, "device": "cpu", "num_beams": 1,
                   "max_new_tokens": 4, "logging_steps": 1},
         "output_dir": str(out),
