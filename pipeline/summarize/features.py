@@ -63,16 +63,11 @@ def _tfidf(counts: list[Counter[str]]) -> list[dict[str, float]]:
     return [{t: (1 + math.log(k)) * idf[t] for t, k in c.items()} for c in counts]
 
 
-def _norm(vector: dict[str, float]) -> float:
-    return math.sqrt(sum(v * v for v in vector.values()))
-
-
-def _cosine(a: dict[str, float], b: dict[str, float], na: float, nb: float) -> float:
-    if not na or not nb:
-        return 0.0
-    if len(a) > len(b):
-        a, b = b, a
-    return sum(v * b.get(t, 0.0) for t, v in a.items()) / (na * nb)
+def _cosines(a: np.ndarray, b: np.ndarray, norms_a: np.ndarray, norms_b: np.ndarray) -> np.ndarray:
+    """Cosine of every row of ``a`` with every row of ``b``; 0 where either row is empty."""
+    denominator = np.outer(norms_a, norms_b)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(denominator > 0, (a @ b.T) / denominator, 0.0)
 
 
 def _ranks(values: list[float]) -> list[int]:
@@ -92,30 +87,33 @@ def sentence_features(title: str, sentences: list[str]) -> np.ndarray:
     tokens = [syllables(s) for s in sentences]
     counts = [Counter(t) for t in tokens]
     title_tokens = syllables(title)
-    vectors = _tfidf([*counts, Counter(title_tokens)])
-    title_vector = vectors[-1]
-    vectors = vectors[:-1]
-    norms = [_norm(v) for v in vectors]
-    title_norm = _norm(title_vector)
-    title_cos = [_cosine(v, title_vector, nv, title_norm) for v, nv in zip(vectors, norms, strict=True)]
-
-    total: dict[str, float] = {}
-    for v in vectors:
-        for t, w in v.items():
-            total[t] = total.get(t, 0.0) + w
-    centroid_cos = []
-    for v, nv in zip(vectors, norms, strict=True):
-        rest = {t: total[t] - v.get(t, 0.0) for t in total}  # leave the sentence itself out
-        centroid_cos.append(_cosine(v, rest, nv, _norm(rest)))
+    # One dense TF-IDF matrix per article (rows: sentences, then the title): articles have tens of
+    # sentences and a few hundred distinct syllables, so matrix products beat dict loops by far.
+    weights = _tfidf([*counts, Counter(title_tokens)])
+    vocabulary = {t: j for j, t in enumerate({t for w in weights for t in w})}
+    matrix = np.zeros((n + 1, len(vocabulary)))
+    for i, w in enumerate(weights):
+        for t, value in w.items():
+            matrix[i, vocabulary[t]] = value
+    sentence_matrix, title_vector = matrix[:n], matrix[n]
+    norms = np.linalg.norm(sentence_matrix, axis=1)
+    title_norm = np.linalg.norm(title_vector)[None]
+    title_cos = _cosines(sentence_matrix, title_vector[None, :], norms, title_norm)[:, 0].tolist()
+    rest = sentence_matrix.sum(axis=0)[None, :] - sentence_matrix  # each sentence left out of the centroid
+    rest_norms = np.linalg.norm(rest, axis=1)
+    dots = np.einsum("ij,ij->i", sentence_matrix, rest)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        centroid = np.where((norms > 0) & (rest_norms > 0), dots / (norms * rest_norms), 0.0)
+    centroid_cos = centroid.tolist()
+    pair_cos = _cosines(sentence_matrix, sentence_matrix, norms, norms)
+    np.fill_diagonal(pair_cos, 0.0)
+    similarity = pair_cos.tolist()
 
     bigrams = [set(pairwise(t)) for t in tokens]
     bigram_df: Counter[tuple[str, str]] = Counter()
     for b in bigrams:
         bigram_df.update(b)
     title_bigrams = set(pairwise(title_tokens))
-    similarity = [
-        [_cosine(vectors[i], vectors[j], norms[i], norms[j]) if i != j else 0.0 for j in range(n)] for i in range(n)
-    ]
 
     title_set = set(title_tokens)
     best_title = max(title_cos) or 1.0
