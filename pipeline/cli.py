@@ -103,13 +103,60 @@ def run(config: ConfigArg, set_: SetOption = None, quiet: QuietOption = False) -
     _print_preview(summary)
 
 
+def config_task(config: Path, overrides: list[str] | None) -> str:
+    """The YAML's `task` key (a --set task=... wins); `topic` when absent, as before tasks existed."""
+    from pipeline.config import parse_override
+
+    try:
+        task = read_yaml(config).get("task", "topic")
+        for item in overrides or []:
+            key, value = parse_override(item)
+            if key == "task":
+                task = value
+    except VnnewsError as exc:
+        _fail(exc)
+    return str(task)
+
+
+def _train_summary(config: Path, set_: list[str] | None) -> None:
+    from pipeline.config import SummaryTrainConfig
+    from pipeline.summarize.training import format_train_report
+    from pipeline.summarize.training import train as train_summary
+
+    try:
+        cfg = load_config(SummaryTrainConfig, config, set_ or [])
+        metrics = train_summary(cfg, config_path=str(config))
+    except VnnewsError as exc:
+        _fail(exc)
+    typer.echo(format_train_report(metrics))
+    typer.echo(f"model: {cfg.output_dir} (model card: {cfg.output_dir / 'README.md'})")
+
+
+def _evaluate_summary(config: Path, set_: list[str] | None) -> None:
+    from pipeline.config import SummaryEvaluateConfig
+    from pipeline.summarize.evaluation import evaluate as evaluate_summary
+    from pipeline.summarize.evaluation import format_report
+
+    try:
+        cfg = load_config(SummaryEvaluateConfig, config, set_ or [])
+        metrics = evaluate_summary(cfg)
+    except VnnewsError as exc:
+        _fail(exc)
+    typer.echo(format_report(metrics))
+    out = cfg.output_dir
+    typer.echo(f"report: {out / 'metrics.json'}, {out / 'rouge_distribution.png'}, {out / 'examples.md'}")
+
+
 @app.command()
 def train(config: ConfigArg, set_: SetOption = None, quiet: QuietOption = False) -> None:
-    """Train a topic classifier; writes the model directory with metrics and a model card."""
+    """Train a topic classifier (task: topic) or a summarizer (task: summary); writes a model directory."""
     from pipeline.topic.training import format_table
     from pipeline.topic.training import train as train_model
 
     _setup_logging(quiet)
+    if config_task(config, set_) == "summary":
+        _train_summary(config, set_)
+        return
     try:
         cfg = load_config(TrainConfig, config, set_ or [])
         metrics = train_model(cfg, config_path=str(config))
@@ -121,11 +168,14 @@ def train(config: ConfigArg, set_: SetOption = None, quiet: QuietOption = False)
 
 @app.command()
 def evaluate(config: ConfigArg, set_: SetOption = None, quiet: QuietOption = False) -> None:
-    """Evaluate a topic model on a labelled file; writes metrics.json and a confusion matrix."""
+    """Evaluate a topic model (task: topic) or a summarizer against reference summaries (task: summary)."""
     from pipeline.topic.training import evaluate as evaluate_model
     from pipeline.topic.training import format_table
 
     _setup_logging(quiet)
+    if config_task(config, set_) == "summary":
+        _evaluate_summary(config, set_)
+        return
     try:
         cfg = load_config(EvaluateConfig, config, set_ or [])
         metrics = evaluate_model(cfg)
@@ -144,6 +194,8 @@ def guess_kind(data: dict) -> str:
     """A job file has `input` (run); an evaluation names a model directory; training configures one."""
     if "input" in data:
         return "run"
+    if data.get("task") == "summary" and "summarize" in data:
+        return "evaluate"  # a summary evaluation configures the summarizer it scores
     return "evaluate" if isinstance(data.get("model"), str) else "train"
 
 
@@ -161,7 +213,12 @@ def config_show(
             kind = guess_kind(read_yaml(config))
         if kind not in SCHEMAS:
             raise typer.BadParameter(f"--kind must be one of {sorted(SCHEMAS)}")
-        typer.echo(dump_config(load_config(SCHEMAS[kind], config, set_ or [])), nl=False)
+        schema = SCHEMAS[kind]
+        if kind != "run" and config_task(config, set_) == "summary":
+            from pipeline.config import SummaryEvaluateConfig, SummaryTrainConfig
+
+            schema = SummaryTrainConfig if kind == "train" else SummaryEvaluateConfig
+        typer.echo(dump_config(load_config(schema, config, set_ or [])), nl=False)
     except VnnewsError as exc:
         _fail(exc)
 

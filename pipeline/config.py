@@ -95,6 +95,22 @@ class SummarizeConfig(Section):
     kind: Literal["extractive", "abstractive"] = "extractive"
     # extractive
     max_sentences: int = Field(2, ge=1, le=20, description="Extractive: sentences kept, in article order.")
+    method: Literal["learned", "lead_title"] = Field(
+        "learned",
+        description="Extractive: 'learned' (sentence scorer trained on VietNews, see extractive_model) or "
+        "'lead_title' (position + similarity to the title, no model files).",
+    )
+    max_syllables: int | None = Field(
+        None,
+        ge=5,
+        description="Extractive, method 'learned': length budget; best-scored sentences are added while the "
+        "summary stays within this many syllables (the best one is always kept). null = max_sentences only.",
+    )
+    extractive_model: Path = Field(
+        Path("models/summary-extractive-vietnews"),
+        description="Extractive, method 'learned': model directory made by "
+        "`vnnews train configs/train_summary_extractive.yaml`.",
+    )
     # abstractive
     model: str = Field(
         "VietAI/vit5-base-vietnews-summarization", description="Abstractive: hub id or local model directory."
@@ -414,3 +430,84 @@ def resolve_model_path(path: Path) -> Path:
         return path
     candidate = PROJECT_ROOT / path
     return candidate if candidate.exists() else path
+
+
+# --- summaries: `vnnews train` / `vnnews evaluate` with `task: summary` ---------------------------
+
+
+class SummaryDataConfig(Section):
+    """A file of articles with reference summaries (VietNews: title, body, abstract)."""
+
+    path: Path = Field(description="Articles with reference summaries (.jsonl[.gz], .csv, .parquet, HF dataset).")
+    format: InputFormat = "auto"
+    text_field: str = Field("body", description="Field holding the article body.")
+    title_field: str | None = Field("title", description="Field holding the title; null if there is none.")
+    summary_field: str = Field("abstract", description="Field holding the reference summary.")
+    limit: int | None = Field(None, ge=1, description="Use only the first N rows (for quick trials).")
+
+
+class LearnedExtractiveConfig(Section):
+    """Gradient-boosted trees that score sentences by their predicted ROUGE with the reference."""
+
+    kind: Literal["learned_extractive"] = "learned_extractive"
+    max_sentences: int = Field(2, ge=1, le=20, description="Sentences kept for the held-out metrics.")
+    max_syllables: int | None = Field(None, ge=5, description="Length budget for the held-out metrics.")
+    n_estimators: int = Field(100, ge=1, le=5000, description="Boosted trees; more barely helped (see model card).")
+    learning_rate: float = Field(0.1, gt=0.0, le=1.0, description="Shrinkage of each tree.")
+    max_depth: int = Field(3, ge=1, le=12, description="Depth of each tree (feature interactions).")
+    subsample: float = Field(0.8, gt=0.0, le=1.0, description="Share of sentences each tree sees (stochastic).")
+    min_sentence_syllables: int = Field(6, ge=0, description="Shorter sentences (captions, datelines) rank last.")
+    target: Literal["rouge_mean", "rouge1", "rouge2"] = Field(
+        "rouge_mean", description="Training label of a sentence: its ROUGE F1 with the reference (mean = R1+R2 / 2)."
+    )
+
+
+class Seq2SeqTrainConfig(Section):
+    """Fine-tune any Hugging Face seq2seq model (T5/ViT5, BART/BARTpho, mT5) with Seq2SeqTrainer."""
+
+    kind: Literal["seq2seq"] = "seq2seq"
+    base_model: str = Field(description="Hub id or local directory to start from (loaded without remote code).")
+    prefix: str = Field("", description="Text prepended to every input (T5 task prefix; '' for ViT5 and BARTpho).")
+    tone_style: ToneStyle = Field("keep", description="Tone-mark style of inputs and targets (BARTpho: old).")
+    max_input_tokens: int = Field(1024, ge=8, description="Inputs are truncated to this many tokens.")
+    max_target_tokens: int = Field(256, ge=4, description="Reference summaries are truncated to this many tokens.")
+    epochs: float = Field(3.0, gt=0.0, description="Passes over the training pairs.")
+    max_steps: int = Field(-1, ge=-1, description="Stop after this many optimizer steps (-1 = use epochs).")
+    batch_size: int = Field(8, ge=1, description="Pairs per device per step.")
+    gradient_accumulation_steps: int = Field(1, ge=1, description="Steps whose gradients add up before an update.")
+    learning_rate: float = Field(5e-5, gt=0.0, description="Peak AdamW learning rate.")
+    weight_decay: float = Field(0.01, ge=0.0)
+    warmup_steps: int = Field(0, ge=0, description="Optimizer steps with a linear warm-up.")
+    label_smoothing: float = Field(0.0, ge=0.0, lt=1.0)
+    precision: Literal["fp32", "fp16", "bf16"] = Field("fp32", description="fp16/bf16 need a GPU (bf16: Ampere+).")
+    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="'auto' uses CUDA when present.")
+    num_beams: int = Field(4, ge=1, le=64, description="Beams when generating validation summaries.")
+    max_new_tokens: int = Field(128, ge=1, description="Longest validation summary, in tokens.")
+    logging_steps: int = Field(50, ge=1, description="Log the training loss every N steps.")
+
+
+class SummaryTrainConfig(Section):
+    """A `vnnews train` job with `task: summary`: a learned extractive model or a fine-tuned seq2seq."""
+
+    task: Literal["summary"] = "summary"
+    data: SummaryDataConfig
+    validation: SummaryDataConfig | None = Field(
+        None, description="Held-out pairs for the metrics; without it, validation_split of data is held out."
+    )
+    validation_split: float = Field(0.1, ge=0.0, lt=0.9, description="Share of data held out when no validation file.")
+    seed: int = 13
+    model: LearnedExtractiveConfig | Seq2SeqTrainConfig = Field(discriminator="kind")
+    output_dir: Path
+    name: str | None = Field(None, description="Model name for the card; defaults to the directory name.")
+
+
+class SummaryEvaluateConfig(Section):
+    """A `vnnews evaluate` job with `task: summary`: ROUGE of a summarizer against reference summaries."""
+
+    task: Literal["summary"] = "summary"
+    data: SummaryDataConfig
+    tone_style: ToneStyle = Field("keep", description="Tone-mark style of titles and bodies before summarizing.")
+    summarize: SummarizeConfig = SummarizeConfig()
+    lead_baseline: int = Field(2, ge=0, le=20, description="Also score Lead-k with this k, side by side; 0 = off.")
+    examples: int = Field(3, ge=0, le=50, description="Side-by-side examples (reference vs summary) in the report.")
+    output_dir: Path = Field(description="Where metrics.json, rouge_distribution.png and examples go.")

@@ -190,8 +190,8 @@ def process_with_ray(pipe: Pipeline, ctx: RunContext, preview_rows: int) -> None
                 if "r" in item:
                     row, rkey = item["r"], str(item["r"].get(key))
                     if rkey in seen:
-                        quarantined.append(Quarantined(
-                            f"duplicate {key} {rkey!r}: an earlier row of this input has it", row, "input", row.get("id")))
+                        reason = f"duplicate {key} {rkey!r}: an earlier row of this input has it"
+                        quarantined.append(Quarantined(reason, row, "input", row.get("id")))
                     else:
                         seen.add(rkey)
                         rows.append(row)

@@ -6,13 +6,25 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from pipeline.config import SummarizeConfig
+from pipeline.config import SummarizeConfig, resolve_model_path
 from pipeline.records import Record
 from pipeline.state import directory_fingerprint
 from pipeline.summarize.extractive import VERSION as EXTRACTIVE_VERSION
 from pipeline.summarize.extractive import LeadTitleSummarizer
 
 log = logging.getLogger(__name__)
+
+
+def make_extractive(config: SummarizeConfig) -> Any:
+    """The configured extractive summarizer: the learned sentence scorer (default) or lead_title."""
+    if config.method == "learned":
+        from pipeline.summarize.learned import LearnedExtractiveSummarizer
+
+        path = resolve_model_path(config.extractive_model)
+        model = LearnedExtractiveSummarizer.load(path, max_sentences=config.max_sentences)
+        model.max_syllables = config.max_syllables  # the job's budget, also when it is null
+        return model
+    return LeadTitleSummarizer(config.max_sentences)
 
 
 class SummarizeStage:
@@ -28,7 +40,7 @@ class SummarizeStage:
             self.abstractive: Any = load_abstractive(config)
         else:
             self.abstractive = None
-            self.extractive = LeadTitleSummarizer(config.max_sentences)
+            self.extractive = make_extractive(config)
 
     def describe(self) -> dict[str, Any]:
         if self.abstractive is not None:
@@ -39,11 +51,17 @@ class SummarizeStage:
                 "truncated": self.abstractive.truncated_,
                 "chunked": self.abstractive.chunked_,
             }
-        return {"kind": "extractive", "method": "lead_title", "max_sentences": self.config.max_sentences}
+        described = {"kind": "extractive", "method": self.config.method, "max_sentences": self.config.max_sentences}
+        if self.config.method == "learned":
+            described["model"] = str(self.config.extractive_model)
+            described["max_syllables"] = self.config.max_syllables
+        return described
 
     def fingerprint(self) -> str:
-        """The abstractive model's files (a local directory) or its hub id; the extractive method's version."""
+        """The model's files (a local directory) or its hub id; lead_title's method version."""
         if self.abstractive is None:
+            if self.config.method == "learned":
+                return "learned:" + directory_fingerprint(resolve_model_path(self.config.extractive_model))
             return f"lead_title:{EXTRACTIVE_VERSION}"
         local = Path(self.config.model).expanduser()
         return directory_fingerprint(local) if local.exists() else self.config.model

@@ -35,3 +35,19 @@ def rouge_scores(references: Iterable[str], predictions: Iterable[str], vietname
             totals[key] += scores[key].fmeasure
         n += 1
     return {key: round(100 * value / n, 2) if n else 0.0 for key, value in totals.items()}
+
+
+def rouge_per_pair(
+    references: Iterable[str], predictions: Iterable[str], vietnamese: bool = True
+) -> dict[str, list[float]]:
+    """ROUGE-1/2/L F1 (in percent) of every pair, for distributions and per-article examples."""
+    from rouge_score import rouge_scorer
+
+    tokenizer = VietnameseTokenizer() if vietnamese else None
+    scorer = rouge_scorer.RougeScorer(list(ROUGE_TYPES), use_stemmer=False, tokenizer=tokenizer)
+    out: dict[str, list[float]] = {key: [] for key in ROUGE_TYPES}
+    for reference, prediction in zip(references, predictions, strict=True):
+        scores = scorer.score(reference, prediction)
+        for key in ROUGE_TYPES:
+            out[key].append(100 * scores[key].fmeasure)
+    return out

@@ -1,0 +1,154 @@
+"""Sentence features for learned extractive summaries: position, length, title and centroid similarity, entities.
+
+Why these: news puts the gist early (position), the newsroom's lead paragraph restates the title
+(title similarity) and the article's main subject (centroid similarity), and names, places and
+figures (numbers, capitalized syllables) are what a lead paragraph is made of. Photo captions and
+datelines are short and often lack a final full stop. Every feature is cheap: no tagger or word
+segmenter runs, so the summarizer stays fast enough for the batch job.
+
+Named entities are approximated by capitalized syllables that do not start the sentence
+(``Hà Nội``, ``UBND``, ``Nguyễn Văn A``): Vietnamese capitalizes proper names syllable by syllable,
+and underthesea's NER would make the summarizer about 100x slower.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from itertools import pairwise
+
+import numpy as np
+
+from pipeline.text import syllables
+
+FEATURE_NAMES: tuple[str, ...] = (
+    "position",  # 0-based index of the sentence in the article
+    "position_inverse",  # 1 / (1 + index)
+    "position_relative",  # index / number of sentences
+    "is_first",
+    "n_sentences",
+    "length",  # syllables
+    "length_log",
+    "title_cosine",  # TF-IDF cosine with the title
+    "title_cosine_rank",  # rank of title_cosine within the article (0 = most similar)
+    "title_cosine_share",  # title_cosine / the article's best title_cosine
+    "title_overlap",  # share of the title's syllables found in the sentence
+    "centroid_cosine",  # TF-IDF cosine with the sum of the other sentences
+    "centroid_cosine_rank",
+    "numbers",  # number tokens (digits)
+    "entities",  # capitalized syllables that do not start the sentence
+    "entity_share",  # entities / length
+    "ends_with_stop",  # ends with . ! ? or a closing quote after one
+    "has_quote",  # reported speech
+    "ends_with_colon",  # introduces a list or a quote
+    "title_bigram_overlap",  # share of the title's syllable bigrams found in the sentence
+    "bigram_centrality",  # mean number of other sentences sharing each of the sentence's bigrams
+    "max_sentence_cosine",  # highest TF-IDF cosine with any other sentence (repeated content)
+    "first_sentence_cosine",  # TF-IDF cosine with the article's first sentence
+)
+
+_CAPITALIZED_RE = re.compile(r"\b[A-ZÀ-ỸĐ]\w*", re.UNICODE)
+_NUMBER_RE = re.compile(r"\d")
+_QUOTES = ('"', "“", "”", "«", "»")
+
+
+def _tfidf(counts: list[Counter[str]]) -> list[dict[str, float]]:
+    """Sublinear TF-IDF within one article (its sentences and the title are the documents)."""
+    df: Counter[str] = Counter()
+    for c in counts:
+        df.update(c.keys())
+    n = len(counts)
+    idf = {term: math.log((n + 1) / (d + 1)) + 1.0 for term, d in df.items()}
+    return [{t: (1 + math.log(k)) * idf[t] for t, k in c.items()} for c in counts]
+
+
+def _cosines(a: np.ndarray, b: np.ndarray, norms_a: np.ndarray, norms_b: np.ndarray) -> np.ndarray:
+    """Cosine of every row of ``a`` with every row of ``b``; 0 where either row is empty."""
+    denominator = np.outer(norms_a, norms_b)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(denominator > 0, (a @ b.T) / denominator, 0.0)
+
+
+def _ranks(values: list[float]) -> list[int]:
+    """0 for the largest value; ties share the earlier sentence's better rank order."""
+    order = sorted(range(len(values)), key=lambda i: (-values[i], i))
+    ranks = [0] * len(values)
+    for rank, i in enumerate(order):
+        ranks[i] = rank
+    return ranks
+
+
+def sentence_features(title: str, sentences: list[str]) -> np.ndarray:
+    """A ``(len(sentences), len(FEATURE_NAMES))`` float32 matrix, one row per sentence."""
+    n = len(sentences)
+    if n == 0:
+        return np.zeros((0, len(FEATURE_NAMES)), dtype=np.float32)
+    tokens = [syllables(s) for s in sentences]
+    counts = [Counter(t) for t in tokens]
+    title_tokens = syllables(title)
+    # One dense TF-IDF matrix per article (rows: sentences, then the title): articles have tens of
+    # sentences and a few hundred distinct syllables, so matrix products beat dict loops by far.
+    weights = _tfidf([*counts, Counter(title_tokens)])
+    vocabulary = {t: j for j, t in enumerate({t for w in weights for t in w})}
+    matrix = np.zeros((n + 1, len(vocabulary)))
+    for i, w in enumerate(weights):
+        for t, value in w.items():
+            matrix[i, vocabulary[t]] = value
+    sentence_matrix, title_vector = matrix[:n], matrix[n]
+    norms = np.linalg.norm(sentence_matrix, axis=1)
+    title_norm = np.linalg.norm(title_vector)[None]
+    title_cos = _cosines(sentence_matrix, title_vector[None, :], norms, title_norm)[:, 0].tolist()
+    rest = sentence_matrix.sum(axis=0)[None, :] - sentence_matrix  # each sentence left out of the centroid
+    rest_norms = np.linalg.norm(rest, axis=1)
+    dots = np.einsum("ij,ij->i", sentence_matrix, rest)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        centroid = np.where((norms > 0) & (rest_norms > 0), dots / (norms * rest_norms), 0.0)
+    centroid_cos = centroid.tolist()
+    pair_cos = _cosines(sentence_matrix, sentence_matrix, norms, norms)
+    np.fill_diagonal(pair_cos, 0.0)
+    similarity = pair_cos.tolist()
+
+    bigrams = [set(pairwise(t)) for t in tokens]
+    bigram_df: Counter[tuple[str, str]] = Counter()
+    for b in bigrams:
+        bigram_df.update(b)
+    title_bigrams = set(pairwise(title_tokens))
+
+    title_set = set(title_tokens)
+    best_title = max(title_cos) or 1.0
+    title_rank = _ranks(title_cos)
+    centroid_rank = _ranks(centroid_cos)
+    rows = []
+    for i, (sentence, toks) in enumerate(zip(sentences, tokens, strict=True)):
+        length = len(toks)
+        stripped = sentence.rstrip()
+        entities = len(_CAPITALIZED_RE.findall(sentence.lstrip()[1:])) if sentence.strip() else 0
+        rows.append(
+            (
+                i,
+                1.0 / (1 + i),
+                i / n,
+                float(i == 0),
+                n,
+                length,
+                math.log1p(length),
+                title_cos[i],
+                title_rank[i],
+                title_cos[i] / best_title,
+                len(title_set.intersection(toks)) / len(title_set) if title_set else 0.0,
+                centroid_cos[i],
+                centroid_rank[i],
+                sum(1 for t in toks if _NUMBER_RE.search(t)),
+                entities,
+                entities / length if length else 0.0,
+                float(stripped.rstrip("\"”»')").endswith((".", "!", "?", "…"))),
+                float(any(q in sentence for q in _QUOTES)),
+                float(stripped.endswith(":")),
+                len(title_bigrams & bigrams[i]) / len(title_bigrams) if title_bigrams else 0.0,
+                sum(bigram_df[b] - 1 for b in bigrams[i]) / len(bigrams[i]) if bigrams[i] else 0.0,
+                max(similarity[i]) if n > 1 else 0.0,
+                similarity[i][0] if i else 1.0,
+            )
+        )
+    return np.asarray(rows, dtype=np.float32)

@@ -1,0 +1,150 @@
+"""The learned extractive summarizer: features, the tree model's save/load, the shipped default."""
+
+import gzip
+import json
+
+import numpy as np
+import pytest
+
+from pipeline.config import SummarizeConfig
+from pipeline.errors import ModelNotFoundError
+from pipeline.stages.summarize import SummarizeStage
+from pipeline.summarize.features import FEATURE_NAMES, sentence_features
+from pipeline.summarize.learned import LearnedExtractiveSummarizer, sentence_targets
+from pipeline.summarize.rouge import rouge_scores
+from pipeline.text import clean_text, split_sentences
+from tests.conftest import ROOT
+
+SHIPPED = ROOT / "models" / "summary-extractive-vietnews"
+SENTENCES = [
+    "Sáng nay, UBND thành phố Đà Nẵng công bố kế hoạch xây dựng 3 cây cầu mới qua sông Hàn.",
+    "Ảnh: Minh Anh",
+    "Theo kế hoạch, tổng vốn đầu tư khoảng 5.000 tỷ đồng, hoàn thành trong năm 2027.",
+    "Người dân ven sông cho biết họ mong chờ dự án từ lâu:",
+]
+
+
+def _col(features, name):
+    return features[:, FEATURE_NAMES.index(name)]
+
+
+def test_features_describe_position_length_title_numbers_and_names():
+    features = sentence_features("Đà Nẵng xây 3 cầu mới qua sông Hàn", SENTENCES)
+    assert features.shape == (4, len(FEATURE_NAMES)) and features.dtype == np.float32
+    assert list(_col(features, "position")) == [0, 1, 2, 3]
+    assert _col(features, "is_first").tolist() == [1, 0, 0, 0]
+    assert _col(features, "length")[1] == 3  # "Ảnh: Minh Anh": a caption is short
+    assert _col(features, "title_cosine_rank")[0] == 0  # the first sentence restates the title
+    assert _col(features, "numbers")[2] == 3  # 5.000 is two digit syllables, 2027 one
+    assert _col(features, "entities")[0] >= 4  # UBND, Đà, Nẵng, Hàn (the sentence's first word is not counted)
+    assert _col(features, "ends_with_colon").tolist() == [0, 0, 0, 1]
+    assert _col(features, "ends_with_stop").tolist() == [1, 0, 1, 0]
+    assert sentence_features("", []).shape == (0, len(FEATURE_NAMES))
+
+
+def test_sentence_targets_rank_the_sentence_that_matches_the_reference_first():
+    reference = "Đà Nẵng sẽ xây 3 cây cầu mới qua sông Hàn."
+    targets = sentence_targets(SENTENCES, reference)
+    assert targets.argmax() == 0 and targets[1] == 0.0
+    with pytest.raises(ValueError, match="target"):
+        sentence_targets(SENTENCES, reference, target="bleu")
+
+
+def _synthetic(n=400, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.random((n, len(FEATURE_NAMES)), dtype=np.float32) * 10
+    y = (X[:, 0] > 5).astype(np.float32) + 0.1 * X[:, 7]
+    return X, y
+
+
+def test_saved_trees_predict_exactly_what_sklearn_predicts(tmp_path):
+    from sklearn.ensemble import GradientBoostingRegressor
+
+    X, y = _synthetic()
+    model = LearnedExtractiveSummarizer(n_estimators=20, max_depth=3, learning_rate=0.2, seed=1).fit_features(X, y)
+    reference = GradientBoostingRegressor(
+        n_estimators=20, max_depth=3, learning_rate=0.2, subsample=0.8, random_state=1
+    ).fit(X, y)
+    np.testing.assert_allclose(model.predict(X), reference.predict(X), rtol=1e-6, atol=1e-9)
+    loaded = LearnedExtractiveSummarizer.load(model.save(tmp_path / "m"))
+    np.testing.assert_allclose(loaded.predict(X), model.predict(X), rtol=0, atol=0)
+    assert loaded.get_params() == model.get_params()
+    assert not list((tmp_path / "m").glob("*.pkl")) and not list((tmp_path / "m").glob("*.joblib"))
+
+
+def test_fit_on_own_pairs_then_summarize_keeps_article_order(sample_rows):
+    # Reference = the article's third sentence: the model must learn to look past the lead.
+    docs, refs = [], []
+    for row in sample_rows:
+        sentences = split_sentences(row["text"])
+        docs.append((row["title"], row["text"]))
+        refs.append(sentences[min(2, len(sentences) - 1)])
+    model = LearnedExtractiveSummarizer(max_sentences=2, n_estimators=30, min_sentence_syllables=0).fit(docs, refs)
+    assert model.n_training_sentences_ > 20
+    for title, text in docs[:3]:
+        sentences = split_sentences(text)
+        chosen = model.select(title, sentences)
+        assert chosen == sorted(chosen) and len(chosen) == min(2, len(sentences))
+        assert model.summarize(title, text) == " ".join(sentences[i] for i in chosen)
+
+
+def test_short_article_is_returned_whole_and_captions_rank_last():
+    model = LearnedExtractiveSummarizer.load(SHIPPED, max_sentences=3)
+    assert model.summarize("", "Câu một.\nCâu hai.") == "Câu một. Câu hai."
+    chosen = model.select("Đà Nẵng xây cầu", SENTENCES, k=3)
+    assert 1 not in chosen  # "Ảnh: Minh Anh" is shorter than min_sentence_syllables
+
+
+def test_missing_or_foreign_model_directory_says_how_to_rebuild(tmp_path):
+    with pytest.raises(ModelNotFoundError, match=r"train_summary_extractive\.yaml"):
+        LearnedExtractiveSummarizer.load(tmp_path)
+    (tmp_path / "config.json").write_text(json.dumps({"kind": "tfidf_linear"}), encoding="utf-8")
+    (tmp_path / "trees.safetensors").write_bytes(b"")
+    with pytest.raises(ModelNotFoundError, match="unusable"):
+        LearnedExtractiveSummarizer.load(tmp_path)
+
+
+def test_stage_uses_the_learned_model_by_default_and_lead_title_on_request(sample_rows):
+    assert SummarizeConfig().method == "learned"
+    learned = SummarizeStage(SummarizeConfig())
+    assert learned.describe()["method"] == "learned"
+    assert isinstance(learned.extractive, LearnedExtractiveSummarizer)
+    rows = learned([dict(r) for r in sample_rows[:3]])
+    assert all(r["summary"] for r in rows)
+    lead_title = SummarizeStage(SummarizeConfig(method="lead_title"))
+    assert lead_title.describe()["method"] == "lead_title"
+    with pytest.raises(ModelNotFoundError):
+        SummarizeStage(SummarizeConfig(extractive_model="no/such/model"))
+
+
+def test_shipped_model_beats_lead2_on_vietnews_dev(shared_data):
+    """The quickstart default must beat Lead-2 on held-out data (400 dev articles keep this fast)."""
+    with gzip.open(shared_data / "vietnews" / "dev.jsonl.gz", "rt", encoding="utf-8") as fh:
+        rows = [json.loads(line) for _, line in zip(range(400), fh, strict=False)]
+    model = LearnedExtractiveSummarizer.load(SHIPPED, max_sentences=1)  # the quickstart's setting
+    refs = [r["abstract"] for r in rows]
+    ours = [model.summarize(clean_text(r["title"]), clean_text(r["body"])) for r in rows]
+    lead = [" ".join(split_sentences(clean_text(r["body"]))[:2]) for r in rows]
+    mine, base = rouge_scores(refs, ours), rouge_scores(refs, lead)
+    assert mine["rouge2"] >= base["rouge2"] + 1.5, (mine, base)  # +2.5 on all 2,000 (README)
+    assert mine["rouge1"] >= base["rouge1"] and mine["rougeL"] >= base["rougeL"], (mine, base)
+
+
+def test_syllable_budget_caps_the_summary_but_keeps_the_best_sentence():
+    model = LearnedExtractiveSummarizer.load(SHIPPED, max_sentences=3)
+    title = "Đà Nẵng xây 3 cầu mới qua sông Hàn"
+    assert len(model.select(title, SENTENCES)) == 3
+    model.max_syllables = 25  # the first and third sentences have 20 and 17 syllables
+    chosen = model.select(title, SENTENCES)
+    assert len(chosen) == 1
+    model.max_syllables = 5  # smaller than any sentence: the best one is still kept
+    assert len(model.select(title, SENTENCES)) == 1
+
+
+def test_quickstart_uses_the_learned_one_sentence_default(tmp_path):
+    from pipeline.api import Pipeline
+
+    overrides = {"output.path": str(tmp_path / "q.jsonl")}
+    pipe = Pipeline.from_yaml(ROOT / "configs" / "quickstart.yaml", overrides=overrides)
+    rows = pipe.process([{"id": "1", "title": "Đà Nẵng xây 3 cầu mới", "text": "\n".join(SENTENCES)}])
+    assert rows[0]["summary"] in SENTENCES
