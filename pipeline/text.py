@@ -80,7 +80,9 @@ def set_tone_style(text: str, style: str) -> str:
 # Zero-width and other invisible format characters that break word matching; NBSP becomes a space.
 _INVISIBLE_RE = re.compile("[\u200b\u200c\u200d\u2060\ufeff\u00ad]")
 _CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-_SPACES_RE = re.compile(r"[ \t\u00a0\u2000-\u200a\u202f\u205f\u3000]+")
+_WS = r"[ \t\u00a0\u2000-\u200a\u202f\u205f\u3000]"
+# Only runs of spaces, or other blanks, need rewriting: leaving single spaces alone halves clean_text's time.
+_SPACES_RE = re.compile(r"[\t\u00a0\u2000-\u200a\u202f\u205f\u3000]" + _WS + "*| " + _WS + "+")
 _BLANK_LINES_RE = re.compile(r"\n{3,}")
 
 
