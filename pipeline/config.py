@@ -23,7 +23,7 @@ from pipeline.errors import ConfigError
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 InputFormat = Literal["auto", "jsonl", "csv", "parquet", "txt", "hf_dataset"]
-OutputFormat = Literal["auto", "jsonl", "csv", "parquet", "sqlite"]
+OutputFormat = Literal["auto", "jsonl", "csv", "parquet", "sqlite", "sql"]
 ToneStyle = Literal["keep", "old", "new"]
 Ct2ComputeType = Literal[
     "default", "auto", "float32", "int8", "int8_float32", "int16", "float16", "bfloat16", "int8_float16",
@@ -165,7 +165,7 @@ class SummarizeConfig(Section):
 class OutputConfig(Section):
     """Where results go. Side files (quarantine, manifest, resolved config) sit beside `path`."""
 
-    path: Path = Field(description="Results file: .jsonl, .csv, .parquet, .db/.sqlite.")
+    path: Path = Field(description="Results file: .jsonl, .csv, .parquet, .db/.sqlite (with format sql: side files).")
     format: OutputFormat = Field("auto", description="'auto' picks by extension.")
     include_text: bool = Field(False, description="Also write the normalized article text.")
     mode: Literal["overwrite", "append", "upsert"] = Field(
@@ -173,7 +173,11 @@ class OutputConfig(Section):
         description="overwrite: this run's rows; append: add to existing rows; upsert: replace rows with the same key.",
     )
     key: str = Field("id", description="Field identifying an article for upsert and duplicate detection.")
-    table: str = Field("articles", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", description="SQLite table name.")
+    table: str = Field("articles", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", description="SQL table name.")
+    url: str | None = Field(
+        None, description="format sql: SQLAlchemy URL, e.g. postgresql+psycopg://user@host:5432/news (path then "
+        "only places the side files)."
+    )
 
 
 class RunnerConfig(Section):

@@ -1,9 +1,10 @@
-"""Sinks: JSONL, CSV, Parquet and SQLite, plus the quarantine file.
+"""Sinks: JSONL, CSV, Parquet and SQL tables (SQLite, PostgreSQL), plus the quarantine file.
 
 A sink is committed once per run, from the run's finished parts (see :mod:`pipeline.state`), in
 one atomic step: file sinks write a temporary file beside the target and rename it over the
-target; SQLite writes in one transaction with bound parameters only. So a killed run never leaves
-a half-written output, and the previous output stays intact until the new one is complete.
+target; SQL tables are written in one transaction with bound parameters only. So a killed run
+never leaves a half-written output, and the previous output stays intact until the new one is
+complete.
 
 ``output.mode`` decides what the new output holds:
 - ``overwrite``: this run's rows only;
@@ -19,7 +20,6 @@ from __future__ import annotations
 import csv
 import json
 import os
-import sqlite3
 import sys
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
@@ -212,81 +212,121 @@ class ParquetSink(JsonlSink):
                 writer.write_table(pa.table(data, schema=schema))
 
 
-class SqliteSink:
-    """A table keyed by article key: core fields as columns, the whole row as JSON in ``record``."""
+class SqlSink:
+    """A SQL table keyed by article (SQLAlchemy: SQLite, PostgreSQL, ...), written in one transaction.
 
-    def __init__(self, path: Path, table: str, key: str = "id") -> None:
-        self.path = path
-        self.table = table  # validated as an identifier by OutputConfig
+    Schema: ``id`` (the article key, primary key), core fields as columns (``topic`` indexed),
+    ``content_hash``, ``config_hash``, ``run_id``, ``created_at``/``updated_at`` and the whole row
+    as JSON text in ``record``. Upserts use the dialect's ``INSERT ... ON CONFLICT DO UPDATE``
+    (``created_at`` is kept); every value is a bound parameter.
+    """
+
+    chunk_rows = 1000
+
+    def __init__(self, url: str, table: str, key: str = "id") -> None:
+        import sqlalchemy as sa
+
+        self.url = url
         self.key = key
+        try:
+            self.engine = sa.create_engine(url)
+        except (sa.exc.ArgumentError, ImportError) as exc:
+            raise OutputError(f"output.url {url!r} is not a usable SQLAlchemy URL: {exc}.") from None
+        self.table = sa.Table(
+            table, sa.MetaData(),
+            sa.Column("id", sa.Text, primary_key=True),
+            sa.Column("title", sa.Text), sa.Column("topic", sa.Text, index=True), sa.Column("topic_score", sa.Float),
+            sa.Column("summary", sa.Text), sa.Column("content_hash", sa.Text), sa.Column("config_hash", sa.Text),
+            sa.Column("run_id", sa.Text), sa.Column("created_at", sa.Text, nullable=False),
+            sa.Column("updated_at", sa.Text, nullable=False), sa.Column("record", sa.Text, nullable=False),
+        )
+
+    def _fail(self, exc: Exception) -> OutputError:
+        return OutputError(f"Cannot write table {self.table.name} at {self.engine.url!r}: {exc}".split("\n")[0])
 
     def exists(self) -> bool:
-        if not self.path.exists():
-            return False
-        with sqlite3.connect(self.path) as conn:
-            return conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", (self.table,)).fetchone() \
-                is not None
+        import sqlalchemy as sa
 
-    def _connect(self) -> sqlite3.Connection:
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(self.path)
-            conn.execute(
-                f'CREATE TABLE IF NOT EXISTS "{self.table}" (id TEXT PRIMARY KEY, title TEXT, topic TEXT, '
-                "topic_score REAL, summary TEXT, content_hash TEXT, config_hash TEXT, run_id TEXT, "
-                "created_at TEXT NOT NULL, updated_at TEXT NOT NULL, record TEXT NOT NULL)"
-            )
-            conn.execute(f'CREATE INDEX IF NOT EXISTS "{self.table}_topic" ON "{self.table}" (topic)')
-            return conn
-        except sqlite3.Error as exc:
-            raise OutputError(f"Cannot write SQLite database {self.path}: {exc}.") from None
+            return sa.inspect(self.engine).has_table(self.table.name)
+        except sa.exc.SQLAlchemyError as exc:
+            raise self._fail(exc) from None
+
+    def check(self) -> None:
+        """Connect and create the table if missing, before any work (fails fast on a bad server)."""
+        import sqlalchemy as sa
+
+        try:
+            self.table.metadata.create_all(self.engine)
+        except sa.exc.SQLAlchemyError as exc:
+            raise self._fail(exc) from None
 
     def read_rows(self) -> Iterator[Record]:
-        if self.exists():
-            with sqlite3.connect(self.path) as conn:
-                for (record,) in conn.execute(f'SELECT record FROM "{self.table}" ORDER BY rowid'):
-                    yield json.loads(record)
+        import sqlalchemy as sa
+
+        if not self.exists():
+            return
+        with self.engine.connect() as conn:
+            query = sa.select(self.table.c.record).order_by(self.table.c.created_at, self.table.c.id)
+            for (record,) in conn.execution_options(stream_results=True).execute(query):
+                yield json.loads(record)
+
+    def _insert(self):
+        dialect = self.engine.dialect.name
+        if dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert
+        elif dialect == "sqlite":
+            from sqlalchemy.dialects.sqlite import insert
+        else:
+            raise OutputError(f"The SQL sink supports SQLite and PostgreSQL, not {dialect}.")
+        statement = insert(self.table)
+        updated = {c.name: statement.excluded[c.name] for c in self.table.columns if c.name not in ("id", "created_at")}
+        return statement.on_conflict_do_update(index_elements=[self.table.c.id], set_=updated)
 
     def commit(self, mode: str, rows: RowsFactory) -> None:
         """All of the run's rows in one transaction (a killed commit leaves the table as it was)."""
+        import sqlalchemy as sa
+
         now = datetime.now(UTC).isoformat(timespec="seconds")
-        conflict = (
-            "ON CONFLICT(id) DO UPDATE SET title=excluded.title, topic=excluded.topic, "
-            "topic_score=excluded.topic_score, summary=excluded.summary, content_hash=excluded.content_hash, "
-            "config_hash=excluded.config_hash, run_id=excluded.run_id, updated_at=excluded.updated_at, "
-            "record=excluded.record"
-        )
-        sql = (
-            f'INSERT INTO "{self.table}" (id, title, topic, topic_score, summary, content_hash, config_hash, '
-            f"run_id, created_at, updated_at, record) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) {conflict}"
-        )
-        conn = self._connect()
+        statement = self._insert()
         try:
-            with conn:
+            with self.engine.begin() as conn:
+                self.table.metadata.create_all(conn)
                 if mode == "overwrite":
-                    conn.execute(f'DELETE FROM "{self.table}"')
-                conn.executemany(sql, (
-                    (str(r.get(self.key)), r.get("title"), r.get("topic"), r.get("topic_score"), r.get("summary"),
-                     r.get("content_hash"), r.get("config_hash"), r.get("run_id"), now, now, dumps(r))
-                    for r in rows()
-                ))
-        except sqlite3.Error as exc:
-            raise OutputError(f"Cannot write SQLite database {self.path}: {exc}.") from None
-        finally:
-            conn.close()
+                    conn.execute(sa.delete(self.table))
+                chunk: list[dict[str, Any]] = []
+                for r in rows():
+                    chunk.append({
+                        "id": str(r.get(self.key)), "title": r.get("title"), "topic": r.get("topic"),
+                        "topic_score": r.get("topic_score"), "summary": r.get("summary"),
+                        "content_hash": r.get("content_hash"), "config_hash": r.get("config_hash"),
+                        "run_id": r.get("run_id"), "created_at": now, "updated_at": now, "record": dumps(r),
+                    })
+                    if len(chunk) >= self.chunk_rows:
+                        conn.execute(statement, chunk)
+                        chunk = []
+                if chunk:
+                    conn.execute(statement, chunk)
+        except sa.exc.SQLAlchemyError as exc:
+            raise self._fail(exc) from None
 
 
 def open_sink(config: OutputConfig):
     """The sink for the configured output (nothing is written until the run commits)."""
     fmt = detect_output_format(config.path, config.format)
     check_writable(config.path.parent)
-    if fmt == "sqlite":
+    if fmt in ("sqlite", "sql"):
         if config.mode == "append":
             raise OutputError(
-                "output.mode=append cannot be used with SQLite: its table is keyed by article; "
+                "output.mode=append cannot be used with a SQL table: it is keyed by article; "
                 "use upsert (replace rows with the same key) or overwrite."
             )
-        return SqliteSink(config.path, config.table, config.key)
+        url = config.url if fmt == "sql" else f"sqlite:///{config.path}"
+        if not url:
+            raise OutputError("output.format=sql needs output.url (e.g. postgresql+psycopg://user@host/db).")
+        sink = SqlSink(url, config.table, config.key)
+        sink.check()
+        return sink
     return {"jsonl": JsonlSink, "csv": CsvSink, "parquet": ParquetSink}[fmt](config.path)
 
 

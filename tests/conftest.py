@@ -130,3 +130,26 @@ def job(tmp_path: Path, input_path: Path, **sections) -> dict:
     for key, value in sections.items():
         data.setdefault(key, {}).update(value)
     return data
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def sql_url(request, tmp_path) -> str:
+    """A SQLAlchemy URL for the SQL sink tests: SQLite always, PostgreSQL from VNNEWS_TEST_POSTGRES_URL.
+
+    CI starts a real server (scripts/start_test_postgres.sh), so there a missing URL is a failure,
+    never a silent skip.
+    """
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'sink.db'}"
+    url = os.environ.get("VNNEWS_TEST_POSTGRES_URL")
+    if not url:
+        if os.environ.get("CI"):
+            pytest.fail("VNNEWS_TEST_POSTGRES_URL is not set: .ci/run must start PostgreSQL")
+        pytest.skip("no PostgreSQL server (set VNNEWS_TEST_POSTGRES_URL, see scripts/start_test_postgres.sh)")
+    return url
+
+
+def unique_table() -> str:
+    import uuid
+
+    return f"t_{uuid.uuid4().hex[:12]}"

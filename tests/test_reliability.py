@@ -65,6 +65,11 @@ def _run(cfg: Path, kill_after: float | None = None) -> subprocess.CompletedProc
 
 
 def _output_ids(output: Path) -> list[str]:
+    if output.suffix == ".pg":
+        import sqlalchemy as sa
+
+        with sa.create_engine(os.environ["VNNEWS_TEST_POSTGRES_URL"]).connect() as conn:
+            return [r[0] for r in conn.execute(sa.text(f"SELECT id FROM {output.stem}_{output.parent.parent.name}"))]
     if output.suffix == ".db":
         return [r[0] for r in sqlite3.connect(output).execute("SELECT id FROM articles")]
     if output.suffix == ".csv":
@@ -123,12 +128,20 @@ def test_kill_and_rerun_fast(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("suffix", ["jsonl", "csv", "parquet", "db"])
+@pytest.mark.parametrize("suffix", ["jsonl", "csv", "parquet", "db", "pg"])
 def test_kill_and_rerun_every_sink(tmp_path, suffix):
     """3,000 articles, five kills at random instants, then the upsert of a changed input, killed too."""
     input_path, ids = _make_input(tmp_path, 3000)
     output = tmp_path / "out" / f"results.{suffix}"
-    cfg = _config(tmp_path, input_path, output, mode="upsert")
+    extra = {}
+    if suffix == "pg":  # a real PostgreSQL server; CI starts one (scripts/start_test_postgres.sh)
+        url = os.environ.get("VNNEWS_TEST_POSTGRES_URL")
+        if not url:
+            if os.environ.get("CI"):
+                pytest.fail("VNNEWS_TEST_POSTGRES_URL is not set: .ci/run must start PostgreSQL")
+            pytest.skip("no PostgreSQL server")
+        extra = {"format": "sql", "url": url, "table": f"results_{tmp_path.name}"}
+    cfg = _config(tmp_path, input_path, output, mode="upsert", **extra)
     _kill_and_finish(cfg, output, kills=5, seed=hash(suffix) % 1000, window=(2.0, 12.0))
     _check_exactly_once(output, ids)
 
