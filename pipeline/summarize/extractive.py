@@ -18,7 +18,8 @@ TITLE_WEIGHT = 1.0  # plus TITLE_WEIGHT * cosine(sentence, title)
 MIN_SENTENCE_SYLLABLES = 6  # shorter lines are captions ("Ảnh: TTXVN") or datelines
 
 
-def _tfidf(counts: list[Counter[str]]) -> list[dict[str, float]]:
+def article_tfidf(counts: list[Counter[str]]) -> list[dict[str, float]]:
+    """Sublinear TF-IDF within one article (its sentences and the title are the documents)."""
     df: Counter[str] = Counter()
     for c in counts:
         df.update(c.keys())
@@ -46,7 +47,7 @@ class LeadTitleSummarizer:
 
     def rank(self, title: str, sentences: list[str]) -> list[float]:
         counts = [Counter(syllables(s)) for s in sentences]
-        vectors = _tfidf([*counts, Counter(syllables(title))])
+        vectors = article_tfidf([*counts, Counter(syllables(title))])
         title_vector = vectors[-1]
         return [
             -1.0

@@ -20,6 +20,7 @@ from itertools import pairwise
 
 import numpy as np
 
+from pipeline.summarize.extractive import article_tfidf
 from pipeline.text import syllables
 
 FEATURE_NAMES: tuple[str, ...] = (
@@ -53,16 +54,6 @@ _NUMBER_RE = re.compile(r"\d")
 _QUOTES = ('"', "“", "”", "«", "»")
 
 
-def _tfidf(counts: list[Counter[str]]) -> list[dict[str, float]]:
-    """Sublinear TF-IDF within one article (its sentences and the title are the documents)."""
-    df: Counter[str] = Counter()
-    for c in counts:
-        df.update(c.keys())
-    n = len(counts)
-    idf = {term: math.log((n + 1) / (d + 1)) + 1.0 for term, d in df.items()}
-    return [{t: (1 + math.log(k)) * idf[t] for t, k in c.items()} for c in counts]
-
-
 def _cosines(a: np.ndarray, b: np.ndarray, norms_a: np.ndarray, norms_b: np.ndarray) -> np.ndarray:
     """Cosine of every row of ``a`` with every row of ``b``; 0 where either row is empty."""
     denominator = np.outer(norms_a, norms_b)
@@ -89,7 +80,7 @@ def sentence_features(title: str, sentences: list[str]) -> np.ndarray:
     title_tokens = syllables(title)
     # One dense TF-IDF matrix per article (rows: sentences, then the title): articles have tens of
     # sentences and a few hundred distinct syllables, so matrix products beat dict loops by far.
-    weights = _tfidf([*counts, Counter(title_tokens)])
+    weights = article_tfidf([*counts, Counter(title_tokens)])
     vocabulary = {t: j for j, t in enumerate({t for w in weights for t in w})}
     matrix = np.zeros((n + 1, len(vocabulary)))
     for i, w in enumerate(weights):
