@@ -140,12 +140,14 @@ class Seq2SeqSummarizer(BatchedSummarizer):
 
         model = self.config.model
         local = _local_dir(model)
-        kwargs: dict[str, Any] = {"trust_remote_code": False}
-        if local is None or any(local.glob("*.safetensors")):
-            kwargs["use_safetensors"] = True  # never unpickle weights when safetensors exist
+        # Never unpickle weights when safetensors exist (hub repos and our own saves have them); a
+        # local directory with only pytorch_model.bin loads through torch's weights_only loader.
+        safetensors = True if local is None or any(local.glob("*.safetensors")) else None
         try:
             self.tokenizer = AutoTokenizer.from_pretrained(model, trust_remote_code=False)
-            self.model = AutoModelForSeq2SeqLM.from_pretrained(model, **kwargs)
+            self.model = AutoModelForSeq2SeqLM.from_pretrained(
+                model, trust_remote_code=False, use_safetensors=safetensors
+            )
         except (OSError, ValueError, KeyError) as exc:
             reason = str(exc).strip().split("\n")[0].rstrip(".")
             raise ModelNotFoundError(_missing_model_message(model, reason)) from None

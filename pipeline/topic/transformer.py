@@ -127,9 +127,10 @@ class TransformerClassifier:
         fit_idx, hold_idx = train_test_split(
             index, test_size=self.early_stopping_split, random_state=self.seed, stratify=stratify
         )
-        self.tokenizer_ = AutoTokenizer.from_pretrained(self.model)
+        self.tokenizer_ = AutoTokenizer.from_pretrained(self.model, trust_remote_code=False)
         self.model_ = AutoModelForSequenceClassification.from_pretrained(
             self.model,
+            trust_remote_code=False,
             num_labels=len(self.classes_),
             id2label=dict(enumerate(self.classes_)),
             label2id={c: i for i, c in enumerate(self.classes_)},
@@ -250,8 +251,10 @@ class TransformerClassifier:
         if config.get("kind") != KIND:
             raise ValueError(f"{directory} holds a {config.get('kind')!r} model, not {KIND!r}")
         model = cls(**config["params"])
-        model.tokenizer_ = AutoTokenizer.from_pretrained(directory / HF_DIR)
-        model.model_ = AutoModelForSequenceClassification.from_pretrained(directory / HF_DIR)
+        model.tokenizer_ = AutoTokenizer.from_pretrained(directory / HF_DIR, trust_remote_code=False)
+        model.model_ = AutoModelForSequenceClassification.from_pretrained(
+            directory / HF_DIR, trust_remote_code=False, use_safetensors=True  # our save_pretrained wrote safetensors
+        )
         model.model_.eval()
         model.classes_ = list(config["classes"])
         model.temperature_ = float(config["temperature"])
