@@ -30,3 +30,15 @@ def test_notebook_finds_the_repo_root_first(path):
     notebook = json.loads(path.read_text(encoding="utf-8"))
     first = next(cell for cell in notebook["cells"] if cell["cell_type"] == "code")
     assert "pyproject.toml" in "".join(first["source"]) and "os.chdir(root)" in "".join(first["source"])
+
+
+def test_quickstart_notebook_also_runs_from_the_repo_root(tmp_path):
+    """nbmake starts kernels in notebooks/; a person may start Jupyter in the repo root instead."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    root = NOTEBOOKS[0].parent.parent
+    notebook = nbformat.read(NOTEBOOKS[0], as_version=4)
+    NotebookClient(notebook, timeout=300, resources={"metadata": {"path": str(root)}}).execute()
+    printed = "".join(out.get("text", "") for cell in notebook.cells for out in cell.get("outputs", []))
+    assert f"working in {root}" in printed and "written 10" in printed
