@@ -149,3 +149,23 @@ def test_evaluate_summary_writes_both_rouge_variants_and_examples(tmp_path, samp
     assert document.count("[best]") == 2 and document.count("[worst]") == 2
     assert len(embedded_pngs(document)) == 1  # the ROUGE distribution
     assert_self_contained(document)
+
+
+def test_report_plots_leave_the_matplotlib_backend_alone(tmp_path):
+    """Plots use Figure directly: a notebook's inline backend survives `evaluate` and `run`."""
+    import matplotlib
+
+    from pipeline.reports import plot_confusion_matrix
+    from pipeline.summarize.evaluation import plot_distribution, score_system
+
+    before = matplotlib.get_backend()
+    matplotlib.use("pdf")
+    try:
+        plot_confusion_matrix(["A", "B"], ["A", "A"], ["A", "B"], tmp_path / "c.png", "Thể thao")
+        plot_distribution({"s": score_system(["người dân"], ["người"])}, tmp_path / "d.png", "Phân bố")
+        plot_topic_distribution({"Thể thao": 1}, tmp_path / "t.png")
+        plot_throughput([[0.0, 0], [1.0, 4]], tmp_path / "s.png")
+        assert matplotlib.get_backend() == "pdf"
+    finally:
+        matplotlib.use(before)
+    assert all((tmp_path / f"{n}.png").read_bytes().startswith(PNG_MAGIC) for n in "cdts")
