@@ -25,7 +25,7 @@ test: install
 	$(PY) -m pytest -q
 
 test-fast: install
-	$(PY) -m pytest -q -m "not slow"
+	$(PY) -m pytest -q -m "not slow" --ignore=notebooks
 
 lint: install
 	$(VENV)/bin/ruff check .

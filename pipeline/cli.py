@@ -82,6 +82,9 @@ def _print_preview(summary) -> None:
     console.print(f"results:    {summary.output}")
     console.print(f"quarantine: {summary.quarantine} ({summary.quarantined} rows)")
     console.print(f"manifest:   {summary.manifest}")
+    report = Path(summary.manifest).with_name(Path(summary.manifest).name.replace(".manifest.json", ".report.html"))
+    if report.is_file():
+        console.print(f"report:     {report}")
     resumed = f", resumed at row {summary.resumed_from}" if summary.resumed_from else ""
     unchanged = f", unchanged {summary.unchanged}" if summary.unchanged else ""
     console.print(
@@ -145,6 +148,7 @@ def _evaluate_summary(config: Path, set_: list[str] | None) -> None:
     typer.echo(format_report(metrics))
     out = cfg.output_dir
     typer.echo(f"report: {out / 'metrics.json'}, {out / 'rouge_distribution.png'}, {out / 'examples.md'}")
+    typer.echo(f"html report: {out / 'report.html'}")
 
 
 @app.command()
@@ -185,6 +189,7 @@ def evaluate(config: ConfigArg, set_: SetOption = None, quiet: QuietOption = Fal
     if metrics["unseen_labels"]:
         typer.echo(f"labels the model never saw: {', '.join(metrics['unseen_labels'])}")
     typer.echo(f"report: {cfg.output_dir / 'metrics.json'}, {cfg.output_dir / 'confusion_matrix.png'}")
+    typer.echo(f"html report: {cfg.output_dir / 'report.html'}")
 
 
 SCHEMAS = {"run": JobConfig, "train": TrainConfig, "evaluate": EvaluateConfig}

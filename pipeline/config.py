@@ -178,6 +178,9 @@ class OutputConfig(Section):
         None, description="format sql: SQLAlchemy URL, e.g. postgresql+psycopg://user@host:5432/news (path then "
         "only places the side files)."
     )
+    report: bool = Field(
+        True, description="Also write <stem>.report.html: counts, quarantine reasons, topics, throughput over time."
+    )
 
 
 class RunnerConfig(Section):

@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import logging
 import tempfile
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -203,6 +204,7 @@ def process_with_ray(pipe: Pipeline, ctx: RunContext, preview_rows: int) -> None
             size = len(batch["json"])
             ctx.state.write_part(position, position + size, rows, quarantined, unchanged)
             position += size
+            ctx.throughput.append([round(time.monotonic() - ctx.started, 3), position])
             if len(ctx.summary.preview) < preview_rows:
                 ctx.summary.preview.extend(rows[: preview_rows - len(ctx.summary.preview)])
             ctx.progress.update(size)

@@ -51,17 +51,15 @@ def format_table(metrics: dict[str, Any]) -> str:
 
 def plot_confusion_matrix(y_true: list[str], y_pred: list[str], labels: list[str], path: Path, title: str) -> Path:
     """Row-normalized confusion matrix (recall per true class) with counts, saved as PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure  # no pyplot: no backend switch, notebooks keep inline plots
     from sklearn.metrics import confusion_matrix
 
     matrix = confusion_matrix(y_true, y_pred, labels=labels)
     rows = matrix.sum(axis=1, keepdims=True)
     share = np.divide(matrix, rows, out=np.zeros(matrix.shape, dtype=float), where=rows > 0)
     size = max(6.0, 0.7 * len(labels) + 2)
-    fig, ax = plt.subplots(figsize=(size, size * 0.85))
+    fig = Figure(figsize=(size, size * 0.85))
+    ax = fig.subplots()
     ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
     ax.set_xticks(range(len(labels)), labels, rotation=45, ha="right")
     ax.set_yticks(range(len(labels)), labels)
@@ -76,7 +74,6 @@ def plot_confusion_matrix(y_true: list[str], y_pred: list[str], labels: list[str
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
-    plt.close(fig)
     return path
 
 

@@ -163,6 +163,7 @@ class RunContext:
     progress: Progress
     started: float
     started_at: str
+    throughput: list[list[float]] = field(default_factory=list)  # [seconds since start, input rows done]
 
 
 def _open_run(pipe: Pipeline) -> RunContext | RunSummary:
@@ -204,6 +205,7 @@ def _open_run(pipe: Pipeline) -> RunContext | RunSummary:
 
 def _process_locally(pipe: Pipeline, ctx: RunContext, preview_rows: int) -> None:
     state, summary = ctx.state, ctx.summary
+    ctx.throughput.append([round(time.monotonic() - ctx.started, 3), summary.resumed_from])  # models loaded
     try:
         for batch in read_batches(pipe.config.input, ctx.reader, start=summary.resumed_from):
             todo, duplicates, unchanged = ctx.key_filter.split(batch.records)
@@ -215,6 +217,7 @@ def _process_locally(pipe: Pipeline, ctx: RunContext, preview_rows: int) -> None
             if len(summary.preview) < preview_rows:
                 summary.preview.extend(result.records[: preview_rows - len(summary.preview)])
             ctx.progress.update(batch.size)
+            ctx.throughput.append([round(time.monotonic() - ctx.started, 3), batch.end])
     finally:
         ctx.progress.close()
 
@@ -271,11 +274,16 @@ def _commit_run(pipe: Pipeline, ctx: RunContext) -> RunSummary:
         "stage_seconds": {k: round(v, 3) for k, v in pipe.timings.items()},
         "stages": {stage.name: stage.describe() for stage in stages},
         "versions": package_versions(),
+        "throughput": ctx.throughput,
     }
     side_path(out_cfg.path, "config.yaml").write_text(dump_config(config), encoding="utf-8")
     manifest_path = side_path(out_cfg.path, "manifest.json")
     manifest_path.write_text(json.dumps(manifest, ensure_ascii=False, indent=2), encoding="utf-8")
     _log_run(side_path(out_cfg.path, "runs.jsonl"), manifest)
+    if out_cfg.report:
+        from pipeline.html_report import write_run_report
+
+        write_run_report(side_path(out_cfg.path, "report.html"), manifest, state.rows())
     state.finish(manifest["counts"])
     summary.manifest = str(manifest_path)
     log.info(

@@ -57,6 +57,8 @@ def test_ray_rows_equal_local_rows(tmp_path, local_ray):
     assert quarantine(tmp_path / "ray") == quarantine(tmp_path / "local")
     manifest = json.loads((tmp_path / "ray" / "out" / "results.manifest.json").read_text(encoding="utf-8"))
     assert manifest["runner"] == "ray"
+    assert manifest["throughput"][-1][1] == 303  # [seconds, input rows done] per batch, as the local runner
+    assert (tmp_path / "ray" / "out" / "results.report.html").is_file()
 
 
 def test_ray_upsert_skips_unchanged_rows(tmp_path, local_ray):

@@ -95,12 +95,10 @@ def pick_examples(pairs: SummaryPairs, systems: dict[str, list[str]], scores: di
 
 def plot_distribution(scores: dict[str, Any], path: Path, title: str) -> Path:
     """Histograms of per-article Vietnamese-aware F1 (R1, R2, RL), one colour per system."""
-    import matplotlib
+    from matplotlib.figure import Figure  # no pyplot: no backend switch, notebooks keep inline plots
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 3, figsize=(13, 4), sharey=True)
+    fig = Figure(figsize=(13, 4))
+    axes = fig.subplots(1, 3, sharey=True)
     bins = [i * 5 for i in range(21)]
     for ax, key in zip(axes, ROUGE_TYPES, strict=True):
         for name, system in scores.items():
@@ -113,7 +111,6 @@ def plot_distribution(scores: dict[str, Any], path: Path, title: str) -> Path:
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=100)
-    plt.close(fig)
     return path
 
 
@@ -152,6 +149,11 @@ def evaluate(config: SummaryEvaluateConfig) -> dict[str, Any]:
     (out / "examples.md").write_text(examples_markdown(examples, list(systems)), encoding="utf-8")
     title = f"Phân bố ROUGE trên {len(pairs)} bài báo: {config.data.path.name}"
     plot_distribution(scores, out / "rouge_distribution.png", title)
+    from pipeline.html_report import best_worst_examples, write_summary_report
+
+    r2 = {name: s["per_article_vietnamese"]["rouge2"] for name, s in scores.items()}
+    extremes = best_worst_examples(pairs.ids, pairs.titles, pairs.references, systems, r2, n=2)
+    write_summary_report(out, metrics, extremes)
     return metrics
 
 

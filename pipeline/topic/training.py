@@ -256,6 +256,10 @@ def evaluate(config: EvaluateConfig) -> dict[str, Any]:
         calibration=calibration_metrics(proba, data.labels, model.classes_),
     )
     _write_metrics(config.output_dir, metrics, data.labels, predicted, f"{model_path.name} on {config.data.path.name}")
+    from pipeline.html_report import topic_examples, write_topic_report
+
+    examples = topic_examples(data.ids, data.texts, data.labels, predicted, proba.max(axis=1).tolist(), n=10)
+    write_topic_report(config.output_dir, metrics, examples)
     return metrics
 
 
