@@ -121,16 +121,21 @@ def config_task(config: Path, overrides: list[str] | None) -> str:
     return str(task)
 
 
+def _load_and_call(schema, config: Path, set_: list[str] | None, job):
+    """Validate the config file (with overrides) and run ``job`` on it; user errors exit cleanly."""
+    try:
+        cfg = load_config(schema, config, set_ or [])
+        return cfg, job(cfg)
+    except VnnewsError as exc:
+        _fail(exc)
+
+
 def _train_summary(config: Path, set_: list[str] | None) -> None:
     from pipeline.config import SummaryTrainConfig
     from pipeline.summarize.training import format_train_report
     from pipeline.summarize.training import train as train_summary
 
-    try:
-        cfg = load_config(SummaryTrainConfig, config, set_ or [])
-        metrics = train_summary(cfg, config_path=str(config))
-    except VnnewsError as exc:
-        _fail(exc)
+    cfg, metrics = _load_and_call(SummaryTrainConfig, config, set_, lambda c: train_summary(c, config_path=str(config)))
     typer.echo(format_train_report(metrics))
     typer.echo(f"model: {cfg.output_dir} (model card: {cfg.output_dir / 'README.md'})")
 
@@ -140,11 +145,7 @@ def _evaluate_summary(config: Path, set_: list[str] | None) -> None:
     from pipeline.summarize.evaluation import evaluate as evaluate_summary
     from pipeline.summarize.evaluation import format_report
 
-    try:
-        cfg = load_config(SummaryEvaluateConfig, config, set_ or [])
-        metrics = evaluate_summary(cfg)
-    except VnnewsError as exc:
-        _fail(exc)
+    cfg, metrics = _load_and_call(SummaryEvaluateConfig, config, set_, evaluate_summary)
     typer.echo(format_report(metrics))
     out = cfg.output_dir
     typer.echo(f"report: {out / 'metrics.json'}, {out / 'rouge_distribution.png'}, {out / 'examples.md'}")
@@ -161,11 +162,7 @@ def train(config: ConfigArg, set_: SetOption = None, quiet: QuietOption = False)
     if config_task(config, set_) == "summary":
         _train_summary(config, set_)
         return
-    try:
-        cfg = load_config(TrainConfig, config, set_ or [])
-        metrics = train_model(cfg, config_path=str(config))
-    except VnnewsError as exc:
-        _fail(exc)
+    cfg, metrics = _load_and_call(TrainConfig, config, set_, lambda c: train_model(c, config_path=str(config)))
     typer.echo(format_table(metrics))
     typer.echo(f"trained in {metrics['train_seconds']}s; model: {cfg.output_dir}")
 
@@ -180,11 +177,7 @@ def evaluate(config: ConfigArg, set_: SetOption = None, quiet: QuietOption = Fal
     if config_task(config, set_) == "summary":
         _evaluate_summary(config, set_)
         return
-    try:
-        cfg = load_config(EvaluateConfig, config, set_ or [])
-        metrics = evaluate_model(cfg)
-    except VnnewsError as exc:
-        _fail(exc)
+    cfg, metrics = _load_and_call(EvaluateConfig, config, set_, evaluate_model)
     typer.echo(format_table(metrics))
     if metrics["unseen_labels"]:
         typer.echo(f"labels the model never saw: {', '.join(metrics['unseen_labels'])}")
