@@ -11,6 +11,10 @@ from __future__ import annotations
 import re
 import unicodedata
 from functools import lru_cache
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import numpy as np
 
 _TONES_A = "àáảãạ"
 _TONES_E = "èéẻẽẹ"
@@ -83,6 +87,8 @@ _JUNK_RE = re.compile("[\u200b\u200c\u200d\u2060\ufeff\u00ad\x00-\x08\x0b\x0c\x0
 _OTHER_BLANKS_RE = re.compile("[\t\u00a0\u2000-\u200a\u202f\u205f\u3000]+")
 _MULTISPACE_RE = re.compile(" {2,}")
 _BLANK_LINES_RE = re.compile(r"\n{3,}")
+# Every character clean_text deletes or rewrites wherever it stands (the batch scan's table).
+CLEAN_REWRITES_RE = re.compile(f"\r|{_JUNK_RE.pattern}|{_OTHER_BLANKS_RE.pattern}")
 
 
 def clean_text(text: str, tone_style: str = "keep") -> str:
@@ -103,6 +109,36 @@ def clean_text(text: str, tone_style: str = "keep") -> str:
     if "\n\n\n" in text:
         text = _BLANK_LINES_RE.sub("\n\n", text)
     return set_tone_style(text.strip(), tone_style)
+
+
+def clean_texts(texts: list[str], tone_style: str = "keep") -> list[str]:
+    """:func:`clean_text` of each text (same output); texts already clean skip it entirely."""
+    return clean_batch(texts, tone_style)[0]
+
+
+def clean_batch(texts: list[str], tone_style: str = "keep") -> tuple[list[str], np.ndarray]:
+    """:func:`clean_text` of each text, and the letter counts of each result for :func:`language_problems`.
+
+    One compiled scan (:func:`pipeline.textscan.scan_texts`) finds the texts that have nothing
+    for ``clean_text`` to do (NFC included); only the others go through it, and only those
+    whose text changed are scanned again for their counts. A clean text is returned as the same
+    object, so callers can tell which counts still hold.
+    """
+    from pipeline.textscan import scan_texts
+
+    scan = scan_texts(texts)
+    keep = tone_style == "keep"
+    out = [
+        (text if keep else set_tone_style(text, tone_style))
+        if ok
+        else clean_text(text, tone_style)
+        for text, ok in zip(texts, scan.clean.tolist(), strict=True)
+    ]
+    counts = scan.counts
+    changed = [i for i, (new, old) in enumerate(zip(out, texts, strict=True)) if new is not old]
+    if changed:
+        counts[changed] = scan_texts([out[i] for i in changed]).counts
+    return out, counts
 
 
 _WORD_RE = re.compile(r"\w+", re.UNICODE)
@@ -145,7 +181,7 @@ _BLOCK_TAGS = {"p", "div", "br", "li", "tr", "h1", "h2", "h3", "h4", "h5", "h6",
 
 def looks_like_html(text: str) -> bool:
     """True when the text carries HTML markup (a few known tags), not just a stray ``<``."""
-    return len(_HTML_TAG_RE.findall(text[:20_000])) >= 2
+    return "<" in text and len(_HTML_TAG_RE.findall(text[:20_000])) >= 2
 
 
 def html_to_text(markup: str) -> str:
@@ -186,23 +222,53 @@ _VIETNAMESE_MARKED = set(
 MIN_LETTERS_FOR_LANGUAGE_CHECK = 80  # shorter texts carry too little evidence either way
 
 
+_NOT_LATIN = "text is not Vietnamese (mostly non-Latin script)"
+_NOT_UNICODE = (
+    "text is not Vietnamese Unicode (letters like ä, ö, ø: mis-encoded VNI/TCVN3 text or another language)"
+)
+_NO_MARKS = "text is not Vietnamese (no Vietnamese diacritics)"
+_REASONS = (None, _NOT_LATIN, _NOT_UNICODE, _NO_MARKS)
+
+
+def letter_class(ch: str) -> tuple[bool, bool, bool]:
+    """For one lower-case letter: is it Latin, Latin but not Vietnamese (ä, ø...), Vietnamese marked."""
+    marked = ch in _VIETNAMESE_MARKED
+    latin = ch < "\u0250" or marked or "\u1e00" <= ch <= "\u1eff"
+    foreign = "\u00c0" <= ch < "\u0250" and not marked
+    return latin, foreign, marked
+
+
 def language_problem(text: str) -> str | None:
     """Why the text is not Vietnamese, or None. Cheap and conservative.
 
     Vietnamese is Latin script in which roughly one letter in four or five carries a diacritic;
     English has none and Chinese is not Latin at all. Text without any Vietnamese marks (e.g.
     typed without accents) is flagged too, since our models were trained on accented text.
+    Counts every letter of ``text.lower()``; see :func:`language_problems` for batches.
     """
-    letters = [ch for ch in text.lower() if ch.isalpha()]
-    if len(letters) < MIN_LETTERS_FOR_LANGUAGE_CHECK:
-        return None
-    latin = sum(1 for ch in letters if ch < "\u0250" or ch in _VIETNAMESE_MARKED or "\u1e00" <= ch <= "\u1eff")
-    if latin / len(letters) < 0.5:
-        return "text is not Vietnamese (mostly non-Latin script)"
-    foreign = sum(1 for ch in letters if "\u00c0" <= ch < "\u0250" and ch not in _VIETNAMESE_MARKED)
-    if foreign / latin > 0.01:  # ä ö ø û ...: VNI/TCVN3 bytes read as Latin-1, or another language
-        return "text is not Vietnamese Unicode (letters like ä, ö, ø: mis-encoded VNI/TCVN3 text or another language)"
-    marked = sum(1 for ch in letters if ch in _VIETNAMESE_MARKED)
-    if marked / latin < 0.03:
-        return "text is not Vietnamese (no Vietnamese diacritics)"
-    return None
+    return language_problems([text])[0]
+
+
+def language_problems(texts: list[str], counts: np.ndarray | None = None) -> list[str | None]:
+    """:func:`language_problem` of each text, from letter counts made in one compiled pass.
+
+    ``counts`` (letters, Latin, foreign, marked per text, from
+    :func:`pipeline.textscan.scan_texts`) may be passed when the caller already has them.
+    """
+    if counts is None:
+        from pipeline.textscan import scan_texts
+
+        counts = scan_texts(texts).counts
+    import numpy as np
+
+    if len(counts) == 0:
+        return []
+    letters, latin, foreign, marked = np.asarray(counts, dtype=np.float64).T  # exact: counts < 2**53
+    with np.errstate(divide="ignore", invalid="ignore"):
+        code = np.select(
+            [letters < MIN_LETTERS_FOR_LANGUAGE_CHECK, latin / letters < 0.5, foreign / latin > 0.01,
+             marked / latin < 0.03],
+            [0, 1, 2, 3],
+            default=0,
+        )
+    return [_REASONS[c] for c in code.tolist()]

@@ -39,20 +39,45 @@ class ClassifyStage:
         return self._fingerprint
 
     def __call__(self, records: list[Record]) -> list[Record]:
-        classes = self.model.classes_
+        """Topic, score and top-k for every record; the arithmetic is done on whole arrays."""
+        if not records:
+            return records
         size = self.config.batch_size
-        for start in range(0, len(records), size):
-            chunk = records[start : start + size]
-            proba = self.model.predict_proba([classifier_input(r) for r in chunk])
-            best = proba.argmax(axis=1)
-            order = np.argsort(-proba, axis=1)[:, : self.config.top_k] if self.config.top_k else None
-            for i, record in enumerate(chunk):
-                score = float(proba[i, best[i]])
-                below = self.config.min_score is not None and score < self.config.min_score
-                record["topic"] = None if below else classes[best[i]]
-                record["topic_score"] = round(score, 6)
-                if order is not None:
-                    record["topic_top_k"] = [
-                        {"label": classes[j], "score": round(float(proba[i, j]), 6)} for j in order[i]
-                    ]
+        inputs = [classifier_input(r) for r in records]
+        proba = np.vstack([self.model.predict_proba(inputs[i : i + size]) for i in range(0, len(inputs), size)])
+        classes = np.array([*self.model.classes_, None], dtype=object)  # index -1: below min_score
+        rows = np.arange(len(records))
+        best = proba.argmax(axis=1)
+        score = proba[rows, best]
+        label_index = best
+        if self.config.min_score is not None:
+            label_index = np.where(score < self.config.min_score, -1, best)
+        topics = classes[label_index].tolist()
+        scores = round6(score).tolist()
+        for record, topic, value in zip(records, topics, scores, strict=True):
+            record["topic"] = topic
+            record["topic_score"] = value
+        if self.config.top_k:
+            order = np.argsort(-proba, axis=1)[:, : self.config.top_k]
+            labels = classes[order].tolist()
+            values = round6(np.take_along_axis(proba, order, axis=1)).tolist()
+            for record, row_labels, row_values in zip(records, labels, values, strict=True):
+                pairs = zip(row_labels, row_values, strict=True)
+                record["topic_top_k"] = [{"label": lab, "score": val} for lab, val in pairs]
         return records
+
+
+def round6(values: np.ndarray) -> np.ndarray:
+    """``round(float(v), 6)`` of every value, bit for bit, without a Python call per value.
+
+    ``np.round`` scales by 1e6, rounds to an integer and divides; the division is correctly
+    rounded, so it lands on the same double as Python's decimal rounding whenever the scaled
+    value is not within rounding error of a tie (x.5). Those few values take Python's ``round``.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    out = np.round(values, 6)
+    scaled = values * 1e6
+    near_tie = np.abs(scaled - np.floor(scaled) - 0.5) < 1e-6
+    for index in zip(*np.nonzero(near_tie), strict=True):
+        out[index] = round(float(values[index]), 6)
+    return out

@@ -12,7 +12,8 @@ from pipeline.config import NormalizeConfig
 from pipeline.pages import parse_page
 from pipeline.records import Record
 from pipeline.stages import QUARANTINE_KEY
-from pipeline.text import clean_text, html_to_text, language_problem, looks_like_html
+from pipeline.text import clean_batch, clean_texts, html_to_text, language_problems, looks_like_html
+from pipeline.textscan import scan_texts
 
 
 class NormalizeStage:
@@ -36,27 +37,43 @@ class NormalizeStage:
             return f"title has {title_chars:,} characters, above normalize.max_title_chars={cfg.max_title_chars:,}"
         return None
 
-    def normalize(self, record: Record) -> Record:
-        reason = self._reject(record)
-        if reason:
-            record[QUARANTINE_KEY] = reason
-            return record
-        style = self.config.tone_style
-        text = record["text"]
-        if self.config.strip_html and looks_like_html(text):
-            text = html_to_text(text)
-        record["title"] = clean_text(record.get("title") or "", style)
-        text = clean_text(text, style)
-        if self.raw_pages:
-            page = parse_page(text, record["title"] or None)
-            record["title"], text = page.title, page.body
-            record["author"] = page.author
-        record["text"] = text
-        if not text:
-            record[QUARANTINE_KEY] = "text is empty after normalization"
-        elif self.config.language_check and (problem := language_problem(text)):
-            record[QUARANTINE_KEY] = problem
-        return record
-
     def __call__(self, records: list[Record]) -> list[Record]:
-        return [self.normalize(r) for r in records]
+        """Clean a batch: per-record Python only where a record needs it (HTML, rare dirty text).
+
+        Cleaning and the language check share one compiled scan of the batch
+        (:func:`pipeline.text.clean_batch`), which is what keeps this stage cheaper than the
+        topic model it feeds.
+        """
+        cfg = self.config
+        live: list[Record] = []
+        for record in records:
+            reason = self._reject(record)
+            if reason:
+                record[QUARANTINE_KEY] = reason
+            else:
+                live.append(record)
+        texts = [record["text"] for record in live]
+        if cfg.strip_html:
+            texts = [html_to_text(text) if looks_like_html(text) else text for text in texts]
+        titles = clean_texts([record.get("title") or "" for record in live], cfg.tone_style)
+        cleaned, counts = clean_batch(texts, cfg.tone_style)
+        texts = list(cleaned)
+        for i, record in enumerate(live):
+            record["title"] = titles[i]
+            if self.raw_pages:
+                page = parse_page(texts[i], titles[i] or None)
+                record["title"], texts[i] = page.title, page.body
+                record["author"] = page.author
+            record["text"] = texts[i]
+        problems: list[str | None] = [None] * len(live)
+        if cfg.language_check:
+            stale = [i for i, (new, old) in enumerate(zip(texts, cleaned, strict=True)) if new is not old]
+            if stale:  # raw_pages changed the body: count its letters again
+                counts[stale] = scan_texts([texts[i] for i in stale]).counts
+            problems = language_problems(texts, counts)
+        for record, text, problem in zip(live, texts, problems, strict=True):
+            if not text:
+                record[QUARANTINE_KEY] = "text is empty after normalization"
+            elif problem:
+                record[QUARANTINE_KEY] = problem
+        return records

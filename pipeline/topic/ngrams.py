@@ -11,7 +11,6 @@ a few million n-grams have probability ~1e-7), so the model needs no pickle and 
 
 from __future__ import annotations
 
-import sys
 import unicodedata
 from functools import lru_cache
 
@@ -19,6 +18,8 @@ import numba
 import numpy as np
 import scipy.sparse as sp
 from numba import njit, prange
+
+from pipeline.textscan import encode_batch  # (UTF-16 when possible)
 
 _FNV_OFFSET = np.uint64(14695981039346656037)
 _FNV_PRIME = np.uint64(1099511628211)
@@ -32,18 +33,19 @@ TABLE_SIZE = 0x10000  # code points above the BMP are rare in news text and coun
 
 
 @lru_cache(maxsize=1)
-def char_tables() -> tuple[np.ndarray, np.ndarray]:
-    """Lower-case map and ``\\w`` membership for every BMP code point (what ``re`` would do)."""
-    lower = np.arange(TABLE_SIZE, dtype=np.uint32)
-    word = np.zeros(TABLE_SIZE, dtype=np.bool_)
+def char_table() -> np.ndarray:
+    """Per BMP code point: its lower case if it is a ``\\w`` character (what ``re`` would do), else 0.
+
+    One table for both questions, so the kernel does one lookup per character (no word
+    character is NUL or lower-cases to it).
+    """
+    lower_word = np.zeros(TABLE_SIZE, dtype=np.uint32)
     for code in range(TABLE_SIZE):
         char = chr(code)
         if char.isalnum() or char == "_":
-            word[code] = True
-        low = char.lower()
-        if len(low) == 1:
-            lower[code] = ord(low)
-    return lower, word
+            low = char.lower()
+            lower_word[code] = ord(low) if len(low) == 1 else code
+    return lower_word
 
 
 @lru_cache(maxsize=3)
@@ -79,15 +81,6 @@ def stop_hashes(syllables: tuple[str, ...], style: str) -> np.ndarray:
     return np.array(sorted(hashes), dtype=np.uint64)
 
 
-def encode_batch(texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    """All texts as one uint32 code-point array (NFC expected) plus document offsets."""
-    lengths = np.fromiter((len(t) for t in texts), dtype=np.int64, count=len(texts))
-    offsets = np.zeros(len(texts) + 1, dtype=np.int64)
-    np.cumsum(lengths, out=offsets[1:])
-    blob = "".join(texts).encode("utf-32-le" if sys.byteorder == "little" else "utf-32-be")
-    return np.frombuffer(blob, dtype=np.uint32), offsets
-
-
 @njit(cache=True, inline="always")
 def _mix(h):
     # splitmix64 finalizer: spreads FNV bits so the low bits index the hash table well
@@ -101,8 +94,22 @@ def _mix(h):
     return h
 
 
+@njit(cache=True, inline="always")
+def _in_sorted(values, h):
+    """Binary search (numba's np.searchsorted per syllable cost a third of the n-gram time)."""
+    lo = 0
+    hi = values.shape[0]
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if values[mid] < h:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo < values.shape[0] and values[lo] == h
+
+
 @njit(cache=True)
-def _doc_grams(cp, start, end, lower, word, tone_src, tone_dst, tone_last, ngram_max, char_min, char_max,
+def _doc_grams(cp, start, end, lower_word, tone_src, tone_dst, tone_last, ngram_max, char_min, char_max,
                drop_digits, stop):
     """Hashes of every word n-gram (1..ngram_max) and padded character n-gram of one document."""
     n = end - start
@@ -115,17 +122,28 @@ def _doc_grams(cp, start, end, lower, word, tone_src, tone_dst, tone_last, ngram
     i = start
     while i < end:
         c = cp[i]
-        if c >= 0x10000 or not word[c]:
-            i += 1
+        ch = lower_word[c] if c < 0x10000 else 0  # (the test is compiled away for UTF-16 input)
+        i += 1
+        if ch == 0:
             continue
+        # one syllable: lower-cased into buf[1..length], FNV-hashed up to its last two letters
+        # (which the tone style may still rewrite)
         length = 0
         has_digit = False
-        while i < end and cp[i] < 0x10000 and word[cp[i]]:
-            ch = lower[cp[i]]
+        head = _FNV_OFFSET
+        while True:
             if 48 <= ch <= 57:
                 has_digit = True
-            buf[length + 1] = ch
             length += 1
+            buf[length] = ch
+            if length >= 3:
+                head = (head ^ np.uint64(buf[length - 2])) * _FNV_PRIME
+            if i >= end:
+                break
+            c = cp[i]
+            ch = lower_word[c] if c < 0x10000 else 0
+            if ch == 0:
+                break
             i += 1
         if drop_digits and has_digit:
             continue
@@ -135,13 +153,11 @@ def _doc_grams(cp, start, end, lower, word, tone_src, tone_dst, tone_last, ngram
                     buf[length - 1] = tone_dst[k, 0]
                     buf[length] = tone_dst[k, 1]
                     break
-        h = _FNV_OFFSET
-        for k in range(1, length + 1):
+        h = head
+        for k in range(max(1, length - 1), length + 1):
             h = (h ^ np.uint64(buf[k])) * _FNV_PRIME
-        if stop.shape[0] > 0:
-            at = np.searchsorted(stop, h)
-            if at < stop.shape[0] and stop[at] == h:
-                continue
+        if stop.shape[0] > 0 and _in_sorted(stop, h):
+            continue
         toks[nt] = h
         nt += 1
         if n_char_orders > 0:
@@ -169,14 +185,14 @@ def _doc_grams(cp, start, end, lower, word, tone_src, tone_dst, tone_last, ngram
 
 
 @njit(cache=True, parallel=True)
-def _unique_grams(cp, offsets, lower, word, tone_src, tone_dst, tone_last, ngram_max, char_min, char_max,
+def _unique_grams(cp, offsets, lower_word, tone_src, tone_dst, tone_last, ngram_max, char_min, char_max,
                   drop_digits, stop):
     """Per document, its distinct n-gram hashes (for document frequencies); ragged, as (ptr, values)."""
     n_docs = offsets.shape[0] - 1
     parts = [np.empty(0, dtype=np.uint64) for _ in range(n_docs)]
     counts = np.zeros(n_docs + 1, dtype=np.int64)
     for d in prange(n_docs):
-        grams = np.unique(_doc_grams(cp, offsets[d], offsets[d + 1], lower, word, tone_src, tone_dst, tone_last,
+        grams = np.unique(_doc_grams(cp, offsets[d], offsets[d + 1], lower_word, tone_src, tone_dst, tone_last,
                                      ngram_max, char_min, char_max, drop_digits, stop))
         parts[d] = grams
         counts[d + 1] = grams.shape[0]
@@ -209,8 +225,39 @@ def build_table(keys):
     return table
 
 
+@njit(cache=True, inline="always")
+def _count_terms(grams, table, tf, touched):
+    """Term frequencies of one document's n-grams in ``tf`` (a dense scratch array, columns).
+
+    Each n-gram hash is looked up in :func:`build_table`'s table; ``touched`` receives the
+    distinct columns in first-occurrence order and their number is returned. The caller reads
+    and resets ``tf`` at those columns.
+    """
+    mask = np.uint64(table.shape[0] - 1)
+    first = np.empty(grams.shape[0], dtype=np.uint64)
+    for k in range(grams.shape[0]):  # independent loads first: the cache misses overlap
+        first[k] = table[grams[k] & mask]
+    nu = 0
+    for k in range(grams.shape[0]):
+        g = grams[k]
+        high = g & _HIGH
+        s = g & mask
+        entry = first[k]
+        while entry != _FREE:
+            if entry & _HIGH == high:
+                col = np.int64(entry & _LOW)
+                if tf[col] == 0:
+                    touched[nu] = col
+                    nu += 1
+                tf[col] += 1
+                break
+            s = (s + np.uint64(1)) & mask
+            entry = table[s]
+    return nu
+
+
 @njit(cache=True, parallel=True)
-def _tfidf_rows(cp, offsets, lower, word, tone_src, tone_dst, tone_last, ngram_max, char_min, char_max,
+def _tfidf_rows(cp, offsets, lower_word, tone_src, tone_dst, tone_last, ngram_max, char_min, char_max,
                 drop_digits, stop, table, idf, sublinear, n_blocks):
     """CSR (indptr, indices, data) of L2-normalized TF-IDF rows for the vocabulary in (slots, cols).
 
@@ -219,7 +266,6 @@ def _tfidf_rows(cp, offsets, lower, word, tone_src, tone_dst, tone_last, ngram_m
     Column indices within a row are in first-occurrence order (CSR does not require sorted rows).
     """
     n_docs = offsets.shape[0] - 1
-    mask = np.uint64(table.shape[0] - 1)
     part_idx = [np.empty(0, dtype=np.int32) for _ in range(n_docs)]
     part_val = [np.empty(0, dtype=np.float32) for _ in range(n_docs)]
     counts = np.zeros(n_docs + 1, dtype=np.int64)
@@ -227,22 +273,10 @@ def _tfidf_rows(cp, offsets, lower, word, tone_src, tone_dst, tone_last, ngram_m
     for b in prange(n_blocks):
         tf = np.zeros(idf.shape[0], dtype=np.int32)
         for d in range(b * n_docs // n_blocks, (b + 1) * n_docs // n_blocks):
-            grams = _doc_grams(cp, offsets[d], offsets[d + 1], lower, word, tone_src, tone_dst, tone_last,
+            grams = _doc_grams(cp, offsets[d], offsets[d + 1], lower_word, tone_src, tone_dst, tone_last,
                                ngram_max, char_min, char_max, drop_digits, stop)
             touched = np.empty(grams.shape[0], dtype=np.int32)
-            nu = 0
-            for g in grams:
-                s = g & mask
-                high = g & _HIGH
-                while table[s] != _FREE:
-                    if table[s] & _HIGH == high:
-                        col = np.int64(table[s] & _LOW)
-                        if tf[col] == 0:
-                            touched[nu] = col
-                            nu += 1
-                        tf[col] += 1
-                        break
-                    s = (s + np.uint64(1)) & mask
+            nu = _count_terms(grams, table, tf, touched)
             idx = touched[:nu].copy()
             val = np.empty(nu, dtype=np.float32)
             norm = 0.0
@@ -270,7 +304,7 @@ def _tfidf_rows(cp, offsets, lower, word, tone_src, tone_dst, tone_last, ngram_m
 
 
 @njit(cache=True, parallel=True)
-def _tfidf_scores(cp, offsets, lower, word, tone_src, tone_dst, tone_last, ngram_max, char_min, char_max,
+def _tfidf_scores(cp, offsets, lower_word, tone_src, tone_dst, tone_last, ngram_max, char_min, char_max,
                   drop_digits, stop, table, idf, sublinear, coef, intercept, n_blocks):
     """``transform(texts) @ coef + intercept`` without building the matrix: the prediction hot path.
 
@@ -279,29 +313,16 @@ def _tfidf_scores(cp, offsets, lower, word, tone_src, tone_dst, tone_last, ngram
     """
     n_docs = offsets.shape[0] - 1
     n_classes = coef.shape[1]
-    mask = np.uint64(table.shape[0] - 1)
     scores = np.empty((n_docs, n_classes), dtype=np.float32)
     n_blocks = max(1, min(n_blocks, n_docs))
     for b in prange(n_blocks):
         tf = np.zeros(idf.shape[0], dtype=np.int32)
         acc = np.empty(n_classes, dtype=np.float64)
         for d in range(b * n_docs // n_blocks, (b + 1) * n_docs // n_blocks):
-            grams = _doc_grams(cp, offsets[d], offsets[d + 1], lower, word, tone_src, tone_dst, tone_last,
+            grams = _doc_grams(cp, offsets[d], offsets[d + 1], lower_word, tone_src, tone_dst, tone_last,
                                ngram_max, char_min, char_max, drop_digits, stop)
             touched = np.empty(grams.shape[0], dtype=np.int32)
-            nu = 0
-            for g in grams:
-                s = g & mask
-                high = g & _HIGH
-                while table[s] != _FREE:
-                    if table[s] & _HIGH == high:
-                        col = np.int64(table[s] & _LOW)
-                        if tf[col] == 0:
-                            touched[nu] = col
-                            nu += 1
-                        tf[col] += 1
-                        break
-                    s = (s + np.uint64(1)) & mask
+            nu = _count_terms(grams, table, tf, touched)
             acc[:] = 0.0
             norm = 0.0
             for k in range(nu):
@@ -349,11 +370,11 @@ class NgramTfidfVectorizer:
         self.chunk_size = chunk_size
 
     def _kernel_args(self, texts: list[str]) -> tuple:
-        lower, word = char_tables()
+        lower_word = char_table()
         src, dst, last = tone_tables(self.tone_style)
         cp, offsets = encode_batch(texts)
         char_max = self.char_ngram_max if self.char_ngram_min > 0 else 0
-        return (cp, offsets, lower, word, src, dst, last, self.ngram_max, max(self.char_ngram_min, 1), char_max,
+        return (cp, offsets, lower_word, src, dst, last, self.ngram_max, max(self.char_ngram_min, 1), char_max,
                 self.drop_digits, stop_hashes(tuple(self.stop_syllables), self.tone_style))
 
     def fit(self, texts: list[str]) -> NgramTfidfVectorizer:
