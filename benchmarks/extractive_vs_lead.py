@@ -3,8 +3,9 @@
     .venv/bin/python benchmarks/extractive_vs_lead.py [--limit 2000]
 
 Rows: Lead-1, Lead-2, lead_title (2 sentences), the shipped learned model with 1 sentence (the
-quickstart default: whole or clause-trimmed), the same scoring whole sentences only, and with 2. Speed is summarize() only (sentence splitting included), measured
-back to back in this process, so compare the ratio, not the absolute numbers.
+quickstart default: whole or clause-trimmed), the same scoring whole sentences only, and with 2.
+Speed is summarize() only (sentence splitting included), measured back to back in this process,
+so compare the ratio, not the absolute numbers.
 """
 
 from __future__ import annotations

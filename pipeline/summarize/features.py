@@ -109,7 +109,8 @@ def candidate_features(
             keep = [i for i, v in enumerate(variants) if v is not None]
             if not keep:
                 continue
-            trimmed = _base_features(title, [v if v is not None else s for v, s in zip(variants, sentences, strict=True)])
+            texts = [v if v is not None else s for v, s in zip(variants, sentences, strict=True)]
+            trimmed = _base_features(title, texts)
             rows = np.column_stack(
                 [
                     trimmed[keep],
