@@ -3,8 +3,9 @@
     .venv/bin/python benchmarks/extractive_vs_lead.py [--limit 2000]
 
 Rows: Lead-1, Lead-2, lead_title (2 sentences), the shipped learned model with 1 sentence (the
-quickstart default) and with 2. Speed is summarize() only (sentence splitting included), measured
-back to back in this process, so compare the ratio, not the absolute numbers.
+quickstart default: whole or clause-trimmed), the same scoring whole sentences only, and with 2.
+Speed is summarize() only (sentence splitting included), measured back to back in this process,
+so compare the ratio, not the absolute numbers.
 """
 
 from __future__ import annotations
@@ -43,9 +44,12 @@ def main() -> None:
     speed: dict[str, float] = {}
     for k in (1, 2):
         systems[f"lead-{k}"] = [" ".join(split_sentences(b)[:k]) for b in bodies]
+    whole_only = LearnedExtractiveSummarizer.load(args.model, max_sentences=1)
+    whole_only.trim_clauses = False
     summarizers = {
         "lead_title (k=2)": LeadTitleSummarizer(2),
         "learned (k=1, default)": LearnedExtractiveSummarizer.load(args.model, max_sentences=1),
+        "learned (k=1, no trim)": whole_only,
         "learned (k=2)": LearnedExtractiveSummarizer.load(args.model, max_sentences=2),
     }
     for name, summarizer in summarizers.items():

@@ -467,6 +467,11 @@ class LearnedExtractiveConfig(Section):
     target: Literal["rouge_mean", "rouge1", "rouge2"] = Field(
         "rouge_mean", description="Training label of a sentence: its ROUGE F1 with the reference (mean = R1+R2 / 2)."
     )
+    trim_clauses: bool = Field(
+        True,
+        description="Also score each sentence without its leading or trailing clause (', ' breaks) and keep the "
+        "better-scored version.",
+    )
 
 
 class Seq2SeqTrainConfig(Section):

@@ -17,9 +17,11 @@ import math
 import re
 from collections import Counter
 from itertools import pairwise
+from typing import NamedTuple
 
 import numpy as np
 
+from pipeline.summarize.clauses import WHOLE, trimmed_variants
 from pipeline.summarize.extractive import article_tfidf
 from pipeline.text import syllables
 
@@ -47,7 +49,11 @@ FEATURE_NAMES: tuple[str, ...] = (
     "bigram_centrality",  # mean number of other sentences sharing each of the sentence's bigrams
     "max_sentence_cosine",  # highest TF-IDF cosine with any other sentence (repeated content)
     "first_sentence_cosine",  # TF-IDF cosine with the article's first sentence
+    "trim",  # 0 whole sentence, 1 its leading clause dropped, 2 its trailing clause dropped (see clauses.py)
+    "trimmed_syllables",  # syllables the trim removed
+    "whole_title_overlap",  # title_overlap of the whole sentence the candidate comes from
 )
+_N_BASE = len(FEATURE_NAMES) - 3  # the columns computed from a sentence's own text and its article
 
 _CAPITALIZED_RE = re.compile(r"\b[A-ZÀ-ỸĐ]\w*", re.UNICODE)
 _NUMBER_RE = re.compile(r"\d")
@@ -70,11 +76,59 @@ def _ranks(values: list[float]) -> list[int]:
     return ranks
 
 
+class Candidate(NamedTuple):
+    """A unit the summarizer may pick: sentence ``sentence`` whole or clause-trimmed (``trim``), as ``text``."""
+
+    sentence: int
+    trim: int
+    text: str
+
+
 def sentence_features(title: str, sentences: list[str]) -> np.ndarray:
-    """A ``(len(sentences), len(FEATURE_NAMES))`` float32 matrix, one row per sentence."""
+    """A ``(len(sentences), len(FEATURE_NAMES))`` float32 matrix, one row per whole sentence."""
+    base = _base_features(title, sentences)
+    n = len(sentences)
+    overlap = base[:, FEATURE_NAMES.index("title_overlap")]
+    return np.column_stack([base, np.zeros(n), np.zeros(n), overlap]).astype(np.float32)
+
+
+def candidate_features(
+    title: str, sentences: list[str], trim_clauses: bool = True
+) -> tuple[list[Candidate], np.ndarray]:
+    """Whole sentences, then (``trim_clauses``) their clause-trimmed variants, and one feature row each.
+
+    A variant's features are computed in the article with every sentence trimmed the same way
+    (one pass per trim kind, so three feature passes per article instead of one per variant).
+    """
+    whole = sentence_features(title, sentences)
+    candidates = [Candidate(i, WHOLE, s) for i, s in enumerate(sentences)]
+    blocks = [whole]
+    if trim_clauses and sentences:
+        length = FEATURE_NAMES.index("length")
+        for kind, variants in trimmed_variants(sentences).items():
+            keep = [i for i, v in enumerate(variants) if v is not None]
+            if not keep:
+                continue
+            texts = [v if v is not None else s for v, s in zip(variants, sentences, strict=True)]
+            trimmed = _base_features(title, texts)
+            rows = np.column_stack(
+                [
+                    trimmed[keep],
+                    np.full(len(keep), kind),
+                    whole[keep, length] - trimmed[keep, length],
+                    whole[keep, FEATURE_NAMES.index("whole_title_overlap")],
+                ]
+            )
+            blocks.append(rows.astype(np.float32))
+            candidates.extend(Candidate(i, kind, variants[i]) for i in keep)  # type: ignore[arg-type]
+    return candidates, np.concatenate(blocks)
+
+
+def _base_features(title: str, sentences: list[str]) -> np.ndarray:
+    """The first ``_N_BASE`` feature columns, computed from each sentence's text within the article."""
     n = len(sentences)
     if n == 0:
-        return np.zeros((0, len(FEATURE_NAMES)), dtype=np.float32)
+        return np.zeros((0, _N_BASE), dtype=np.float32)
     tokens = [syllables(s) for s in sentences]
     counts = [Counter(t) for t in tokens]
     title_tokens = syllables(title)

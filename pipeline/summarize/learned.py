@@ -3,8 +3,11 @@
 Why: with no model download possible, the quickstart still needs good summaries. The newsroom's
 own lead paragraph (VietNews ``abstract``) says which sentences matter: each training sentence is
 labelled with its ROUGE against the abstract, and a regressor learns that score from cheap
-features (:mod:`pipeline.summarize.features`). At run time the ``max_sentences`` best-scored
-sentences are kept in article order.
+features (:mod:`pipeline.summarize.features`). With ``trim_clauses`` the candidates are each
+sentence whole and without its leading or trailing clause (:mod:`pipeline.summarize.clauses`),
+each labelled by its own ROUGE, so the same trees decide whether a trimmed version scores better.
+At run time the ``max_sentences`` best-scored candidates (at most one per sentence) are kept in
+article order.
 
 Saved without pickle: ``config.json`` (settings, feature names, tree layout) and
 ``trees.safetensors`` (every tree's children, split features, thresholds and leaf values, as
@@ -22,11 +25,11 @@ from typing import Any
 import numpy as np
 
 from pipeline.errors import ModelNotFoundError
-from pipeline.summarize.features import FEATURE_NAMES, sentence_features
+from pipeline.summarize.features import FEATURE_NAMES, Candidate, candidate_features
 from pipeline.text import split_sentences
 
 KIND = "learned_extractive"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 TARGETS = ("rouge_mean", "rouge1", "rouge2")
 
 
@@ -63,6 +66,7 @@ class LearnedExtractiveSummarizer:
         subsample: float = 0.8,
         min_sentence_syllables: int = 6,
         target: str = "rouge_mean",
+        trim_clauses: bool = True,
         seed: int = 13,
     ) -> None:
         self.max_sentences = max_sentences
@@ -73,18 +77,20 @@ class LearnedExtractiveSummarizer:
         self.subsample = subsample
         self.min_sentence_syllables = min_sentence_syllables
         self.target = target
+        self.trim_clauses = trim_clauses
         self.seed = seed
 
     # -- training -----------------------------------------------------------------------------
     def fit(self, documents: Sequence[tuple[str, str]], references: Sequence[str]) -> LearnedExtractiveSummarizer:
-        """Label every sentence by its ROUGE with the reference, then fit the regressor."""
+        """Label every candidate (sentence or trimmed sentence) by its ROUGE with the reference, then fit."""
         features, targets = [], []
         for (title, text), reference in zip(documents, references, strict=True):
             sentences = split_sentences(text)
             if not sentences:
                 continue
-            features.append(sentence_features(title, sentences))
-            targets.append(sentence_targets(sentences, reference, self.target))
+            candidates, rows = candidate_features(title, sentences, self.trim_clauses)
+            features.append(rows)
+            targets.append(sentence_targets([c.text for c in candidates], reference, self.target))
         return self.fit_features(np.concatenate(features), np.concatenate(targets))
 
     def fit_features(self, X: np.ndarray, y: np.ndarray) -> LearnedExtractiveSummarizer:
@@ -140,9 +146,10 @@ class LearnedExtractiveSummarizer:
             nodes = np.where(inner, np.where(go_left, left, self.right_[nodes]), nodes)
         return self.baseline_ + self.learning_rate * self.value_[nodes].sum(axis=0)
 
-    def score_sentences(self, title: str, sentences: list[str]) -> np.ndarray:
-        """Scores for ranking; sentences shorter than ``min_sentence_syllables`` (captions) rank last."""
-        return self._scores(sentence_features(title, sentences))
+    def score_candidates(self, title: str, sentences: list[str]) -> tuple[list[Candidate], np.ndarray]:
+        """Candidates and their scores; those shorter than ``min_sentence_syllables`` (captions) rank last."""
+        candidates, features = candidate_features(title, sentences, self.trim_clauses)
+        return candidates, self._scores(features)
 
     def _scores(self, features: np.ndarray) -> np.ndarray:
         scores = self.predict(features)
@@ -150,35 +157,42 @@ class LearnedExtractiveSummarizer:
         return np.where(lengths < self.min_sentence_syllables, scores - 1e3, scores)
 
     def select(self, title: str, sentences: list[str], k: int | None = None) -> list[int]:
-        """Indices of the best sentences, in article order: at most ``k``, within ``max_syllables``.
+        """Indices of the chosen sentences, in article order (see :meth:`select_candidates`)."""
+        return [c.sentence for c in self.select_candidates(title, sentences, k)]
 
-        Sentences are taken in score order; one that would push the summary past ``max_syllables``
-        is skipped (a shorter, lower-ranked one may still fit). The best sentence is always kept.
-        ROUGE F1 rewards summaries about as long as the reference, which is why a budget helps.
+    def select_candidates(self, title: str, sentences: list[str], k: int | None = None) -> list[Candidate]:
+        """The best candidates in article order: at most ``k``, one per sentence, within ``max_syllables``.
+
+        Candidates are taken in score order; one whose sentence is already used is skipped, and so
+        is one that would push the summary past ``max_syllables`` (a shorter, lower-ranked one may
+        still fit). The best candidate is always kept. ROUGE F1 rewards summaries about as long as
+        the reference, which is why a budget helps. Articles of at most ``k`` sentences (and no
+        budget) are returned whole.
         """
         k = self.max_sentences if k is None else k
         budget = self.max_syllables
         if len(sentences) <= k and budget is None:
-            return list(range(len(sentences)))
-        features = sentence_features(title, sentences)
+            return [Candidate(i, 0, s) for i, s in enumerate(sentences)]
+        candidates, features = candidate_features(title, sentences, self.trim_clauses)
         scores = self._scores(features)
         lengths = features[:, FEATURE_NAMES.index("length")]
         chosen: list[int] = []
+        used: set[int] = set()
         total = 0.0
-        for i in sorted(range(len(sentences)), key=lambda i: (-scores[i], i)):
+        for j in sorted(range(len(candidates)), key=lambda j: (-scores[j], j)):
             if len(chosen) >= k:
                 break
-            if chosen and lengths[i] < self.min_sentence_syllables:
+            if chosen and lengths[j] < self.min_sentence_syllables:
                 break  # only captions and datelines are left (they score last)
-            if chosen and budget is not None and total + lengths[i] > budget:
+            if candidates[j].sentence in used or (chosen and budget is not None and total + lengths[j] > budget):
                 continue
-            chosen.append(i)
-            total += lengths[i]
-        return sorted(chosen)
+            chosen.append(j)
+            used.add(candidates[j].sentence)
+            total += lengths[j]
+        return sorted((candidates[j] for j in chosen), key=lambda c: c.sentence)
 
     def summarize(self, title: str, text: str) -> str:
-        sentences = split_sentences(text)
-        return " ".join(sentences[i] for i in self.select(title, sentences))
+        return " ".join(c.text for c in self.select_candidates(title, split_sentences(text)))
 
     # -- persistence --------------------------------------------------------------------------
     def get_params(self) -> dict[str, Any]:
@@ -191,6 +205,7 @@ class LearnedExtractiveSummarizer:
             "subsample": self.subsample,
             "min_sentence_syllables": self.min_sentence_syllables,
             "target": self.target,
+            "trim_clauses": self.trim_clauses,
             "seed": self.seed,
         }
 

@@ -129,19 +129,20 @@ def learned_card(config: SummaryTrainConfig, metrics: dict[str, Any], command: s
     )
     return f"""# {name}
 
-Learned extractive summarizer for Vietnamese news: gradient-boosted regression trees predict each
-sentence's ROUGE F1 with the newsroom's own summary from cheap features (position, length, TF-IDF
-similarity to the title, to the rest of the article and to the first sentence, shared bigrams,
-numbers, capitalized names, punctuation);
-the `max_sentences` best sentences are kept in article order. No download, no GPU.
+Learned extractive summarizer for Vietnamese news: gradient-boosted regression trees predict the
+ROUGE F1 with the newsroom's own summary of each candidate (a sentence, or with `trim_clauses` the
+sentence without its leading or trailing comma clause) from cheap features (position, length,
+TF-IDF similarity to the title, to the rest of the article and to the first sentence, shared
+bigrams, numbers, capitalized names, punctuation, the trim);
+the `max_sentences` best candidates (one per sentence) are kept in article order. No download, no GPU.
 Stored without pickle: `config.json` (settings, feature names) and `trees.safetensors` (the trees'
 split features, thresholds, children and leaf values), evaluated with numpy.
 
 ## Data
-- Training file: `{config.data.path}` ({metrics["n_train"]} articles, {metrics["n_training_sentences"]} sentences;
+- Training file: `{config.data.path}` ({metrics["n_train"]} articles, {metrics["n_training_sentences"]} candidates;
   fields `{config.data.title_field}`, `{config.data.text_field}`, reference `{config.data.summary_field}`)
 - Held out: {held_out}
-- Sentence labels: ROUGE F1 (`{config.model.target}`, Vietnamese-aware tokenizer) of the sentence with the reference.
+- Candidate labels: ROUGE F1 (`{config.model.target}`, Vietnamese-aware tokenizer) of the candidate with the reference.
 
 ## Held-out metrics
 {_metrics_lines(metrics)}

@@ -1,0 +1,45 @@
+"""Clause-trimmed variants of a sentence: without its leading clause, or without its trailing one.
+
+Why: the newsroom's lead restates a sentence's core, not its framing ("Theo hãng tin Reuters, ...",
+"..., ông X cho biết"). Dropping one comma-delimited clause at either end raised ROUGE-2 of the
+learned summarizer by about 0.3 points in 5-fold CV on VietNews train_sample; an oracle that always
+picks the best of the three versions gains about 1.2, so the learned scorer decides which to use.
+Only ", " splits clauses: decimal commas ("10,5") have no space after them.
+"""
+
+from __future__ import annotations
+
+import re
+
+from pipeline.text import syllables
+
+_CLAUSE_BREAK = re.compile(r"(?<=,)\s+")
+MIN_TRIMMED_SYLLABLES = 8  # shorter remainders are fragments, not summaries
+
+WHOLE, NO_LEADING_CLAUSE, NO_TRAILING_CLAUSE = 0, 1, 2
+
+
+def without_leading_clause(sentence: str) -> str | None:
+    """The sentence after its first ``, ``, re-capitalized; None when it has no clause break."""
+    parts = _CLAUSE_BREAK.split(sentence, maxsplit=1)
+    if len(parts) < 2:
+        return None
+    rest = parts[1]
+    return rest[:1].upper() + rest[1:]
+
+
+def without_trailing_clause(sentence: str) -> str | None:
+    """The sentence up to its last ``, ``, closed with a full stop; None when it has no clause break."""
+    parts = _CLAUSE_BREAK.split(sentence)
+    if len(parts) < 2:
+        return None
+    return " ".join(parts[:-1]).rstrip(",").rstrip() + "."
+
+
+def trimmed_variants(sentences: list[str]) -> dict[int, list[str | None]]:
+    """For each trim kind, one variant per sentence (None where there is none or it is too short)."""
+    out: dict[int, list[str | None]] = {}
+    for kind, trim in ((NO_LEADING_CLAUSE, without_leading_clause), (NO_TRAILING_CLAUSE, without_trailing_clause)):
+        variants = [trim(s) for s in sentences]
+        out[kind] = [v if v is not None and len(syllables(v)) >= MIN_TRIMMED_SYLLABLES else None for v in variants]
+    return out
