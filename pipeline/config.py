@@ -257,6 +257,10 @@ class TfidfLinearConfig(Section):
     stop_syllables: list[str] = Field(
         default_factory=list, description="Syllables to skip, e.g. bylines like 'nlđ' that name one newspaper."
     )
+    title_weight: float = Field(
+        0.0, ge=0.0, le=2.0, description="Weight of separate features for the first line (the title); 0 = off."
+    )
+    title_max_features: int = Field(20_000, ge=10, description="Vocabulary size of the first-line features.")
 
     @model_validator(mode="after")
     def _char_range(self) -> TfidfLinearConfig:

@@ -87,3 +87,51 @@ def test_shipped_default_model_is_small_and_loads():
     assert len(model.classes_) == 10
     card = (model_dir / "README.md").read_text(encoding="utf-8")
     assert "vnnews train configs/train_topic.yaml" in card and "Macro-F1" in card
+
+
+def test_title_features_make_the_first_line_count_more(toy):
+    # One line about gold prices, then a body about football: without first-line features the body's
+    # four football n-grams win; with them the title's vocabulary is also matched separately.
+    probe = ["Giá vàng tăng mạnh\nĐội bóng đá thắng trận, cầu thủ ghi bàn"]
+    plain = TfidfLinearClassifier(min_df=1, max_df=1.0).fit(*toy)
+    titled = TfidfLinearClassifier(min_df=1, max_df=1.0, title_weight=1.5).fit(*toy)
+    biz = plain.classes_.index("Kinh doanh")
+    assert plain.predict(probe) == ["Thể thao"]
+    assert titled.predict(probe) == ["Kinh doanh"]
+    assert titled.predict_proba(probe)[0, biz] > plain.predict_proba(probe)[0, biz]
+    # a text without a newline is its own title: both vectorizers read it
+    assert titled.predict(["đội bóng ghi bàn", "bác sĩ bệnh viện"]) == ["Thể thao", "Sức khỏe"]
+
+
+def test_title_model_roundtrip_and_version_2_models_still_load(toy, tmp_path):
+    titled = TfidfLinearClassifier(min_df=1, max_df=1.0, title_weight=0.4).fit(*toy)
+    titled.save(tmp_path / "t")
+    loaded = load_topic_model(tmp_path / "t")
+    probe = ["Giá vàng\nđội bóng đá", "bệnh viện", ""]
+    np.testing.assert_allclose(loaded.decision_function(probe), titled.decision_function(probe), rtol=1e-5)
+    assert loaded.get_params() == titled.get_params()
+    assert loaded.coef_.shape[0] == titled.vectorizer_.n_features + titled.title_vectorizer_.n_features
+
+    # a model written before title features existed (format 2, no title settings) reads as before
+    plain = TfidfLinearClassifier(min_df=1, max_df=1.0).fit(*toy)
+    plain.save(tmp_path / "v2")
+    config = json.loads((tmp_path / "v2" / "config.json").read_text())
+    config["format_version"] = 2
+    for name in ("title_weight", "title_max_features"):
+        del config["params"][name]
+    (tmp_path / "v2" / "config.json").write_text(json.dumps(config))
+    old = load_topic_model(tmp_path / "v2")
+    assert old.title_vectorizer_ is None
+    np.testing.assert_allclose(old.decision_function(probe), plain.decision_function(probe), rtol=1e-5)
+
+
+def test_title_settings_are_validated():
+    from pydantic import ValidationError
+
+    from pipeline.config import TfidfLinearConfig
+
+    assert TfidfLinearConfig(title_weight=0.4).title_weight == 0.4
+    with pytest.raises(ValidationError):
+        TfidfLinearConfig(title_weight=-0.1)
+    with pytest.raises(ValidationError):
+        TfidfLinearConfig(title_max_features=0)

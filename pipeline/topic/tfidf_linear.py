@@ -6,7 +6,11 @@ classifier. A linear SVM is the strongest fast model on such features; its margi
 into probabilities by a softmax with one temperature fitted on out-of-fold margins (temperature
 scaling: it keeps the ranking, so accuracy is unchanged, and makes ``topic_score`` mean something).
 Features come from :class:`~pipeline.topic.ngrams.NgramTfidfVectorizer`, a compiled vectorizer
-that gives scikit-learn's numbers about 15x faster.
+that gives scikit-learn's numbers about 15x faster. With ``title_weight > 0`` a second, small
+vectorizer reads only the first line (the title; VNTC's text and :func:`classifier_input` both
+start with it) and its TF-IDF row, times ``title_weight``, is appended to the article's: the same
+n-gram then counts more in a title than in the body (+0.4 points accuracy on VNTC in 5-fold CV),
+and prediction stays one linear model (two fused kernel calls, the second over a short line).
 
 Saved without pickle: ``config.json`` (settings, classes, temperature) and ``weights.safetensors``
 (n-gram hashes in column order, idf, coef, intercept).
@@ -25,7 +29,13 @@ from scipy.special import log_softmax, softmax
 from pipeline.topic.ngrams import NgramTfidfVectorizer
 
 KIND = "tfidf_linear"
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
+READABLE_VERSIONS = (2, 3)  # 2 = no title features
+
+
+def first_lines(texts: list[str]) -> list[str]:
+    """The first line of each text: its title when the text starts with one."""
+    return [text.partition("\n")[0] for text in texts]
 
 
 class TfidfLinearClassifier:
@@ -51,6 +61,8 @@ class TfidfLinearClassifier:
         class_weight: str | None = "balanced",
         calibration_folds: int = 3,
         tone_style: str = "new",
+        title_weight: float = 0.0,
+        title_max_features: int = 20_000,
         seed: int = 13,
     ) -> None:
         self.ngram_max = ngram_max
@@ -66,22 +78,29 @@ class TfidfLinearClassifier:
         self.class_weight = class_weight
         self.calibration_folds = calibration_folds
         self.tone_style = tone_style
+        self.title_weight = title_weight
+        self.title_max_features = title_max_features
         self.seed = seed
 
     # -- settings ---------------------------------------------------------------------------
     def get_params(self) -> dict[str, Any]:
         names = ("ngram_max", "char_ngram_min", "char_ngram_max", "max_features", "min_df", "max_df", "sublinear_tf",
-                 "drop_digits", "stop_syllables", "C", "class_weight", "calibration_folds", "tone_style", "seed")
+                 "drop_digits", "stop_syllables", "C", "class_weight", "calibration_folds", "tone_style",
+                 "title_weight", "title_max_features", "seed")
         return {name: getattr(self, name) for name in names}
 
-    def _make_vectorizer(self) -> NgramTfidfVectorizer:
+    def _make_vectorizer(self, title: bool = False) -> NgramTfidfVectorizer:
+        """The article vectorizer, or (``title``) the first-line one: same n-grams, own vocabulary.
+
+        Titles are short, so no n-gram is frequent enough in them to be dropped by ``max_df``.
+        """
         return NgramTfidfVectorizer(
             ngram_max=self.ngram_max,
             char_ngram_min=self.char_ngram_min,
             char_ngram_max=self.char_ngram_max,
-            max_features=self.max_features,
+            max_features=self.title_max_features if title else self.max_features,
             min_df=self.min_df,
-            max_df=self.max_df,
+            max_df=1.0 if title else self.max_df,
             sublinear_tf=self.sublinear_tf,
             tone_style=self.tone_style,
             drop_digits=self.drop_digits,
@@ -99,8 +118,17 @@ class TfidfLinearClassifier:
         from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
         y = np.asarray(labels)
+        texts = list(texts)
         self.vectorizer_ = self._make_vectorizer()
-        X = self.vectorizer_.fit_transform(list(texts))
+        X = self.vectorizer_.fit_transform(texts)
+        self.title_vectorizer_ = None
+        self._title_coef_cache = None
+        if self.title_weight > 0:
+            import scipy.sparse as sp
+
+            self.title_vectorizer_ = self._make_vectorizer(title=True)
+            titles = self.title_vectorizer_.fit_transform(first_lines(texts))
+            X = sp.hstack([X, titles * np.float32(self.title_weight)], format="csr")
         svm = self._make_svm().fit(X, y)
         self.classes_ = [str(c) for c in svm.classes_]
         coef = np.atleast_2d(svm.coef_)
@@ -120,8 +148,24 @@ class TfidfLinearClassifier:
 
     # -- inference --------------------------------------------------------------------------
     def decision_function(self, texts: list[str]) -> np.ndarray:
-        """Class margins, one row per text (one batched vectorize + one sparse product)."""
-        return self.vectorizer_.transform_dot(list(texts), self.coef_, self.intercept_)
+        """Class margins, one row per text (one batched vectorize + one sparse product, per vectorizer)."""
+        texts = list(texts)
+        if self.title_vectorizer_ is None:
+            return self.vectorizer_.transform_dot(texts, self.coef_, self.intercept_)
+        n_body = self.vectorizer_.n_features
+        scores = self.vectorizer_.transform_dot(texts, self.coef_[:n_body], self.intercept_)
+        scores += self.title_vectorizer_.transform_dot(first_lines(texts), self._title_coef(), self._zero_intercept())
+        return scores
+
+    def _title_coef(self) -> np.ndarray:
+        """The first-line block of ``coef_`` times ``title_weight`` (cached: prediction calls this per batch)."""
+        if getattr(self, "_title_coef_cache", None) is None:
+            block = self.coef_[self.vectorizer_.n_features :] * np.float32(self.title_weight)
+            self._title_coef_cache = np.ascontiguousarray(block, dtype=np.float32)
+        return self._title_coef_cache
+
+    def _zero_intercept(self) -> np.ndarray:
+        return np.zeros(self.coef_.shape[1], dtype=np.float32)
 
     def predict_proba(self, texts: list[str]) -> np.ndarray:
         """Class probabilities (rows sum to 1), columns in ``classes_`` order."""
@@ -146,15 +190,16 @@ class TfidfLinearClassifier:
             "n_features": int(self.vectorizer_.n_features),
         }
         (directory / "config.json").write_text(json.dumps(config, ensure_ascii=False, indent=2), encoding="utf-8")
-        save_file(
-            {
-                "ngram_hashes": np.ascontiguousarray(self.vectorizer_.keys_, dtype=np.uint64),
-                "idf": np.ascontiguousarray(self.vectorizer_.idf_, dtype=np.float32),
-                "coef": self.coef_,
-                "intercept": self.intercept_,
-            },
-            str(directory / "weights.safetensors"),
-        )
+        tensors = {
+            "ngram_hashes": np.ascontiguousarray(self.vectorizer_.keys_, dtype=np.uint64),
+            "idf": np.ascontiguousarray(self.vectorizer_.idf_, dtype=np.float32),
+            "coef": self.coef_,  # article features, then first-line features (if any), in column order
+            "intercept": self.intercept_,
+        }
+        if self.title_vectorizer_ is not None:
+            tensors["title_ngram_hashes"] = np.ascontiguousarray(self.title_vectorizer_.keys_, dtype=np.uint64)
+            tensors["title_idf"] = np.ascontiguousarray(self.title_vectorizer_.idf_, dtype=np.float32)
+        save_file(tensors, str(directory / "weights.safetensors"))
         return directory
 
     @classmethod
@@ -166,10 +211,10 @@ class TfidfLinearClassifier:
         config = json.loads((directory / "config.json").read_text(encoding="utf-8"))
         if config.get("kind") != KIND:
             raise ValueError(f"{directory} holds a {config.get('kind')!r} model, not {KIND!r}")
-        if config.get("format_version") != FORMAT_VERSION:
+        if config.get("format_version") not in READABLE_VERSIONS:
             raise ValueError(
                 f"{directory} has format_version {config.get('format_version')}, this version reads "
-                f"{FORMAT_VERSION}; retrain it with `vnnews train`"
+                f"{' or '.join(map(str, READABLE_VERSIONS))}; retrain it with `vnnews train`"
             )
         model = cls(**config["params"])
         weights = load_file(str(directory / "weights.safetensors"))
@@ -177,6 +222,13 @@ class TfidfLinearClassifier:
         model.vectorizer_.keys_ = weights["ngram_hashes"]
         model.vectorizer_.idf_ = weights["idf"]
         model.vectorizer_._table = None
+        model.title_vectorizer_ = None
+        model._title_coef_cache = None
+        if model.title_weight > 0:
+            model.title_vectorizer_ = model._make_vectorizer(title=True)
+            model.title_vectorizer_.keys_ = weights["title_ngram_hashes"]
+            model.title_vectorizer_.idf_ = weights["title_idf"]
+            model.title_vectorizer_._table = None
         model.coef_ = weights["coef"]
         model.intercept_ = weights["intercept"]
         model.classes_ = list(config["classes"])
