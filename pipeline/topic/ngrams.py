@@ -359,9 +359,12 @@ def _tfidf_scores(cp, offsets, lower_word, tone_src, tone_dst, tone_last, ngram_
             norm = 0.0
             for k in range(nu):
                 col = touched[k]
-                count = float(tf[col])
+                count = tf[col]
                 tf[col] = 0
-                w = (1.0 + np.log(count) if sublinear else count) * idf[col]
+                if count == 1:  # most n-grams occur once: tf weight 1 either way, no log
+                    w = np.float64(idf[col])
+                else:
+                    w = (1.0 + np.log(float(count)) if sublinear else float(count)) * idf[col]
                 norm += w * w
                 for c in range(n_classes):
                     acc[c] += w * coef[col, c]
