@@ -72,17 +72,23 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", default=str(ROOT / "configs" / "train_topic.yaml"))
     parser.add_argument("--data", default=None, help="labelled JSONL (default: the config's data.path)")
-    parser.add_argument("--limit", type=int, default=None, help="use only the first N articles")
+    parser.add_argument("--limit", type=int, default=None,
+                        help="use a stratified sample of N articles (VNTC's file is sorted by label)")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--job", default=str(ROOT / "configs" / "quickstart.yaml"),
                         help="job config whose normalize and classify sections are timed")
     args = parser.parse_args()
 
-    overrides = {"data.limit": args.limit} if args.limit else {}
+    overrides = {}
     if args.data:
         overrides["data.path"] = args.data
     config = load_config(TrainConfig, args.config, overrides)
     data = load_labelled(config.data)
+    pool = np.arange(len(data.texts))
+    if args.limit and args.limit < len(pool):
+        pool, _ = train_test_split(pool, train_size=args.limit, random_state=config.seed, stratify=data.labels)
+        columns = (data.texts, data.labels, data.ids)
+        data.texts, data.labels, data.ids = ([values[i] for i in pool] for values in columns)
     train_idx, val_idx = train_test_split(
         np.arange(len(data.texts)), test_size=config.validation_split, random_state=config.seed, stratify=data.labels
     )
