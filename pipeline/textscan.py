@@ -55,21 +55,32 @@ class Scan(NamedTuple):
     counts: np.ndarray  # int64 (n, 4): letters, latin, foreign, marked of text.lower()
 
 
+ENCODE_CHUNK = 256  # texts per join + encode: one multi-MB temporary per batch cost 4.7 us/article, chunks 1.7
+
+
 def encode_batch(texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    """All texts as one code-point array plus document offsets (one C-speed encode).
+    """All texts as one code-point array plus document offsets (C-speed encodes).
 
     UTF-16 (half the memory traffic of UTF-32) when no text has an astral character, since then
     code units are code points; otherwise UTF-32. Lone surrogates pass through as code points.
+    Texts are joined and encoded ``ENCODE_CHUNK`` at a time into one preallocated array: joining a
+    whole batch makes two fresh temporaries of several MB per call, and touching fresh memory
+    (page faults) cost three times the encoding itself on this project's machines.
     """
     lengths = np.fromiter((len(t) for t in texts), dtype=np.int64, count=len(texts))
     offsets = np.zeros(len(texts) + 1, dtype=np.int64)
     np.cumsum(lengths, out=offsets[1:])
-    joined = "".join(texts)
     little = sys.byteorder == "little"
-    blob = joined.encode("utf-16-le" if little else "utf-16-be", "surrogatepass")
-    if len(blob) == 2 * offsets[-1]:
-        return np.frombuffer(blob, dtype=np.uint16), offsets
-    blob = joined.encode("utf-32-le" if little else "utf-32-be", "surrogatepass")
+    out = np.empty(offsets[-1], dtype=np.uint16)
+    for start in range(0, len(texts), ENCODE_CHUNK):
+        stop = min(start + ENCODE_CHUNK, len(texts))
+        blob = "".join(texts[start:stop]).encode("utf-16-le" if little else "utf-16-be", "surrogatepass")
+        if len(blob) != 2 * (offsets[stop] - offsets[start]):
+            break  # an astral character takes two UTF-16 units: use UTF-32 for the whole batch
+        out[offsets[start] : offsets[stop]] = np.frombuffer(blob, dtype=np.uint16)
+    else:
+        return out, offsets
+    blob = "".join(texts).encode("utf-32-le" if little else "utf-32-be", "surrogatepass")
     return np.frombuffer(blob, dtype=np.uint32), offsets
 
 
