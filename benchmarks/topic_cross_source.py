@@ -6,6 +6,7 @@ this trains on the other three and scores the held-out one, with the committed c
 and with the outlet/date filters (``stop_syllables``, ``drop_digits``) switched off.
 
     .venv/bin/python benchmarks/topic_cross_source.py --holdout NLD TN   # about 3 minutes on 2 cores
+    .venv/bin/python benchmarks/topic_cross_source.py --set model.title_weight=0.4   # a variant, no file needed
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ import gzip
 import json
 from pathlib import Path
 
-from pipeline.config import TrainConfig, load_config
+from pipeline.config import TrainConfig, load_config, parse_override
+from pipeline.errors import ConfigError
 from pipeline.reports import classification_metrics
 from pipeline.text import clean_text
 from pipeline.topic import build_topic_model
@@ -27,8 +29,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", default=str(ROOT / "configs" / "train_topic.yaml"))
     parser.add_argument("--holdout", nargs="+", default=["NLD", "TN"], help="sources to hold out, one at a time")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a config key, as `vnnews train --set` (repeatable)")
     args = parser.parse_args()
-    config = load_config(TrainConfig, args.config)
+    try:
+        config = load_config(TrainConfig, args.config, dict(parse_override(item) for item in args.overrides))
+    except ConfigError as exc:
+        raise SystemExit(str(exc)) from None
     with gzip.open(config.data.path, "rt", encoding="utf-8") as fh:
         rows = [json.loads(line) for line in fh]
     texts = [clean_text(r[config.data.text_field]) for r in rows]
