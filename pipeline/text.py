@@ -116,26 +116,39 @@ def clean_texts(texts: list[str], tone_style: str = "keep") -> list[str]:
     return clean_batch(texts, tone_style)[0]
 
 
-def clean_batch(texts: list[str], tone_style: str = "keep") -> tuple[list[str], np.ndarray]:
+def clean_batch(texts: list[str], tone_style: str = "keep", html: bool = False) -> tuple[list[str], np.ndarray]:
     """:func:`clean_text` of each text, and the letter counts of each result for :func:`language_problems`.
 
     One compiled scan (:func:`pipeline.textscan.scan_texts`) finds the texts that have nothing
     for ``clean_text`` to do (NFC included); only the others go through it, and only those
     whose text changed are scanned again for their counts. A clean text is returned as the same
-    object, so callers can tell which counts still hold.
+    object, so callers can tell which counts still hold. With ``html``, texts that
+    :func:`looks_like_html` go through :func:`html_to_text` first (the scan says which texts
+    contain a ``<`` at all, so the others skip the check). Python runs only for texts that need
+    work: on clean input this is the scan plus one list copy.
     """
+    import numpy as np
+
     from pipeline.textscan import scan_texts
 
     scan = scan_texts(texts)
-    keep = tone_style == "keep"
-    out = [
-        (text if keep else set_tone_style(text, tone_style))
-        if ok
-        else clean_text(text, tone_style)
-        for text, ok in zip(texts, scan.clean.tolist(), strict=True)
-    ]
+    todo = ~scan.clean
+    if html:
+        todo |= scan.has_less_than
+    out = list(texts) if tone_style == "keep" else [set_tone_style(text, tone_style) for text in texts]
+    changed = []
+    for i in np.flatnonzero(todo).tolist():
+        text = texts[i]
+        markup = html and looks_like_html(text)
+        if markup:
+            text = html_to_text(text)
+        if markup or not scan.clean[i]:
+            out[i] = clean_text(text, tone_style)
+        if out[i] is not texts[i]:
+            changed.append(i)
+    if tone_style != "keep":
+        changed = [i for i, (new, old) in enumerate(zip(out, texts, strict=True)) if new is not old]
     counts = scan.counts
-    changed = [i for i, (new, old) in enumerate(zip(out, texts, strict=True)) if new is not old]
     if changed:
         counts[changed] = scan_texts([out[i] for i in changed]).counts
     return out, counts

@@ -41,11 +41,13 @@ NEWLINE = 4
 ASCII_SPACE = 8  # " " (has SPACE too): two in a row are squeezed
 UNKNOWN = 16  # a surrogate (UTF-16 half of an astral character, or a lone one): counted in Python
 NFC_UNSAFE = 32  # may change under NFC next to its neighbours: the text needs unicodedata's check
+LESS_THAN = 64  # "<": the text may carry HTML markup (the caller decides)
 _ASTRAL_RE = re.compile("[\U00010000-\U0010ffff]")
 # Per-text result bits of the scan
 DIRTY = 1  # clean_text would change the text (besides NFC and tone style)
 MAYBE_NOT_NFC = 2
 HAS_UNKNOWN = 4
+HAS_LESS_THAN = 8
 
 
 class Scan(NamedTuple):
@@ -53,6 +55,7 @@ class Scan(NamedTuple):
 
     clean: np.ndarray  # bool (n,): nothing for clean_text to do (NFC included)
     counts: np.ndarray  # int64 (n, 4): letters, latin, foreign, marked of text.lower()
+    has_less_than: np.ndarray  # bool (n,): the text contains "<" (candidates for the HTML check)
 
 
 ENCODE_CHUNK = 256  # texts per join + encode: one multi-MB temporary per batch cost 4.7 us/article, chunks 1.7
@@ -152,6 +155,8 @@ def scan_tables() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
             flag |= UNKNOWN
         if code in unsafe:
             flag |= NFC_UNSAFE
+        if char == "<":
+            flag |= LESS_THAN
         flags[code] = flag
         counts = letter_counts_of(char)
         assert max(counts) <= 3  # FLUSH relies on it
@@ -200,7 +205,8 @@ def _scan(cp, offsets, flags, packed, verdict, status, counts):
                 first = 0xD800
             if (flags[first] | window) & (SPACE | NEWLINE):  # whitespace at either end of the text
                 dirty = DIRTY
-        status[d] = dirty | (MAYBE_NOT_NFC if seen & NFC_UNSAFE else 0) | (HAS_UNKNOWN if seen & UNKNOWN else 0)
+        status[d] = (dirty | (MAYBE_NOT_NFC if seen & NFC_UNSAFE else 0) | (HAS_UNKNOWN if seen & UNKNOWN else 0)
+                     | (HAS_LESS_THAN if seen & LESS_THAN else 0))
 
 
 def scan_texts(texts: list[str]) -> Scan:
@@ -217,4 +223,4 @@ def scan_texts(texts: list[str]) -> Scan:
             counts[d] += letter_counts_of(char)
     for d in np.flatnonzero(clean & ((status & MAYBE_NOT_NFC) != 0)):
         clean[d] = unicodedata.is_normalized("NFC", texts[d])
-    return Scan(clean, counts)
+    return Scan(clean, counts, (status & HAS_LESS_THAN) != 0)

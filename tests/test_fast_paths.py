@@ -151,6 +151,10 @@ def test_clean_batch_and_language_match_references_on_crafted_texts(style):
     assert cleaned == [clean_text(t, style) for t in EDGE_CASES]
     assert counts.tolist() == [reference_counts(t) for t in cleaned]
     assert language_problems(cleaned, counts) == [reference_language_problem(t) for t in cleaned]
+    stripped, counts = clean_batch(EDGE_CASES, style, html=True)
+    assert stripped == [clean_text(html_to_text(t) if looks_like_html(t) else t, style) for t in EDGE_CASES]
+    assert stripped != cleaned  # the crafted cases include markup
+    assert counts.tolist() == [reference_counts(t) for t in stripped]
 
 
 def test_crafted_cases_exercise_every_language_verdict():

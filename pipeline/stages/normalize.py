@@ -12,7 +12,7 @@ from pipeline.config import NormalizeConfig
 from pipeline.pages import parse_page
 from pipeline.records import Record
 from pipeline.stages import QUARANTINE_KEY
-from pipeline.text import clean_batch, clean_texts, html_to_text, language_problems, looks_like_html
+from pipeline.text import clean_batch, clean_texts, language_problems
 from pipeline.textscan import scan_texts
 
 
@@ -53,10 +53,10 @@ class NormalizeStage:
             else:
                 live.append(record)
         texts = [record["text"] for record in live]
-        if cfg.strip_html:
-            texts = [html_to_text(text) if looks_like_html(text) else text for text in texts]
-        titles = clean_texts([record.get("title") or "" for record in live], cfg.tone_style)
-        cleaned, counts = clean_batch(texts, cfg.tone_style)
+        titles = [record.get("title") or "" for record in live]
+        if any(titles):  # (untitled input, e.g. VNTC, skips a scan)
+            titles = clean_texts(titles, cfg.tone_style)
+        cleaned, counts = clean_batch(texts, cfg.tone_style, html=cfg.strip_html)
         texts = list(cleaned)
         for i, record in enumerate(live):
             record["title"] = titles[i]

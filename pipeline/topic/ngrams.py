@@ -140,6 +140,11 @@ def _fill_grams(cp, start, end, lower_word, tone_src, tone_dst, tone_last, ngram
     of the kernel's time.
     """
     n_char_orders = char_max - char_min + 1 if char_max > 0 else 0
+    # A one-word Bloom filter of the stop syllables (bit h % 64 of each): most syllables fail it and
+    # skip the binary search, whose unpredictable branches cost ~10 % of the prediction kernel.
+    stop_bits = np.uint64(0)
+    for k in range(stop.shape[0]):
+        stop_bits |= np.uint64(1) << (stop[k] & np.uint64(63))
     count = 0
     nt = 0
     i = start
@@ -179,7 +184,7 @@ def _fill_grams(cp, start, end, lower_word, tone_src, tone_dst, tone_last, ngram
         h = head
         for k in range(max(1, length - 1), length + 1):
             h = (h ^ np.uint64(buf[k])) * _FNV_PRIME
-        if stop.shape[0] > 0 and _in_sorted(stop, h):
+        if (stop_bits >> (h & np.uint64(63))) & np.uint64(1) and _in_sorted(stop, h):
             continue
         toks[nt] = h
         nt += 1
