@@ -28,13 +28,12 @@ class NormalizeStage:
     def describe(self) -> dict[str, Any]:
         return {"tone_style": self.config.tone_style, "raw_pages": self.raw_pages}
 
-    def _reject(self, record: Record) -> str | None:
+    def _reject(self, text: str, title: str) -> str | None:
         cfg = self.config
-        if len(record["text"]) > cfg.max_chars:
-            return f"text has {len(record['text']):,} characters, above normalize.max_chars={cfg.max_chars:,}"
-        title_chars = len(record.get("title") or "")
-        if title_chars > cfg.max_title_chars:
-            return f"title has {title_chars:,} characters, above normalize.max_title_chars={cfg.max_title_chars:,}"
+        if len(text) > cfg.max_chars:
+            return f"text has {len(text):,} characters, above normalize.max_chars={cfg.max_chars:,}"
+        if len(title) > cfg.max_title_chars:
+            return f"title has {len(title):,} characters, above normalize.max_title_chars={cfg.max_title_chars:,}"
         return None
 
     def __call__(self, records: list[Record]) -> list[Record]:
@@ -42,38 +41,41 @@ class NormalizeStage:
 
         Cleaning and the language check share one compiled scan of the batch
         (:func:`pipeline.text.clean_batch`), which is what keeps this stage cheaper than the
-        topic model it feeds.
+        topic model it feeds. A record is written to only where something changed: clean
+        articles (almost all) pass through with their strings untouched.
         """
         cfg = self.config
-        live: list[Record] = []
-        for record in records:
-            reason = self._reject(record)
-            if reason:
-                record[QUARANTINE_KEY] = reason
-            else:
-                live.append(record)
-        texts = [record["text"] for record in live]
-        titles = [record.get("title") or "" for record in live]
+        texts = [record["text"] for record in records]
+        titles = [record.get("title") or "" for record in records]
+        too_long = [i for i, (text, title) in enumerate(zip(texts, titles, strict=True))
+                    if len(text) > cfg.max_chars or len(title) > cfg.max_title_chars]
+        live = records
+        if too_long:
+            for i in too_long:
+                records[i][QUARANTINE_KEY] = self._reject(texts[i], titles[i])
+            keep = sorted(set(range(len(records))) - set(too_long))
+            live, texts, titles = ([values[i] for i in keep] for values in (records, texts, titles))
         if any(titles):  # (untitled input, e.g. VNTC, skips a scan)
             titles = clean_texts(titles, cfg.tone_style)
         cleaned, counts = clean_batch(texts, cfg.tone_style, html=cfg.strip_html)
         texts = list(cleaned)
-        for i, record in enumerate(live):
-            record["title"] = titles[i]
-            if self.raw_pages:
+        for record, title in zip(live, titles, strict=True):
+            if record.get("title") is not title:  # (a missing title becomes "")
+                record["title"] = title
+        if self.raw_pages:
+            for i, record in enumerate(live):
                 page = parse_page(texts[i], titles[i] or None)
                 record["title"], texts[i] = page.title, page.body
                 record["author"] = page.author
-            record["text"] = texts[i]
+        for record, text, old in zip(live, texts, cleaned, strict=True):
+            if text is not old or record["text"] is not text:
+                record["text"] = text
         problems: list[str | None] = [None] * len(live)
         if cfg.language_check:
             stale = [i for i, (new, old) in enumerate(zip(texts, cleaned, strict=True)) if new is not old]
             if stale:  # raw_pages changed the body: count its letters again
                 counts[stale] = scan_texts([texts[i] for i in stale]).counts
             problems = language_problems(texts, counts)
-        for record, text, problem in zip(live, texts, problems, strict=True):
-            if not text:
-                record[QUARANTINE_KEY] = "text is empty after normalization"
-            elif problem:
-                record[QUARANTINE_KEY] = problem
+        for i in [i for i, (text, problem) in enumerate(zip(texts, problems, strict=True)) if problem or not text]:
+            live[i][QUARANTINE_KEY] = problems[i] if texts[i] else "text is empty after normalization"
         return records
