@@ -117,12 +117,21 @@ class _RecentEncodings(threading.local):
         self.slots: list[tuple[list[str], np.ndarray, np.ndarray, dict[int, int]]] = []
 
     def remember(self, texts: list[str], cp: np.ndarray, offsets: np.ndarray) -> None:
+        if offsets[-1] > REMEMBER_MAX_CHARS:  # a huge batch: keeping it would raise a job's peak memory
+            self.slots = []
+            return
         texts = list(texts)
         index = dict(zip(map(id, texts), range(len(texts)), strict=True))
         self.slots = [*self.slots[-1:], (texts, cp, offsets, index)]
 
 
 _RECENT = _RecentEncodings()
+REMEMBER_MAX_CHARS = 8_000_000  # ~16 MB of UTF-16 per kept batch (thousands of articles)
+
+
+def forget_recent_encodings() -> None:
+    """Drop this thread's kept encodings (the classify stage calls it when its batch is done)."""
+    _RECENT.slots = []
 
 
 def _encode_joined(titles: list[str], texts: list[str]) -> tuple[np.ndarray, np.ndarray]:

@@ -215,6 +215,19 @@ def test_classify_after_normalize_reuses_its_encoding_and_matches_reference(real
     assert stage([dict(r) for r in live]) == expected
 
 
+def test_kept_encodings_are_bounded_and_dropped_after_classify(real_rows, monkeypatch):
+    import pipeline.textscan as textscan
+
+    texts = [r["text"] for r in real_rows[:30]]
+    encode_batch(texts)
+    assert textscan._RECENT.slots and textscan._RECENT.slots[-1][0] == texts
+    ClassifyStage(ClassifyConfig())(_records(real_rows[:5]))
+    assert textscan._RECENT.slots == []  # a job's memory holds one batch, not the last two as well
+    monkeypatch.setattr(textscan, "REMEMBER_MAX_CHARS", 100)
+    encode_batch(texts)
+    assert textscan._RECENT.slots == []
+
+
 @pytest.mark.parametrize("remembered", [0, 1, 2])
 def test_encode_with_titles_equals_encoding_the_joined_strings(real_rows, remembered):
     titles = [r["title"] for r in real_rows[::7]] + ["", "Tiêu đề 😀", "x\ny", "", "a"]

@@ -9,6 +9,7 @@ import numpy as np
 from pipeline.config import ClassifyConfig, resolve_model_path
 from pipeline.records import Record
 from pipeline.state import directory_fingerprint
+from pipeline.textscan import forget_recent_encodings
 from pipeline.topic import load_topic_model
 from pipeline.topic.tfidf_linear import TfidfLinearClassifier
 
@@ -57,6 +58,7 @@ class ClassifyStage:
             inputs = [classifier_input(r) for r in records]
             chunks = [self.model.predict_proba(inputs[i : i + size]) for i in range(0, len(inputs), size)]
         proba = np.vstack(chunks)
+        forget_recent_encodings()  # the batch's code points are not needed any more
         classes = np.array([*self.model.classes_, None], dtype=object)  # index -1: below min_score
         rows = np.arange(len(records))
         best = proba.argmax(axis=1)
