@@ -66,16 +66,14 @@ def encode_batch(texts: list[str], titles: list[str] | None = None) -> tuple[np.
     code units are code points; otherwise UTF-32. Lone surrogates pass through as code points.
     With ``titles``, document ``d`` is ``f"{titles[d]}\n{texts[d]}"`` (just the text when the
     title is empty), as :func:`pipeline.stages.classify.classifier_input` builds it, without
-    building those strings. Strings encoded by one of the last two calls of this thread are copied
-    from that call's array instead of being encoded again (see :class:`_RecentEncodings`): the
-    normalize stage encodes every title and text for its scan, and the topic model then reads the
-    same string objects.
+    building those strings; titles and texts that one of this thread's last two :func:`scan_texts`
+    calls encoded are copied from its array instead of being encoded again (see
+    :class:`_RecentEncodings`): the normalize stage scans every title and text, and the topic model
+    then reads the same string objects.
     """
     if titles is not None:
         return _encode_joined(titles, texts)
-    cp, offsets = _encode(texts)
-    _RECENT.remember(texts, cp, offsets)
-    return cp, offsets
+    return _encode(texts)
 
 
 ENCODE_CHUNK = 256  # texts per join + encode: one multi-MB temporary per batch cost 4.7 us/article, chunks 1.7
@@ -105,7 +103,7 @@ def _encode(texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
 
 
 class _RecentEncodings(threading.local):
-    """The strings of this thread's last two plain encodes, their code points and where each starts.
+    """The strings of this thread's last two scans, their code points and where each starts.
 
     Why: Python's codecs are the single-threaded part of both the normalize scan and the topic
     model (~3 us per article each); copying code points that are already encoded costs a tenth
@@ -311,7 +309,8 @@ def _scan(cp, offsets, flags, packed, verdict, status, counts):
 def scan_texts(texts: list[str]) -> Scan:
     """Clean flags and letter counts for every text of a batch (see the module docstring)."""
     flags, packed, verdict = scan_tables()
-    cp, offsets = encode_batch(texts)
+    cp, offsets = _encode(texts)
+    _RECENT.remember(texts, cp, offsets)  # for the topic model's encode_batch(texts, titles)
     n = len(texts)
     status = np.empty(n, dtype=np.uint8)
     counts = np.empty((n, 4), dtype=np.int64)

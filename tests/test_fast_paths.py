@@ -219,12 +219,14 @@ def test_kept_encodings_are_bounded_and_dropped_after_classify(real_rows, monkey
     import pipeline.textscan as textscan
 
     texts = [r["text"] for r in real_rows[:30]]
-    encode_batch(texts)
+    scan_texts(texts)
     assert textscan._RECENT.slots and textscan._RECENT.slots[-1][0] == texts
     ClassifyStage(ClassifyConfig())(_records(real_rows[:5]))
     assert textscan._RECENT.slots == []  # a job's memory holds one batch, not the last two as well
-    monkeypatch.setattr(textscan, "REMEMBER_MAX_CHARS", 100)
     encode_batch(texts)
+    assert textscan._RECENT.slots == []  # only the normalize scan's encodings are kept
+    monkeypatch.setattr(textscan, "REMEMBER_MAX_CHARS", 100)
+    scan_texts(texts)
     assert textscan._RECENT.slots == []
 
 
@@ -234,9 +236,9 @@ def test_encode_with_titles_equals_encoding_the_joined_strings(real_rows, rememb
     texts = [r["text"] for r in real_rows[::7]] + ["", VI, "", "\ud800 lẻ", VI + " 𐐀"]
     joined = [classifier_input({"title": title, "text": text}) for title, text in zip(titles, texts, strict=True)]
     expected_cp, expected_offsets = encode_batch(joined)
-    if remembered:  # as after the normalize stage: some or all parts were encoded just before
-        encode_batch(titles[::remembered])
-        encode_batch([*texts[1::remembered], "unrelated"])
+    if remembered:  # as after the normalize stage: some or all parts were scanned just before
+        scan_texts(titles[::remembered])
+        scan_texts([*texts[1::remembered], "unrelated"])
     cp, offsets = encode_batch(texts, titles)
     assert np.array_equal(offsets, expected_offsets)
     assert np.array_equal(cp.astype(np.uint32), expected_cp.astype(np.uint32))
