@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import re
 import sys
-import threading
 import unicodedata
 from functools import lru_cache
 from typing import NamedTuple
@@ -59,31 +58,17 @@ class Scan(NamedTuple):
     has_less_than: np.ndarray  # bool (n,): the text contains "<" (candidates for the HTML check)
 
 
-def encode_batch(texts: list[str], titles: list[str] | None = None) -> tuple[np.ndarray, np.ndarray]:
+ENCODE_CHUNK = 256  # texts per join + encode: one multi-MB temporary per batch cost 4.7 us/article, chunks 1.7
+
+
+def encode_batch(texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
     """All texts as one code-point array plus document offsets (C-speed encodes).
 
     UTF-16 (half the memory traffic of UTF-32) when no text has an astral character, since then
     code units are code points; otherwise UTF-32. Lone surrogates pass through as code points.
-    With ``titles``, document ``d`` is ``f"{titles[d]}\n{texts[d]}"`` (just the text when the
-    title is empty), as :func:`pipeline.stages.classify.classifier_input` builds it, without
-    building those strings; titles and texts that one of this thread's last two :func:`scan_texts`
-    calls encoded are copied from its array instead of being encoded again (see
-    :class:`_RecentEncodings`): the normalize stage scans every title and text, and the topic model
-    then reads the same string objects.
-    """
-    if titles is not None:
-        return _encode_joined(titles, texts)
-    return _encode(texts)
-
-
-ENCODE_CHUNK = 256  # texts per join + encode: one multi-MB temporary per batch cost 4.7 us/article, chunks 1.7
-
-
-def _encode(texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    """Texts joined and encoded ``ENCODE_CHUNK`` at a time into one preallocated array.
-
-    Joining a whole batch makes two fresh temporaries of several MB per call, and touching fresh
-    memory (page faults) cost three times the encoding itself on this project's machines.
+    Texts are joined and encoded ``ENCODE_CHUNK`` at a time into one preallocated array: joining a
+    whole batch makes two fresh temporaries of several MB per call, and touching fresh memory
+    (page faults) cost three times the encoding itself on this project's machines.
     """
     lengths = np.fromiter((len(t) for t in texts), dtype=np.int64, count=len(texts))
     offsets = np.zeros(len(texts) + 1, dtype=np.int64)
@@ -100,88 +85,6 @@ def _encode(texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
         return out, offsets
     blob = "".join(texts).encode("utf-32-le" if little else "utf-32-be", "surrogatepass")
     return np.frombuffer(blob, dtype=np.uint32), offsets
-
-
-class _RecentEncodings(threading.local):
-    """The strings of this thread's last two scans, their code points and where each starts.
-
-    Why: Python's codecs are the single-threaded part of both the normalize scan and the topic
-    model (~3 us per article each); copying code points that are already encoded costs a tenth
-    of that. Strings are found by ``id``: a slot holds references to its strings, so while it
-    exists no other live object can have one of their ids. Nothing is kept beyond two batches.
-    """
-
-    def __init__(self) -> None:
-        self.slots: list[tuple[list[str], np.ndarray, np.ndarray, dict[int, int]]] = []
-
-    def remember(self, texts: list[str], cp: np.ndarray, offsets: np.ndarray) -> None:
-        if offsets[-1] > REMEMBER_MAX_CHARS:  # a huge batch: keeping it would raise a job's peak memory
-            self.slots = []
-            return
-        texts = list(texts)
-        index = dict(zip(map(id, texts), range(len(texts)), strict=True))
-        self.slots = [*self.slots[-1:], (texts, cp, offsets, index)]
-
-
-_RECENT = _RecentEncodings()
-REMEMBER_MAX_CHARS = 8_000_000  # ~16 MB of UTF-16 per kept batch (thousands of articles)
-
-
-def forget_recent_encodings() -> None:
-    """Drop this thread's kept encodings (the classify stage calls it when its batch is done)."""
-    _RECENT.slots = []
-
-
-def _encode_joined(titles: list[str], texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`encode_batch` of ``title + "\n" + text`` per document, reusing recent encodes."""
-    n = len(texts)
-    parts = [*titles, *texts]  # part k: title k < n, text k - n
-    ids = list(map(id, parts))
-    source = np.full(2 * n, -1, dtype=np.int64)
-    start = np.zeros(2 * n, dtype=np.int64)
-    sources = []
-    for slot, (_, cp, offsets, index) in enumerate(_RECENT.slots):
-        found = np.fromiter(map(index.get, ids, [-1] * len(ids)), dtype=np.int64, count=2 * n)
-        hit = (found >= 0) & (source < 0)
-        source[hit] = slot
-        start[hit] = offsets[found[hit]]
-        sources.append(cp)
-    length = np.fromiter(map(len, parts), dtype=np.int64, count=2 * n)
-    missing = np.flatnonzero((source < 0) & (length > 0))
-    fresh, fresh_offsets = _encode([parts[k] for k in missing.tolist()])
-    source[missing] = len(sources)
-    start[missing] = fresh_offsets[:-1]
-    sources.append(fresh)
-    while len(sources) < 3:
-        sources.append(fresh[:0])
-    used = set(np.unique(source[length > 0]).tolist())
-    wide = any(sources[i].dtype == np.uint32 for i in used)
-    dtype = np.uint32 if wide else np.uint16  # UTF-32 only if a part that is copied has an astral character
-    sources = [src.astype(dtype, copy=False) if i in used else src[:0].astype(dtype) for i, src in enumerate(sources)]
-    doc_length = length[:n] + length[n:] + (length[:n] > 0)  # the newline after a title
-    offsets = np.zeros(n + 1, dtype=np.int64)
-    np.cumsum(doc_length, out=offsets[1:])
-    out = np.empty(offsets[-1], dtype=dtype)
-    _gather(out, offsets, source, start, length, sources[0], sources[1], sources[2])
-    return out, offsets
-
-
-@njit(cache=True, parallel=True)
-def _gather(out, offsets, source, start, length, a, b, c):
-    """Document d = part d (its title), a newline if that is not empty, part n + d (its text)."""
-    n = offsets.shape[0] - 1
-    for d in prange(n):
-        pos = offsets[d]
-        for half in range(2):
-            k = d + half * n
-            src = a if source[k] == 0 else (b if source[k] == 1 else c)
-            s = start[k]
-            for i in range(length[k]):
-                out[pos + i] = src[s + i]
-            pos += length[k]
-            if half == 0 and length[k] > 0:
-                out[pos] = 10
-                pos += 1
 
 
 def letter_counts_of(char: str) -> tuple[int, int, int, int]:
@@ -309,8 +212,7 @@ def _scan(cp, offsets, flags, packed, verdict, status, counts):
 def scan_texts(texts: list[str]) -> Scan:
     """Clean flags and letter counts for every text of a batch (see the module docstring)."""
     flags, packed, verdict = scan_tables()
-    cp, offsets = _encode(texts)
-    _RECENT.remember(texts, cp, offsets)  # for the topic model's encode_batch(texts, titles)
+    cp, offsets = encode_batch(texts)
     n = len(texts)
     status = np.empty(n, dtype=np.uint8)
     counts = np.empty((n, 4), dtype=np.int64)

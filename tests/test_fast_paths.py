@@ -33,7 +33,7 @@ from pipeline.text import (
     looks_like_html,
     set_tone_style,
 )
-from pipeline.textscan import encode_batch, scan_texts
+from pipeline.textscan import scan_texts
 from pipeline.topic import load_topic_model
 
 _MARKED = set("ăâđêôơưàáảãạằắẳẵặầấẩẫậèéẻẽẹềếểễệìíỉĩịòóỏõọồốổỗộờớởỡợùúủũụừứửữựỳýỷỹỵ")
@@ -203,48 +203,6 @@ def test_classify_stage_matches_per_record_reference(real_rows, config):
     ours = stage(_records(rows))
     assert ours == reference_classify(_records(rows), stage)
     assert stage([]) == []
-
-
-def test_classify_after_normalize_reuses_its_encoding_and_matches_reference(real_rows):
-    """The real order of a job: the normalize scan encodes titles and texts, classify copies them."""
-    stage, normalize = ClassifyStage(ClassifyConfig(top_k=3)), NormalizeStage(NormalizeConfig())
-    rows = [*real_rows[1::3], {"title": "Bóng đá 😀", "text": VI}, {"title": "", "text": VI + " 😀"}]
-    live = [r for r in normalize(_records(rows)) if QUARANTINE_KEY not in r]
-    assert sum(bool(r["title"]) for r in live) > 10 and sum(not r["title"] for r in live) > 10
-    expected = reference_classify([dict(r) for r in live], stage)
-    assert stage([dict(r) for r in live]) == expected
-
-
-def test_kept_encodings_are_bounded_and_dropped_after_classify(real_rows, monkeypatch):
-    import pipeline.textscan as textscan
-
-    texts = [r["text"] for r in real_rows[:30]]
-    scan_texts(texts)
-    assert textscan._RECENT.slots and textscan._RECENT.slots[-1][0] == texts
-    ClassifyStage(ClassifyConfig())(_records(real_rows[:5]))
-    assert textscan._RECENT.slots == []  # a job's memory holds one batch, not the last two as well
-    encode_batch(texts)
-    assert textscan._RECENT.slots == []  # only the normalize scan's encodings are kept
-    monkeypatch.setattr(textscan, "REMEMBER_MAX_CHARS", 100)
-    scan_texts(texts)
-    assert textscan._RECENT.slots == []
-
-
-@pytest.mark.parametrize("remembered", [0, 1, 2])
-def test_encode_with_titles_equals_encoding_the_joined_strings(real_rows, remembered):
-    titles = [r["title"] for r in real_rows[::7]] + ["", "Tiêu đề 😀", "x\ny", "", "a"]
-    texts = [r["text"] for r in real_rows[::7]] + ["", VI, "", "\ud800 lẻ", VI + " 𐐀"]
-    joined = [classifier_input({"title": title, "text": text}) for title, text in zip(titles, texts, strict=True)]
-    expected_cp, expected_offsets = encode_batch(joined)
-    if remembered:  # as after the normalize stage: some or all parts were scanned just before
-        scan_texts(titles[::remembered])
-        scan_texts([*texts[1::remembered], "unrelated"])
-    cp, offsets = encode_batch(texts, titles)
-    assert np.array_equal(offsets, expected_offsets)
-    assert np.array_equal(cp.astype(np.uint32), expected_cp.astype(np.uint32))
-    plain = [r["text"] for r in real_rows[:20]]
-    cp, offsets = encode_batch(plain, [""] * len(plain))
-    assert np.array_equal(cp.astype(np.uint32), encode_batch(plain)[0].astype(np.uint32))  # (copied from UTF-32)
 
 
 def test_round6_is_pythons_round_bit_for_bit():

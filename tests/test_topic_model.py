@@ -101,13 +101,6 @@ def test_title_features_make_the_first_line_count_more(toy):
     assert titled.predict_proba(probe)[0, biz] > plain.predict_proba(probe)[0, biz]
     # a text without a newline is its own title: both vectorizers read it
     assert titled.predict(["đội bóng ghi bàn", "bác sĩ bệnh viện"]) == ["Thể thao", "Sức khỏe"]
-    # titles passed apart (as the classify stage does) read as the joined text, for both kinds of model
-    titles, texts = ["Giá vàng tăng mạnh", "", "Bệnh viện\nquá tải"], ["Đội bóng đá thắng", "bác sĩ giỏi", ""]
-    joined = [f"{t}\n{x}" if t else x for t, x in zip(titles, texts, strict=True)]
-    for model in (plain, titled):
-        assert np.array_equal(model.decision_function(texts, titles), model.decision_function(joined))
-    with pytest.raises(ValueError, match="2 titles for 3 texts"):
-        titled.decision_function(texts, titles[:2])
 
 
 def test_title_model_roundtrip_and_version_2_models_still_load(toy, tmp_path):

@@ -9,17 +9,11 @@ import numpy as np
 from pipeline.config import ClassifyConfig, resolve_model_path
 from pipeline.records import Record
 from pipeline.state import directory_fingerprint
-from pipeline.textscan import forget_recent_encodings
 from pipeline.topic import load_topic_model
-from pipeline.topic.tfidf_linear import TfidfLinearClassifier
 
 
 def classifier_input(record: Record) -> str:
-    """What the topic model reads: title and text together (VNTC's text starts with its title).
-
-    The tf-idf model is handed the two fields apart and reads exactly this (see
-    :meth:`~pipeline.topic.tfidf_linear.TfidfLinearClassifier.decision_function`); other kinds get the string.
-    """
+    """What the topic model reads: title and text together (VNTC's text starts with its title)."""
     title = record.get("title") or ""
     return f"{title}\n{record['text']}" if title else record["text"]
 
@@ -49,16 +43,8 @@ class ClassifyStage:
         if not records:
             return records
         size = self.config.batch_size
-        if isinstance(self.model, TfidfLinearClassifier):  # reads title and text apart (no joined copies)
-            texts = [r["text"] for r in records]
-            titles = [r.get("title") or "" for r in records]
-            chunks = [self.model.predict_proba(texts[i : i + size], titles[i : i + size])
-                      for i in range(0, len(texts), size)]
-        else:
-            inputs = [classifier_input(r) for r in records]
-            chunks = [self.model.predict_proba(inputs[i : i + size]) for i in range(0, len(inputs), size)]
-        proba = np.vstack(chunks)
-        forget_recent_encodings()  # the batch's code points are not needed any more
+        inputs = [classifier_input(r) for r in records]
+        proba = np.vstack([self.model.predict_proba(inputs[i : i + size]) for i in range(0, len(inputs), size)])
         classes = np.array([*self.model.classes_, None], dtype=object)  # index -1: below min_score
         rows = np.arange(len(records))
         best = proba.argmax(axis=1)

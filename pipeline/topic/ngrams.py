@@ -409,10 +409,10 @@ class NgramTfidfVectorizer:
         self.stop_syllables = tuple(stop_syllables)
         self.chunk_size = chunk_size
 
-    def _kernel_args(self, texts: list[str], titles: list[str] | None = None) -> tuple:
+    def _kernel_args(self, texts: list[str]) -> tuple:
         lower_word = char_table()
         src, dst, last = tone_tables(self.tone_style)
-        cp, offsets = encode_batch(texts, titles)
+        cp, offsets = encode_batch(texts)
         char_max = self.char_ngram_max if self.char_ngram_min > 0 else 0
         return (cp, offsets, lower_word, src, dst, last, self.ngram_max, max(self.char_ngram_min, 1), char_max,
                 self.drop_digits, stop_hashes(tuple(self.stop_syllables), self.tone_style))
@@ -453,21 +453,14 @@ class NgramTfidfVectorizer:
             self._table = build_table(self.keys_)
         return self._table
 
-    def transform_dot(self, texts: list[str], coef: np.ndarray, intercept: np.ndarray,
-                      titles: list[str] | None = None) -> np.ndarray:
-        """``transform(texts) @ coef + intercept`` (coef: features x classes), fused in the kernel.
-
-        With ``titles``, text ``d`` is read as ``titles[d] + "\n" + texts[d]`` (see
-        :func:`pipeline.textscan.encode_batch`) without that string being built.
-        """
+    def transform_dot(self, texts: list[str], coef: np.ndarray, intercept: np.ndarray) -> np.ndarray:
+        """``transform(texts) @ coef + intercept`` (coef: features x classes), fused in the kernel."""
         coef = np.ascontiguousarray(coef, dtype=np.float32)
         intercept = np.ascontiguousarray(intercept, dtype=np.float32)
         parts = [np.empty((0, coef.shape[1]), dtype=np.float32)]
         for start in range(0, len(texts), self.chunk_size):
-            stop = start + self.chunk_size
             parts.append(_tfidf_scores(
-                *self._kernel_args(texts[start:stop], None if titles is None else titles[start:stop]),
-                self._lookup_table(), self.idf_,
+                *self._kernel_args(texts[start : start + self.chunk_size]), self._lookup_table(), self.idf_,
                 self.sublinear_tf, coef, intercept, 4 * numba.get_num_threads(),
             ))
         return np.vstack(parts)

@@ -147,25 +147,14 @@ class TfidfLinearClassifier:
         return self
 
     # -- inference --------------------------------------------------------------------------
-    def decision_function(self, texts: list[str], titles: list[str] | None = None) -> np.ndarray:
-        """Class margins, one row per text (one batched vectorize + one sparse product, per vectorizer).
-
-        ``titles`` (optional, one per text, "" for none) are read as the text's first line, i.e.
-        the same as ``decision_function([f"{title}\n{text}" ...])`` (plain text where the title is
-        empty), without building those strings: the classify stage passes its records' fields.
-        """
+    def decision_function(self, texts: list[str]) -> np.ndarray:
+        """Class margins, one row per text (one batched vectorize + one sparse product, per vectorizer)."""
         texts = list(texts)
-        titles = None if titles is None else list(titles)
-        if titles is not None and len(titles) != len(texts):
-            raise ValueError(f"got {len(titles)} titles for {len(texts)} texts")
         if self.title_vectorizer_ is None:
-            return self.vectorizer_.transform_dot(texts, self.coef_, self.intercept_, titles)
+            return self.vectorizer_.transform_dot(texts, self.coef_, self.intercept_)
         n_body = self.vectorizer_.n_features
-        scores = self.vectorizer_.transform_dot(texts, self.coef_[:n_body], self.intercept_, titles)
-        if titles is not None:
-            texts = [title or text for title, text in zip(titles, texts, strict=True)]  # what starts each input
-        firsts = first_lines(texts)
-        scores += self.title_vectorizer_.transform_dot(firsts, self._title_coef(), self._zero_intercept())
+        scores = self.vectorizer_.transform_dot(texts, self.coef_[:n_body], self.intercept_)
+        scores += self.title_vectorizer_.transform_dot(first_lines(texts), self._title_coef(), self._zero_intercept())
         return scores
 
     def _title_coef(self) -> np.ndarray:
@@ -178,10 +167,9 @@ class TfidfLinearClassifier:
     def _zero_intercept(self) -> np.ndarray:
         return np.zeros(self.coef_.shape[1], dtype=np.float32)
 
-    def predict_proba(self, texts: list[str], titles: list[str] | None = None) -> np.ndarray:
-        """Class probabilities (rows sum to 1), columns in ``classes_`` order; ``titles`` as in
-        :meth:`decision_function`."""
-        return softmax(self.decision_function(texts, titles).astype(np.float64) / self.temperature_, axis=1)
+    def predict_proba(self, texts: list[str]) -> np.ndarray:
+        """Class probabilities (rows sum to 1), columns in ``classes_`` order."""
+        return softmax(self.decision_function(texts).astype(np.float64) / self.temperature_, axis=1)
 
     def predict(self, texts: list[str]) -> list[str]:
         return [self.classes_[i] for i in self.decision_function(texts).argmax(axis=1)]
