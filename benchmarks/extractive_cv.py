@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 from sklearn.model_selection import KFold
 
-from pipeline.config import SummaryTrainConfig, load_config, parse_override
+from pipeline.config import SummaryTrainConfig, load_config
 from pipeline.errors import ConfigError
 from pipeline.summarize.data import load_pairs
 from pipeline.summarize.learned import LearnedExtractiveSummarizer
@@ -37,7 +37,7 @@ def main() -> None:
                         help="override a config key, as `vnnews train --set` (repeatable)")
     args = parser.parse_args()
     try:
-        config = load_config(SummaryTrainConfig, args.config, dict(parse_override(item) for item in args.overrides))
+        config = load_config(SummaryTrainConfig, args.config, args.overrides)  # KEY=VALUE strings, as `vnnews --set`
     except ConfigError as exc:
         raise SystemExit(str(exc)) from None
     if config.model.kind != "learned_extractive":

@@ -16,7 +16,7 @@ import gzip
 import json
 from pathlib import Path
 
-from pipeline.config import TrainConfig, load_config, parse_override
+from pipeline.config import TrainConfig, load_config
 from pipeline.errors import ConfigError
 from pipeline.reports import classification_metrics
 from pipeline.text import clean_text
@@ -33,7 +33,7 @@ def main() -> None:
                         help="override a config key, as `vnnews train --set` (repeatable)")
     args = parser.parse_args()
     try:
-        config = load_config(TrainConfig, args.config, dict(parse_override(item) for item in args.overrides))
+        config = load_config(TrainConfig, args.config, args.overrides)  # KEY=VALUE strings, as `vnnews --set`
     except ConfigError as exc:
         raise SystemExit(str(exc)) from None
     with gzip.open(config.data.path, "rt", encoding="utf-8") as fh:
