@@ -136,7 +136,6 @@ def clean_batch(texts: list[str], tone_style: str = "keep", html: bool = False) 
     if html:
         todo |= scan.has_less_than
     out = list(texts) if tone_style == "keep" else [set_tone_style(text, tone_style) for text in texts]
-    changed = []
     for i in np.flatnonzero(todo).tolist():
         text = texts[i]
         markup = html and looks_like_html(text)
@@ -144,10 +143,7 @@ def clean_batch(texts: list[str], tone_style: str = "keep", html: bool = False) 
             text = html_to_text(text)
         if markup or not scan.clean[i]:
             out[i] = clean_text(text, tone_style)
-        if out[i] is not texts[i]:
-            changed.append(i)
-    if tone_style != "keep":
-        changed = [i for i, (new, old) in enumerate(zip(out, texts, strict=True)) if new is not old]
+    changed = [i for i, (new, old) in enumerate(zip(out, texts, strict=True)) if new is not old]
     counts = scan.counts
     if changed:
         counts[changed] = scan_texts([out[i] for i in changed]).counts
