@@ -21,6 +21,24 @@ from pipeline.stages import QUARANTINE_KEY
 
 log = logging.getLogger(__name__)
 
+_POSITION = "_position"  # a record's input row while the API processes a list ("_" fields never reach output)
+
+
+def _is_missing(value: Any) -> bool:
+    """Pandas' missing scalars (NaN, None, NaT, pd.NA); lists and dicts are values, never missing."""
+    import pandas as pd
+
+    return not isinstance(value, (list, dict, tuple, set)) and bool(pd.isna(value))
+
+
+def _columns(rows: list[Record]) -> list[str]:
+    """Columns in order of first appearance, ``quarantine_reason`` last."""
+    seen: dict[str, None] = {}
+    for row in rows:
+        seen.update(dict.fromkeys(row))
+    seen.pop("quarantine_reason", None)
+    return [*seen, "quarantine_reason"]
+
 
 def output_row(record: Record, include_text: bool) -> Record:
     """What a sink receives: every field except internal ones (and the text unless asked for)."""
@@ -85,15 +103,11 @@ class Pipeline:
             row["config_hash"] = self.config_hash
         return out
 
-    def process(self, rows: Iterable[dict[str, Any]]) -> list[Record]:
-        """Process in-memory rows (named as in ``input``'s field mapping); returns the batch job's rows.
-
-        Rows that cannot be processed are left out and logged with their reason. The rows equal the
-        batch job's except for ``run_id``, which only a batch run has.
-        """
+    def _process_rows(self, rows: Iterable[dict[str, Any]]) -> tuple[list[Record | None], list[Quarantined | None]]:
+        """Every row's result, in input order: ``(results, rejections)``, exactly one of each pair set."""
         cfg = self.config.input
         records: list[Record] = []
-        rejected: list[Quarantined] = []
+        rejected: list[Quarantined | None] = []
         for index, row in enumerate(rows):
             item = to_record(row, text_field=cfg.text_field, title_field=cfg.title_field,
                              id_field=cfg.id_field, source=f"row {index + 1}")
@@ -101,18 +115,51 @@ class Pipeline:
                 rejected.append(item)
             else:
                 item["content_hash"] = content_id(item["title"], item["text"])
+                item[_POSITION] = index
                 records.append(item)
+                rejected.append(None)
         batch = self.process_batch(records)
-        for entry in rejected + batch.quarantined:
-            log.warning("skipped %s (%s): %s", entry.id or "row", entry.source, entry.reason)
-        return batch.records
+        for entry in batch.quarantined:
+            rejected[entry.raw.pop(_POSITION)] = entry
+        results: list[Record | None] = [None] * len(rejected)
+        survivors = (i for i, entry in enumerate(rejected) if entry is None)
+        for position, row in zip(survivors, batch.records, strict=True):
+            results[position] = row
+        return results, rejected
+
+    def process(self, rows: Iterable[dict[str, Any]]) -> list[Record]:
+        """Process in-memory rows (named as in ``input``'s field mapping); returns the batch job's rows.
+
+        Rows that cannot be processed are left out and logged with their reason (use
+        :meth:`process_frame` to keep them). The rows equal the batch job's except for ``run_id``,
+        which only a batch run has.
+        """
+        results, rejected = self._process_rows(rows)
+        for entry in rejected:
+            if entry is not None:
+                log.warning("skipped %s (%s): %s", entry.id or "row", entry.source, entry.reason)
+        return [row for row in results if row is not None]
 
     def process_frame(self, frame):
-        """Process a pandas DataFrame (one article per row); returns a DataFrame of results."""
+        """Process a pandas DataFrame (one article per row); returns a DataFrame of results.
+
+        Every input row has one output row, under the caller's index, so results join back to the
+        input. A row that could not be processed keeps its input fields and says why in
+        ``quarantine_reason`` (null for processed rows). Pandas' missing values (NaN, None, NaT)
+        count as missing fields: a row without a title is processed, one without text is not.
+        """
         import pandas as pd
 
-        rows = frame.to_dict(orient="records")
-        return pd.DataFrame(self.process(rows))
+        rows = [{k: None if _is_missing(v) else v for k, v in row.items()} for row in frame.to_dict(orient="records")]
+        results, rejected = self._process_rows(rows)
+        out = []
+        for row, result, entry in zip(rows, results, rejected, strict=True):
+            if result is not None:
+                out.append({**result, "quarantine_reason": None})
+            else:
+                kept = output_row(row, self.config.output.include_text)
+                out.append({**kept, "id": entry.id or kept.get("id"), "quarantine_reason": entry.reason})
+        return pd.DataFrame(out, index=frame.index, columns=_columns(out))
 
     def run(self):
         """Run the configured batch job (see :func:`pipeline.runner.run_job`)."""

@@ -6,15 +6,21 @@ Errors the user can fix print one paragraph (no traceback) and exit non-zero; se
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import signal
 import sys
+import tempfile
+import time
+import traceback
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from pipeline.config import EvaluateConfig, JobConfig, TrainConfig, dump_config, load_config, read_yaml
-from pipeline.errors import VnnewsError
+from pipeline.errors import Interrupted, VnnewsError
+from pipeline.redact import redact
 
 app = typer.Typer(
     help="vnnews: topic classification and summaries for Vietnamese news, driven by YAML configs.",
@@ -44,13 +50,53 @@ def _setup_logging(quiet: bool) -> None:
         datefmt="%H:%M:%S",
         stream=sys.stderr,
     )
-    for noisy in ("httpx", "urllib3", "huggingface_hub", "filelock"):
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(_RedactingFilter())
+    for noisy in ("httpx", "urllib3", "filelock"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # An unreachable hub logs every retry twice; the error message that follows says what to do.
+    logging.getLogger("huggingface_hub").setLevel(logging.ERROR)
+
+
+class _RedactingFilter(logging.Filter):
+    """Masks URL passwords in every log line (a library may log the database URL it connects to)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        masked = redact(message)
+        if masked != message:
+            record.msg, record.args = masked, None
+        return True
 
 
 def _fail(exc: VnnewsError) -> None:
-    typer.echo(f"error: {exc}", err=True)
+    typer.echo(f"error: {redact(str(exc))}", err=True)
     raise typer.Exit(exc.exit_code)
+
+
+_signal_received = {"name": "SIGINT"}
+
+
+def _on_sigterm(signum, frame) -> None:
+    """SIGTERM (a scheduler stopping the job) unwinds like Ctrl-C, so batches in flight are dropped cleanly."""
+    _signal_received["name"] = "SIGTERM"
+    raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def _interruptible():
+    """Turn SIGINT/SIGTERM into one line and exit 130/143 instead of a traceback or a silent exit."""
+    _signal_received["name"] = "SIGINT"
+    previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        yield
+    except KeyboardInterrupt:
+        _fail(Interrupted(
+            f"interrupted by {_signal_received['name']}; finished batches are saved: run the same command to resume.",
+            _signal_received["name"],
+        ))
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _print_preview(summary) -> None:
@@ -99,11 +145,13 @@ def run(config: ConfigArg, set_: SetOption = None, quiet: QuietOption = False) -
     from pipeline.api import Pipeline
 
     _setup_logging(quiet)
-    try:
-        summary = Pipeline(load_config(JobConfig, config, set_ or [])).run()
-    except VnnewsError as exc:
-        _fail(exc)
-    _print_preview(summary)
+    with _interruptible():
+        try:
+            summary = Pipeline(load_config(JobConfig, config, set_ or [])).run()
+        except VnnewsError as exc:
+            _fail(exc)
+    if not quiet:
+        _print_preview(summary)
 
 
 def config_task(config: Path, overrides: list[str] | None) -> str:
@@ -245,8 +293,34 @@ def models_convert(
     typer.echo(f"use it with: --set summarize.backend=ctranslate2 --set summarize.model={out}")
 
 
+def _report_bug(exc: BaseException) -> None:
+    """One paragraph for an unexpected exception; its traceback goes to a file for the bug report."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    text = "".join(traceback.format_exception(exc))
+    try:
+        fd, path = tempfile.mkstemp(prefix=f"vnnews-crash-{stamp}-", suffix=".txt")
+        with open(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        where = f"the traceback is in {path}"
+    except OSError:
+        where = "the traceback could not be saved"
+    frame = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
+    at = f" at {Path(frame.filename).name}:{frame.lineno}" if frame else ""
+    message = redact(str(exc).split("\n")[0][:300])
+    typer.echo(
+        f"error: internal error{at}: {type(exc).__name__}: {message}. This is a bug in vnnews, not a problem "
+        f"with your input or config; {where}: please report it with that file. Finished batches are saved: "
+        "after a fix, the same command resumes.",
+        err=True,
+    )
+
+
 def main() -> None:
-    app()
+    try:
+        app()
+    except Exception as exc:  # the CLI's last line of defence: a bug prints a paragraph, never a traceback
+        _report_bug(exc)
+        sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -10,8 +10,7 @@ model paths additionally fall back to the project checkout (see :func:`resolve_m
 
 from __future__ import annotations
 
-import hashlib
-import json
+import math
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
@@ -19,6 +18,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, field_validator, model_validator
 
 from pipeline.errors import ConfigError
+from pipeline.redact import redact
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -31,10 +31,25 @@ Ct2ComputeType = Literal[
 ]
 
 
+# Numbers beyond these are typos or attacks (`--set input.limit=1e20`), never settings: they would
+# overflow C integers downstream (islice, numpy) long after validation. 2**53 is the largest integer
+# a YAML/JSON float represents exactly.
+MAX_INT = 2**53
+
+
 class Section(BaseModel):
     """Base for every config section: unknown keys are errors, assignments are validated."""
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _finite_numbers(cls, value: Any) -> Any:
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValueError("must be a finite number")
+        if isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_INT:
+            raise ValueError(f"must be at most {MAX_INT:,} in size")
+        return value
 
 
 class InputConfig(Section):
@@ -345,7 +360,7 @@ def parse_override(item: str) -> tuple[str, Any]:
     if not sep or not key:
         raise ConfigError(f"--set expects KEY=VALUE with a dotted key (e.g. summarize.num_beams=2), got {item!r}.")
     try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
+        value = safe_load_yaml(raw, f"--set {key}") if raw.strip() else ""
     except yaml.YAMLError:
         value = raw
     return key, value
@@ -373,7 +388,7 @@ def format_validation_error(err: ValidationError, source: str) -> str:
     lines = [f"Invalid config {source}:"]
     for problem in sorted(err.errors(), key=lambda e: [str(p) for p in e["loc"]]):
         loc = ".".join(str(p) for p in problem["loc"]) or "(top level)"
-        msg = problem["msg"]
+        msg = problem["msg"].removeprefix("Value error, ")
         if problem["type"] == "extra_forbidden":
             msg = "unknown key (check the spelling; `vnnews config show` lists every key)"
         elif problem["type"] == "missing":
@@ -382,6 +397,44 @@ def format_validation_error(err: ValidationError, source: str) -> str:
             msg = f"{msg}, got {problem['input']!r}"
         lines.append(f"  {loc}: {msg}")
     return "\n".join(lines)
+
+
+# A config has a few hundred values. Anchors and aliases are fine, but nested aliases can make a
+# small file expand to billions of values ("billion laughs"), which validation would walk for
+# minutes and gigabytes; past this many values (counted with aliases expanded) a file is refused.
+MAX_YAML_VALUES = 100_000
+
+
+def _expanded_size(node: yaml.Node, sizes: dict[int, int]) -> int:
+    """Values in ``node`` with every alias expanded, computed on the composed graph (aliases share
+    nodes, so memoizing by node identity keeps this linear in the file's size)."""
+    known = sizes.get(id(node))
+    if known is not None:
+        return known
+    size = 1
+    if isinstance(node, yaml.SequenceNode):
+        size += sum(_expanded_size(child, sizes) for child in node.value)
+    elif isinstance(node, yaml.MappingNode):
+        size += sum(_expanded_size(k, sizes) + _expanded_size(v, sizes) for k, v in node.value)
+    sizes[id(node)] = min(size, MAX_YAML_VALUES + 1)
+    return sizes[id(node)]
+
+
+def safe_load_yaml(text: str, source: str) -> Any:
+    """``yaml.safe_load`` that refuses documents expanding past MAX_YAML_VALUES values."""
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        if _expanded_size(node, {}) > MAX_YAML_VALUES:
+            raise ConfigError(
+                f"{source} expands to more than {MAX_YAML_VALUES:,} values through YAML aliases; "
+                "a job config never needs that many: remove the nested anchors (&name) and aliases (*name)."
+            )
+        return loader.construct_document(node)
+    finally:
+        loader.dispose()
 
 
 def read_yaml(path: str | Path) -> dict[str, Any]:
@@ -394,7 +447,7 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"Config file {path} cannot be read: {exc}.") from None
     try:
-        data = yaml.safe_load(text)
+        data = safe_load_yaml(text, f"Config file {path}")
     except yaml.YAMLError as exc:
         raise ConfigError(f"Config file {path} is not valid YAML: {exc}") from None
     if data is None:
@@ -422,14 +475,8 @@ def load_config(
 
 
 def dump_config(config: BaseModel) -> str:
-    """The resolved config as YAML, every default filled in."""
-    return yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False, allow_unicode=True)
-
-
-def config_hash(config: BaseModel) -> str:
-    """A short stable hash of the resolved config: which settings produced a result."""
-    blob = json.dumps(config.model_dump(mode="json"), sort_keys=True, ensure_ascii=False)
-    return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:16]
+    """The resolved config as YAML, every default filled in, passwords in URLs masked."""
+    return redact(yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False, allow_unicode=True))
 
 
 def resolve_model_path(path: Path) -> Path:

@@ -2,7 +2,11 @@
 
 Every failure that is the user's to fix (a bad config, a missing model, an unreadable input)
 raises a subclass of :class:`VnnewsError`. The CLI prints its message as one paragraph and exits
-non-zero without a traceback; anything else is a bug and keeps its traceback.
+non-zero without a traceback. Anything else is a bug: the CLI prints one paragraph saying so and
+saves the traceback to a file (exit 1).
+
+Exit codes: 0 done, 1 internal error (a bug), 2 config, 3 model, 4 input, 5 output, 6 too many rows
+quarantined, 130 interrupted by SIGINT (Ctrl-C), 143 interrupted by SIGTERM.
 """
 
 from __future__ import annotations
@@ -36,3 +40,11 @@ class OutputError(VnnewsError):
     """The configured output cannot be written."""
 
     exit_code = 5
+
+
+class Interrupted(VnnewsError):
+    """The run was stopped by a signal; finished batches are saved and a rerun resumes after them."""
+
+    def __init__(self, message: str, signal_name: str = "SIGINT") -> None:
+        super().__init__(message)
+        self.exit_code = 143 if signal_name == "SIGTERM" else 130

@@ -21,26 +21,31 @@ def _duration(seconds: float) -> str:
 
 
 class Progress:
-    """Counts processed articles; ``mode`` is auto, bar, log or off."""
+    """Counts processed articles; ``mode`` is auto, bar, log or off.
 
-    def __init__(self, total: int | None, mode: str = "auto", log_every_seconds: float = 10.0) -> None:
+    ``initial`` rows were done by an earlier, interrupted run: they count toward the position,
+    but not toward this run's rate, so a resumed run shows an honest articles/s and ETA.
+    """
+
+    def __init__(self, total: int | None, mode: str = "auto", log_every_seconds: float = 10.0,
+                 initial: int = 0) -> None:
         if mode == "auto":
             mode = "bar" if sys.stderr.isatty() else "log"
         self.mode = mode
         self.total = total
-        self.done = 0
+        self.initial = self.done = initial
         self.log_every = log_every_seconds
         self.start = self._last_log = time.monotonic()
         self._bar = None
         if mode == "bar":
             from tqdm import tqdm
 
-            self._bar = tqdm(total=total, unit=" articles", dynamic_ncols=True, smoothing=0.1)
+            self._bar = tqdm(total=total, initial=initial, unit=" articles", dynamic_ncols=True, smoothing=0.1)
 
     @property
     def rate(self) -> float:
         elapsed = time.monotonic() - self.start
-        return self.done / elapsed if elapsed > 0 else 0.0
+        return (self.done - self.initial) / elapsed if elapsed > 0 else 0.0
 
     def status(self) -> str:
         rate = self.rate

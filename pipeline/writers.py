@@ -17,8 +17,11 @@ their writers read the rows twice (once for the columns or schema, once to write
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import functools
 import json
+import math
 import os
 import sys
 import tempfile
@@ -31,6 +34,7 @@ from typing import Any
 from pipeline.config import OutputConfig
 from pipeline.errors import OutputError
 from pipeline.records import Record
+from pipeline.redact import redact
 
 FORMATS_BY_SUFFIX = {".jsonl": "jsonl", ".json": "jsonl", ".csv": "csv", ".parquet": "parquet",
                      ".db": "sqlite", ".sqlite": "sqlite", ".sqlite3": "sqlite"}
@@ -55,8 +59,24 @@ def side_path(output: Path, suffix: str) -> Path:
     return output.with_name(f"{output.stem}.{suffix}")
 
 
+def _finite(value: Any) -> Any:
+    """``value`` with NaN and infinities (anywhere inside) replaced by None."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
+
+
 def dumps(row: dict[str, Any]) -> str:
-    return json.dumps(row, ensure_ascii=False, default=str)
+    """One row as strict JSON: NaN and infinities (pandas' missing values, float columns) become null,
+    since bare ``NaN`` is not JSON and strict parsers reject the whole line."""
+    try:
+        return json.dumps(row, ensure_ascii=False, default=str, allow_nan=False)
+    except ValueError:
+        return json.dumps(_finite(row), ensure_ascii=False, default=str, allow_nan=False)
 
 
 class _AtomicFile:
@@ -70,20 +90,37 @@ class _AtomicFile:
         except OSError as exc:
             raise OutputError(f"Cannot write to {target.parent}: {exc.strerror or exc}.") from None
         self.tmp = Path(tmp)
+        os.chmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; results follow the umask like other files
         self.handle = os.fdopen(fd, "wb") if binary else os.fdopen(fd, "w", encoding="utf-8", newline="")
 
     def __enter__(self) -> _AtomicFile:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is not None:
+        if exc_type is None:
+            try:
+                self.handle.flush()
+                os.fsync(self.handle.fileno())
+                self.handle.close()
+                os.replace(self.tmp, self.target)
+                return
+            except OSError as error:
+                exc_type, exc = type(error), error
+        with contextlib.suppress(OSError):
             self.handle.close()
-            self.tmp.unlink(missing_ok=True)
-            return
-        self.handle.flush()
-        os.fsync(self.handle.fileno())
-        self.handle.close()
-        os.replace(self.tmp, self.target)
+        self.tmp.unlink(missing_ok=True)
+        if issubclass(exc_type, OSError):  # disk full, quota, file too large, I/O error
+            raise OutputError(
+                f"Cannot write {self.target}: {exc.strerror or exc}. The previous {self.target.name} is unchanged; "
+                "free space (or fix the folder) and run the same command again: finished batches are kept."
+            ) from None
+
+
+@functools.cache
+def _umask() -> int:
+    mask = os.umask(0)  # the only way to read it; done once, before any worker threads write files
+    os.umask(mask)
+    return mask
 
 
 def check_writable(directory: Path) -> None:
@@ -145,7 +182,7 @@ class CsvSink(JsonlSink):
             writer = csv.DictWriter(out.handle, fieldnames=columns, extrasaction="ignore")
             writer.writeheader()
             for row in rows():
-                writer.writerow({k: dumps(v) if isinstance(v, (list, dict)) else v for k, v in row.items()})
+                writer.writerow({k: dumps(v) if isinstance(v, (list, dict)) else _finite(v) for k, v in row.items()})
 
 
 class ParquetSink(JsonlSink):
@@ -231,7 +268,8 @@ class SqlSink:
         try:
             self.engine = sa.create_engine(url)
         except (sa.exc.ArgumentError, ImportError) as exc:
-            raise OutputError(f"output.url {url!r} is not a usable SQLAlchemy URL: {exc}.") from None
+            reason = str(exc).split("\n")[0].rstrip(".")
+            raise OutputError(redact(f"output.url {url!r} is not a usable SQLAlchemy URL: {reason}.")) from None
         self.table = sa.Table(
             table, sa.MetaData(),
             sa.Column("id", sa.Text, primary_key=True),
@@ -242,7 +280,7 @@ class SqlSink:
         )
 
     def _fail(self, exc: Exception) -> OutputError:
-        return OutputError(f"Cannot write table {self.table.name} at {self.engine.url!r}: {exc}".split("\n")[0])
+        return OutputError(redact(f"Cannot write table {self.table.name} at {self.engine.url!r}: {exc}".split("\n")[0]))
 
     def exists(self) -> bool:
         import sqlalchemy as sa

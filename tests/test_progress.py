@@ -20,3 +20,24 @@ def test_unknown_total_has_no_eta():
     progress = Progress(total=None, mode="off")
     progress.update(5)
     assert "ETA" not in progress.status() and progress.status().startswith("5 articles")
+
+
+def test_resumed_run_rate_counts_only_this_runs_rows(caplog, monkeypatch):
+    """A run resumed at row 900 of 1,000 has done 50 rows in 10 s: 5/s and 10 s to go, not 95/s."""
+    now = [0.0]
+    monkeypatch.setattr("pipeline.progress.time.monotonic", lambda: now[0])
+    progress = Progress(total=1000, mode="log", log_every_seconds=5, initial=900)
+    with caplog.at_level(logging.INFO, logger="pipeline.progress"):
+        now[0] = 10.0
+        progress.update(50)
+    assert "950/1,000 articles, 5.0 articles/s, ETA 0m10s" in caplog.text
+
+
+def test_resumed_bar_starts_at_the_resumed_position():
+    progress = Progress(total=1000, mode="bar", initial=900)
+    try:
+        progress.update(50)
+        assert progress._bar.n == 950
+        assert progress._bar.format_dict["initial"] == 900
+    finally:
+        progress.close()

@@ -13,32 +13,16 @@ truncation accounting, ``long_input: chunk``, batching), so the CTranslate2 back
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 from typing import Any
 
 from pipeline.config import SummarizeConfig
 from pipeline.errors import ModelNotFoundError
+from pipeline.hub import check_local, local_dir, missing_model_message
+
+# Added to a failed summarize.model load: the offline way out.
+EXTRACTIVE_HINT = " Or use summarize.kind=extractive, which needs no download."
 
 log = logging.getLogger(__name__)
-
-
-def _local_dir(model: str) -> Path | None:
-    path = Path(model).expanduser()
-    return path if path.exists() else None
-
-
-def _missing_model_message(model: str, reason: str) -> str:
-    if _local_dir(model) is not None or model.startswith((".", "/", "~")) or model.count("/") > 1:
-        return (
-            f"Cannot load summarization model from {model}: {reason}. Point summarize.model at a directory "
-            "holding config.json, the tokenizer files and model.safetensors (as written by save_pretrained)."
-        )
-    return (
-        f"Cannot load summarization model {model!r} from the Hugging Face Hub: {reason}. If this machine "
-        "is offline, download the model elsewhere (`hf download " + model + " --local-dir DIR`), copy DIR "
-        "here and set summarize.model to that directory (e.g. --set summarize.model=DIR); or use "
-        "summarize.kind=extractive, which needs no model. Set HF_HUB_OFFLINE=1 to skip the network retries."
-    )
 
 
 class BatchedSummarizer:
@@ -139,7 +123,8 @@ class Seq2SeqSummarizer(BatchedSummarizer):
         from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
 
         model = self.config.model
-        local = _local_dir(model)
+        check_local(model, "summarize.model")
+        local = local_dir(model)
         # Never unpickle weights when safetensors exist (hub repos and our own saves have them); a
         # local directory with only pytorch_model.bin loads through torch's weights_only loader.
         safetensors = True if local is None or any(local.glob("*.safetensors")) else None
@@ -150,7 +135,8 @@ class Seq2SeqSummarizer(BatchedSummarizer):
             )
         except (OSError, ValueError, KeyError) as exc:
             reason = str(exc).strip().split("\n")[0].rstrip(".")
-            raise ModelNotFoundError(_missing_model_message(model, reason)) from None
+            message = missing_model_message(model, reason, "summarize.model")
+            raise ModelNotFoundError(message + EXTRACTIVE_HINT) from None
         device = self.config.device
         if device == "auto":
             device = "cuda" if torch.cuda.is_available() else "cpu"

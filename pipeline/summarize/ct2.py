@@ -27,7 +27,8 @@ from typing import Any
 
 from pipeline.config import SummarizeConfig
 from pipeline.errors import ModelNotFoundError, OutputError
-from pipeline.summarize.abstractive import BatchedSummarizer, _local_dir, _missing_model_message
+from pipeline.hub import check_local, local_dir, missing_model_message
+from pipeline.summarize.abstractive import EXTRACTIVE_HINT, BatchedSummarizer
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +62,7 @@ def _card(source: str, output: Path, quantization: str, seconds: float) -> dict[
     import ctranslate2
     import transformers
 
-    local = _local_dir(source)
+    local = local_dir(source)
     card: dict[str, Any] = {
         "format": "ctranslate2",
         "source": str(local.resolve()) if local is not None else source,
@@ -121,6 +122,7 @@ def convert_model(source: str, output: str | Path, quantization: str = "int8", f
         raise OutputError(f"{output} already exists and is not empty; pass --force to overwrite it.")
     if is_ct2_dir(source):
         raise ModelNotFoundError(f"{source} is already a CTranslate2 model; point summarize.model at it directly.")
+    check_local(source, "summarize.model")
     output.parent.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     tmp = Path(tempfile.mkdtemp(prefix=f".{output.name}-", dir=output.parent))
@@ -131,7 +133,8 @@ def convert_model(source: str, output: str | Path, quantization: str = "int8", f
             tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=False)
         except (OSError, ValueError, KeyError) as exc:
             reason = str(exc).strip().split("\n")[0].rstrip(".")
-            raise ModelNotFoundError(_missing_model_message(source, reason)) from None
+            message = missing_model_message(source, reason, "summarize.model")
+            raise ModelNotFoundError(message + EXTRACTIVE_HINT) from None
         tokenizer.save_pretrained(tmp)
         source_config = AutoConfig.from_pretrained(source, trust_remote_code=False).to_dict()
         (tmp / "source_config.json").write_text(json.dumps(source_config, indent=2) + "\n", encoding="utf-8")
@@ -158,7 +161,7 @@ def cache_path(config: SummarizeConfig) -> Path:
     """
     quantization = _cache_quantization(config.compute_type)
     key = [config.model, quantization]
-    local = _local_dir(config.model)
+    local = local_dir(config.model)
     if local is not None:
         for f in sorted(local.iterdir()):
             if f.is_file():
@@ -178,6 +181,7 @@ def resolve_ct2_model(config: SummarizeConfig) -> Path:
     """The CTranslate2 directory for ``config.model``: itself if converted, else the (filled) cache."""
     if is_ct2_dir(config.model):
         return Path(config.model).expanduser()
+    check_local(config.model, "summarize.model")
     target = cache_path(config)
     if not is_ct2_dir(target):
         log.info("converting %s for ctranslate2 into %s (once; later runs reuse it)", config.model, target)

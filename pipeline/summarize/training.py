@@ -207,18 +207,20 @@ def train_seq2seq(config: SummaryTrainConfig, config_path: str | None = None) ->
         set_seed,
     )
 
-    from pipeline.summarize.abstractive import Seq2SeqSummarizer, _missing_model_message
+    from pipeline.hub import check_local, missing_model_message
+    from pipeline.summarize.abstractive import Seq2SeqSummarizer
 
     settings: Seq2SeqTrainConfig = config.model  # type: ignore[assignment]
     flags = _device_flags(settings)
     train_pairs, val_pairs = split_pairs(config, settings.tone_style)
     set_seed(config.seed)
+    check_local(settings.base_model, "model.base_model")
     try:
         tokenizer = AutoTokenizer.from_pretrained(settings.base_model, trust_remote_code=False)
         model = AutoModelForSeq2SeqLM.from_pretrained(settings.base_model, trust_remote_code=False)
     except (OSError, ValueError, KeyError) as exc:
         reason = str(exc).strip().split("\n")[0].rstrip(".")
-        raise ModelNotFoundError(_missing_model_message(settings.base_model, reason)) from None
+        raise ModelNotFoundError(missing_model_message(settings.base_model, reason, "model.base_model")) from None
     out = config.output_dir
     args = Seq2SeqTrainingArguments(
         output_dir=str(out / "checkpoints"),

@@ -22,6 +22,8 @@ from typing import Any
 import numpy as np
 from scipy.special import softmax
 
+from pipeline.errors import ModelNotFoundError
+from pipeline.hub import check_local, missing_model_message
 from pipeline.topic.tfidf_linear import fit_temperature
 
 KIND = "transformer"
@@ -127,15 +129,20 @@ class TransformerClassifier:
         fit_idx, hold_idx = train_test_split(
             index, test_size=self.early_stopping_split, random_state=self.seed, stratify=stratify
         )
-        self.tokenizer_ = AutoTokenizer.from_pretrained(self.model, trust_remote_code=False)
-        self.model_ = AutoModelForSequenceClassification.from_pretrained(
-            self.model,
-            trust_remote_code=False,
-            num_labels=len(self.classes_),
-            id2label=dict(enumerate(self.classes_)),
-            label2id={c: i for i, c in enumerate(self.classes_)},
-            use_safetensors=None,
-        )
+        check_local(self.model, "model.model")
+        try:
+            self.tokenizer_ = AutoTokenizer.from_pretrained(self.model, trust_remote_code=False)
+            self.model_ = AutoModelForSequenceClassification.from_pretrained(
+                self.model,
+                trust_remote_code=False,
+                num_labels=len(self.classes_),
+                id2label=dict(enumerate(self.classes_)),
+                label2id={c: i for i, c in enumerate(self.classes_)},
+                use_safetensors=None,
+            )
+        except (OSError, ValueError, KeyError) as exc:
+            reason = str(exc).strip().split("\n")[0].rstrip(".")
+            raise ModelNotFoundError(missing_model_message(self.model, reason, "model.model")) from None
         train_set = self._dataset([texts[i] for i in fit_idx], y[fit_idx])
         hold_set = self._dataset([texts[i] for i in hold_idx], y[hold_idx])
         weights = None

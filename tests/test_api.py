@@ -1,0 +1,38 @@
+"""The Python API on pandas frames: every row back, under the caller's index, with a reason when rejected."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from pipeline import Pipeline
+from tests.conftest import SAMPLES, job
+
+
+def test_process_frame_keeps_every_row_and_the_index(tmp_path, sample_rows):
+    pipe = Pipeline.from_dict(job(tmp_path, SAMPLES, summarize={"enabled": False}))
+    frame = pd.DataFrame(sample_rows[:5], index=["a", "b", "c", "d", "e"])
+    frame.loc["b", "title"] = np.nan  # pandas' missing value: an untitled article, still processed
+    frame.loc["c", "text"] = None  # no text: rejected, with its reason
+    frame.loc["d", "title"] = None
+    frame["views"] = [1.0, np.nan, 3.0, 4.0, 5.0]
+    out = pipe.process_frame(frame)
+    assert out.index.tolist() == ["a", "b", "c", "d", "e"]
+    assert out.loc["c", "quarantine_reason"] == "missing text field 'text'"
+    assert out.loc["c", "id"] == frame.loc["c", "id"] and pd.isna(out.loc["c", "topic"])
+    assert out["quarantine_reason"].drop("c").isna().all()
+    assert out.loc["b", "title"] == "" and isinstance(out.loc["b", "topic"], str)
+    assert out.loc[["a", "d", "e"], "topic"].notna().all()
+    joined = frame[["views"]].join(out[["topic"]])  # results join back on the caller's index
+    assert joined.loc["e", "views"] == 5.0
+
+
+def test_stage_rejections_keep_their_position(tmp_path, sample_rows):
+    pipe = Pipeline.from_dict(job(tmp_path, SAMPLES, summarize={"enabled": False}))
+    rows = [dict(sample_rows[0]), {"id": "en", "title": "Hello", "text": "The team won the match last night. " * 5},
+            dict(sample_rows[1])]
+    out = pipe.process_frame(pd.DataFrame(rows))
+    assert out.index.tolist() == [0, 1, 2]
+    assert out["id"].tolist() == [sample_rows[0]["id"], "en", sample_rows[1]["id"]]
+    assert "not Vietnamese" in out.loc[1, "quarantine_reason"]
+    assert [r["id"] for r in pipe.process(rows)] == [sample_rows[0]["id"], sample_rows[1]["id"]]
