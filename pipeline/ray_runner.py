@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from pipeline.config import JobConfig, resolve_model_path
+from pipeline.errors import ConfigError
 from pipeline.records import Quarantined, content_id
 from pipeline.writers import dumps
 
@@ -147,10 +148,18 @@ def init_ray(config: JobConfig) -> None:
     runner = config.runner
     kwargs: dict[str, Any] = {"include_dashboard": False, "logging_level": logging.WARNING,
                               "log_to_driver": False}
-    if runner.address:
-        ray.init(address=runner.address, **kwargs)
-    else:
-        ray.init(num_cpus=runner.num_cpus, **kwargs)
+    try:
+        if runner.address:
+            ray.init(address=runner.address, **kwargs)
+        else:
+            ray.init(num_cpus=runner.num_cpus, **kwargs)
+    except (ConnectionError, ValueError, RuntimeError, TimeoutError) as exc:
+        reason = str(exc).split("\n")[0].rstrip(".")
+        where = f"the Ray cluster at runner.address={runner.address}" if runner.address else "a local Ray instance"
+        raise ConfigError(
+            f"Cannot start or join {where}: {reason}. Start the cluster first (`ray start --head` on its head "
+            "node), fix runner.address, or set runner.address: null to start Ray on this machine."
+        ) from None
     context = ray.data.DataContext.get_current()
     context.enable_progress_bars = False
     # Small blocks (a few hundred articles of JSON) so that one big input file is split and feeds

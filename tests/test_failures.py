@@ -234,3 +234,11 @@ def test_a_bug_prints_one_paragraph_and_saves_the_traceback(tmp_path, small_inpu
     assert "internal error" in message and "ZeroDivisionError: simulated bug" in message
     saved = list(tmp_path.glob("vnnews-crash-*.txt"))
     assert len(saved) == 1 and "Traceback" in saved[0].read_text(encoding="utf-8")
+
+
+def test_ray_without_a_cluster_is_a_config_error(tmp_path, small_input):
+    proc = _vnnews("run", str(_config(tmp_path, small_input, runner={"kind": "ray", "address": "auto"})),
+                   env={k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"})
+    message = _one_paragraph(proc, 2)
+    assert "runner.address=auto" in message and "ray start --head" in message
+    assert len(proc.stderr.strip().splitlines()) == 1
