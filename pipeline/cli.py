@@ -84,17 +84,15 @@ def _on_sigterm(signum, frame) -> None:
 
 
 @contextlib.contextmanager
-def _interruptible():
+def _interruptible(what_now: str):
     """Turn SIGINT/SIGTERM into one line and exit 130/143 instead of a traceback or a silent exit."""
     _signal_received["name"] = "SIGINT"
     previous = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         yield
     except KeyboardInterrupt:
-        _fail(Interrupted(
-            f"interrupted by {_signal_received['name']}; finished batches are saved: run the same command to resume.",
-            _signal_received["name"],
-        ))
+        name = _signal_received["name"]
+        _fail(Interrupted(f"interrupted by {name}; {what_now}", name))
     finally:
         signal.signal(signal.SIGTERM, previous)
 
@@ -145,7 +143,7 @@ def run(config: ConfigArg, set_: SetOption = None, quiet: QuietOption = False) -
     from pipeline.api import Pipeline
 
     _setup_logging(quiet)
-    with _interruptible():
+    with _interruptible("finished batches are saved: run the same command to resume."):
         try:
             summary = Pipeline(load_config(JobConfig, config, set_ or [])).run()
         except VnnewsError as exc:
@@ -207,10 +205,11 @@ def train(config: ConfigArg, set_: SetOption = None, quiet: QuietOption = False)
     from pipeline.topic.training import train as train_model
 
     _setup_logging(quiet)
-    if config_task(config, set_) == "summary":
-        _train_summary(config, set_)
-        return
-    cfg, metrics = _load_and_call(TrainConfig, config, set_, lambda c: train_model(c, config_path=str(config)))
+    with _interruptible("training stopped; run the same command to start it again."):
+        if config_task(config, set_) == "summary":
+            _train_summary(config, set_)
+            return
+        cfg, metrics = _load_and_call(TrainConfig, config, set_, lambda c: train_model(c, config_path=str(config)))
     typer.echo(format_table(metrics))
     typer.echo(f"trained in {metrics['train_seconds']}s; model: {cfg.output_dir}")
 
@@ -222,10 +221,11 @@ def evaluate(config: ConfigArg, set_: SetOption = None, quiet: QuietOption = Fal
     from pipeline.topic.training import format_table
 
     _setup_logging(quiet)
-    if config_task(config, set_) == "summary":
-        _evaluate_summary(config, set_)
-        return
-    cfg, metrics = _load_and_call(EvaluateConfig, config, set_, evaluate_model)
+    with _interruptible("evaluation stopped; run the same command to start it again."):
+        if config_task(config, set_) == "summary":
+            _evaluate_summary(config, set_)
+            return
+        cfg, metrics = _load_and_call(EvaluateConfig, config, set_, evaluate_model)
     typer.echo(format_table(metrics))
     if metrics["unseen_labels"]:
         typer.echo(f"labels the model never saw: {', '.join(metrics['unseen_labels'])}")

@@ -84,8 +84,9 @@ def page(title: str, sections: list[tuple[str, str]], subtitle: str = "") -> str
 
 
 def _write(path: Path, document: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(document, encoding="utf-8")
+    from pipeline.writers import write_text_atomic
+
+    write_text_atomic(path, document)
     return path
 
 

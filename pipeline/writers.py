@@ -116,6 +116,12 @@ class _AtomicFile:
             ) from None
 
 
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write a side file (config, manifest, report) whole or not at all: a full disk never leaves half of one."""
+    with _AtomicFile(path) as out:
+        out.handle.write(text)
+
+
 @functools.cache
 def _umask() -> int:
     mask = os.umask(0)  # the only way to read it; done once, before any worker threads write files

@@ -86,7 +86,7 @@ def test_vnnews_run_writes_manifest_throughput_and_report(tmp_path):
               "output": {"path": str(tmp_path / "out.jsonl")}}
     path = tmp_path / "job.yaml"
     path.write_text(yaml.safe_dump(config), encoding="utf-8")
-    result = runner.invoke(app, ["run", str(path), "--quiet"])
+    result = runner.invoke(app, ["run", str(path)])
     assert result.exit_code == 0, result.output
     manifest = json.loads((tmp_path / "out.manifest.json").read_text(encoding="utf-8"))
     points = manifest["throughput"]
