@@ -373,7 +373,8 @@ class ParquetReader:
     """Parquet read in record batches; the schema's columns become fields.
 
     Page checksums are verified where the writer stored them; a damaged page or row group ends
-    the file with one quarantine entry ("damaged from row N on") after the rows before it.
+    the file with one quarantine entry ("damaged from row N on") after the rows before it (N is
+    the first row of the batch that could not be decoded, batches being read row group by row group).
     """
 
     def __init__(self, path: Path, batch_size: int = 1024, name: str | None = None) -> None:
@@ -395,10 +396,11 @@ class ParquetReader:
 
         done = 0
         try:
-            for batch in self._file.iter_batches(batch_size=self.batch_size):
-                rows = batch.to_pylist()
-                yield from rows
-                done += len(rows)
+            for group in range(self._file.num_row_groups):  # a batch never spans two: damage stays in its group
+                for batch in self._file.iter_batches(batch_size=self.batch_size, row_groups=[group]):
+                    rows = batch.to_pylist()
+                    yield from rows
+                    done += len(rows)
         except (OSError, ValueError, pa.ArrowException) as exc:
             yield Quarantined(f"input is damaged from row {done + 1} on: {exc}", b"", f"{self.name}:row {done + 1}")
 
