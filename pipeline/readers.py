@@ -112,7 +112,7 @@ def _split_lines(blocks: Iterable[AnyStr], newline: re.Pattern, limit: int) -> I
             if skipping:
                 skipping = False
             elif size + match.start() - start > limit:
-                yield (parts[0] if parts else block[start:])[:1000], True
+                yield (parts[0] if parts else block[start:match.start()])[:1000], True
             else:
                 piece = block[start:pos]
                 yield (piece[:0].join([*parts, piece]) if parts else piece), False
