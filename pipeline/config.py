@@ -10,6 +10,7 @@ model paths additionally fall back to the project checkout (see :func:`resolve_m
 
 from __future__ import annotations
 
+import codecs
 import math
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
@@ -63,15 +64,36 @@ class InputConfig(Section):
     raw_pages: bool = Field(False, description="Text is a scraped page: recover title, author, body; drop boilerplate.")
     txt_first_line_title: bool = Field(True, description="For .txt folders: the first non-empty line is the title.")
     split: str | None = Field(None, description="For a saved DatasetDict: which split to read.")
-    encoding: str = Field("utf-8", description="Text encoding of txt/csv/jsonl inputs.")
+    encoding: str = Field("utf-8", description="Text encoding of txt/csv/jsonl inputs (a UTF-16 byte-order mark wins).")
+    csv_delimiter: str = Field(
+        "auto", description="CSV field separator: one character, or 'auto' to pick , ; tab or | from the header line."
+    )
     batch_size: int = Field(64, ge=1, le=100_000, description="Articles read and processed per batch.")
     limit: int | None = Field(None, ge=1, description="Stop after this many input rows (for trials).")
     max_rows: int = Field(
         10_000_000, ge=1, description="Refuse inputs with more rows than this (split bigger jobs or raise it)."
     )
     max_line_bytes: int = Field(
-        20_000_000, ge=1_000, description="JSONL lines longer than this are quarantined without being parsed."
+        20_000_000, ge=1_000,
+        description="Longest line/record accepted (a JSONL line, a CSV record, a whole .txt file); longer ones are "
+        "quarantined without being read whole.",
     )
+
+    @field_validator("encoding")
+    @classmethod
+    def _known_encoding(cls, value: str) -> str:
+        try:
+            codecs.lookup(value)
+        except LookupError:
+            raise ValueError(f"unknown text encoding {value!r} (try utf-8, utf-16, cp1258 or latin-1)") from None
+        return value
+
+    @field_validator("csv_delimiter")
+    @classmethod
+    def _one_character(cls, value: str) -> str:
+        if value != "auto" and (len(value) != 1 or value in "\"\r\n"):
+            raise ValueError("must be 'auto' or one character other than a quote or a line break")
+        return value
 
 
 class NormalizeConfig(Section):

@@ -56,8 +56,12 @@ def portable_config(config: JobConfig) -> dict[str, Any]:
     return data
 
 
-def list_input_files(path: str, fmt: str) -> list[dict[str, str]]:
-    """One item per file to read; folders of .txt files and object-store prefixes are expanded."""
+def list_input_files(path: str, fmt: str, input_format: str = "auto") -> list[dict[str, str]]:
+    """One item per file to read; local folders and object-store prefixes are expanded.
+
+    A local folder is listed as the local reader lists it (:func:`pipeline.readers.list_folder`):
+    what cannot be read there becomes an item with a ``problem``, quarantined by :func:`read_file`.
+    """
     if _is_uri(path):
         import pyarrow.fs as pafs
 
@@ -71,16 +75,21 @@ def list_input_files(path: str, fmt: str) -> list[dict[str, str]]:
                     if f.type == pafs.FileType.File]
         return [{"path": path, "root": path}]
     local = Path(path)
-    if local.is_dir() and fmt == "txt":
-        return [{"path": str(f), "root": str(local)} for f in sorted(local.rglob("*.txt")) if f.is_file()]
+    if local.is_dir() and fmt == "folder":
+        from pipeline.readers import list_folder
+
+        return [{"path": str(e.path), "root": str(local), "rel": e.rel, "fmt": e.fmt or "",
+                 "problem": e.problem or ""} for e in list_folder(local, input_format)]
     return [{"path": str(local), "root": str(local)}]
 
 
 def read_file(item: dict[str, str], input_data: dict[str, Any]) -> list[dict[str, str]]:
     """Rows of one input file as JSON text: ``{"r": record}`` or ``{"q": quarantine entry}``."""
     from pipeline.config import InputConfig
-    from pipeline.readers import TxtFolderReader, open_reader, read_batches
+    from pipeline.readers import FolderEntry, file_reader, open_reader, read_batches
 
+    if item.get("problem"):
+        return [{"json": dumps({"q": Quarantined(item["problem"], "", item["rel"]).to_json()})}]
     path = item["path"]
     with tempfile.TemporaryDirectory() as tmp:
         if _is_uri(path):  # fetch object-store files to local disk, then read them like any file
@@ -93,9 +102,10 @@ def read_file(item: dict[str, str], input_data: dict[str, Any]) -> list[dict[str
                     dst.write(chunk)
             path = str(local)
         cfg = InputConfig.model_validate({**input_data, "path": path, "limit": None})
-        reader = open_reader(cfg)
-        if isinstance(reader, TxtFolderReader) and item["root"] != item["path"]:
-            reader = TxtFolderReader(Path(item["root"]), cfg.encoding, reader.first_line_title, files=[Path(path)])
+        if item.get("fmt"):  # one file of a local folder: read by its extension, named relative to the folder
+            reader = file_reader(FolderEntry(Path(path), item["rel"], item["fmt"]), Path(item["root"]), cfg)
+        else:
+            reader = open_reader(cfg)
         out = []
         for batch in read_batches(cfg, reader):
             out.extend({"json": dumps({"q": q.to_json()})} for q in batch.quarantined)
@@ -175,7 +185,7 @@ def process_with_ray(pipe: Pipeline, ctx: RunContext, preview_rows: int) -> None
     runner = config.runner
     init_ray(config)
     data = portable_config(config)
-    items = list_input_files(data["input"]["path"], _input_format(config))
+    items = list_input_files(data["input"]["path"], _input_format(config), config.input.format)
     ds = ray.data.from_items(items, override_num_blocks=max(1, len(items)))
     # Reading is I/O and parsing: it reserves no CPU, so a pool of actors that takes every CPU
     # (2 actors x 1 CPU on a 2-core machine) cannot starve it into a deadlock.

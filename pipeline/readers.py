@@ -1,23 +1,32 @@
-"""Streaming readers: JSONL (optionally gzipped), CSV, Parquet, folders of .txt, saved HF datasets.
+"""Streaming readers: JSONL (optionally gzipped), CSV, Parquet, .txt files, folders of them, saved HF datasets.
 
 Each reader yields input rows one at a time (never the whole file), so memory stays flat however
-large the input. A row that cannot even be parsed (bad JSON, undecodable bytes) is yielded as a
-:class:`~pipeline.records.Quarantined` entry with its raw bytes, so nothing vanishes silently.
-:func:`read_batches` maps rows to records with the configured field names and groups them.
+large the input. A row that cannot even be parsed (bad JSON, undecodable bytes, a line longer than
+``input.max_line_bytes``) is yielded as a :class:`~pipeline.records.Quarantined` entry with its raw
+bytes, so nothing vanishes silently; a file damaged part-way (truncated gzip, corrupt Parquet page)
+gives its rows up to the damage plus one entry for the rest. :func:`read_batches` maps rows to
+records with the configured field names (where :func:`~pipeline.records.to_record` also refuses
+rows no later stage could carry) and groups them.
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
 import gzip
 import io
 import json
+import os
+import re
+import stat
 import sys
 import zlib
-from collections.abc import Iterator
-from itertools import islice
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from itertools import chain, islice
 from pathlib import Path
-from typing import Any
+from typing import Any, AnyStr
 
 from pipeline.config import InputConfig
 from pipeline.errors import InputError
@@ -26,19 +35,31 @@ from pipeline.records import Batch, Quarantined, to_record
 Row = dict[str, Any] | Quarantined
 
 _HF_MARKERS = ("dataset_info.json", "dataset_dict.json", "state.json")
+_SUFFIXES = ((".jsonl", "jsonl"), (".jsonl.gz", "jsonl"), (".json", "jsonl"), (".ndjson", "jsonl"),
+             (".csv", "csv"), (".csv.gz", "csv"), (".parquet", "parquet"), (".txt", "txt"))
+_SUFFIX_LIST = ", ".join(s for s, _ in _SUFFIXES)
+_BLOCK = 1 << 18  # bytes read at a time by the line splitter
+
+
+def format_of_name(name: str) -> str | None:
+    """The input format a file name's extension stands for (case-insensitive), or None."""
+    name = name.lower()
+    return next((fmt for suffix, fmt in _SUFFIXES if name.endswith(suffix)), None)
 
 
 def detect_format(path: Path, declared: str = "auto") -> str:
-    """The input format: as declared, or from the extension / folder contents."""
+    """The input format: as declared, or from the extension; a folder is "hf_dataset" or "folder".
+
+    A folder that is not a saved Hugging Face dataset is read file by file, each by its own
+    extension (:class:`FolderReader`), whatever ``declared`` says.
+    """
+    if path.is_dir():
+        hf = declared == "hf_dataset" or any((path / m).exists() for m in _HF_MARKERS)
+        return "hf_dataset" if hf else "folder"
     if declared != "auto":
         return declared
-    if path.is_dir():
-        return "hf_dataset" if any((path / m).exists() for m in _HF_MARKERS) else "txt"
-    name = path.name.lower()
-    for suffix, fmt in ((".jsonl", "jsonl"), (".jsonl.gz", "jsonl"), (".json", "jsonl"), (".ndjson", "jsonl"),
-                        (".csv", "csv"), (".csv.gz", "csv"), (".parquet", "parquet"), (".txt", "txt")):
-        if name.endswith(suffix):
-            return fmt
+    if (fmt := format_of_name(path.name)) is not None:
+        return fmt
     raise InputError(
         f"Cannot tell the format of input {path} from its name; set input.format to one of "
         "jsonl, csv, parquet, txt, hf_dataset."
@@ -55,6 +76,8 @@ def _open_binary(path: Path) -> io.BufferedIOBase:
 
 
 _UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
+_NEWLINE_BYTES = re.compile(rb"\r\n?|\n")
+_NEWLINE_TEXT = re.compile(r"\r\n?|\n")
 
 
 def _decode(raw: bytes, encoding: str) -> str:
@@ -65,152 +88,303 @@ def _decode(raw: bytes, encoding: str) -> str:
     return text[1:] if text.startswith("\ufeff") else text
 
 
+def _ascii_compatible(encoding: str) -> bool:
+    """Whether line breaks are the single bytes CR and LF in ``encoding`` (not so in UTF-16/32)."""
+    return "\r\n".encode(encoding) == b"\r\n"
+
+
+def _split_lines(blocks: Iterable[AnyStr], newline: re.Pattern, limit: int) -> Iterator[tuple[AnyStr, bool]]:
+    """(line with its line break, longer than ``limit``?) for the text in ``blocks``.
+
+    Lines end at LF, CRLF or a lone CR (old Mac exports). A line longer than ``limit`` is given as
+    its first 1,000 characters and the rest is skipped as it is read: no line longer than the
+    limit is ever held in memory.
+    """
+    parts: list[AnyStr] = []
+    size, skipping, after_cr = 0, False, False
+    for block in blocks:
+        if after_cr and block[:1] in ("\n", b"\n"):
+            block = block[1:]  # the LF of a CRLF split between two blocks
+        after_cr = block[-1:] in ("\r", b"\r")
+        pos = 0
+        for match in newline.finditer(block):
+            start, pos = pos, match.end()
+            if skipping:
+                skipping = False
+            elif size + match.start() - start > limit:
+                yield (parts[0] if parts else block[start:match.start()])[:1000], True
+            else:
+                piece = block[start:pos]
+                yield (piece[:0].join([*parts, piece]) if parts else piece), False
+            parts, size = [], 0
+        rest = block[pos:]
+        if skipping or not rest:
+            continue
+        parts.append(rest)
+        size += len(rest)
+        if size > limit:
+            yield parts[0][:1000], True
+            parts, size, skipping = [], 0, True
+    if parts:
+        yield parts[0][:0].join(parts), False
+
+
+def _physical_lines(fh, encoding: str, max_line_bytes: int) -> Iterator[tuple[int, bytes | str, bool]]:
+    """(line number, line, too long?) for a binary file; lines keep their line breaks.
+
+    Lines are bytes for encodings where CR and LF are single bytes (decoded line by line by the
+    caller, so one bad line is one quarantine entry), text for UTF-16/32: a file with a UTF-16
+    byte-order mark (as Windows tools write it) is decoded as such whatever ``encoding`` says.
+    """
+    head = fh.read(2)
+    blocks = iter(lambda: fh.read1(_BLOCK), b"")  # read1: a truncated gzip gives up what it has
+    if head in _UTF16_BOMS or not _ascii_compatible(encoding):
+        if head in _UTF16_BOMS:
+            encoding, head = ("utf-16-le" if head == b"\xff\xfe" else "utf-16-be"), b""
+        decoder = codecs.getincrementaldecoder(encoding)("surrogateescape")
+        width = max(1, len("\n".encode(encoding)) - len("".encode(encoding)))
+        texts = chain((decoder.decode(b) for b in chain([head], blocks)), [decoder.decode(b"", final=True)])
+        lines = _split_lines((t for t in texts if t), _NEWLINE_TEXT, max_line_bytes // width)
+    else:
+        lines = _split_lines(chain([head], blocks), _NEWLINE_BYTES, max_line_bytes)
+    for lineno, (line, too_long) in enumerate(lines, start=1):
+        yield lineno, line, too_long
+
+
+def _too_long(max_line_bytes: int, what: str = "line") -> str:
+    return f"{what} is longer than input.max_line_bytes={max_line_bytes:,}"
+
+
+_DAMAGE = (EOFError, OSError, zlib.error, UnicodeError)  # truncated gzip, broken UTF-16
+
+
 class JsonlReader:
     """One JSON object per line; blank lines are skipped, every other bad line is quarantined.
 
-    Lines are read with a size cap so a file without newlines cannot exhaust memory. A UTF-16 file
-    (recognised by its byte-order mark, as Windows tools write it) is decoded as such.
+    Lines end at LF, CRLF or a lone CR (a raw CR or LF can never be inside a JSON value) and are
+    read with a size cap, so a file without line breaks cannot exhaust memory. ``NaN``,
+    ``Infinity`` and ``-Infinity`` (which Python's json accepts but strict parsers refuse) become
+    null, so no output ever holds a bare ``NaN``.
     """
 
-    def __init__(self, path: Path, encoding: str = "utf-8", max_line_bytes: int = 20_000_000) -> None:
+    def __init__(self, path: Path, encoding: str = "utf-8", max_line_bytes: int = 20_000_000,
+                 name: str | None = None) -> None:
         self.path = path
         self.encoding = encoding
         self.max_line_bytes = max_line_bytes
+        self.name = name or path.name  # where quarantined lines say they come from
 
     def estimate_total(self) -> int | None:
-        """Newlines in the file: the row count for progress and ETA (blank lines make it a slight overestimate)."""
+        """Line breaks in the file: the row count for progress and ETA (blank lines make it a slight overestimate)."""
         with _open_binary(self.path) as fh:
             try:
                 if fh.read(2) in _UTF16_BOMS:
                     return None
-                count, last = 0, b"\n"
+                lf, cr, last = 0, 0, b"\n"
                 for block in iter(lambda: fh.read(1 << 20), b""):
-                    count += block.count(b"\n")
-                    last = block[-1:]
+                    lf, cr, last = lf + block.count(b"\n"), cr + block.count(b"\r"), block[-1:]
             except (EOFError, OSError, zlib.error):  # corrupt gzip: rows() quarantines the damage
                 return None
-            return count + (last != b"\n")
-
-    def _lines(self, fh) -> Iterator[tuple[int, bytes | str, bool]]:
-        """(line number, raw line, too long?) for every line of the file."""
-        head = fh.read(2)
-        if head in _UTF16_BOMS:
-            text = io.TextIOWrapper(fh, encoding="utf-16-le" if head == b"\xff\xfe" else "utf-16-be",
-                                    errors="surrogateescape")
-            for lineno, line in enumerate(text, start=1):
-                yield lineno, line, False
-            return
-        lineno, pending = 0, head
-        while True:
-            line = pending + fh.readline(self.max_line_bytes + 1 - len(pending))
-            pending = b""
-            if not line:
-                return
-            lineno += 1
-            if len(line) > self.max_line_bytes and not line.endswith(b"\n"):
-                while (rest := fh.readline(1 << 20)) and not rest.endswith(b"\n"):
-                    pass
-                yield lineno, line[:1000], True
-                continue
-            yield lineno, line, False
+            return max(lf, cr) + (last not in (b"\n", b"\r"))
 
     def rows(self) -> Iterator[Row]:
         with _open_binary(self.path) as fh:
             try:
-                for lineno, raw, too_long in self._lines(fh):
-                    source = f"{self.path.name}:{lineno}"
+                for lineno, raw, too_long in _physical_lines(fh, self.encoding, self.max_line_bytes):
+                    source = f"{self.name}:{lineno}"
                     if too_long:
-                        yield Quarantined(
-                            f"line is longer than input.max_line_bytes={self.max_line_bytes:,}", raw, source
-                        )
-                        continue
-                    if not raw.strip():
-                        continue
-                    if isinstance(raw, str):
-                        line = raw.lstrip("\ufeff")
-                        if _has_surrogates(line):
-                            yield Quarantined("line is not valid UTF-16", line.encode("utf-8", "surrogateescape"),
-                                              source)
-                            continue
-                    else:
-                        try:
-                            line = _decode(raw, self.encoding)
-                        except UnicodeDecodeError as exc:
-                            yield Quarantined(f"line is not valid {self.encoding}: {exc.reason}", raw, source)
-                            continue
-                    try:
-                        obj = json.loads(line)
-                    except json.JSONDecodeError as exc:
-                        yield Quarantined(f"invalid JSON: {exc.msg} (column {exc.colno})", line, source)
-                        continue
-                    except RecursionError:
-                        yield Quarantined("invalid JSON: nested too deeply", line[:1000], source)
-                        continue
-                    if not isinstance(obj, dict):
-                        yield Quarantined(f"expected a JSON object, got {type(obj).__name__}", line, source)
-                        continue
-                    yield obj
-            except (EOFError, OSError, zlib.error, UnicodeError) as exc:  # truncated gzip, broken UTF-16
-                yield Quarantined(f"input ends abruptly or cannot be decoded: {exc}", b"", f"{self.path.name}:end")
+                        yield Quarantined(_too_long(self.max_line_bytes), raw, source)
+                    elif raw.strip():
+                        yield self._parse(raw, source)
+            except _DAMAGE as exc:
+                yield Quarantined(f"input ends abruptly or cannot be decoded: {exc}", b"", f"{self.name}:end")
+
+    def _parse(self, raw: bytes | str, source: str) -> Row:
+        if isinstance(raw, str):
+            line = raw.lstrip("\ufeff")
+            if _has_surrogates(line):
+                return Quarantined("line is not valid UTF-16", line.encode("utf-8", "surrogateescape"), source)
+        else:
+            try:
+                line = _decode(raw, self.encoding)
+            except UnicodeDecodeError as exc:
+                return Quarantined(f"line is not valid {self.encoding}: {exc.reason}", raw, source)
+        try:
+            obj = json.loads(line, parse_constant=_null_constant)
+        except json.JSONDecodeError as exc:
+            return Quarantined(f"invalid JSON: {exc.msg} (column {exc.colno})", line, source)
+        except RecursionError:
+            return Quarantined("invalid JSON: nested too deeply", line[:1000], source)
+        except ValueError as exc:  # an integer of more than 4,300 digits
+            return Quarantined(f"invalid JSON: {exc}", line[:1000], source)
+        if not isinstance(obj, dict):
+            return Quarantined(f"expected a JSON object, got {type(obj).__name__}", line, source)
+        return obj
+
+
+def _null_constant(name: str) -> None:
+    """NaN, Infinity and -Infinity in JSONL are read as null (they are not JSON; see JsonlReader)."""
+    return None
+
+
+class _OversizedRecord(Exception):
+    """A CSV record grew past input.max_line_bytes (raised by :class:`_CsvFeed` to stop the parser)."""
+
+
+class _CsvFeed:
+    """The physical lines of a CSV file as text, for :mod:`csv`; remembers the lines of the current record.
+
+    Lines the parser consumed for a record that turned out malformed can be pushed back and parsed
+    again, one line later. The current record is never allowed past ``limit``.
+    """
+
+    def __init__(self, lines: Iterator[tuple[int, bytes | str, bool]], encoding: str, limit: int) -> None:
+        self.lines = lines
+        self.encoding = encoding
+        self.limit = limit
+        self.pending: list[tuple[int, bytes | str, bool]] = []
+        self.record: list[tuple[int, bytes | str, bool]] = []
+        self.size = 0
+        self.hit_end = False  # the parser asked for a line past the end of the file within this record
+
+    def start_record(self) -> None:
+        self.record, self.size, self.hit_end = [], 0, False
+
+    def push_back(self, lines: list[tuple[int, bytes | str, bool]]) -> None:
+        self.pending[:0] = lines
+
+    def __iter__(self) -> _CsvFeed:
+        return self
+
+    def __next__(self) -> str:
+        item = self.pending.pop(0) if self.pending else next(self.lines, None)
+        if item is None:
+            self.hit_end = True
+            raise StopIteration
+        self.record.append(item)
+        self.size += len(item[1])
+        if item[2] or self.size > self.limit:
+            raise _OversizedRecord
+        line = item[1]
+        if isinstance(line, bytes):
+            line = line.decode(self.encoding, "surrogateescape")
+        return line.lstrip("\ufeff") if item[0] == 1 else line
 
 
 class CsvReader:
-    """CSV with a header row; quoted fields may contain newlines and quotes."""
+    """CSV with a header row; quoted fields may contain line breaks (LF, CRLF or lone CR) and quotes.
 
-    def __init__(self, path: Path, encoding: str = "utf-8") -> None:
+    A malformed record (an unclosed quote swallows the next lines, so the field count comes out
+    wrong or the file ends inside the quoted field) quarantines its first physical line and the
+    lines after it are parsed again as rows. A record longer than ``max_line_bytes`` is quarantined
+    the same way, so neither can eat the rest of the file. ``delimiter`` "auto" picks , ; tab or |,
+    whichever the header line has most of.
+    """
+
+    def __init__(self, path: Path, encoding: str = "utf-8", max_line_bytes: int = 20_000_000,
+                 delimiter: str = "auto", name: str | None = None) -> None:
         self.path = path
         self.encoding = encoding
+        self.max_line_bytes = max_line_bytes
+        self.delimiter = delimiter
+        self.name = name or path.name
 
     def estimate_total(self) -> int | None:
         return None  # rows may span lines; counting would mean parsing twice
 
     def rows(self) -> Iterator[Row]:
         csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
-        encoding = "utf-8-sig" if self.encoding.lower().replace("_", "-") in ("utf-8", "utf8") else self.encoding
-        line_num = 0
-        try:
-            with _open_binary(self.path) as probe:
-                if probe.read(2) in _UTF16_BOMS:
-                    encoding = "utf-16"
-            with io.TextIOWrapper(_open_binary(self.path), encoding=encoding, errors="surrogateescape",
-                                  newline="") as fh:
-                reader = csv.DictReader(fh)
-                for row in reader:
-                    line_num = reader.line_num
-                    source = f"{self.path.name}:{line_num}"
-                    if None in row:
-                        yield Quarantined("row has more fields than the header", _row_text(row), source)
-                    elif any(isinstance(v, str) and _has_surrogates(v) for v in row.values()):
-                        yield Quarantined(f"row is not valid {self.encoding}", _row_text(row), source)
-                    else:
-                        yield row
-        except csv.Error as exc:
-            yield Quarantined(f"malformed CSV: {exc}", "", f"{self.path.name}:{line_num}")
-        except (EOFError, OSError, zlib.error, UnicodeError) as exc:  # truncated gzip, broken UTF-16
-            yield Quarantined(f"input ends abruptly or cannot be decoded: {exc}", "", f"{self.path.name}:{line_num}")
+        with _open_binary(self.path) as fh:
+            feed = _CsvFeed(_physical_lines(fh, self.encoding, self.max_line_bytes), self.encoding,
+                            self.max_line_bytes)
+            try:
+                yield from self._records(feed)
+            except _DAMAGE as exc:
+                lineno = feed.record[0][0] if feed.record else "end"
+                yield Quarantined(f"input ends abruptly or cannot be decoded: {exc}", "", f"{self.name}:{lineno}")
+
+    def _records(self, feed: _CsvFeed) -> Iterator[Row]:
+        header = self._header(feed)
+        if header is None:
+            return
+        delimiter, names = header
+        while True:
+            feed.start_record()
+            try:
+                fields = next(csv.reader(feed, delimiter=delimiter))
+            except StopIteration:
+                return
+            except (_OversizedRecord, csv.Error) as exc:
+                first = feed.record[0]
+                what = "line" if len(feed.record) == 1 else f"record from line {first[0]}"
+                reason = _too_long(self.max_line_bytes, what) if isinstance(exc, _OversizedRecord) \
+                    else f"malformed CSV: {exc}"
+                if len(feed.record) > 1:
+                    reason += "; the lines after its first are read again as rows"
+                yield Quarantined(reason, first[1][:1000], f"{self.name}:{first[0]}")
+                feed.push_back(feed.record[1:])
+                continue
+            if not fields:
+                continue  # blank line
+            source = f"{self.name}:{feed.record[0][0]}"
+            if feed.hit_end or (len(feed.record) > 1 and len(fields) != len(names)):
+                yield self._unclosed(feed, len(fields), len(names))
+                feed.push_back(feed.record[1:])
+                continue
+            row = dict(zip(names, fields, strict=False))
+            if len(fields) > len(names):
+                yield Quarantined("row has more fields than the header", _row_text(fields), source)
+            elif any(_has_surrogates(v) for v in fields):
+                yield Quarantined(f"row is not valid {self.encoding}", _row_text(fields), source)
+            else:
+                yield row | dict.fromkeys(names[len(fields):])
+
+    def _header(self, feed: _CsvFeed) -> tuple[str, list[str]] | None:
+        """(delimiter, column names) from the first non-blank line; None for an empty file."""
+        for line in feed:
+            if line.strip():
+                delimiter = self.delimiter
+                if delimiter == "auto":
+                    delimiter = max(",;\t|", key=line.count)  # ties: the earliest, so "," by default
+                return delimiter, next(csv.reader([line], delimiter=delimiter))
+        return None
+
+    def _unclosed(self, feed: _CsvFeed, got: int, expected: int) -> Quarantined:
+        lineno, line, _ = feed.record[0]
+        if feed.hit_end:
+            why = "the file ends inside the quoted field"
+        else:
+            why = f"it swallows {len(feed.record) - 1} more lines into a row of {got} fields, the header has {expected}"
+        return Quarantined(f"unclosed quote on this line ({why}); the lines after it are read again as rows",
+                           line, f"{self.name}:{lineno}")
 
 
 def _has_surrogates(value: str) -> bool:
     return any("\udc80" <= ch <= "\udcff" for ch in value)
 
 
-def _row_text(row: dict[Any, Any]) -> str:
-    values = [v for k, v in row.items() if k is not None] + list(row.get(None) or [])
-    return json.dumps(values, ensure_ascii=False, default=str).encode("utf-8", "surrogateescape").decode(
+def _row_text(fields: list[str]) -> str:
+    return json.dumps(fields, ensure_ascii=False).encode("utf-8", "surrogateescape").decode(
         "utf-8", "backslashreplace"
     )
 
 
 class ParquetReader:
-    """Parquet read in record batches; the schema's columns become fields."""
+    """Parquet read in record batches; the schema's columns become fields.
 
-    def __init__(self, path: Path, batch_size: int = 1024) -> None:
+    Page checksums are verified where the writer stored them; a damaged page or row group ends
+    the file with one quarantine entry ("damaged from row N on") after the rows before it (N is
+    the first row of the batch that could not be decoded, batches being read row group by row group).
+    """
+
+    def __init__(self, path: Path, batch_size: int = 1024, name: str | None = None) -> None:
         import pyarrow.parquet as pq
 
         self.path = path
         self.batch_size = batch_size
+        self.name = name or path.name
         try:
-            self._file = pq.ParquetFile(path)
+            self._file = pq.ParquetFile(path, page_checksum_verification=True)
         except Exception as exc:  # pyarrow raises several types for unreadable files
             raise InputError(f"Cannot read Parquet input {path}: {exc}") from None
 
@@ -218,25 +392,41 @@ class ParquetReader:
         return self._file.metadata.num_rows
 
     def rows(self) -> Iterator[Row]:
-        for batch in self._file.iter_batches(batch_size=self.batch_size):
-            yield from batch.to_pylist()
+        import pyarrow as pa
+
+        done = 0
+        try:
+            for group in range(self._file.num_row_groups):  # a batch never spans two: damage stays in its group
+                for batch in self._file.iter_batches(batch_size=self.batch_size, row_groups=[group]):
+                    rows = batch.to_pylist()
+                    yield from rows
+                    done += len(rows)
+        except (OSError, ValueError, pa.ArrowException) as exc:
+            yield Quarantined(f"input is damaged from row {done + 1} on: {exc}", b"", f"{self.name}:row {done + 1}")
+
+
+class TxtRow(dict):
+    """A row made from a .txt file: always ``id``, ``title``, ``text`` and ``path``, whatever input.*_field say."""
 
 
 class TxtFolderReader:
-    """A folder of ``.txt`` files (searched recursively, in sorted order), one article per file.
+    """``.txt`` files (all of a folder's, searched recursively in sorted order, or those given), one article each.
 
     The id is the file's path relative to the folder, without extension; with
-    ``first_line_title`` the first non-empty line is the title and the rest the text.
+    ``first_line_title`` the first non-empty line (ended by LF, CRLF or a lone CR) is the title and
+    the rest the text. A file larger than ``max_bytes`` is quarantined without being read whole.
     """
 
     def __init__(self, path: Path, encoding: str = "utf-8", first_line_title: bool = True,
-                 files: list[Path] | None = None) -> None:
+                 files: list[Path] | None = None, max_bytes: int = 20_000_000) -> None:
         self.path = path
         self.encoding = encoding
         self.first_line_title = first_line_title
+        self.max_bytes = max_bytes
         if files is None:
-            files = [path] if path.is_file() else sorted(p for p in path.rglob("*.txt") if p.is_file())
-        self.files = files  # a subset when a distributed runner reads the folder file by file
+            files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file()
+                                                         and p.name.lower().endswith(".txt"))
+        self.files = files  # a subset when a folder is read file by file
 
     def estimate_total(self) -> int | None:
         return len(self.files)
@@ -244,11 +434,16 @@ class TxtFolderReader:
     def rows(self) -> Iterator[Row]:
         base = self.path if self.path.is_dir() else self.path.parent
         for file in self.files:
-            rel = file.relative_to(base).with_suffix("").as_posix()
+            rel = file.relative_to(base).as_posix()
+            rel = rel[: -len(".txt")] if rel.lower().endswith(".txt") else rel
             try:
-                raw = file.read_bytes()
+                with open(file, "rb") as fh:
+                    raw = fh.read(self.max_bytes + 1)
             except OSError as exc:
                 yield Quarantined(f"cannot read file: {exc.strerror}", b"", rel, rel)
+                continue
+            if len(raw) > self.max_bytes:
+                yield Quarantined(_too_long(self.max_bytes, "file"), raw[:1000], rel, rel)
                 continue
             try:
                 content = _decode(raw, self.encoding)
@@ -257,9 +452,142 @@ class TxtFolderReader:
                 continue
             title = ""
             if self.first_line_title:
-                head, _, rest = content.lstrip().partition("\n")
-                title, content = head.strip(), rest
-            yield {"id": rel, "title": title, "text": content, "path": file.as_posix()}
+                head, *rest = _NEWLINE_TEXT.split(content.lstrip(), maxsplit=1)
+                title, content = head.strip(), "".join(rest)
+            yield TxtRow(id=rel, title=title, text=content, path=file.as_posix())
+
+
+@dataclass
+class FolderEntry:
+    """One thing found in an input folder: a file to read in ``fmt``, or why it cannot be read."""
+
+    path: Path
+    rel: str  # path relative to the folder: where its rows and quarantine entries say they come from
+    fmt: str | None = None
+    problem: str | None = None
+
+
+def list_folder(root: Path, declared: str = "auto") -> list[FolderEntry]:
+    """Everything in ``root``, recursively, in sorted order (so row numbers are stable between runs).
+
+    Files are read by their extension (case-insensitive); a file without a known one is read as
+    ``declared`` when a format is declared, else it is an entry with a problem ("not an input
+    file"), as are broken links, FIFOs and other special files, folders that cannot be listed and
+    links that loop back to a folder above them: each becomes one quarantine entry, never a
+    silent skip. Symbolic links to folders are followed.
+    """
+    entries: list[FolderEntry] = []
+    fallback = declared if declared not in ("auto", "hf_dataset") else None
+
+    def visit(folder: Path, above: frozenset[tuple[int, int]]) -> None:
+        try:
+            with os.scandir(folder) as it:
+                children = sorted(it, key=lambda e: e.name)
+        except OSError as exc:
+            entries.append(FolderEntry(folder, _rel(folder, root), problem=f"cannot list folder: {exc.strerror}"))
+            return
+        for child in children:
+            path, rel = Path(child.path), _rel(Path(child.path), root)
+            try:
+                st = os.stat(path)
+            except OSError as exc:
+                kind = "broken symbolic link" if child.is_symlink() else "cannot read"
+                entries.append(FolderEntry(path, rel, problem=f"{kind}: {rel} ({exc.strerror})"))
+                continue
+            if stat.S_ISDIR(st.st_mode):
+                if (st.st_dev, st.st_ino) in above:
+                    entries.append(FolderEntry(path, rel, problem=f"symbolic link loop: {rel} leads back to a "
+                                               "folder that contains it"))
+                else:
+                    visit(path, above | {(st.st_dev, st.st_ino)})
+            elif not stat.S_ISREG(st.st_mode):
+                entries.append(FolderEntry(path, rel, problem=f"not a regular file ({_kind(st.st_mode)}): {rel}"))
+            elif (fmt := format_of_name(child.name) or fallback) is not None:
+                entries.append(FolderEntry(path, rel, fmt))
+            else:
+                entries.append(FolderEntry(path, rel, problem=f"not an input file: {rel} (input files end in "
+                                           f"{_SUFFIX_LIST}; set input.format to read others as one format)"))
+
+    st = os.stat(root)
+    visit(root, frozenset({(st.st_dev, st.st_ino)}))
+    return entries
+
+
+def _rel(path: Path, root: Path) -> str:
+    return path.relative_to(root).as_posix()
+
+
+def _kind(mode: int) -> str:
+    kinds = ((stat.S_ISFIFO, "FIFO"), (stat.S_ISCHR, "character device"), (stat.S_ISBLK, "block device"),
+             (stat.S_ISSOCK, "socket"))
+    return next((name for test, name in kinds if test(mode)), "special file")
+
+
+def _no_inputs_message(root: Path, entries: list[FolderEntry]) -> str:
+    if not entries:
+        return f"Input folder {root} is empty; check input.path."
+    found = Counter(
+        f"{Path(e.rel).suffix.lower() or '(no extension)'} file" if e.problem.startswith("not an input file")
+        else e.problem.split(":")[0] for e in entries
+    )
+    listed = ", ".join(f"{n} {what}{'s' if n > 1 else ''}" for what, n in found.most_common())
+    return (f"Input folder {root} holds {listed} and no {_SUFFIX_LIST} files; check input.path "
+            "(or set input.format to read its files as one format).")
+
+
+class FolderReader:
+    """A folder of input files, each read by the reader for its format, rows numbered across all of them.
+
+    Row numbers run on from one file to the next, so a resumed run skips by row index exactly as
+    for a single file; everything that is not a readable input file is one quarantine entry.
+    """
+
+    def __init__(self, path: Path, config: InputConfig) -> None:
+        self.path = path
+        self.config = config
+        try:
+            self.entries = list_folder(path, config.format)
+        except OSError as exc:
+            raise InputError(f"Cannot list input folder {path}: {exc.strerror}.") from None
+        if not any(e.fmt for e in self.entries):
+            raise InputError(_no_inputs_message(path, self.entries))
+
+    def estimate_total(self) -> int | None:
+        total = 0
+        for entry in self.entries:
+            if entry.fmt in ("csv", "parquet"):
+                return None  # CSV cannot be counted without parsing; Parquet footers are read when needed
+            if entry.fmt == "jsonl":
+                count = file_reader(entry, self.path, self.config).estimate_total()
+                if count is None:
+                    return None
+                total += count
+            else:
+                total += 1
+        return total
+
+    def rows(self) -> Iterator[Row]:
+        for entry in self.entries:
+            if entry.problem is not None:
+                yield Quarantined(entry.problem, b"", entry.rel)
+                continue
+            try:
+                yield from file_reader(entry, self.path, self.config).rows()
+            except InputError as exc:  # an unreadable file among readable ones
+                yield Quarantined(f"cannot read file: {exc}", b"", entry.rel)
+
+
+def file_reader(entry: FolderEntry, root: Path, config: InputConfig):
+    """The reader for one file of an input folder (ids and sources relative to ``root``)."""
+    cap = config.max_line_bytes
+    if entry.fmt == "jsonl":
+        return JsonlReader(entry.path, config.encoding, cap, name=entry.rel)
+    if entry.fmt == "csv":
+        return CsvReader(entry.path, config.encoding, cap, config.csv_delimiter, name=entry.rel)
+    if entry.fmt == "parquet":
+        return ParquetReader(entry.path, config.batch_size, name=entry.rel)
+    return TxtFolderReader(root, config.encoding, config.txt_first_line_title and not config.raw_pages,
+                           files=[entry.path], max_bytes=cap)
 
 
 class HfDatasetReader:
@@ -292,20 +620,30 @@ class HfDatasetReader:
 
 
 def open_reader(config: InputConfig):
-    """The reader for the configured input; fails fast (InputError) if it cannot be opened."""
+    """The reader for the configured input; fails fast (InputError) if it cannot be opened.
+
+    Only regular files and folders are accepted: a FIFO, ``/dev/stdin`` or a device would block or
+    could not be read a second time, and a resumed run re-reads its input.
+    """
     path = config.path
-    if not path.exists():
-        raise InputError(f"Input {path} does not exist; check input.path (relative paths start at {Path.cwd()}).")
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise InputError(f"Input {path} does not exist; check input.path (relative paths start at {Path.cwd()}).") \
+            from None
+    except OSError as exc:
+        raise InputError(f"Cannot open input {path}: {exc.strerror}.") from None
+    if not (stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode)):
+        raise InputError(
+            f"input.path {path} is a {_kind(st.st_mode)}; input.path must be a regular file or a folder; save the "
+            "stream to a file first: vnnews needs to re-read input to resume."
+        )
     fmt = detect_format(path, config.format)
-    if fmt == "jsonl":
-        return JsonlReader(path, config.encoding, config.max_line_bytes)
-    if fmt == "csv":
-        return CsvReader(path, config.encoding)
-    if fmt == "parquet":
-        return ParquetReader(path, config.batch_size)
-    if fmt == "txt":
-        return TxtFolderReader(path, config.encoding, config.txt_first_line_title and not config.raw_pages)
-    return HfDatasetReader(path, config.split, config.batch_size)
+    if fmt == "hf_dataset":
+        return HfDatasetReader(path, config.split, config.batch_size)
+    if fmt == "folder":
+        return FolderReader(path, config)
+    return file_reader(FolderEntry(path, path.name, fmt), path.parent, config)
 
 
 def read_batches(config: InputConfig, reader=None, start: int = 0) -> Iterator[Batch]:
@@ -315,12 +653,8 @@ def read_batches(config: InputConfig, reader=None, start: int = 0) -> Iterator[B
     batch boundaries stay multiples of ``batch_size`` from the start of the input.
     """
     reader = reader or open_reader(config)
-    txt = isinstance(reader, TxtFolderReader)
-    fields = dict(
-        text_field="text" if txt else config.text_field,
-        title_field="title" if txt else config.title_field,
-        id_field="id" if txt else config.id_field,
-    )
+    configured = dict(text_field=config.text_field, title_field=config.title_field, id_field=config.id_field)
+    txt = dict(text_field="text", title_field="title", id_field="id")
     rows = islice(reader.rows(), start, config.limit)
     batch = Batch(start=start)
     for index, row in enumerate(rows, start=start):
@@ -332,7 +666,7 @@ def read_batches(config: InputConfig, reader=None, start: int = 0) -> Iterator[B
         if isinstance(row, Quarantined):
             batch.quarantined.append(row)
         else:
-            item = to_record(row, source=f"row {index + 1}", **fields)
+            item = to_record(row, source=f"row {index + 1}", **(txt if isinstance(row, TxtRow) else configured))
             (batch.quarantined if isinstance(item, Quarantined) else batch.records).append(item)
         if batch.size >= config.batch_size:
             yield batch

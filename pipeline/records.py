@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -61,6 +62,64 @@ def _json_safe(value: Any) -> str:
         return repr(value)[:200]
 
 
+# Deepest nesting of lists/objects accepted in a row (the row itself is level 1). News rows need a
+# few levels; deeper ones are scraper bugs or attacks, and every later stage that serializes or
+# renders a row (part files, sinks, the HTML report) recurses per level, so they are refused here.
+MAX_DEPTH = 64
+
+# Integers must fit a signed 64-bit column: Parquet, SQL databases and fast JSON libraries refuse
+# (or silently round) larger ones, so a row carrying one could not reach every output unchanged.
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _shown(text: str, limit: int = 60) -> str:
+    """``text`` safe to put in a message: lone surrogates written as ``\\udXXX`` escapes."""
+    return text[:limit].encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def carry_problem(row: Any) -> str | None:
+    """Why ``row`` cannot be carried unchanged to every output, or None if it can.
+
+    Checks every value and key, however nested: a lone UTF-16 surrogate (half of an emoji cut by a
+    scraper, ``"\\ud83d"`` in JSON) cannot be encoded as UTF-8; nesting deeper than
+    :data:`MAX_DEPTH`; integers outside the signed 64-bit range. The walk is iterative and stops
+    at the depth limit, so checking a hostile row costs no more than the row's size.
+    """
+    stack: list[tuple[Any, int, str | None]] = [(row, 1, None)]
+    while stack:
+        value, depth, field = stack.pop()
+        if isinstance(value, str):
+            if (found := _SURROGATE.search(value)) is not None:
+                return f"contains a lone surrogate (\\u{ord(found.group()):04x}){_where(field)}: " \
+                       "half of a character cut in two, not valid Unicode"
+        elif isinstance(value, int) and not isinstance(value, bool):
+            if not _INT64_MIN <= value <= _INT64_MAX:
+                return f"integer{_where(field)} does not fit in 64 bits ({value.bit_length()} bits)"
+        elif isinstance(value, dict | list | tuple):
+            if depth > MAX_DEPTH:
+                return f"nested deeper than {MAX_DEPTH} levels{_where(field)}"
+            items = value.items() if isinstance(value, dict) else ((None, v) for v in value)
+            for key, item in items:
+                if isinstance(key, str) and (found := _SURROGATE.search(key)) is not None:
+                    return f"contains a lone surrogate (\\u{ord(found.group()):04x}) in a field name{_where(field)}"
+                stack.append((item, depth + 1, key if field is None else field))
+    return None
+
+
+def _where(field: Any) -> str:
+    return "" if field is None else f" in field '{_shown(str(field))}'"
+
+
+def _storable(row: Any) -> str:
+    """A row that failed :func:`carry_problem` as JSON text that every output can hold (ASCII escapes)."""
+    try:
+        return json.dumps(row, ensure_ascii=True, default=str)
+    except (ValueError, RecursionError) as exc:
+        return f"(row cannot be shown: {exc})"
+
+
 def to_record(
     raw: dict[str, Any],
     *,
@@ -72,8 +131,13 @@ def to_record(
     """Map an input row to a record, or say why it cannot be one.
 
     Ids may be strings or integers (CSV and databases often number rows); other types are errors
-    because they cannot identify a row stably. Extra fields are carried through as they are.
+    because they cannot identify a row stably. Extra fields are carried through as they are, once
+    :func:`carry_problem` has found nothing that would break a later stage.
     """
+    if (problem := carry_problem(raw)) is not None:
+        raw_id = raw.get(id_field) if id_field else None
+        rid = str(raw_id) if isinstance(raw_id, str | int) and carry_problem(raw_id) is None else None
+        return Quarantined(problem, _storable(raw), source, rid)
     raw_id = raw.get(id_field) if id_field else None
     if raw_id is not None and (isinstance(raw_id, bool) or not isinstance(raw_id, (str, int))):
         return Quarantined(f"field '{id_field}' must be a string or integer, got {type(raw_id).__name__}", raw, source)

@@ -52,7 +52,8 @@ LINE_CASES: list[tuple[str, bytes, tuple]] = [
     ("huge-article", _j({"id": "huge", "text": VI * 18_000}), ("quarantine", "above normalize.max_chars")),
     ("raw-nul-byte", b'{"id": "nul", "text": "a\x00b"}', ("quarantine", "invalid JSON: Invalid control character")),
     ("escaped-nul", _j({"id": "enul", "text": VI + "\u0000\u0007"}), ("ok", lambda r: "\x00" not in r["text"])),
-    ("binary-garbage", bytes(b for b in range(256) if b != 10) * 2, ("quarantine", "not valid utf-8")),
+    ("binary-garbage", bytes(b for b in range(256) if b not in (10, 13)) * 2,  # CR and LF end lines
+     ("quarantine", "not valid utf-8")),
     ("html-only", _j({"id": "htmlonly", "text": "<html><head><script>var a = 1;</script></head><body><div></div>"
                       "</body></html>"}), ("quarantine", "empty after normalization")),
     ("html-article", _j({"id": "html", "text": f"<div><p>{VI}</p><script>track()</script><p>Hết.</p></div>"}),

@@ -1,13 +1,17 @@
 import csv
 import gzip
 import json
+import os
+import re
 import tracemalloc
+from pathlib import Path
 
 import pytest
 
 from pipeline.config import InputConfig
 from pipeline.errors import InputError
-from pipeline.readers import detect_format, open_reader, read_batches
+from pipeline.readers import FolderReader, _split_lines, detect_format, list_folder, open_reader, read_batches
+from pipeline.records import Quarantined, carry_problem, to_record
 from tests.conftest import write_jsonl
 
 ROWS = [
@@ -139,3 +143,226 @@ def test_reading_is_streamed_memory_does_not_grow_with_input(tmp_path):
     assert count == 30_000
     assert path.stat().st_size > 15_000_000
     assert peak < 3_000_000  # one batch of 100 articles, not the 15+ MB file
+
+
+# --- rows no later stage could carry ------------------------------------------------------------
+
+@pytest.mark.parametrize(("row", "reason"), [
+    ({"text": "a\ud83d"}, "contains a lone surrogate (\\ud83d) in field 'text'"),
+    ({"text": "a", "meta": {"tags": [{"x": "\udc00"}]}}, "lone surrogate (\\udc00) in field 'meta'"),
+    ({"text": "a", "m": {"\ud800": 1}}, "lone surrogate (\\ud800) in a field name in field 'm'"),
+    ({"text": "a", "n": 2**63}, "integer in field 'n' does not fit in 64 bits (64 bits)"),
+    ({"text": "a", "n": [-(2**63) - 1]}, "does not fit in 64 bits"),
+    ({"text": "a", "x": json.loads("[" * 64 + "]" * 64)}, "nested deeper than 64 levels in field 'x'"),
+])
+def test_carry_problem_finds_what_no_output_could_hold(row, reason):
+    assert reason in carry_problem(row)
+    item = to_record(row, text_field="text", title_field="title", id_field="id", source="row 1")
+    assert isinstance(item, Quarantined) and reason in item.reason
+    json.dumps(item.to_json(), ensure_ascii=False).encode("utf-8")  # the entry itself can be written
+
+
+def test_carry_problem_accepts_ordinary_rows():
+    row = {"text": "Tiếng Việt 👍", "n": 2**63 - 1, "m": -(2**63), "f": 1.5, "b": True,
+           "x": json.loads("[" * 63 + "]" * 63), "meta": {"tags": ["a", None]}}
+    assert carry_problem(row) is None
+
+
+def test_jsonl_nan_and_infinity_become_null_and_huge_integers_are_quarantined(tmp_path):
+    path = tmp_path / "nan.jsonl"
+    path.write_text('{"id": "n", "text": "t", "a": NaN, "b": [Infinity, -Infinity]}\n'
+                    '{"id": "d", "text": "t", "n": ' + "1" * 5000 + "}\n", encoding="utf-8")
+    records, bad = _read(path)
+    assert records[0]["a"] is None and records[0]["b"] == [None, None]
+    assert bad[0].reason.startswith("invalid JSON: Exceeds the limit") and bad[0].source == "nan.jsonl:2"
+
+
+# --- line splitting -----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("block", [1, 2, 3, 5, 1000])
+def test_split_lines_on_lf_crlf_and_lone_cr_across_block_boundaries(block):
+    data = b"a\r\nbb\rccc\n\r\nlong-line-here\rlast"
+    blocks = [data[i:i + block] for i in range(0, len(data), block)]
+    lines = [(line.rstrip(b"\r\n"), too_long) for line, too_long in
+             _split_lines(blocks, re.compile(rb"\r\n?|\n"), limit=8)]
+    assert lines == [(b"a", False), (b"bb", False), (b"ccc", False), (b"", False), (lines[4][0], True),
+                     (b"last", False)]
+    assert lines[4][0] and b"long-line-here".startswith(lines[4][0])
+
+
+def test_utf16_jsonl_with_lone_cr_and_a_line_over_the_cap(tmp_path):
+    path = tmp_path / "u.jsonl"
+    text = "\r".join([json.dumps({"id": "a", "text": "x" * 3000}), json.dumps({"id": "b", "text": "ý"})])
+    path.write_bytes(text.encode("utf-16"))
+    records, bad = _read(path, max_line_bytes=2000)
+    assert [r["id"] for r in records] == ["b"]
+    assert bad[0].reason == "line is longer than input.max_line_bytes=2,000" and bad[0].source == "u.jsonl:1"
+
+
+# --- CSV ----------------------------------------------------------------------------------------
+
+def test_csv_unclosed_quote_quarantines_one_line_and_reads_the_next_ones(tmp_path):
+    path = tmp_path / "q.csv"
+    path.write_text('id,title,text\na,"ok, fine","line one\nline two"\nb,"broken,text b\nc,t,text c\n'
+                    'd,t,"text d ""quoted"""\n', encoding="utf-8")
+    records, bad = _read(path)
+    assert _core(records) == [("a", "ok, fine", "line one\nline two"), ("c", "t", "text c"),
+                              ("d", "t", 'text d "quoted"')]
+    assert [(q.source, q.to_json()["raw"]) for q in bad] == [("q.csv:4", 'b,"broken,text b\n')]
+    assert bad[0].reason.startswith("unclosed quote on this line (it swallows 2 more lines")
+
+
+@pytest.mark.parametrize(("delimiter", "setting"), [(";", "auto"), ("\t", "auto"), ("|", "auto"), (";", ";")])
+def test_csv_delimiter_sniffed_from_the_header_or_set(tmp_path, delimiter, setting):
+    path = tmp_path / "d.csv"
+    path.write_text(delimiter.join(["id", "title", "text"]) + "\n" + delimiter.join(["a", "T, t", "x, y"]) + "\n",
+                    encoding="utf-8")
+    records, bad = _read(path, csv_delimiter=setting)
+    assert _core(records) == [("a", "T, t", "x, y")] and not bad
+
+
+def test_csv_line_over_the_cap_is_quarantined_and_reading_goes_on(tmp_path):
+    path = tmp_path / "long.csv"
+    path.write_text("id,title,text\n" + "a,t," + "x" * 5000 + "\nb,t,fine\n", encoding="utf-8")
+    records, bad = _read(path, max_line_bytes=1000)
+    assert [r["id"] for r in records] == ["b"]
+    assert [(q.reason, q.source) for q in bad] == [("line is longer than input.max_line_bytes=1,000", "long.csv:2")]
+
+
+def test_csv_delimiter_and_encoding_are_validated():
+    with pytest.raises(ValueError, match="one character"):
+        InputConfig(path="x.csv", csv_delimiter=";;")
+    with pytest.raises(ValueError, match="unknown text encoding 'utf-9'"):
+        InputConfig(path="x.csv", encoding="utf-9")
+
+
+# --- Parquet ------------------------------------------------------------------------------------
+
+def test_parquet_damaged_in_a_row_group_gives_the_rows_before_it(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "d.parquet"
+    rows = [{"id": str(i), "text": os.urandom(200).hex()} for i in range(30)]
+    pq.write_table(pa.Table.from_pylist(rows), path, row_group_size=10)
+    offset = pq.ParquetFile(path).metadata.row_group(1).column(1).data_page_offset
+    data = bytearray(path.read_bytes())
+    data[offset + 10: offset + 1000] = b"\xff" * 990
+    path.write_bytes(bytes(data))
+    records, bad = _read(path, batch_size=4)
+    assert [r["id"] for r in records] == [str(i) for i in range(10)]
+    assert [q.source for q in bad] == ["d.parquet:row 11"] and bad[0].reason.startswith("input is damaged from row 11")
+
+
+# --- folders ------------------------------------------------------------------------------------
+
+def _mixed_folder(tmp_path):
+    folder = tmp_path / "day"
+    (folder / "b").mkdir(parents=True)
+    write_jsonl(folder / "a.jsonl", ROWS)
+    with open(folder / "b" / "c.csv", "w", encoding="utf-8", newline="") as fh:
+        csv.writer(fh).writerows([["id", "title", "text"], ["c", "Tc", "Nội dung c"]])
+    (folder / "b" / "d.TXT").write_text("Td\nNội dung d", encoding="utf-8")
+    (folder / "README").write_text("not an article", encoding="utf-8")
+    write_jsonl(folder / "e.ndjson", [{"id": "e", "text": "Nội dung e"}])
+    return folder
+
+
+def test_folder_rows_are_numbered_across_files_and_resume_by_row_index(tmp_path):
+    folder = _mixed_folder(tmp_path)
+    cfg = InputConfig(path=folder, batch_size=2)
+    assert detect_format(folder) == "folder" and isinstance(open_reader(cfg), FolderReader)
+    batches = list(read_batches(cfg))
+    assert [(b.start, b.end) for b in batches] == [(0, 2), (2, 4), (4, 6)]
+    ids = [r["id"] for b in batches for r in b.records]
+    assert ids == ["a", "b", "c", "b/d", "e"]  # the .txt row keeps its shape: id is the relative path
+    (entry,) = [q for b in batches for q in b.quarantined]
+    assert entry.source == "README" and entry.reason.startswith("not an input file: README")
+    resumed = list(read_batches(cfg, start=3))
+    assert [r["id"] for b in resumed for r in b.records] == ["c", "b/d", "e"] and resumed[0].start == 3
+
+
+def test_folder_with_a_declared_format_reads_unknown_extensions_with_it(tmp_path):
+    folder = tmp_path / "logs"
+    folder.mkdir()
+    write_jsonl(folder / "day.log", ROWS)
+    records, bad = _read(folder, format="jsonl")
+    assert [r["id"] for r in records] == ["a", "b"] and not bad
+
+
+def test_folder_with_nothing_readable_names_what_it_found(tmp_path):
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    with pytest.raises(InputError, match="is empty"):
+        open_reader(InputConfig(path=folder))
+    for name in ("a.md", "b.md", "notes"):
+        (folder / name).write_text("x", encoding="utf-8")
+    (folder / "gone.jsonl").symlink_to(tmp_path / "nowhere")
+    with pytest.raises(InputError) as err:
+        open_reader(InputConfig(path=folder))
+    for found in ("holds 2 .md files, ", "1 (no extension) file", "1 broken symbolic link", " and no .jsonl, "):
+        assert found in str(err.value)
+
+
+def test_list_folder_follows_linked_folders_and_stops_at_loops(tmp_path):
+    folder, other = tmp_path / "in", tmp_path / "other"
+    (folder / "sub").mkdir(parents=True)
+    other.mkdir()
+    (other / "x.jsonl").write_text("{}\n", encoding="utf-8")
+    (folder / "sub" / "link").symlink_to(other)
+    (folder / "sub" / "up").symlink_to(folder)
+    os.mkfifo(folder / "fifo.csv")
+    entries = [(e.rel, e.fmt, e.problem) for e in list_folder(folder)]
+    assert entries == [
+        ("fifo.csv", None, "not a regular file (FIFO): fifo.csv"),
+        ("sub/link/x.jsonl", "jsonl", None),
+        ("sub/up", None, "symbolic link loop: sub/up leads back to a folder that contains it"),
+    ]
+
+
+def test_unreadable_subfolder_is_an_entry_not_a_silent_skip(tmp_path, monkeypatch):
+    """Simulated with os.scandir failing: tests run as root here, where chmod 000 does not block."""
+    folder = tmp_path / "in"
+    (folder / "locked").mkdir(parents=True)
+    write_jsonl(folder / "a.jsonl", ROWS)
+    real_scandir = os.scandir
+
+    def scandir(path):
+        if Path(path).name == "locked":
+            raise PermissionError(13, "Permission denied")
+        return real_scandir(path)
+
+    monkeypatch.setattr("pipeline.readers.os.scandir", scandir)
+    records, bad = _read(folder)
+    assert len(records) == 2 and [(q.source, q.reason) for q in bad] == [
+        ("locked", "cannot list folder: Permission denied")]
+
+
+def test_ray_lists_a_local_folder_like_the_local_reader(tmp_path):
+    from pipeline.ray_runner import list_input_files, read_file
+
+    folder = _mixed_folder(tmp_path)
+    items = list_input_files(str(folder), detect_format(folder))
+    input_data = InputConfig(path=folder).model_dump(mode="json")
+    rows = [json.loads(r["json"]) for item in items for r in read_file(item, input_data)]
+    assert [r["r"]["id"] for r in rows if "r" in r] == ["a", "b", "c", "b/d", "e"]
+    assert [r["q"]["source"] for r in rows if "q" in r] == ["README"]
+
+
+# --- inputs that are not files ------------------------------------------------------------------
+
+def test_fifo_and_devices_are_refused_before_opening(tmp_path):
+    os.mkfifo(tmp_path / "in.jsonl")
+    for path in (tmp_path / "in.jsonl", Path("/dev/null")):
+        with pytest.raises(InputError, match="must be a regular file or a folder; save the stream to a file first"):
+            open_reader(InputConfig(path=path))
+
+
+def test_txt_file_over_the_cap_is_not_read_whole(tmp_path):
+    folder = tmp_path / "t"
+    folder.mkdir()
+    (folder / "big.txt").write_text("T\n" + "x" * 5000, encoding="utf-8")
+    (folder / "mac.txt").write_bytes("Tiêu đề\rDòng một.\rDòng hai.".encode())
+    records, bad = _read(folder, max_line_bytes=1000)
+    assert [(r["id"], r["title"], r["text"]) for r in records] == [("mac", "Tiêu đề", "Dòng một.\rDòng hai.")]
+    assert [(q.id, q.reason) for q in bad] == [("big", "file is longer than input.max_line_bytes=1,000")]

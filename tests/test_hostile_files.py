@@ -1,0 +1,309 @@
+"""Hostile input files through a real `vnnews run` subprocess: what a user's daily job meets.
+
+Each case writes its own file, runs the command line as a user would (topics and summaries off,
+so it is fast) and checks the promise: exit 0 with every input row exactly once in the output or
+in the quarantine with a reason, or a documented exit code with a one-paragraph message; never a
+traceback, never a hang.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+import tracemalloc
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import yaml
+
+from pipeline.config import InputConfig
+from pipeline.readers import read_batches
+
+VNNEWS = str(Path(sys.executable).parent / "vnnews")
+VI = "Đội tuyển bóng đá Việt Nam đã giành chiến thắng thuyết phục trong trận đấu tối qua trên sân nhà. " * 2
+
+
+@dataclass
+class Result:
+    code: int
+    stderr: str
+    rows: dict[str, dict]
+    quarantine: list[dict]
+    counts: dict[str, int]
+
+    def reasons(self) -> list[str]:
+        return [q["reason"] for q in self.quarantine]
+
+
+def vnnews_run(tmp_path: Path, input_path: str | Path, timeout: float = 120, **input_extra) -> Result:
+    """`vnnews run` on ``input_path`` with topics and summaries off; the output and quarantine read back."""
+    out = tmp_path / "out" / "results.jsonl"
+    cfg = {
+        "input": {"path": str(input_path), **input_extra},
+        "classify": {"enabled": False},
+        "summarize": {"enabled": False},
+        "output": {"path": str(out), "include_text": True},
+        "runner": {"progress": "off"},
+    }
+    cfg_path = tmp_path / "job.yaml"
+    cfg_path.write_text(yaml.safe_dump(cfg, allow_unicode=True), encoding="utf-8")
+    proc = subprocess.run([VNNEWS, "run", str(cfg_path), "-q"], capture_output=True, text=True, timeout=timeout,
+                          stdin=subprocess.DEVNULL)
+    assert "Traceback" not in proc.stderr, proc.stderr
+    rows, quarantine, counts = {}, [], {}
+    if proc.returncode == 0:
+        text = out.read_text(encoding="utf-8")
+        assert "NaN" not in text and "Infinity" not in text
+        rows = {r["id"]: r for r in map(json.loads, text.splitlines())}
+        quarantine = [json.loads(x) for x in out.with_name("results.quarantine.jsonl").read_text(
+            encoding="utf-8").splitlines()]
+        counts = json.loads(out.with_name("results.manifest.json").read_text(encoding="utf-8"))["counts"]
+        assert counts["read"] == counts["written"] + counts["quarantined"] + counts["unchanged"]
+        assert counts["written"] == len(rows) and counts["quarantined"] == len(quarantine)
+    return Result(proc.returncode, proc.stderr, rows, quarantine, counts)
+
+
+def _line(obj) -> str:
+    return json.dumps(obj, ensure_ascii=False)
+
+
+def _good(i) -> str:
+    return _line({"id": f"ok{i}", "title": f"Bài {i}", "text": VI})
+
+
+# --- 1. poison rows -----------------------------------------------------------------------------
+
+POISON = [
+    ('{"id": "s-text", "text": "' + VI + '\\ud83d"}', "lone surrogate (\\ud83d) in field 'text'"),
+    ('{"id": "s-title", "title": "Vui \\ud83d", "text": "' + VI + '"}', "lone surrogate (\\ud83d) in field 'title'"),
+    ('{"id": "s-id-\\udc00", "text": "' + VI + '"}', "lone surrogate (\\udc00) in field 'id'"),
+    ('{"id": "s-extra", "text": "' + VI + '", "meta": {"tags": ["a", "\\ud83d"]}}',
+     "lone surrogate (\\ud83d) in field 'meta'"),
+    ('{"id": "s-key", "text": "' + VI + '", "\\ud83d": 1}', "lone surrogate (\\ud83d) in a field name"),
+    ('{"id": "digits", "text": "' + VI + '", "n": ' + "9" * 5000 + "}", "invalid JSON: Exceeds the limit"),
+    ('{"id": "int128", "text": "' + VI + '", "n": ' + str(2**70) + "}", "field 'n' does not fit in 64 bits"),
+    ('{"id": "deep", "text": "' + VI + '", "x": ' + "[" * 900 + "]" * 900 + "}", "nested deeper than 64 levels"),
+]
+
+
+def test_poison_rows_are_quarantined_and_every_rerun_succeeds(tmp_path):
+    lines = [_good(0)] + [line for line, _ in POISON] + [
+        '{"id": "nan", "text": "' + VI + '", "score": NaN, "hi": Infinity, "lo": [-Infinity]}', _good(1)]
+    path = tmp_path / "in.jsonl"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    for _ in range(2):  # a poison row must not make every later run fail either
+        result = vnnews_run(tmp_path, path)
+        assert result.code == 0, result.stderr
+        assert sorted(result.rows) == ["nan", "ok0", "ok1"]
+        assert result.counts["read"] == len(lines)
+    assert (result.rows["nan"]["score"], result.rows["nan"]["hi"], result.rows["nan"]["lo"]) == (None, None, [None])
+    reasons = result.reasons()
+    for _, expected in POISON:
+        assert sum(expected in r for r in reasons) == 1, (expected, reasons)
+
+
+def test_damaged_parquet_keeps_the_rows_before_the_damage(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "in.parquet"
+    rows = [{"id": f"p{i}", "title": f"Bài {i}", "text": VI + f" Số {i} " + os.urandom(64).hex()} for i in range(400)]
+    pq.write_table(pa.Table.from_pylist(rows), path, row_group_size=100)
+    meta = pq.ParquetFile(path).metadata
+    third = meta.row_group(2).column(2)  # the text column of the third row group (rows 201-300)
+    start = third.data_page_offset
+    data = bytearray(path.read_bytes())
+    data[start + 20: start + 2020] = os.urandom(2000)
+    path.write_bytes(bytes(data))
+
+    result = vnnews_run(tmp_path, path)
+    assert result.code == 0, result.stderr
+    assert sorted(result.rows) == sorted(f"p{i}" for i in range(200))
+    (entry,) = result.quarantine
+    assert entry["reason"].startswith("input is damaged from row 201 on: ")
+
+
+# --- 2. silent skips ----------------------------------------------------------------------------
+
+def _write_csv(path: Path, rows: list[dict], delimiter: str = ",", lineterminator: str = "\r\n") -> Path:
+    with open(path, "w", encoding="utf-8", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]), delimiter=delimiter, lineterminator=lineterminator)
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
+def test_folder_is_read_file_by_file_by_extension(tmp_path):
+    folder = tmp_path / "day"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "a.jsonl").write_text(_good("a1") + "\n" + _good("a2") + "\n", encoding="utf-8")
+    (folder / "sub" / "b.JSONL").write_text(_good("b1") + "\n", encoding="utf-8")
+    _write_csv(folder / "c.csv", [{"id": "okc1", "title": "Bài", "text": VI}])
+    (folder / "sub" / "d.txt").write_text("Tiêu đề d\n" + VI, encoding="utf-8")
+    (folder / "UPPER.TXT").write_text("Tiêu đề hoa\n" + VI, encoding="utf-8")
+    (folder / "notes.md").write_text("# not an article\n", encoding="utf-8")
+
+    result = vnnews_run(tmp_path, folder)
+    assert result.code == 0, result.stderr
+    assert sorted(result.rows) == ["UPPER", "oka1", "oka2", "okb1", "okc1", "sub/d"]
+    assert result.rows["sub/d"]["title"] == "Tiêu đề d" and result.rows["UPPER"]["title"] == "Tiêu đề hoa"
+    assert result.reasons() == [
+        "not an input file: notes.md (input files end in .jsonl, .jsonl.gz, .json, .ndjson, .csv, .csv.gz, "
+        ".parquet, .txt; set input.format to read others as one format)"]
+
+
+def test_folder_without_input_files_is_an_input_error(tmp_path):
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    for name in ("a.md", "b.md", "c.md"):
+        (folder / name).write_text("# x\n", encoding="utf-8")
+    result = vnnews_run(tmp_path, folder)
+    assert result.code == 4
+    assert "holds 3 .md files and no .jsonl" in result.stderr
+
+
+def test_folder_links_fifos_and_loops_are_followed_or_quarantined(tmp_path):
+    folder, elsewhere = tmp_path / "in", tmp_path / "elsewhere"
+    folder.mkdir()
+    elsewhere.mkdir()
+    (elsewhere / "e.jsonl").write_text(_good("e") + "\n", encoding="utf-8")
+    (folder / "a.jsonl").write_text(_good("a") + "\n", encoding="utf-8")
+    (folder / "linked").symlink_to(elsewhere)  # a linked folder is read
+    (folder / "loop").symlink_to(folder)  # ... but one leading back up is not read forever
+    (folder / "gone.jsonl").symlink_to(tmp_path / "missing.jsonl")
+    os.mkfifo(folder / "pipe.jsonl")
+
+    result = vnnews_run(tmp_path, folder, timeout=60)
+    assert result.code == 0, result.stderr
+    assert sorted(result.rows) == ["oka", "oke"]
+    reasons = sorted(result.reasons())
+    assert reasons[0].startswith("broken symbolic link: gone.jsonl")
+    assert reasons[1] == "not a regular file (FIFO): pipe.jsonl"
+    assert reasons[2].startswith("symbolic link loop: loop")
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads folders whatever their mode")
+def test_unreadable_subfolder_is_quarantined(tmp_path):
+    folder = tmp_path / "in"
+    (folder / "locked").mkdir(parents=True)
+    (folder / "a.jsonl").write_text(_good("a") + "\n", encoding="utf-8")
+    (folder / "locked" / "b.jsonl").write_text(_good("b") + "\n", encoding="utf-8")
+    (folder / "locked").chmod(0)
+    try:
+        result = vnnews_run(tmp_path, folder)
+    finally:
+        (folder / "locked").chmod(0o755)
+    assert result.code == 0, result.stderr
+    assert list(result.rows) == ["oka"] and result.reasons() == ["cannot list folder: Permission denied"]
+
+
+def test_lone_cr_line_ends_in_jsonl_csv_and_txt(tmp_path):
+    jsonl = tmp_path / "mac.jsonl"
+    jsonl.write_bytes("\r".join(_good(i) for i in range(30)).encode("utf-8") + b"\r")
+    result = vnnews_run(tmp_path, jsonl)
+    assert result.code == 0 and len(result.rows) == 30 and not result.quarantine
+
+    rows = [{"id": f"c{i}", "title": f"Bài {i}", "text": VI + "\rDòng hai."} for i in range(5)]
+    result = vnnews_run(tmp_path, _write_csv(tmp_path / "mac.csv", rows, lineterminator="\r"))
+    assert result.code == 0 and sorted(result.rows) == [f"c{i}" for i in range(5)], result.quarantine
+
+    folder = tmp_path / "txt"
+    folder.mkdir()
+    (folder / "one.txt").write_bytes(("Tiêu đề\r" + VI).encode("utf-8"))
+    result = vnnews_run(tmp_path, folder)
+    assert result.code == 0 and result.rows["one"]["title"] == "Tiêu đề"
+
+
+def test_csv_unclosed_quote_loses_one_line_not_the_rest(tmp_path):
+    path = tmp_path / "quote.csv"
+    lines = ["id,title,text", f'c0,"Tiêu đề, có dấu phẩy","{VI}\nDòng hai có ""ngoặc kép""."',
+             f'c1,"Tiêu đề hỏng,{VI}']  # the quote is never closed
+    lines += [f"c{i},Bài {i},{VI}" for i in range(2, 97)]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    result = vnnews_run(tmp_path, path)
+    assert result.code == 0, result.stderr
+    assert sorted(result.rows) == sorted(f"c{i}" for i in range(97) if i != 1)
+    assert '"ngoặc kép"' in result.rows["c0"]["text"] and "\n" in result.rows["c0"]["text"]
+    (entry,) = result.quarantine
+    assert entry["reason"].startswith("unclosed quote on this line") and entry["source"] == "quote.csv:4"
+
+    path.write_text("\n".join([*lines[:2], f"c2,Bài,{VI}", lines[2]]) + "\n", encoding="utf-8")  # quote runs to EOF
+    result = vnnews_run(tmp_path, path)
+    assert sorted(result.rows) == ["c0", "c2"]
+    assert "the file ends inside the quoted field" in result.reasons()[0]
+
+
+def test_semicolon_csv_is_sniffed_or_set(tmp_path):
+    rows = [{"id": f"s{i}", "title": f"Bài {i}", "text": VI.replace(",", "")} for i in range(5)]
+    path = _write_csv(tmp_path / "semi.csv", rows, delimiter=";")
+    result = vnnews_run(tmp_path, path)
+    assert result.code == 0 and sorted(result.rows) == [f"s{i}" for i in range(5)], result.quarantine
+    result = vnnews_run(tmp_path, path, csv_delimiter=";")
+    assert result.code == 0 and len(result.rows) == 5
+
+
+# --- 3. limits in every reader ------------------------------------------------------------------
+
+def test_limits_apply_to_utf16_jsonl_csv_records_and_txt_files(tmp_path):
+    cap = {"max_line_bytes": 10_000}
+    utf16 = tmp_path / "u16.jsonl"
+    utf16.write_bytes("\n".join([_line({"id": "big", "text": VI * 200}), _good(1)]).encode("utf-16"))
+    result = vnnews_run(tmp_path, utf16, **cap)
+    assert list(result.rows) == ["ok1"] and result.reasons() == ["line is longer than input.max_line_bytes=10,000"]
+
+    path = tmp_path / "big.csv"
+    path.write_text(f'id,title,text\nc0,Bài,"{VI * 30}\n{VI * 30}"\nc1,Bài,{VI}\n', encoding="utf-8")
+    result = vnnews_run(tmp_path, path, **cap)
+    assert list(result.rows) == ["c1"]
+    assert result.reasons()[0].startswith("record from line 2 is longer than input.max_line_bytes=10,000")
+
+    folder = tmp_path / "txt"
+    folder.mkdir()
+    (folder / "huge.txt").write_text("Tiêu đề\n" + VI * 200, encoding="utf-8")
+    (folder / "fine.txt").write_text("Tiêu đề\n" + VI, encoding="utf-8")
+    result = vnnews_run(tmp_path, folder, **cap)
+    assert list(result.rows) == ["fine"]
+    assert result.reasons() == ["file is longer than input.max_line_bytes=10,000"]
+
+
+@pytest.mark.parametrize("name", ["long.jsonl", "long-utf16.jsonl", "long.csv"])
+def test_an_overlong_line_is_never_held_in_memory(tmp_path, name):
+    """A 50 MB line with a 1 MB cap: the reader's peak allocation is a few MB, not the line."""
+    path = tmp_path / name
+    body = "Nội dung rất dài " * 3_000_000  # ~50 MB of UTF-8, no line break
+    if name.endswith(".csv"):
+        path.write_text(f'id,title,text\nc0,Bài,"{body}"\nc1,Bài,ok\n', encoding="utf-8")
+    elif "utf16" in name:
+        path.write_bytes(f'{{"text": "{body[:len(body) // 2]}"}}\n{{"text": "ok"}}\n'.encode("utf-16"))
+    else:
+        path.write_text(f'{{"text": "{body}"}}\n{{"text": "ok"}}\n', encoding="utf-8")
+    del body
+    tracemalloc.start()
+    batches = list(read_batches(InputConfig(path=path, max_line_bytes=1_000_000)))
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert [len(b.records) for b in batches] == [1] and [len(b.quarantined) for b in batches] == [1]
+    assert peak < 8_000_000
+
+
+# --- 4. inputs that would hang or crash before reading ------------------------------------------
+
+def test_streams_and_devices_are_refused_at_once(tmp_path):
+    fifo = tmp_path / "stream.jsonl"
+    os.mkfifo(fifo)
+    for path in (fifo, "/dev/null", "/dev/stdin"):
+        result = vnnews_run(tmp_path, path, timeout=60)
+        assert result.code == 4, (path, result.stderr)
+        assert "input.path must be a regular file or a folder; save the stream to a file first" in result.stderr
+
+
+def test_unknown_encoding_is_a_config_error(tmp_path):
+    path = tmp_path / "in.jsonl"
+    path.write_text(_good(0) + "\n", encoding="utf-8")
+    result = vnnews_run(tmp_path, path, encoding="utf-9")
+    assert result.code == 2
+    assert "input.encoding" in result.stderr and "utf-9" in result.stderr
