@@ -36,3 +36,9 @@ class OutputError(VnnewsError):
     """The configured output cannot be written."""
 
     exit_code = 5
+
+
+class QuarantineThresholdError(VnnewsError):
+    """Too large a share of the input was quarantined (``runner.max_quarantined_fraction``): the output is kept."""
+
+    exit_code = 6
