@@ -315,7 +315,8 @@ def _open_run(pipe: Pipeline) -> RunContext | RunSummary:
         )
     chash = pipe.config_hash
     identity = {"input_fingerprint": input_fingerprint(config.input.path),
-                "input_settings": read_settings_hash(config.input), "config_hash": chash, "mode": out_cfg.mode}
+                "input_settings": read_settings_hash(config.input), "config_hash": chash, "mode": out_cfg.mode,
+                "output_format": out_cfg.format}
     quarantine = side_path(out_cfg.path, "quarantine.jsonl")
     state = RunState.open(side_path(out_cfg.path, "state"), identity, output_owner(out_cfg),
                           config.runner.resume and config.runner.kind == "local",

@@ -161,6 +161,14 @@ def test_missing_or_changed_output_runs_again(tmp_path, damage):
     assert "up to date" in _run(cfg).stdout
 
 
+def test_output_format_change_is_not_up_to_date(tmp_path):
+    output = tmp_path / "out" / "day.jsonl"
+    cfg = _job(tmp_path, _input(tmp_path, 3))
+    _run(cfg)
+    assert "up to date" not in _run(cfg, "output.format=csv").stdout
+    assert output.read_text(encoding="utf-8").startswith("id,")
+
+
 def test_sqlite_rows_deleted_runs_again(tmp_path):
     output = tmp_path / "out" / "day.db"
     cfg = _job(tmp_path, _input(tmp_path, 5), output)
