@@ -381,13 +381,9 @@ def _commit_run(pipe: Pipeline, ctx: RunContext) -> RunSummary:
     stages, chash, start = pipe.stages, summary.config_hash, summary.resumed_from
     counts = state.counts()
     _check_replace(config, ctx.sink, state, counts)
-    rows = state.rows
-    if counts["refreshed"]:
-        refreshed = with_previous_fields(ctx.sink, out_cfg.key, state.refreshed, model_fields(config))
-
-        def rows():
-            return chain(state.rows(), refreshed())
-    commit(ctx.sink, out_cfg.mode, rows, out_cfg.key, state.run_id)
+    refreshed = (with_previous_fields(ctx.sink, out_cfg.key, state.refreshed, model_fields(config))
+                 if counts["refreshed"] else list)
+    commit(ctx.sink, out_cfg.mode, lambda: chain(state.rows(), refreshed()), out_cfg.key, state.run_id)
     quarantine_path = side_path(out_cfg.path, "quarantine.jsonl")
     commit_quarantine(quarantine_path, out_cfg.mode, state.quarantined, state.run_id)
     side_path(out_cfg.path, "rejected.jsonl").unlink(missing_ok=True)  # a failed run's entries, now stale
