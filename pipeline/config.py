@@ -218,6 +218,9 @@ class OutputConfig(Section):
     report: bool = Field(
         True, description="Also write <stem>.report.html: counts, quarantine reasons, topics, throughput over time."
     )
+    allow_empty: bool = Field(
+        False, description="overwrite: let a run that read 0 rows replace an output that has rows (else exit 4)."
+    )
 
 
 class RunnerConfig(Section):
@@ -238,6 +241,11 @@ class RunnerConfig(Section):
     log_every_seconds: float = Field(10.0, gt=0, description="Interval of progress log lines when not a terminal.")
     resume: bool = Field(
         True, description="Continue a killed run of the same input and config; false starts it over."
+    )
+    max_quarantined_fraction: float = Field(
+        1.0, gt=0.0, le=1.0,
+        description="Fail (exit 6, output kept) when this share of the rows read is quarantined; "
+        "1.0 = only when every row is.",
     )
 
     @field_validator("progress", mode="before")

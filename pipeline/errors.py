@@ -42,6 +42,12 @@ class OutputError(VnnewsError):
     exit_code = 5
 
 
+class QuarantineThresholdError(VnnewsError):
+    """Too large a share of the input was quarantined (``runner.max_quarantined_fraction``): the output is kept."""
+
+    exit_code = 6
+
+
 class Interrupted(VnnewsError):
     """The run was stopped by a signal; finished batches are saved and a rerun resumes after them."""
 

@@ -27,7 +27,7 @@ import numpy as np
 
 from pipeline.config import JobConfig, resolve_model_path
 from pipeline.errors import ConfigError
-from pipeline.records import Quarantined, content_id
+from pipeline.records import Quarantined
 from pipeline.writers import dumps
 
 if TYPE_CHECKING:
@@ -114,33 +114,46 @@ def read_file(item: dict[str, str], input_data: dict[str, Any]) -> list[dict[str
 
 
 class PipelineActor:
-    """One Ray actor: builds the stages once, then processes batches of JSON rows."""
+    """One Ray actor: builds the stages once, then processes batches of JSON rows.
+
+    Emits ``{"r": row}`` (processed), ``{"f": row}`` (refreshed upsert row), ``{"u": key}``
+    (unchanged) or ``{"q": entry}`` (quarantined); the driver checks repeated keys.
+    """
 
     def __init__(self, config_data: dict[str, Any], config_hash: str, run_id: str,
                  known: dict[str, list[str]]) -> None:
         from pipeline.api import Pipeline
+        from pipeline.runner import KeyFilter
 
         self.pipe = Pipeline.from_dict(config_data)
         _ = self.pipe.stages  # load models once per actor
         self.config_hash = config_hash
         self.run_id = run_id
-        self.known = known
-        self.key = self.pipe.config.output.key
+        output = self.pipe.config.output
+        self.key_filter = KeyFilter(output.key, config_hash, known, set(), output.include_text)
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         out: list[str] = []
         todo = []
+        keys = self.key_filter
         for text in batch["json"]:
             item = json.loads(text)
             if "q" in item:
                 out.append(text)
                 continue
             record = item["r"]
-            record["content_hash"] = content_id(record.get("title") or "", record["text"])
-            if tuple(self.known.get(str(record.get(self.key)), ())) == (record["content_hash"], self.config_hash):
-                out.append(dumps({"u": str(record.get(self.key))}))
+            problem = keys.missing(record)
+            if problem is not None:
+                out.append(dumps({"q": problem.to_json()}))
                 continue
-            todo.append(record)
+            keys.stamp(record)
+            verdict = keys.verdict(record)
+            if verdict == "unchanged":
+                out.append(dumps({"u": str(record.get(keys.key))}))
+            elif verdict == "refresh":
+                out.append(dumps({"f": keys.refresh_row(record, self.run_id)}))
+            else:
+                todo.append(record)
         result = self.pipe.process_batch(todo)
         for row in result.records:
             row["config_hash"] = self.config_hash
@@ -201,27 +214,26 @@ def process_with_ray(pipe: Pipeline, ctx: RunContext, preview_rows: int) -> None
         batch_size=config.input.batch_size,
         batch_format="numpy",
     )
-    position, seen, key = 0, ctx.key_filter.seen, config.output.key
+    position = 0
     try:
         for batch in ds.iter_batches(batch_size=config.input.batch_size * 4, batch_format="numpy"):
-            rows, quarantined, unchanged = [], [], 0
+            rows, refreshed, quarantined, unchanged = [], [], [], 0
             for text in batch["json"]:
                 item = json.loads(text)
-                if "r" in item:
-                    row, rkey = item["r"], str(item["r"].get(key))
-                    if rkey in seen:
-                        reason = f"duplicate {key} {rkey!r}: an earlier row of this input has it"
-                        quarantined.append(Quarantined(reason, row, "input", row.get("id")))
+                if "r" in item or "f" in item:
+                    row = item.get("r") or item["f"]
+                    duplicate = ctx.key_filter.duplicate(row)
+                    if duplicate is not None:
+                        quarantined.append(duplicate)
                     else:
-                        seen.add(rkey)
-                        rows.append(row)
+                        (rows if "r" in item else refreshed).append(row)
                 elif "q" in item:
                     q = item["q"]
                     quarantined.append(Quarantined(q["reason"], q["raw"], q["source"], q["id"]))
                 else:
                     unchanged += 1
             size = len(batch["json"])
-            ctx.state.write_part(position, position + size, rows, quarantined, unchanged)
+            ctx.state.write_part(position, position + size, rows, quarantined, unchanged, refreshed)
             position += size
             ctx.throughput.append([round(time.monotonic() - ctx.started, 3), position])
             if len(ctx.summary.preview) < preview_rows:

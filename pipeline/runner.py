@@ -1,18 +1,28 @@
 """The local streaming runner: read in batches, run the stages, commit results and quarantine.
 
-Guarantees (checked by tests/test_reliability.py):
+Guarantees (checked by tests/test_reliability.py and tests/test_reruns.py):
 - Every input row ends up exactly once in the output or in the quarantine, with
-  ``read == written + quarantined + unchanged`` (``unchanged``: upsert rows whose content and
-  config did not change, so no model work was done for them).
+  ``read == written + quarantined + unchanged`` (``unchanged``: upsert rows whose content, config
+  and input fields did not change, so nothing was written for them). ``refreshed`` counts the
+  written upsert rows whose content and config did not change but other input fields did (url,
+  views, ...): their new input fields are written with the previous row's model fields, without
+  model work.
 - A run killed at any instant and started again with the same command finishes the job without
   redoing finished batches: each batch is saved as an atomic part file in ``<stem>.state/``, and
   the output is committed once, atomically, when every row is done.
-- Re-running a finished job over the same input with the same processing config does no work.
-  A changed config (settings or model files) recomputes; each row carries the ``config_hash`` and
-  ``run_id`` that produced it, and ``<stem>.runs.jsonl`` maps runs to configs and models.
+- Re-running a finished job over the same input, with the same reading settings and processing
+  config, while its output and quarantine file are as that run committed them, does no work
+  ("up to date"). A changed config (settings or model files) or reading setting recomputes, and
+  so does a deleted or changed output; each row carries the ``config_hash`` and ``run_id`` that
+  produced it, and ``<stem>.runs.jsonl`` maps runs to configs and models.
+- Nothing is replaced silently: a run that read 0 rows does not replace an output that has rows
+  (``output.allow_empty``), and a run whose quarantined share reaches
+  ``runner.max_quarantined_fraction`` fails with exit 6, leaving output and quarantine as they
+  were and this run's entries in ``<stem>.rejected.jsonl``.
 
-Order of work: models load first, then the output folder and input are checked, and only then does
-reading start, so a bad job fails before touching any input. Memory holds one batch.
+Order of work: output and input paths are checked against each other, models load, then the
+output and input are checked, and only then does reading start, so a bad job fails before
+touching any input. Memory holds one batch.
 """
 
 from __future__ import annotations
@@ -25,32 +35,57 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import metadata
+from itertools import chain
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pipeline.config import JobConfig, dump_config
-from pipeline.errors import InputError
+from pipeline.api import output_row
+from pipeline.config import InputConfig, JobConfig, OutputConfig, dump_config
+from pipeline.errors import ConfigError, InputError, QuarantineThresholdError
 from pipeline.progress import Progress
 from pipeline.readers import open_reader, read_batches
-from pipeline.records import Quarantined, content_id
+from pipeline.records import Quarantined, Record, content_id
 from pipeline.state import RunState, input_fingerprint
-from pipeline.writers import commit, commit_quarantine, open_sink, remove_stale_temporaries, side_path
+from pipeline.writers import (
+    SIDE_SUFFIXES,
+    commit,
+    commit_quarantine,
+    file_signature,
+    has_rows,
+    open_sink,
+    remove_stale_temporaries,
+    side_path,
+    with_previous_fields,
+)
 
 if TYPE_CHECKING:
     from pipeline.api import Pipeline
 
 log = logging.getLogger(__name__)
 
+# Reading settings that do not change which rows are read: the file fingerprint covers the path,
+# and batch boundaries do not change rows. Every other InputConfig field (encoding, limit, split,
+# a delimiter added tomorrow) enters the run's identity without being listed anywhere.
+READ_SETTINGS_EXCLUDE = frozenset({"path", "batch_size"})
+# Fields the stages write (normalize: title, text, author of raw pages; classify; summarize): what a
+# refreshed row takes from the previous output instead of recomputing.
+MODEL_FIELDS = ("title", "text", "topic", "topic_score", "topic_top_k", "summary")
+
 PACKAGES = ("vnnews", "torch", "transformers", "scikit-learn", "underthesea", "datasets", "pydantic", "numpy")
 
 
 @dataclass
 class RunSummary:
-    """Counts and paths of one run; ``read == written + quarantined + unchanged`` always holds."""
+    """Counts and paths of one run; ``read == written + quarantined + unchanged`` always holds.
+
+    ``refreshed`` is part of ``written``: rows rewritten with new input fields and previous model fields.
+    """
 
     read: int = 0
     written: int = 0
     quarantined: int = 0
     unchanged: int = 0
+    refreshed: int = 0
     seconds: float = 0.0
     output: str = ""
     quarantine: str = ""
@@ -99,6 +134,59 @@ def processing_hash(config: JobConfig, stages: list[Any]) -> str:
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
 
+def read_settings_hash(config: InputConfig) -> str:
+    """Hash of the settings that decide which input rows are read and how (part of the run's identity).
+
+    Kept out of ``config_hash``: reading a row differently does not change what a row becomes, so
+    rows read by other settings stay "unchanged" for upsert; but a finished run is only "up to date"
+    for the same reading settings (``input.limit`` 3, then none, must read the other rows).
+    """
+    data = config.model_dump(mode="json", exclude=set(READ_SETTINGS_EXCLUDE))
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def model_fields(config: JobConfig) -> tuple[str, ...]:
+    return MODEL_FIELDS + (("author",) if config.input.raw_pages else ())
+
+
+def input_hash(record: Record) -> str:
+    """Hash of every input field of a record (id, title, text and any extra field such as url or views)."""
+    blob = json.dumps(record, sort_keys=True, ensure_ascii=False, default=str)
+    return hashlib.sha1(blob.encode()).hexdigest()[:16]
+
+
+def check_paths(config: JobConfig) -> None:
+    """Refuse, before any work, an output that would overwrite the input or be read back as input."""
+    inp, out_cfg = config.input.path.resolve(), config.output
+    out = out_cfg.path.resolve()
+    if out_cfg.format != "sql" and out == inp:
+        raise ConfigError(
+            f"output.path {out_cfg.path} is the input file {config.input.path}: writing results would destroy "
+            "the input. Give output.path another file."
+        )
+    sides = {side_path(out, suffix) for suffix in SIDE_SUFFIXES}
+    if inp in sides or side_path(out, "state") in inp.parents:
+        raise ConfigError(
+            f"input.path {config.input.path} is a side file of output.path {out_cfg.path} (quarantine, manifest, "
+            "state ...), which the run rewrites. Read another file or give output.path another name."
+        )
+    if inp.is_dir() and (out.parent == inp or inp in out.parent.parents):
+        raise ConfigError(
+            f"output.path {out_cfg.path} is inside the input folder {config.input.path}: the next run would read "
+            "this run's output and side files as input. Put the output outside the input folder."
+        )
+
+
+def output_owner(config: OutputConfig) -> str:
+    """What the side files ``<stem>.*`` belong to: the output file's name (or the SQL table)."""
+    return f"{config.path.name} (table {config.table})" if config.format == "sql" else config.path.name
+
+
+def output_signature(sink, quarantine: Path) -> dict[str, Any]:
+    """What a committed run leaves: changes if the output or quarantine file is deleted, edited or replaced."""
+    return {"output": sink.signature(), "quarantine": file_signature(quarantine)}
+
+
 def _reason_kind(reason: str) -> str:
     return reason.split(":")[0].split(" (")[0]
 
@@ -107,7 +195,7 @@ def _previous_summary(state: RunState, config: JobConfig) -> RunSummary:
     saved = state.data.get("summary", {})
     return RunSummary(
         read=saved.get("read", 0), written=saved.get("written", 0), quarantined=saved.get("quarantined", 0),
-        unchanged=saved.get("unchanged", 0), output=str(config.output.path),
+        unchanged=saved.get("unchanged", 0), refreshed=saved.get("refreshed", 0), output=str(config.output.path),
         quarantine=str(side_path(config.output.path, "quarantine.jsonl")),
         manifest=str(side_path(config.output.path, "manifest.json")), run_id=state.run_id,
         config_hash=state.data["config_hash"], up_to_date=True,
@@ -125,29 +213,72 @@ def _log_run(path, manifest: dict[str, Any]) -> None:
 
 
 class KeyFilter:
-    """Before model work: quarantine repeated keys and skip upsert rows whose content and config are unchanged."""
+    """Before model work: quarantine rows without a key or with a repeated key, sort upsert rows.
 
-    def __init__(self, key: str, config_hash: str, known: dict[str, tuple], seen: set[str]) -> None:
+    ``known`` maps the keys of the existing output to their ``(content_hash, config_hash,
+    input_hash)``. A row whose three hashes match is unchanged (nothing to write); one whose content
+    and config match but whose other input fields changed is refreshed (its new input fields are
+    written with the previous row's model fields, see :func:`pipeline.writers.with_previous_fields`);
+    every other row is processed.
+    """
+
+    def __init__(self, key: str, config_hash: str, known: dict[str, tuple], seen: set[str],
+                 include_text: bool) -> None:
         self.key = key
         self.config_hash = config_hash
         self.known = known
         self.seen = seen
+        self.include_text = include_text
 
-    def split(self, records: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[Quarantined], int]:
-        todo, duplicates, unchanged = [], [], 0
+    def missing(self, record: Record) -> Quarantined | None:
+        """A row without its key cannot be upserted or checked for duplicates: a row problem."""
+        if record.get(self.key) is None:
+            return Quarantined(f"missing key field {self.key!r} (output.key)", record, "input", record.get("id"))
+        return None
+
+    def stamp(self, record: Record) -> None:
+        record["input_hash"] = input_hash(record)
+        record["content_hash"] = content_id(record.get("title") or "", record["text"])
+
+    def duplicate(self, record: Record) -> Quarantined | None:
+        """Quarantine a repeated key (the first row with a key wins); remembers the key otherwise."""
+        rkey = str(record.get(self.key))
+        if rkey in self.seen:
+            return Quarantined(f"duplicate {self.key} {rkey!r}: an earlier row of this input has it",
+                               record, "input", record.get("id"))
+        self.seen.add(rkey)
+        return None
+
+    def verdict(self, record: Record) -> str:
+        """'unchanged', 'refresh' or 'process' for a stamped record."""
+        known = tuple(self.known.get(str(record.get(self.key)), ()))
+        if known[:2] != (record["content_hash"], self.config_hash):
+            return "process"
+        return "unchanged" if known[2:] == (record["input_hash"],) else "refresh"
+
+    def refresh_row(self, record: Record, run_id: str) -> Record:
+        """The new input fields of a refreshed row; its model fields are added at commit."""
+        return {**output_row(record, self.include_text), "config_hash": self.config_hash, "run_id": run_id}
+
+    def split(self, records: list[Record], run_id: str) -> tuple[list[Record], list[Record], list[Quarantined], int]:
+        """(rows to process, refreshed rows, quarantined rows, count of unchanged rows)."""
+        todo, refreshed, rejected, unchanged = [], [], [], 0
         for record in records:
-            record["content_hash"] = content_id(record.get("title") or "", record["text"])
-            rkey = str(record.get(self.key))
-            if rkey in self.seen:
-                duplicates.append(Quarantined(f"duplicate {self.key} {rkey!r}: an earlier row of this input has it",
-                                              record, "input", record.get("id")))
+            problem = self.missing(record)
+            if problem is None:
+                self.stamp(record)
+                problem = self.duplicate(record)
+            if problem is not None:
+                rejected.append(problem)
                 continue
-            self.seen.add(rkey)
-            if tuple(self.known.get(rkey, ())) == (record["content_hash"], self.config_hash):
+            verdict = self.verdict(record)
+            if verdict == "unchanged":
                 unchanged += 1
-                continue
-            todo.append(record)
-        return todo, duplicates, unchanged
+            elif verdict == "refresh":
+                refreshed.append(self.refresh_row(record, run_id))
+            else:
+                todo.append(record)
+        return todo, refreshed, rejected, unchanged
 
 
 @dataclass
@@ -167,9 +298,10 @@ class RunContext:
 
 
 def _open_run(pipe: Pipeline) -> RunContext | RunSummary:
-    """Load models, check output and input, open the run state; a finished identical run returns early."""
+    """Check paths, load models, check output and input, open the run state; a finished identical run returns early."""
     config = pipe.config
     out_cfg = config.output
+    check_paths(config)
     started = time.monotonic()
     started_at = datetime.now(UTC).isoformat(timespec="seconds")
     _ = pipe.stages  # load models before any input is read
@@ -182,10 +314,15 @@ def _open_run(pipe: Pipeline) -> RunContext | RunSummary:
             "split it or raise input.max_rows."
         )
     chash = pipe.config_hash
-    state = RunState.open(side_path(out_cfg.path, "state"), input_fingerprint(config.input.path), chash,
-                          out_cfg.mode, config.runner.resume and config.runner.kind == "local")
+    identity = {"input_fingerprint": input_fingerprint(config.input.path),
+                "input_settings": read_settings_hash(config.input), "config_hash": chash, "mode": out_cfg.mode,
+                "output_format": out_cfg.format}
+    quarantine = side_path(out_cfg.path, "quarantine.jsonl")
+    state = RunState.open(side_path(out_cfg.path, "state"), identity, output_owner(out_cfg),
+                          config.runner.resume and config.runner.kind == "local",
+                          lambda: output_signature(sink, quarantine))
     remove_stale_temporaries(out_cfg.path)
-    if state.complete and sink.exists():
+    if state.complete:
         log.info("up to date: %s was already processed with this config (run %s); nothing to do",
                  config.input.path, state.run_id)
         return _previous_summary(state, config)
@@ -195,8 +332,9 @@ def _open_run(pipe: Pipeline) -> RunContext | RunSummary:
     key = out_cfg.key
     known = {}
     if out_cfg.mode == "upsert":
-        known = {str(r.get(key)): (r.get("content_hash"), r.get("config_hash")) for r in sink.read_rows()}
-    key_filter = KeyFilter(key, chash, known, state.seen_keys(key) if start else set())
+        known = {str(r.get(key)): (r.get("content_hash"), r.get("config_hash"), r.get("input_hash"))
+                 for r in sink.read_rows()}
+    key_filter = KeyFilter(key, chash, known, state.seen_keys(key) if start else set(), out_cfg.include_text)
     progress = Progress(total, config.runner.progress, config.runner.log_every_seconds)
     progress.update(start)
     summary = RunSummary(run_id=state.run_id, config_hash=chash, resumed_from=start)
@@ -208,12 +346,12 @@ def _process_locally(pipe: Pipeline, ctx: RunContext, preview_rows: int) -> None
     ctx.throughput.append([round(time.monotonic() - ctx.started, 3), summary.resumed_from])  # models loaded
     try:
         for batch in read_batches(pipe.config.input, ctx.reader, start=summary.resumed_from):
-            todo, duplicates, unchanged = ctx.key_filter.split(batch.records)
+            todo, refreshed, rejected, unchanged = ctx.key_filter.split(batch.records, state.run_id)
             result = pipe.process_batch(todo)
             for row in result.records:
                 row["run_id"] = state.run_id
             state.write_part(batch.start, batch.end, result.records,
-                             batch.quarantined + duplicates + result.quarantined, unchanged)
+                             batch.quarantined + rejected + result.quarantined, unchanged, refreshed)
             if len(summary.preview) < preview_rows:
                 summary.preview.extend(result.records[: preview_rows - len(summary.preview)])
             ctx.progress.update(batch.size)
@@ -237,13 +375,18 @@ def run_job(pipe: Pipeline, preview_rows: int = 10) -> RunSummary:
 
 
 def _commit_run(pipe: Pipeline, ctx: RunContext) -> RunSummary:
-    """Write output and quarantine atomically, then the manifest and run log, then mark the run done."""
+    """Check the run may replace the output, write output and quarantine atomically, then the manifest and
+    run log, then mark the run done with the signature of what was committed."""
     config, out_cfg, state, summary = pipe.config, pipe.config.output, ctx.state, ctx.summary
     stages, chash, start = pipe.stages, summary.config_hash, summary.resumed_from
     counts = state.counts()
-    commit(ctx.sink, out_cfg.mode, state.rows, out_cfg.key, state.run_id)
+    _check_replace(config, ctx.sink, state, counts)
+    refreshed = (with_previous_fields(ctx.sink, out_cfg.key, state.refreshed, model_fields(config))
+                 if counts["refreshed"] else list)
+    commit(ctx.sink, out_cfg.mode, lambda: chain(state.rows(), refreshed()), out_cfg.key, state.run_id)
     quarantine_path = side_path(out_cfg.path, "quarantine.jsonl")
     commit_quarantine(quarantine_path, out_cfg.mode, state.quarantined, state.run_id)
+    side_path(out_cfg.path, "rejected.jsonl").unlink(missing_ok=True)  # a failed run's entries, now stale
     for stage in stages:
         if hasattr(stage, "finish"):
             stage.finish()
@@ -254,6 +397,7 @@ def _commit_run(pipe: Pipeline, ctx: RunContext) -> RunSummary:
 
     summary.read, summary.written = counts["read"], counts["written"]
     summary.quarantined, summary.unchanged = counts["quarantined"], counts["unchanged"]
+    summary.refreshed = counts["refreshed"]
     summary.seconds = time.monotonic() - ctx.started
     summary.quarantine_reasons = reasons
     summary.output, summary.quarantine = str(out_cfg.path), str(quarantine_path)
@@ -267,7 +411,7 @@ def _commit_run(pipe: Pipeline, ctx: RunContext) -> RunSummary:
         "input": str(config.input.path),
         "output": str(out_cfg.path),
         "resumed_from_row": start,
-        "counts": {k: counts[k] for k in ("read", "written", "quarantined", "unchanged")},
+        "counts": {k: counts[k] for k in ("read", "written", "quarantined", "unchanged", "refreshed")},
         "quarantine_reasons": reasons,
         "seconds": round(summary.seconds, 3),
         "articles_per_second": round(summary.articles_per_second, 2),
@@ -284,11 +428,53 @@ def _commit_run(pipe: Pipeline, ctx: RunContext) -> RunSummary:
         from pipeline.html_report import write_run_report
 
         write_run_report(side_path(out_cfg.path, "report.html"), manifest, state.rows())
-    state.finish(manifest["counts"])
+    state.finish(manifest["counts"], output_signature(ctx.sink, quarantine_path))
     summary.manifest = str(manifest_path)
     log.info(
-        "done: read %d, written %d, quarantined %d, unchanged %d in %.1fs (%.1f articles/s); results: %s",
-        summary.read, summary.written, summary.quarantined, summary.unchanged, summary.seconds,
+        "done: read %d, written %d (refreshed %d), quarantined %d, unchanged %d in %.1fs (%.1f articles/s); "
+        "results: %s",
+        summary.read, summary.written, summary.refreshed, summary.quarantined, summary.unchanged, summary.seconds,
         summary.articles_per_second, out_cfg.path,
     )
     return summary
+
+
+def _check_replace(config: JobConfig, sink, state: RunState, counts: dict[str, int]) -> None:
+    """Refuse to commit a run that read nothing over existing rows, or whose quarantined share is too high.
+
+    Both leave the output and the quarantine file as they were and the run's parts in place, so a
+    rerun with the same config fails the same way without model work, and one with a fixed config
+    (a new identity) or a raised threshold goes on.
+    """
+    out_cfg, read, quarantined = config.output, counts["read"], counts["quarantined"]
+    if read == 0 and out_cfg.mode == "overwrite" and not out_cfg.allow_empty and has_rows(sink):
+        raise InputError(
+            f"Input {config.input.path} gave 0 rows, and the output {out_cfg.path} has rows: not replacing them "
+            "with an empty output. Check input.path and input.format, or set output.allow_empty: true if an "
+            "empty result is right."
+        )
+    limit = config.runner.max_quarantined_fraction
+    if read == 0 or quarantined < limit * read:
+        return
+    rejected = side_path(out_cfg.path, "rejected.jsonl")
+    commit_quarantine(rejected, "overwrite", state.quarantined, state.run_id)
+    reasons: dict[str, int] = {}
+    fields: dict[str, None] = {}
+    for entry in state.quarantined():
+        kind = _reason_kind(entry["reason"])
+        reasons[kind] = reasons.get(kind, 0) + 1
+        if kind.startswith(("missing text field", "missing key field")) and isinstance(entry["raw"], dict) \
+                and len(fields) < 50:
+            fields.update(dict.fromkeys(entry["raw"]))
+    top = sorted(reasons.items(), key=lambda item: -item[1])
+    hint = ""
+    kind, count = top[0]
+    if count == quarantined and kind.startswith(("missing text field", "missing key field")) and fields:
+        setting = "input.text_field" if kind.startswith("missing text field") else "output.key"
+        hint = f" No row has it: rows have fields: {', '.join(fields)}; set {setting}."
+    raise QuarantineThresholdError(
+        f"{quarantined:,} of {read:,} rows read were quarantined, reaching runner.max_quarantined_fraction={limit}; "
+        f"the output {out_cfg.path} and its quarantine file were left as they were. Top reasons: "
+        + "; ".join(f"{k} ({n:,})" for k, n in top[:3]) + f".{hint} This run's quarantine entries: {rejected}. "
+        "Fix the input or the config and run again, or raise runner.max_quarantined_fraction to accept them."
+    )

@@ -1,11 +1,17 @@
 """Run state beside the output: what makes a killed run resumable and a repeated run a no-op.
 
-``<output stem>.state/`` holds ``state.json`` (which input, which processing config, which run,
-finished or not) and ``parts/``: one file per processed batch, written to a temporary name and
-renamed, so a part either exists whole or not at all. A part covers input rows ``[start, end)``
-and holds their output rows and quarantine entries; the committed position of a run is the end
-of the last contiguous part. When every row is in a part, the sink writes the final output in one
-atomic step (rename or transaction), the state is marked complete and the parts are removed.
+``<output stem>.state/`` holds ``state.json`` (which output owns it, the run's identity, which
+run, finished or not) and ``parts/``: one file per processed batch, written to a temporary name
+and renamed, so a part either exists whole or not at all. A part covers input rows ``[start, end)``
+and holds their output rows, refreshed rows (see :class:`pipeline.runner.KeyFilter`) and
+quarantine entries; the committed position of a run is the end of the last contiguous part. When
+every row is in a part, the sink writes the final output in one atomic step (rename or
+transaction), the state is marked complete with a signature of the committed output, and the
+parts are removed.
+
+The identity (input fingerprint, reading settings, processing config, mode) decides whether a run
+continues the saved one; a complete run counts as done only while the output still carries the
+signature recorded at its commit (deleted, edited or replaced results are computed again).
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ import json
 import os
 import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,7 +29,7 @@ from typing import Any
 from pipeline.errors import OutputError
 from pipeline.records import Quarantined, Record
 
-STATE_VERSION = 1
+STATE_VERSION = 2
 
 
 def input_fingerprint(path: Path) -> str:
@@ -73,23 +79,36 @@ class RunState:
         return self.data["run_id"]
 
     @classmethod
-    def open(cls, directory: Path, fingerprint: str, config_hash: str, mode: str, resume: bool) -> RunState:
-        """Continue the unfinished run of the same input and config, or start a fresh one.
+    def open(cls, directory: Path, identity: dict[str, str], owner: str, resume: bool,
+             output_signature: Callable[[], Any]) -> RunState:
+        """Continue the unfinished run with the same ``identity``, or start a fresh one.
+
+        ``identity`` holds what decides which rows are read and what they become (input
+        fingerprint, reading settings, config hash, mode). A complete run is kept (the caller
+        reports "up to date") only while ``output_signature()`` still equals the signature saved
+        at its commit. ``owner`` names the output these side files belong to; side files of
+        another output (``day.csv`` beside ``day.jsonl``) are refused, never taken over.
 
         Holds an exclusive lock on the state directory until the process ends, so two runs
         (say an overlapping cron job) never write the same output at once.
         """
         state = cls(directory)
         state._lock()
+        previous = state._load()
+        if previous is not None and previous.get("owner", owner) != owner:
+            raise OutputError(
+                f"The side files {directory.parent / directory.stem}.* (state, quarantine, manifest) belong to "
+                f"output {previous['owner']}, not {owner}: two outputs with one name stem in one folder would "
+                f"overwrite each other's quarantine and run state. Rename one output, or delete {directory} "
+                "and the other output's side files if you no longer need them."
+            )
         for stale in directory.glob("**/.*.tmp"):  # left by a run killed while writing a part
             stale.unlink(missing_ok=True)
-        previous = state._load()
-        same = previous is not None and (
-            previous.get("version") == STATE_VERSION
-            and previous.get("input_fingerprint") == fingerprint
-            and previous.get("config_hash") == config_hash
-            and previous.get("mode") == mode
+        same = previous is not None and previous.get("version") == STATE_VERSION and all(
+            previous.get(name) == value for name, value in identity.items()
         )
+        if same and previous.get("status") == "complete" and previous.get("output_signature") != output_signature():
+            same = False  # the committed output was deleted, edited or replaced since: compute it again
         if same and resume:
             state.data = previous
             return state
@@ -97,10 +116,9 @@ class RunState:
             shutil.rmtree(state.parts_dir)
         state.data = {
             "version": STATE_VERSION,
+            "owner": owner,
             "run_id": uuid.uuid4().hex[:12],
-            "input_fingerprint": fingerprint,
-            "config_hash": config_hash,
-            "mode": mode,
+            **identity,
             "status": "running",
         }
         state.save()
@@ -160,11 +178,14 @@ class RunState:
         return parts[-1].end if parts else 0
 
     def write_part(self, start: int, end: int, rows: list[Record], quarantined: list[Quarantined],
-                   unchanged: int) -> None:
-        header = {"start": start, "end": end, "written": len(rows), "quarantined": len(quarantined),
-                  "unchanged": unchanged}
+                   unchanged: int, refreshed: list[Record] = ()) -> None:
+        """Save one batch: output rows, refreshed rows (new input fields, model fields to come from the
+        previous output at commit), quarantine entries and the count of unchanged rows."""
+        header = {"start": start, "end": end, "written": len(rows) + len(refreshed), "quarantined": len(quarantined),
+                  "unchanged": unchanged, "refreshed": len(refreshed)}
         lines = [json.dumps(header)]
         lines += [json.dumps({"r": r}, ensure_ascii=False, default=str) for r in rows]
+        lines += [json.dumps({"f": r}, ensure_ascii=False, default=str) for r in refreshed]
         lines += [json.dumps({"q": {**q.to_json(), "run_id": self.run_id}}, ensure_ascii=False, default=str)
                   for q in quarantined]
         _fsync_write(self.parts_dir / f"{start:012d}-{end:012d}.jsonl", "\n".join(lines) + "\n")
@@ -181,26 +202,29 @@ class RunState:
     def rows(self) -> Iterator[Record]:
         return self._lines("r")
 
+    def refreshed(self) -> Iterator[Record]:
+        return self._lines("f")
+
     def quarantined(self) -> Iterator[dict[str, Any]]:
         return self._lines("q")
 
     def counts(self) -> dict[str, int]:
-        totals = {"read": 0, "written": 0, "quarantined": 0, "unchanged": 0}
+        totals = {"read": 0, "written": 0, "quarantined": 0, "unchanged": 0, "refreshed": 0}
         for part in self.parts():
             with open(part.path, encoding="utf-8") as fh:
                 header = json.loads(fh.readline())
             totals["read"] += header["end"] - header["start"]
-            for key in ("written", "quarantined", "unchanged"):
+            for key in ("written", "quarantined", "unchanged", "refreshed"):
                 totals[key] += header[key]
         return totals
 
     def seen_keys(self, key: str) -> set[str]:
         """Keys already written in this run (to quarantine duplicates after a resume too)."""
-        return {str(row.get(key)) for row in self.rows()}
+        return {str(row.get(key)) for kind in ("r", "f") for row in self._lines(kind)}
 
-    def finish(self, summary: dict[str, Any]) -> None:
-        """Mark the run complete (after the sink committed) and drop the parts."""
-        self.data.update(status="complete", summary=summary)
+    def finish(self, summary: dict[str, Any], output_signature: Any) -> None:
+        """Mark the run complete (after the sink committed) with the committed output's signature; drop the parts."""
+        self.data.update(status="complete", summary=summary, output_signature=output_signature)
         self.save()
         shutil.rmtree(self.parts_dir, ignore_errors=True)
 

@@ -10,7 +10,13 @@ complete.
 - ``overwrite``: this run's rows only;
 - ``append``: the existing rows, then this run's rows;
 - ``upsert``: the existing rows whose key this run did not produce, then this run's rows
-  (SQLite: ``INSERT ... ON CONFLICT DO UPDATE``, keeping ``created_at``).
+  (SQLite: ``INSERT ... ON CONFLICT DO UPDATE``, keeping ``created_at``). Rows whose content and
+  config are unchanged but whose other input fields changed are *refreshed*: their new input
+  fields are written with the model fields of the existing row (:func:`with_previous_fields`).
+
+Each sink has a cheap ``signature()`` of what is committed (file: size and mtime; table: row count
+and latest ``updated_at``), saved in the run state so a finished run whose output was deleted or
+changed since runs again instead of reporting "up to date".
 CSV and Parquet need all columns before writing while input fields may vary from row to row, so
 their writers read the rows twice (once for the columns or schema, once to write).
 """
@@ -40,6 +46,9 @@ FORMATS_BY_SUFFIX = {".jsonl": "jsonl", ".json": "jsonl", ".csv": "csv", ".parqu
                      ".db": "sqlite", ".sqlite": "sqlite", ".sqlite3": "sqlite"}
 CORE_COLUMNS = ("id", "title", "author", "topic", "topic_score", "topic_top_k", "summary", "text")
 RowsFactory = Callable[[], Iterable[Record]]
+# Files and folders a run writes beside ``<stem>.<ext>`` (see :func:`side_path`).
+SIDE_SUFFIXES = ("state", "quarantine.jsonl", "rejected.jsonl", "manifest.json", "config.yaml", "runs.jsonl",
+                 "report.html")
 
 
 def detect_output_format(path: Path, declared: str = "auto") -> str:
@@ -141,7 +150,8 @@ def check_writable(directory: Path) -> None:
 
 def remove_stale_temporaries(output: Path) -> None:
     """Delete temporary files a killed commit left beside the output (call while holding the run lock)."""
-    for pattern in (f".{output.name}.*.partial", f".{output.stem}.quarantine.jsonl.*.partial"):
+    for pattern in (f".{output.name}.*.partial", f".{output.stem}.quarantine.jsonl.*.partial",
+                    f".{output.stem}.rejected.jsonl.*.partial"):
         for stale in output.parent.glob(pattern):
             stale.unlink(missing_ok=True)
 
@@ -154,12 +164,28 @@ def ordered_columns(rows: Iterable[Record]) -> list[str]:
     return [c for c in CORE_COLUMNS if c in seen] + [c for c in seen if c not in CORE_COLUMNS]
 
 
+def file_signature(path: Path) -> list[int] | None:
+    """Size and modification time of a file (None if absent): changes whenever the file is replaced or edited."""
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return None
+    return [st.st_size, st.st_mtime_ns]
+
+
+def has_rows(sink) -> bool:
+    return next(iter(sink.read_rows()), None) is not None
+
+
 class JsonlSink:
     def __init__(self, path: Path) -> None:
         self.path = path
 
     def exists(self) -> bool:
         return self.path.exists()
+
+    def signature(self) -> list[int] | None:
+        return file_signature(self.path)
 
     def read_rows(self) -> Iterator[Record]:
         if self.path.exists():
@@ -296,6 +322,21 @@ class SqlSink:
         except sa.exc.SQLAlchemyError as exc:
             raise self._fail(exc) from None
 
+    def signature(self) -> list[Any] | None:
+        """Row count and latest ``updated_at`` of the table (every commit of rows moves one of them)."""
+        import sqlalchemy as sa
+
+        if not self.exists():
+            return None
+        try:
+            with self.engine.connect() as conn:
+                count, latest = conn.execute(
+                    sa.select(sa.func.count(), sa.func.max(self.table.c.updated_at)).select_from(self.table)
+                ).one()
+        except sa.exc.SQLAlchemyError as exc:
+            raise self._fail(exc) from None
+        return [count, latest]
+
     def check(self) -> None:
         """Connect and create the table if missing, before any work (fails fast on a bad server)."""
         import sqlalchemy as sa
@@ -357,6 +398,11 @@ class SqlSink:
 
 def open_sink(config: OutputConfig):
     """The sink for the configured output (nothing is written until the run commits)."""
+    if config.format != "sql" and config.path.is_dir():
+        raise OutputError(
+            f"output.path {config.path} is a directory; give a file name inside it, e.g. "
+            f"{config.path / 'results.jsonl'}."
+        )
     fmt = detect_output_format(config.path, config.format)
     check_writable(config.path.parent)
     if fmt in ("sqlite", "sql"):
@@ -394,6 +440,29 @@ def commit(sink, mode: str, new_rows: RowsFactory, key: str, run_id: str) -> Non
         return
     new_keys = {str(r.get(key)) for r in new_rows()}
     sink.replace(lambda: chain((r for r in sink.read_rows() if str(r.get(key)) not in new_keys), new_rows()))
+
+
+def with_previous_fields(sink, key: str, refreshed: RowsFactory, fields: Iterable[str]) -> RowsFactory:
+    """Refreshed rows completed with ``fields`` (topic, summary, ...) of the existing rows with their keys.
+
+    One pass over the existing output keeps only those fields of only those keys, so memory grows
+    with the number of refreshed rows, not with the output.
+    """
+    fields = tuple(fields)
+    wanted = {str(r.get(key)) for r in refreshed()}
+    previous: dict[str, dict[str, Any]] = {}
+    if wanted:
+        for row in sink.read_rows():
+            rkey = str(row.get(key))
+            if rkey in wanted:
+                previous[rkey] = {f: row[f] for f in fields if f in row}
+    missing = wanted - previous.keys()
+    if missing:
+        raise OutputError(
+            f"{len(missing)} rows to refresh (e.g. {key} {sorted(missing)[0]!r}) are no longer in the output: it "
+            "changed during the run. Run again with runner.resume: false to compute them."
+        )
+    return lambda: ({**row, **previous[str(row.get(key))]} for row in refreshed())
 
 
 def commit_quarantine(path: Path, mode: str, entries: RowsFactory, run_id: str) -> None:

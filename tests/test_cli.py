@@ -43,7 +43,7 @@ def test_quickstart_job(tmp_path):
         assert row["summary"] and row["published"] and row["source"] == "vnnews-samples"
         assert "text" not in row
     manifest = json.loads((tmp_path / "q.manifest.json").read_text(encoding="utf-8"))
-    assert manifest["counts"] == {"read": 10, "written": 10, "quarantined": 0, "unchanged": 0}
+    assert manifest["counts"] == {"read": 10, "written": 10, "quarantined": 0, "unchanged": 0, "refreshed": 0}
     assert manifest["versions"]["transformers"].startswith("5.")
     assert yaml.safe_load((tmp_path / "q.config.yaml").read_text(encoding="utf-8"))["summarize"]["num_beams"] == 4
     assert "Thể thao" in result.output and str(out) in result.output
@@ -86,7 +86,7 @@ def test_quarantine_counts_add_up(tmp_path):
     assert reasons["e"] == "text is empty after normalization"
     assert "above normalize.max_chars=200" in reasons["huge"]
     counts = json.loads((out / "results.manifest.json").read_text(encoding="utf-8"))["counts"]
-    assert counts == {"read": 10, "written": 5, "quarantined": 5, "unchanged": 0}
+    assert counts == {"read": 10, "written": 5, "quarantined": 5, "unchanged": 0, "refreshed": 0}
     assert "read 10, written 5, quarantined 5" in result.output
 
 
@@ -125,7 +125,8 @@ def test_python_api_matches_cli(tmp_path, sample_rows):
     cfg = _config_file(tmp_path, job(tmp_path, SAMPLES, classify={"top_k": 2}))
     assert runner.invoke(app, ["run", str(cfg)]).exit_code == 0
     from_cli = _rows(tmp_path / "out" / "results.jsonl")
-    assert len({r.pop("run_id") for r in from_cli}) == 1  # the only field a batch run adds
+    assert len({r.pop("run_id") for r in from_cli}) == 1  # the fields a batch run adds: run_id and
+    assert all(len(r.pop("input_hash")) == 16 for r in from_cli)  # input_hash (its upsert bookkeeping)
     pipe = Pipeline.from_yaml(cfg)
     assert pipe.process(sample_rows) == from_cli
     import pandas as pd

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from pipeline import Pipeline
+from pipeline.errors import QuarantineThresholdError
 from tests.conftest import job
 
 VI = "Đội tuyển bóng đá Việt Nam đã giành chiến thắng thuyết phục trong trận đấu tối qua trên sân nhà. " * 3
@@ -165,8 +166,12 @@ def test_parquet_with_a_different_schema(tmp_path, columns, reason):
 
     path = tmp_path / "odd.parquet"
     pq.write_table(pa.table(columns), path)
-    _summary, rows, quarantine = _run(tmp_path, path)
-    assert not rows and reason in quarantine[0]["reason"]
+    # Every row quarantined: the run fails (runner.max_quarantined_fraction) and names the reason.
+    with pytest.raises(QuarantineThresholdError, match=reason):
+        Pipeline.from_dict(job(tmp_path, path)).run()
+    out = tmp_path / "out"
+    rejected = [json.loads(x) for x in (out / "results.rejected.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert reason in rejected[0]["reason"] and not (out / "results.jsonl").exists()
 
 
 def test_empty_file(tmp_path):

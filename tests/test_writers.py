@@ -7,7 +7,14 @@ import pytest
 
 from pipeline.config import OutputConfig
 from pipeline.errors import OutputError
-from pipeline.writers import commit, commit_quarantine, detect_output_format, open_sink, side_path
+from pipeline.writers import (
+    commit,
+    commit_quarantine,
+    detect_output_format,
+    open_sink,
+    side_path,
+    with_previous_fields,
+)
 
 ROWS = [
     {"id": "a", "title": "Một", "topic": "Thể thao", "topic_score": 0.9, "summary": "Tóm tắt.",
@@ -109,3 +116,32 @@ def test_unwritable_output_and_unknown_extension(tmp_path):
         open_sink(OutputConfig(path=blocker / "sub" / "r.jsonl"))
     with pytest.raises(OutputError, match=r"output\.format"):
         detect_output_format(Path("out.xlsx"))
+
+
+@pytest.mark.parametrize("suffix", ["jsonl", "csv", "parquet", "db"])
+def test_signature_follows_the_committed_rows(tmp_path, suffix):
+    path = tmp_path / f"r.{suffix}"
+    sink = open_sink(OutputConfig(path=path))
+    assert sink.signature() in (None, [0, None])  # nothing committed yet (SQLite: empty table)
+    commit(sink, "overwrite", lambda: iter(ROWS), "id", "r1")
+    first = sink.signature()
+    assert first is not None and first == sink.signature()
+    commit(sink, "overwrite", lambda: iter(ROWS[:1]), "id", "r2")
+    assert sink.signature() != first
+
+
+def test_with_previous_fields_takes_model_fields_of_the_same_key(tmp_path):
+    sink = _commit(tmp_path / "r.jsonl")
+    refreshed = [{"id": "a", "title": "raw title", "views": 2, "run_id": "r2"}]
+    rows = list(with_previous_fields(sink, "id", lambda: iter(refreshed), ("title", "topic", "summary"))())
+    assert rows == [{"id": "a", "title": "Một", "views": 2, "run_id": "r2", "topic": "Thể thao",
+                     "summary": "Tóm tắt."}]
+    with pytest.raises(OutputError, match="no longer in the output"):
+        with_previous_fields(sink, "id", lambda: iter([{"id": "gone"}]), ("topic",))
+
+
+def test_directory_output_is_refused(tmp_path):
+    (tmp_path / "out.jsonl").mkdir()
+    for fmt in ("auto", "jsonl", "csv"):
+        with pytest.raises(OutputError, match="is a directory"):
+            open_sink(OutputConfig(path=tmp_path / "out.jsonl", format=fmt))
