@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.config import JobConfig, load_config
-from pipeline.records import Batch, Quarantined, Record, content_id, to_record
+from pipeline.records import Batch, Quarantined, Record, stamp_hashes, to_record
 from pipeline.stages import QUARANTINE_KEY
 
 log = logging.getLogger(__name__)
@@ -114,7 +114,7 @@ class Pipeline:
             if isinstance(item, Quarantined):
                 rejected.append(item)
             else:
-                item["content_hash"] = content_id(item["title"], item["text"])
+                stamp_hashes(item)
                 item[_POSITION] = index
                 records.append(item)
                 rejected.append(None)

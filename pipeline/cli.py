@@ -74,24 +74,23 @@ def _fail(exc: VnnewsError) -> None:
     raise typer.Exit(exc.exit_code)
 
 
-_signal_received = {"name": "SIGINT"}
-
-
 def _on_sigterm(signum, frame) -> None:
     """SIGTERM (a scheduler stopping the job) unwinds like Ctrl-C, so batches in flight are dropped cleanly."""
-    _signal_received["name"] = "SIGTERM"
-    raise KeyboardInterrupt
+    raise KeyboardInterrupt("SIGTERM")
 
 
 @contextlib.contextmanager
 def _interruptible(what_now: str):
-    """Turn SIGINT/SIGTERM into one line and exit 130/143 instead of a traceback or a silent exit."""
-    _signal_received["name"] = "SIGINT"
+    """Turn SIGINT/SIGTERM into one line and exit 130/143 instead of a traceback or a silent exit.
+
+    The runner reports where a run stopped (its own :class:`Interrupted`); a signal outside it
+    (while models load, say) gets ``what_now``.
+    """
     previous = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         yield
-    except KeyboardInterrupt:
-        name = _signal_received["name"]
+    except KeyboardInterrupt as exc:
+        name = str(exc.args[0]) if exc.args else "SIGINT"
         _fail(Interrupted(f"interrupted by {name}; {what_now}", name))
     finally:
         signal.signal(signal.SIGTERM, previous)
@@ -131,8 +130,9 @@ def _print_preview(summary) -> None:
         console.print(f"report:     {report}")
     resumed = f", resumed at row {summary.resumed_from}" if summary.resumed_from else ""
     unchanged = f", unchanged {summary.unchanged}" if summary.unchanged else ""
+    refreshed = f" ({summary.refreshed} refreshed without model work)" if summary.refreshed else ""
     console.print(
-        f"read {summary.read}, written {summary.written}, quarantined {summary.quarantined}{unchanged} "
+        f"read {summary.read}, written {summary.written}{refreshed}, quarantined {summary.quarantined}{unchanged} "
         f"in {summary.seconds:.1f}s ({summary.articles_per_second:.1f} articles/s{resumed})"
     )
 

@@ -27,7 +27,7 @@ import numpy as np
 
 from pipeline.config import JobConfig, resolve_model_path
 from pipeline.errors import ConfigError
-from pipeline.records import Quarantined
+from pipeline.records import Quarantined, stamp_hashes
 from pipeline.writers import dumps
 
 if TYPE_CHECKING:
@@ -146,7 +146,7 @@ class PipelineActor:
             if problem is not None:
                 out.append(dumps({"q": problem.to_json()}))
                 continue
-            keys.stamp(record)
+            stamp_hashes(record)
             verdict = keys.verdict(record)
             if verdict == "unchanged":
                 out.append(dumps({"u": str(record.get(keys.key))}))

@@ -55,6 +55,19 @@ def content_id(title: str, text: str) -> str:
     return f"sha1-{digest[:16]}"
 
 
+def input_hash(record: Record) -> str:
+    """Hash of every input field of a record (id, title, text and any extra field such as url or views)."""
+    blob = json.dumps(record, sort_keys=True, ensure_ascii=False, default=str)
+    return hashlib.sha1(blob.encode()).hexdigest()[:16]
+
+
+def stamp_hashes(record: Record) -> None:
+    """Add ``input_hash`` (all input fields: a changed url or views is noticed) and ``content_hash``
+    (title and text: what the models read) before any stage runs; upsert compares both."""
+    record["input_hash"] = input_hash(record)
+    record["content_hash"] = content_id(record.get("title") or "", record["text"])
+
+
 def _json_safe(value: Any) -> str:
     try:
         return json.dumps(value, ensure_ascii=False, default=str)[:200]

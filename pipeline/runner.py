@@ -41,10 +41,10 @@ from typing import TYPE_CHECKING, Any
 
 from pipeline.api import output_row
 from pipeline.config import InputConfig, JobConfig, OutputConfig, dump_config
-from pipeline.errors import ConfigError, InputError, QuarantineThresholdError
+from pipeline.errors import ConfigError, InputError, Interrupted, QuarantineThresholdError
 from pipeline.progress import Progress
-from pipeline.readers import open_reader, read_batches
-from pipeline.records import Quarantined, Record, content_id
+from pipeline.readers import FolderReader, open_reader, read_batches
+from pipeline.records import Quarantined, Record, stamp_hashes
 from pipeline.state import RunState, input_fingerprint
 from pipeline.writers import (
     SIDE_SUFFIXES,
@@ -56,6 +56,7 @@ from pipeline.writers import (
     remove_stale_temporaries,
     side_path,
     with_previous_fields,
+    write_text_atomic,
 )
 
 if TYPE_CHECKING:
@@ -149,12 +150,6 @@ def model_fields(config: JobConfig) -> tuple[str, ...]:
     return MODEL_FIELDS + (("author",) if config.input.raw_pages else ())
 
 
-def input_hash(record: Record) -> str:
-    """Hash of every input field of a record (id, title, text and any extra field such as url or views)."""
-    blob = json.dumps(record, sort_keys=True, ensure_ascii=False, default=str)
-    return hashlib.sha1(blob.encode()).hexdigest()[:16]
-
-
 def check_paths(config: JobConfig) -> None:
     """Refuse, before any work, an output that would overwrite the input or be read back as input."""
     inp, out_cfg = config.input.path.resolve(), config.output
@@ -236,10 +231,6 @@ class KeyFilter:
             return Quarantined(f"missing key field {self.key!r} (output.key)", record, "input", record.get("id"))
         return None
 
-    def stamp(self, record: Record) -> None:
-        record["input_hash"] = input_hash(record)
-        record["content_hash"] = content_id(record.get("title") or "", record["text"])
-
     def duplicate(self, record: Record) -> Quarantined | None:
         """Quarantine a repeated key (the first row with a key wins); remembers the key otherwise."""
         rkey = str(record.get(self.key))
@@ -266,7 +257,7 @@ class KeyFilter:
         for record in records:
             problem = self.missing(record)
             if problem is None:
-                self.stamp(record)
+                stamp_hashes(record)
                 problem = self.duplicate(record)
             if problem is not None:
                 rejected.append(problem)
@@ -314,7 +305,8 @@ def _open_run(pipe: Pipeline) -> RunContext | RunSummary:
             "split it or raise input.max_rows."
         )
     chash = pipe.config_hash
-    identity = {"input_fingerprint": input_fingerprint(config.input.path),
+    listing = [entry.path for entry in reader.entries] if isinstance(reader, FolderReader) else None
+    identity = {"input_fingerprint": input_fingerprint(config.input.path, listing),
                 "input_settings": read_settings_hash(config.input), "config_hash": chash, "mode": out_cfg.mode,
                 "output_format": out_cfg.format}
     quarantine = side_path(out_cfg.path, "quarantine.jsonl")
@@ -335,8 +327,7 @@ def _open_run(pipe: Pipeline) -> RunContext | RunSummary:
         known = {str(r.get(key)): (r.get("content_hash"), r.get("config_hash"), r.get("input_hash"))
                  for r in sink.read_rows()}
     key_filter = KeyFilter(key, chash, known, state.seen_keys(key) if start else set(), out_cfg.include_text)
-    progress = Progress(total, config.runner.progress, config.runner.log_every_seconds)
-    progress.update(start)
+    progress = Progress(total, config.runner.progress, config.runner.log_every_seconds, initial=start)
     summary = RunSummary(run_id=state.run_id, config_hash=chash, resumed_from=start)
     return RunContext(reader, total, state, sink, key_filter, summary, progress, started, started_at)
 
@@ -365,12 +356,21 @@ def run_job(pipe: Pipeline, preview_rows: int = 10) -> RunSummary:
     ctx = _open_run(pipe)
     if isinstance(ctx, RunSummary):
         return ctx
-    if pipe.config.runner.kind == "ray":
-        from pipeline.ray_runner import process_with_ray
+    try:
+        if pipe.config.runner.kind == "ray":
+            from pipeline.ray_runner import process_with_ray
 
-        process_with_ray(pipe, ctx, preview_rows)
-    else:
-        _process_locally(pipe, ctx, preview_rows)
+            process_with_ray(pipe, ctx, preview_rows)
+        else:
+            _process_locally(pipe, ctx, preview_rows)
+    except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM turned into KeyboardInterrupt("SIGTERM") by the CLI
+        signal_name = str(exc.args[0]) if exc.args else "SIGINT"
+        if pipe.config.runner.kind == "ray":
+            then = "the Ray runner starts over: run the same command again"
+        else:
+            then = (f"rows before {ctx.state.committed_rows():,} are saved in {ctx.state.directory}: run the same "
+                    "command to resume from there")
+        raise Interrupted(f"interrupted by {signal_name}; {then}.", signal_name) from None
     return _commit_run(pipe, ctx)
 
 
@@ -420,9 +420,9 @@ def _commit_run(pipe: Pipeline, ctx: RunContext) -> RunSummary:
         "versions": package_versions(),
         "throughput": ctx.throughput,
     }
-    side_path(out_cfg.path, "config.yaml").write_text(dump_config(config), encoding="utf-8")
+    write_text_atomic(side_path(out_cfg.path, "config.yaml"), dump_config(config))
     manifest_path = side_path(out_cfg.path, "manifest.json")
-    manifest_path.write_text(json.dumps(manifest, ensure_ascii=False, indent=2), encoding="utf-8")
+    write_text_atomic(manifest_path, json.dumps(manifest, ensure_ascii=False, indent=2))
     _log_run(side_path(out_cfg.path, "runs.jsonl"), manifest)
     if out_cfg.report:
         from pipeline.html_report import write_run_report

@@ -32,28 +32,41 @@ from pipeline.records import Quarantined, Record
 STATE_VERSION = 2
 
 
-def input_fingerprint(path: Path) -> str:
+def input_fingerprint(path: Path, files: list[Path] | None = None) -> str:
     """Identity of the input as it is now: paths, sizes and modification times (cheap, no reading).
 
     A file edited in place gets a new mtime, so a resumed run never mixes two versions of an input.
+    ``files`` is the folder reader's own listing (what it reads and what it quarantines), so links
+    it follows and entries it cannot read count exactly as the reader sees them; without it a
+    folder's regular files are listed here.
     """
-    path = path.resolve()
+    if files is None:
+        files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
     entries: list[tuple[str, int, int]] = []
-    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
     for file in files:
-        st = file.stat()
-        entries.append((file.relative_to(path).as_posix() if path.is_dir() else file.as_posix(), st.st_size,
-                        st.st_mtime_ns))
+        name = file.relative_to(path).as_posix() if path.is_dir() else file.resolve().as_posix()
+        try:
+            st = file.stat()
+            entries.append((name, st.st_size, st.st_mtime_ns))
+        except OSError:  # a broken link: quarantined by the reader, part of the identity all the same
+            entries.append((name, -1, -1))
     return hashlib.sha256(json.dumps(entries).encode()).hexdigest()[:16]
 
 
 def _fsync_write(path: Path, text: str) -> None:
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    with open(tmp, "w", encoding="utf-8") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:  # disk full, quota, read-only folder: one paragraph, nothing half-written
+        tmp.unlink(missing_ok=True)
+        raise OutputError(
+            f"Cannot write the run state {path}: {exc.strerror or exc}. Free space (or fix the folder) and run the "
+            "same command again: finished batches are kept."
+        ) from None
 
 
 @dataclass

@@ -102,6 +102,8 @@ def test_interrupt_says_how_to_resume_and_the_rerun_finishes(tmp_path, sig, code
     done = subprocess.CompletedProcess(proc.args, proc.returncode, "", err)
     message = _one_paragraph(done, code)
     assert signal.Signals(sig).name in message and "run the same command to resume" in message
+    saved = int(message.split("rows before ")[1].split(" ")[0].replace(",", ""))
+    assert saved > 0 and saved % 50 == 0  # finished batches, counted as the rerun will resume
     assert not (tmp_path / "out" / "res.jsonl").exists()
     rerun = _vnnews("run", str(cfg), timeout=300)
     assert rerun.returncode == 0, rerun.stderr
