@@ -52,7 +52,7 @@ def _config(tmp_path: Path, input_path: Path, output: Path, **output_extra) -> P
 
 
 def _run(cfg: Path, kill_after: float | None = None) -> subprocess.CompletedProcess | None:
-    proc = subprocess.Popen([VNNEWS, "run", str(cfg), "-q"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    proc = subprocess.Popen([VNNEWS, "run", str(cfg)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
     if kill_after is None:
         out, err = proc.communicate(timeout=600)

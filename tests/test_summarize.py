@@ -53,5 +53,8 @@ def test_summarize_stage_adds_summary_field(tiny_t5, sample_rows):
 
 
 def test_missing_local_model_message_says_what_to_do(tmp_path):
-    with pytest.raises(ModelNotFoundError, match=r"Point summarize\.model at a directory"):
+    with pytest.raises(ModelNotFoundError, match=r"looks like a local directory, but there is no such directory"):
         Seq2SeqSummarizer(_config(tmp_path / "no-model-here"))
+    (tmp_path / "empty-model").mkdir()  # exists, but holds no model files
+    with pytest.raises(ModelNotFoundError, match=r"Point summarize\.model at a directory"):
+        Seq2SeqSummarizer(_config(tmp_path / "empty-model"))
