@@ -30,7 +30,7 @@ from typing import Any, AnyStr
 
 from pipeline.config import InputConfig
 from pipeline.errors import InputError
-from pipeline.records import Batch, Quarantined, to_record
+from pipeline.records import Batch, EscapedRow, Quarantined, lone_surrogate, to_record
 
 Row = dict[str, Any] | Quarantined
 
@@ -219,7 +219,7 @@ class JsonlReader:
             return Quarantined(f"invalid JSON: {exc}", line[:1000], source)
         if not isinstance(obj, dict):
             return Quarantined(f"expected a JSON object, got {type(obj).__name__}", line, source)
-        return obj
+        return EscapedRow(obj) if "\\ud" in line or "\\uD" in line else obj
 
 
 def _null_constant(name: str) -> None:
@@ -360,7 +360,8 @@ class CsvReader:
 
 
 def _has_surrogates(value: str) -> bool:
-    return any("\udc80" <= ch <= "\udcff" for ch in value)
+    """Undecodable bytes, kept by the ``surrogateescape`` decoder as lone surrogates."""
+    return lone_surrogate(value) is not None
 
 
 def _row_text(fields: list[str]) -> str:
@@ -666,7 +667,9 @@ def read_batches(config: InputConfig, reader=None, start: int = 0) -> Iterator[B
         if isinstance(row, Quarantined):
             batch.quarantined.append(row)
         else:
-            item = to_record(row, source=f"row {index + 1}", **(txt if isinstance(row, TxtRow) else configured))
+            # Rows from these readers are valid Unicode, except JSONL rows with \uD8xx escapes.
+            item = to_record(row, source=f"row {index + 1}", strings_checked=not isinstance(row, EscapedRow),
+                             **(txt if isinstance(row, TxtRow) else configured))
             (batch.quarantined if isinstance(item, Quarantined) else batch.records).append(item)
         if batch.size >= config.batch_size:
             yield batch
