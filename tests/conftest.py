@@ -141,6 +141,11 @@ def sql_url(request, tmp_path) -> str:
     """
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'sink.db'}"
+    return postgres_url()
+
+
+def postgres_url() -> str:
+    """The test PostgreSQL server's URL; skips the test without one, fails it under CI (which starts one)."""
     url = os.environ.get("VNNEWS_TEST_POSTGRES_URL")
     if not url:
         if os.environ.get("CI"):

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import write_jsonl
+from tests.conftest import postgres_url, write_jsonl
 from tests.synthetic import articles
 
 VNNEWS = str(Path(sys.executable).parent / "vnnews")
@@ -123,20 +123,9 @@ def test_mistyped_local_model_path_fails_at_once_without_the_hub(tmp_path, small
     assert time.monotonic() - started < 30 and "Retrying" not in proc.stderr
 
 
-@pytest.fixture()
-def postgres_url() -> str:
-    """The CI PostgreSQL server (trust authentication: any password is accepted, so one can be planted)."""
-    url = os.environ.get("VNNEWS_TEST_POSTGRES_URL")
-    if not url:
-        if os.environ.get("CI"):
-            pytest.fail("VNNEWS_TEST_POSTGRES_URL is not set: .ci/run must start PostgreSQL")
-        pytest.skip("no PostgreSQL server (set VNNEWS_TEST_POSTGRES_URL, see scripts/start_test_postgres.sh)")
-    return url
-
-
-def test_database_password_never_reaches_a_file_or_the_terminal(tmp_path, small_input, postgres_url):
-    secret = "s3cr3t-pa55"
-    url = postgres_url.replace("://postgres@", f"://postgres:{secret}@")
+def test_database_password_never_reaches_a_file_or_the_terminal(tmp_path, small_input):
+    secret = "s3cr3t-pa55"  # the test server trusts every login, so a planted password is accepted
+    url = postgres_url().replace("://postgres@", f"://postgres:{secret}@")
     assert secret in url
     cfg = _config(tmp_path, small_input, tmp_path / "out" / "res.db",
                   output={"format": "sql", "url": url, "table": "secret_test"})
