@@ -76,7 +76,6 @@ def _open_binary(path: Path) -> io.BufferedIOBase:
 
 
 _UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
-_NEWLINE_BYTES = re.compile(rb"\r\n?|\n")
 _NEWLINE_TEXT = re.compile(r"\r\n?|\n")
 
 
@@ -93,7 +92,22 @@ def _ascii_compatible(encoding: str) -> bool:
     return "\r\n".encode(encoding) == b"\r\n"
 
 
-def _split_lines(blocks: Iterable[AnyStr], newline: re.Pattern, limit: int) -> Iterator[tuple[AnyStr, bool]]:
+def _pieces(block: AnyStr) -> list[AnyStr]:
+    """``block`` cut after every LF, CRLF and lone CR, line breaks kept (the last piece may have none).
+
+    ``bytes.splitlines`` splits at exactly these three, in C; ``str.splitlines`` would also split at
+    characters JSON allows inside strings (U+2028, U+0085...), so text is cut by pattern.
+    """
+    if isinstance(block, bytes):
+        return block.splitlines(keepends=True)
+    pieces, pos = [], 0
+    for match in _NEWLINE_TEXT.finditer(block):
+        pieces.append(block[pos:match.end()])
+        pos = match.end()
+    return [*pieces, block[pos:]] if pos < len(block) else pieces
+
+
+def _split_lines(blocks: Iterable[AnyStr], limit: int) -> Iterator[tuple[AnyStr, bool]]:
     """(line with its line break, longer than ``limit``?) for the text in ``blocks``.
 
     Lines end at LF, CRLF or a lone CR (old Mac exports). A line longer than ``limit`` is given as
@@ -106,25 +120,24 @@ def _split_lines(blocks: Iterable[AnyStr], newline: re.Pattern, limit: int) -> I
         if after_cr and block[:1] in ("\n", b"\n"):
             block = block[1:]  # the LF of a CRLF split between two blocks
         after_cr = block[-1:] in ("\r", b"\r")
-        pos = 0
-        for match in newline.finditer(block):
-            start, pos = pos, match.end()
+        for piece in _pieces(block):
+            ended = piece[-1:] in ("\n", "\r", b"\n", b"\r")
             if skipping:
-                skipping = False
-            elif size + match.start() - start > limit:
-                yield (parts[0] if parts else block[start:match.start()])[:1000], True
+                skipping = not ended
+                continue
+            if not ended:  # the line goes on in the next block
+                parts.append(piece)
+                size += len(piece)
+                if size > limit:
+                    yield parts[0][:1000], True
+                    parts, size, skipping = [], 0, True
+                continue
+            body = len(piece) - (2 if piece[-2:] in ("\r\n", b"\r\n") else 1)  # without its line break
+            if size + body > limit:
+                yield (parts[0] if parts else piece)[:1000], True
             else:
-                piece = block[start:pos]
                 yield (piece[:0].join([*parts, piece]) if parts else piece), False
             parts, size = [], 0
-        rest = block[pos:]
-        if skipping or not rest:
-            continue
-        parts.append(rest)
-        size += len(rest)
-        if size > limit:
-            yield parts[0][:1000], True
-            parts, size, skipping = [], 0, True
     if parts:
         yield parts[0][:0].join(parts), False
 
@@ -144,9 +157,9 @@ def _physical_lines(fh, encoding: str, max_line_bytes: int) -> Iterator[tuple[in
         decoder = codecs.getincrementaldecoder(encoding)("surrogateescape")
         width = max(1, len("\n".encode(encoding)) - len("".encode(encoding)))
         texts = chain((decoder.decode(b) for b in chain([head], blocks)), [decoder.decode(b"", final=True)])
-        lines = _split_lines((t for t in texts if t), _NEWLINE_TEXT, max_line_bytes // width)
+        lines = _split_lines((t for t in texts if t), max_line_bytes // width)
     else:
-        lines = _split_lines(chain([head], blocks), _NEWLINE_BYTES, max_line_bytes)
+        lines = _split_lines(chain([head], blocks), max_line_bytes)
     for lineno, (line, too_long) in enumerate(lines, start=1):
         yield lineno, line, too_long
 
@@ -210,7 +223,7 @@ class JsonlReader:
             except UnicodeDecodeError as exc:
                 return Quarantined(f"line is not valid {self.encoding}: {exc.reason}", raw, source)
         try:
-            obj = json.loads(line, parse_constant=_null_constant)
+            obj = _JSON.decode(line)
         except json.JSONDecodeError as exc:
             return Quarantined(f"invalid JSON: {exc.msg} (column {exc.colno})", line, source)
         except RecursionError:
@@ -219,12 +232,19 @@ class JsonlReader:
             return Quarantined(f"invalid JSON: {exc}", line[:1000], source)
         if not isinstance(obj, dict):
             return Quarantined(f"expected a JSON object, got {type(obj).__name__}", line, source)
-        return EscapedRow(obj) if "\\ud" in line or "\\uD" in line else obj
+        escaped = raw if isinstance(raw, bytes) else line  # (searching the raw bytes is the faster way)
+        return EscapedRow(obj) if _SURROGATE_ESCAPES[type(escaped)].search(escaped) else obj
 
 
 def _null_constant(name: str) -> None:
     """NaN, Infinity and -Infinity in JSONL are read as null (they are not JSON; see JsonlReader)."""
     return None
+
+
+# One decoder for every line (json.loads with an option would build a new one per call).
+_JSON = json.JSONDecoder(parse_constant=_null_constant)
+# JSON escapes that can spell half of a surrogate pair, \uD800-\uDFFF: only such lines can carry one.
+_SURROGATE_ESCAPES = {bytes: re.compile(rb"\\u[dD][89a-fA-F]"), str: re.compile(r"\\u[dD][89a-fA-F]")}
 
 
 class _OversizedRecord(Exception):

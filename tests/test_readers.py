@@ -2,7 +2,6 @@ import csv
 import gzip
 import json
 import os
-import re
 import tracemalloc
 from pathlib import Path
 
@@ -184,7 +183,7 @@ def test_split_lines_on_lf_crlf_and_lone_cr_across_block_boundaries(block):
     data = b"a\r\nbb\rccc\n\r\nlong-line-here\rlast"
     blocks = [data[i:i + block] for i in range(0, len(data), block)]
     lines = [(line.rstrip(b"\r\n"), too_long) for line, too_long in
-             _split_lines(blocks, re.compile(rb"\r\n?|\n"), limit=8)]
+             _split_lines(blocks, limit=8)]
     assert lines == [(b"a", False), (b"bb", False), (b"ccc", False), (b"", False), (lines[4][0], True),
                      (b"last", False)]
     assert lines[4][0] and b"long-line-here".startswith(lines[4][0])
@@ -366,3 +365,16 @@ def test_txt_file_over_the_cap_is_not_read_whole(tmp_path):
     records, bad = _read(folder, max_line_bytes=1000)
     assert [(r["id"], r["title"], r["text"]) for r in records] == [("mac", "Tiêu đề", "Dòng một.\rDòng hai.")]
     assert [(q.id, q.reason) for q in bad] == [("big", "file is longer than input.max_line_bytes=1,000")]
+
+
+@pytest.mark.parametrize("escape, carried", [
+    ("\\ud83d", False), ("\\uD83D", False), ("\\udc00", False), ("\\uDFFF", False),  # lone halves, any case
+    ("\\ud83d\\ude00", True), ("\\\\ud83d", True), ("\\u00e0", True),  # a whole pair, an escaped backslash, à
+])
+def test_only_lone_surrogate_escapes_are_quarantined(tmp_path, escape, carried):
+    path = tmp_path / "s.jsonl"
+    path.write_text('{"id": "x", "text": "Tin tức ' + escape + ' hôm nay"}\n', encoding="utf-8")
+    records, bad = _read(path)
+    assert (len(records), len(bad)) == ((1, 0) if carried else (0, 1))
+    if not carried:
+        assert bad[0].reason.startswith("contains a lone surrogate") and bad[0].id == "x"
