@@ -55,14 +55,20 @@ def content_id(title: str, text: str) -> str:
 
 
 def input_hash(record: Record) -> str:
-    """Hash of every input field of a record (id, title, text and any extra field such as url or views)."""
-    blob = json.dumps(record, sort_keys=True, ensure_ascii=False, default=str)
+    """Hash of a record's input fields other than title and text (id, url, views, published...).
+
+    Title and text are :func:`content_id`'s; leaving them out here keeps this hash as cheap as the
+    few small fields it reads (hashing the whole article twice cost as much as classifying it).
+    """
+    meta = {k: v for k, v in record.items() if k not in ("title", "text")}
+    blob = json.dumps(meta, sort_keys=True, ensure_ascii=False, default=str)
     return hashlib.sha1(blob.encode()).hexdigest()[:16]
 
 
 def stamp_hashes(record: Record) -> None:
-    """Add ``input_hash`` (all input fields: a changed url or views is noticed) and ``content_hash``
-    (title and text: what the models read) before any stage runs; upsert compares both."""
+    """Add ``input_hash`` (the other input fields: a changed url or views is noticed) and
+    ``content_hash`` (title and text: what the models read) before any stage runs; upsert compares
+    both, so a row is unchanged only when every input field is."""
     record["input_hash"] = input_hash(record)
     record["content_hash"] = content_id(record.get("title") or "", record["text"])
 
