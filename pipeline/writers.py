@@ -263,6 +263,7 @@ class ParquetSink(JsonlSink):
                         ).field(col).type
                     except (pa.ArrowInvalid, pa.ArrowTypeError):
                         as_text.add(col)
+        as_text.update(c for c, typ in types.items() if not _parquet_writable(typ))
         fields = [(c, pa.string() if c in as_text else types.get(c, pa.null())) for c in columns]
         return pa.schema(fields), as_text
 
@@ -279,6 +280,17 @@ class ParquetSink(JsonlSink):
                     for c in columns
                 }
                 writer.write_table(pa.table(data, schema=schema))
+
+
+def _parquet_writable(typ) -> bool:
+    """Whether Parquet can store ``typ``: not an object without fields (``{}`` in every row), at any depth."""
+    import pyarrow as pa
+
+    if pa.types.is_struct(typ):
+        return typ.num_fields > 0 and all(_parquet_writable(typ.field(i).type) for i in range(typ.num_fields))
+    if pa.types.is_list(typ) or pa.types.is_large_list(typ):
+        return _parquet_writable(typ.value_type)
+    return True
 
 
 class SqlSink:

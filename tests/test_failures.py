@@ -233,3 +233,13 @@ def test_ray_without_a_cluster_is_a_config_error(tmp_path, small_input):
     message = _one_paragraph(proc, 2)
     assert "runner.address=auto" in message and "ray start --head" in message
     assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_an_empty_object_field_reaches_a_parquet_output(tmp_path):
+    rows = [{**r, "meta": {}} for r in articles(4)]
+    out = tmp_path / "out" / "res.parquet"
+    proc = _vnnews("run", str(_config(tmp_path, write_jsonl(tmp_path / "in.jsonl", rows), out)))
+    assert proc.returncode == 0, proc.stderr
+    import pyarrow.parquet as pq
+
+    assert pq.read_table(out).column("meta").to_pylist() == ["{}"] * 4

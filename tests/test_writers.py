@@ -145,3 +145,16 @@ def test_directory_output_is_refused(tmp_path):
     for fmt in ("auto", "jsonl", "csv"):
         with pytest.raises(OutputError, match="is a directory"):
             open_sink(OutputConfig(path=tmp_path / "out.jsonl", format=fmt))
+
+
+def test_parquet_keeps_fields_holding_empty_objects_as_json_text(tmp_path):
+    """Parquet cannot store a struct without fields: such a column (at any depth) is written as JSON text."""
+    import pyarrow.parquet as pq
+
+    from pipeline.writers import ParquetSink
+
+    rows = [{"id": "a", "meta": {}, "deep": [{"x": {}}]}, {"id": "b", "meta": {}, "deep": []}]
+    sink = ParquetSink(tmp_path / "out.parquet")
+    sink.replace(lambda: rows)
+    table = pq.read_table(tmp_path / "out.parquet").to_pylist()
+    assert [(r["meta"], r["deep"]) for r in table] == [("{}", '[{"x": {}}]'), ("{}", "[]")]
