@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.config import JobConfig, load_config
-from pipeline.records import Batch, Quarantined, Record, stamp_hashes, to_record
+from pipeline.io.records import Batch, Quarantined, Record, stamp_hashes, to_record
 from pipeline.stages import QUARANTINE_KEY
 
 log = logging.getLogger(__name__)

@@ -42,11 +42,9 @@ from typing import TYPE_CHECKING, Any
 from pipeline.api import output_row
 from pipeline.config import InputConfig, JobConfig, OutputConfig, dump_config
 from pipeline.errors import ConfigError, InputError, Interrupted, QuarantineThresholdError
-from pipeline.progress import Progress
-from pipeline.readers import FolderReader, open_reader, read_batches
-from pipeline.records import Quarantined, Record, stamp_hashes
-from pipeline.state import RunState, input_fingerprint
-from pipeline.writers import (
+from pipeline.io.readers import FolderReader, open_reader, read_batches
+from pipeline.io.records import Quarantined, Record, stamp_hashes
+from pipeline.io.writers import (
     SIDE_SUFFIXES,
     commit,
     commit_quarantine,
@@ -58,6 +56,8 @@ from pipeline.writers import (
     with_previous_fields,
     write_text_atomic,
 )
+from pipeline.progress import Progress
+from pipeline.state import RunState, input_fingerprint
 
 if TYPE_CHECKING:
     from pipeline.api import Pipeline
@@ -213,7 +213,7 @@ class KeyFilter:
     ``known`` maps the keys of the existing output to their ``(content_hash, config_hash,
     input_hash)``. A row whose three hashes match is unchanged (nothing to write); one whose content
     and config match but whose other input fields changed is refreshed (its new input fields are
-    written with the previous row's model fields, see :func:`pipeline.writers.with_previous_fields`);
+    written with the previous row's model fields, see :func:`pipeline.io.writers.with_previous_fields`);
     every other row is processed.
     """
 

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.errors import OutputError
-from pipeline.records import Quarantined, Record
+from pipeline.io.records import Quarantined, Record
 
 STATE_VERSION = 2
 

@@ -14,8 +14,8 @@ from typer.testing import CliRunner
 
 from pipeline.config import JobConfig, load_config
 from pipeline.errors import ConfigError
-from pipeline.readers import CsvReader, JsonlReader, TxtFolderReader
-from pipeline.records import Quarantined
+from pipeline.io.readers import CsvReader, JsonlReader, TxtFolderReader
+from pipeline.io.records import Quarantined
 from pipeline.text import clean_text, set_tone_style
 
 VIETNAMESE_LETTERS = "aăâbcdđeêghiklmnoôơpqrstuưvxyàáảãạằắẳẵặầấẩẫậèéẻẽẹềếểễệìíỉĩịòóỏõọồốổỗộờớởỡợùúủũụừứửữựỳýỷỹỵ"

@@ -21,7 +21,7 @@ import pytest
 import yaml
 
 from pipeline.config import InputConfig, OutputConfig
-from pipeline.writers import commit, open_sink
+from pipeline.io.writers import commit, open_sink
 from tests.conftest import write_jsonl
 from tests.synthetic import articles
 

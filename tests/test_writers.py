@@ -7,7 +7,7 @@ import pytest
 
 from pipeline.config import OutputConfig
 from pipeline.errors import OutputError
-from pipeline.writers import (
+from pipeline.io.writers import (
     commit,
     commit_quarantine,
     detect_output_format,

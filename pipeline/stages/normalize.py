@@ -9,8 +9,8 @@ from __future__ import annotations
 from typing import Any
 
 from pipeline.config import NormalizeConfig
+from pipeline.io.records import Record
 from pipeline.pages import parse_page
-from pipeline.records import Record
 from pipeline.stages import QUARANTINE_KEY
 from pipeline.text import clean_batch, clean_texts, language_problems
 from pipeline.textscan import scan_texts

@@ -19,7 +19,7 @@ import numpy as np
 
 from pipeline.config import EvaluateConfig, InputConfig, LabelledDataConfig, TrainConfig, resolve_model_path
 from pipeline.errors import InputError
-from pipeline.readers import read_batches
+from pipeline.io.readers import read_batches
 from pipeline.reports import calibration_metrics, classification_metrics, format_table, plot_confusion_matrix
 from pipeline.runner import package_versions
 from pipeline.stages.classify import classifier_input

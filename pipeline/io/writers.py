@@ -39,7 +39,7 @@ from typing import Any
 
 from pipeline.config import OutputConfig
 from pipeline.errors import OutputError
-from pipeline.records import Record
+from pipeline.io.records import Record
 from pipeline.redact import redact
 
 FORMATS_BY_SUFFIX = {".jsonl": "jsonl", ".json": "jsonl", ".csv": "csv", ".parquet": "parquet",
