@@ -13,7 +13,7 @@ from pipeline.summarize.clauses import without_leading_clause, without_trailing_
 from pipeline.summarize.features import FEATURE_NAMES, candidate_features, sentence_features
 from pipeline.summarize.learned import LearnedExtractiveSummarizer, sentence_targets
 from pipeline.summarize.rouge import rouge_scores
-from pipeline.text import clean_text, split_sentences
+from pipeline.text.normalize import clean_text, split_sentences
 from tests.conftest import ROOT
 
 SHIPPED = ROOT / "models" / "summary-extractive-vietnews"

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from pipeline.text import split_sentences
+from pipeline.text.normalize import split_sentences
 
 
 @dataclass(frozen=True)

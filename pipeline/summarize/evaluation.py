@@ -18,7 +18,7 @@ from typing import Any
 from pipeline.config import SummaryEvaluateConfig
 from pipeline.summarize.data import SummaryPairs, load_pairs
 from pipeline.summarize.rouge import ROUGE_TYPES, VietnameseTokenizer, rouge_per_pair
-from pipeline.text import split_sentences
+from pipeline.text.normalize import split_sentences
 
 log = logging.getLogger(__name__)
 

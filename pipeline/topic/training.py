@@ -23,7 +23,7 @@ from pipeline.io.readers import read_batches
 from pipeline.reports import calibration_metrics, classification_metrics, format_table, plot_confusion_matrix
 from pipeline.runner import package_versions
 from pipeline.stages.classify import classifier_input
-from pipeline.text import clean_text
+from pipeline.text.normalize import clean_text
 from pipeline.topic import build_topic_model, load_topic_model
 
 log = logging.getLogger(__name__)
