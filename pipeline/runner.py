@@ -425,7 +425,7 @@ def _commit_run(pipe: Pipeline, ctx: RunContext) -> RunSummary:
     write_text_atomic(manifest_path, json.dumps(manifest, ensure_ascii=False, indent=2))
     _log_run(side_path(out_cfg.path, "runs.jsonl"), manifest)
     if out_cfg.report:
-        from pipeline.html_report import write_run_report
+        from pipeline.reports.html import write_run_report
 
         write_run_report(side_path(out_cfg.path, "report.html"), manifest, state.rows())
     state.finish(manifest["counts"], output_signature(ctx.sink, quarantine_path))
