@@ -180,7 +180,7 @@ def test_syllable_budget_caps_the_summary_but_keeps_the_best_sentence():
 
 
 def test_quickstart_uses_the_learned_one_sentence_default(tmp_path):
-    from pipeline.api import Pipeline
+    from pipeline.run.pipeline import Pipeline
 
     overrides = {"output.path": str(tmp_path / "q.jsonl")}
     pipe = Pipeline.from_yaml(ROOT / "configs" / "quickstart.yaml", overrides=overrides)

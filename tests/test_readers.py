@@ -339,7 +339,7 @@ def test_unreadable_subfolder_is_an_entry_not_a_silent_skip(tmp_path, monkeypatc
 
 
 def test_ray_lists_a_local_folder_like_the_local_reader(tmp_path):
-    from pipeline.ray_runner import list_input_files, read_file
+    from pipeline.run.ray import list_input_files, read_file
 
     folder = _mixed_folder(tmp_path)
     items = list_input_files(str(folder), detect_format(folder))

@@ -177,3 +177,8 @@ def to_record(
         if key not in (text_field, title_field, id_field) and key not in record:
             record[key] = value
     return record
+
+
+def output_row(record: Record, include_text: bool) -> Record:
+    """What a sink receives: every field except internal ones (and the text unless asked for)."""
+    return {k: v for k, v in record.items() if (include_text or k != "text") and not k.startswith("_")}

@@ -1,6 +1,6 @@
 """Sinks: JSONL, CSV, Parquet and SQL tables (SQLite, PostgreSQL), plus the quarantine file.
 
-A sink is committed once per run, from the run's finished parts (see :mod:`pipeline.state`), in
+A sink is committed once per run, from the run's finished parts (see :mod:`pipeline.run.state`), in
 one atomic step: file sinks write a temporary file beside the target and rename it over the
 target; SQL tables are written in one transaction with bound parameters only. So a killed run
 never leaves a half-written output, and the previous output stays intact until the new one is

@@ -20,8 +20,8 @@ import numpy as np
 from pipeline.config import EvaluateConfig, InputConfig, LabelledDataConfig, TrainConfig, resolve_model_path
 from pipeline.errors import InputError
 from pipeline.io.readers import read_batches
+from pipeline.provenance import package_versions
 from pipeline.reports.metrics import calibration_metrics, classification_metrics, format_table, plot_confusion_matrix
-from pipeline.runner import package_versions
 from pipeline.stages.classify import classifier_input
 from pipeline.text.normalize import clean_text
 from pipeline.topic import build_topic_model, load_topic_model

@@ -31,8 +31,8 @@ from pipeline.io.records import Quarantined, stamp_hashes
 from pipeline.io.writers import dumps
 
 if TYPE_CHECKING:
-    from pipeline.api import Pipeline
-    from pipeline.runner import RunContext
+    from pipeline.run.local import RunContext
+    from pipeline.run.pipeline import Pipeline
 
 log = logging.getLogger(__name__)
 
@@ -122,8 +122,8 @@ class PipelineActor:
 
     def __init__(self, config_data: dict[str, Any], config_hash: str, run_id: str,
                  known: dict[str, list[str]]) -> None:
-        from pipeline.api import Pipeline
-        from pipeline.runner import KeyFilter
+        from pipeline.run.pipeline import Pipeline
+        from pipeline.run.state import KeyFilter
 
         self.pipe = Pipeline.from_dict(config_data)
         _ = self.pipe.stages  # load models once per actor
