@@ -23,7 +23,7 @@ from pipeline.errors import ConfigError
 from pipeline.summarize.data import load_pairs
 from pipeline.summarize.learned import LearnedExtractiveSummarizer
 from pipeline.summarize.rouge import rouge_scores
-from pipeline.text import split_sentences
+from pipeline.text.normalize import split_sentences
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from pipeline.summarize.extractive import LeadTitleSummarizer
 from pipeline.summarize.learned import LearnedExtractiveSummarizer
 from pipeline.summarize.rouge import rouge_scores
-from pipeline.text import clean_text, split_sentences
+from pipeline.text.normalize import clean_text, split_sentences
 
 ROOT = Path(__file__).resolve().parent.parent
 DEV = ROOT.parent / "shared" / "data" / "vietnews" / "dev.jsonl.gz"

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from pipeline.config import TrainConfig, load_config
-from pipeline.reports import classification_metrics
+from pipeline.reports.metrics import classification_metrics
 from pipeline.topic import build_topic_model
 from pipeline.topic.ngrams import NgramTfidfVectorizer
 from pipeline.topic.training import load_labelled

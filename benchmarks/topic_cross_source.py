@@ -18,8 +18,8 @@ from pathlib import Path
 
 from pipeline.config import TrainConfig, load_config
 from pipeline.errors import ConfigError
-from pipeline.reports import classification_metrics
-from pipeline.text import clean_text
+from pipeline.reports.metrics import classification_metrics
+from pipeline.text.normalize import clean_text
 from pipeline.topic import build_topic_model
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -26,7 +26,7 @@ from pipeline.config import JobConfig, load_config
 from pipeline.stages import QUARANTINE_KEY
 from pipeline.stages.classify import ClassifyStage, classifier_input
 from pipeline.stages.normalize import NormalizeStage
-from pipeline.textscan import _scan, encode_batch, scan_tables
+from pipeline.text.scan import _scan, encode_batch, scan_tables
 from pipeline.topic import ngrams
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -29,8 +29,8 @@ import numpy as np
 from sklearn.model_selection import train_test_split
 
 from pipeline.config import InputConfig, JobConfig, TrainConfig, load_config
-from pipeline.readers import read_batches
-from pipeline.reports import classification_metrics
+from pipeline.io.readers import read_batches
+from pipeline.reports.metrics import classification_metrics
 from pipeline.stages import QUARANTINE_KEY
 from pipeline.stages.classify import ClassifyStage, classifier_input
 from pipeline.stages.normalize import NormalizeStage

@@ -4,7 +4,7 @@
 >>> rows = Pipeline.from_yaml("configs/quickstart.yaml").process([{"title": "...", "text": "..."}])  # doctest: +SKIP
 """
 
-from pipeline.api import Pipeline
+from pipeline.run.pipeline import Pipeline
 
 __version__ = "0.1.0"
 __all__ = ["Pipeline", "__version__"]

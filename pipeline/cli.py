@@ -140,7 +140,7 @@ def _print_preview(summary) -> None:
 @app.command()
 def run(config: ConfigArg, set_: SetOption = None, quiet: QuietOption = False) -> None:
     """Run the batch job: read, normalize, classify, summarize, write."""
-    from pipeline.api import Pipeline
+    from pipeline.run.pipeline import Pipeline
 
     _setup_logging(quiet)
     with _interruptible("finished batches are saved: run the same command to resume."):

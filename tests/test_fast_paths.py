@@ -24,7 +24,7 @@ from pipeline.config import ClassifyConfig, NormalizeConfig
 from pipeline.stages import QUARANTINE_KEY
 from pipeline.stages.classify import ClassifyStage, classifier_input, round6
 from pipeline.stages.normalize import NormalizeStage
-from pipeline.text import (
+from pipeline.text.normalize import (
     MIN_LETTERS_FOR_LANGUAGE_CHECK,
     clean_batch,
     clean_text,
@@ -33,7 +33,7 @@ from pipeline.text import (
     looks_like_html,
     set_tone_style,
 )
-from pipeline.textscan import scan_texts
+from pipeline.text.scan import scan_texts
 from pipeline.topic import load_topic_model
 
 _MARKED = set("ăâđêôơưàáảãạằắẳẵặầấẩẫậèéẻẽẹềếểễệìíỉĩịòóỏõọồốổỗộờớởỡợùúủũụừứửữựỳýỷỹỵ")

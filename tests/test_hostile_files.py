@@ -21,7 +21,7 @@ import pytest
 import yaml
 
 from pipeline.config import InputConfig
-from pipeline.readers import read_batches
+from pipeline.io.readers import read_batches
 
 VNNEWS = str(Path(sys.executable).parent / "vnnews")
 VI = "Đội tuyển bóng đá Việt Nam đã giành chiến thắng thuyết phục trong trận đấu tối qua trên sân nhà. " * 2

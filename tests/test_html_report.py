@@ -10,7 +10,7 @@ import yaml
 from typer.testing import CliRunner
 
 from pipeline.cli import app
-from pipeline.html_report import (
+from pipeline.reports.html import (
     best_worst_examples,
     plot_throughput,
     plot_topic_distribution,
@@ -155,7 +155,7 @@ def test_report_plots_leave_the_matplotlib_backend_alone(tmp_path):
     """Plots use Figure directly: a notebook's inline backend survives `evaluate` and `run`."""
     import matplotlib
 
-    from pipeline.reports import plot_confusion_matrix
+    from pipeline.reports.metrics import plot_confusion_matrix
     from pipeline.summarize.evaluation import plot_distribution, score_system
 
     before = matplotlib.get_backend()

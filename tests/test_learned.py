@@ -13,7 +13,7 @@ from pipeline.summarize.clauses import without_leading_clause, without_trailing_
 from pipeline.summarize.features import FEATURE_NAMES, candidate_features, sentence_features
 from pipeline.summarize.learned import LearnedExtractiveSummarizer, sentence_targets
 from pipeline.summarize.rouge import rouge_scores
-from pipeline.text import clean_text, split_sentences
+from pipeline.text.normalize import clean_text, split_sentences
 from tests.conftest import ROOT
 
 SHIPPED = ROOT / "models" / "summary-extractive-vietnews"
@@ -180,7 +180,7 @@ def test_syllable_budget_caps_the_summary_but_keeps_the_best_sentence():
 
 
 def test_quickstart_uses_the_learned_one_sentence_default(tmp_path):
-    from pipeline.api import Pipeline
+    from pipeline.run.pipeline import Pipeline
 
     overrides = {"output.path": str(tmp_path / "q.jsonl")}
     pipe = Pipeline.from_yaml(ROOT / "configs" / "quickstart.yaml", overrides=overrides)

@@ -1,5 +1,5 @@
-from pipeline.pages import looks_like_author, parse_page
-from pipeline.text import clean_text
+from pipeline.text.normalize import clean_text
+from pipeline.text.pages import looks_like_author, parse_page
 
 BOILERPLATE = ("cùng chuyên mục", "Kéo xuống để xem tiếp nội dung", "Xem thêm trên infonet")
 

@@ -14,9 +14,9 @@ from typer.testing import CliRunner
 
 from pipeline.config import JobConfig, load_config
 from pipeline.errors import ConfigError
-from pipeline.readers import CsvReader, JsonlReader, TxtFolderReader
-from pipeline.records import Quarantined
-from pipeline.text import clean_text, set_tone_style
+from pipeline.io.readers import CsvReader, JsonlReader, TxtFolderReader
+from pipeline.io.records import Quarantined
+from pipeline.text.normalize import clean_text, set_tone_style
 
 VIETNAMESE_LETTERS = "aăâbcdđeêghiklmnoôơpqrstuưvxyàáảãạằắẳẵặầấẩẫậèéẻẽẹềếểễệìíỉĩịòóỏõọồốổỗộờớởỡợùúủũụừứửữựỳýỷỹỵ"
 vietnamese_text = st.text(alphabet=st.sampled_from(VIETNAMESE_LETTERS + VIETNAMESE_LETTERS.upper() + " \n\t.,"))

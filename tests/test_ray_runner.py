@@ -78,7 +78,7 @@ def test_ray_upsert_skips_unchanged_rows(tmp_path, local_ray):
 def test_object_store_style_uris_are_listed_and_read(tmp_path):
     """URIs go through pyarrow's filesystems (s3://, gs://, file://); file:// exercises that path here."""
     from pipeline.config import InputConfig
-    from pipeline.ray_runner import list_input_files, read_file
+    from pipeline.run.ray import list_input_files, read_file
 
     folder = tmp_path / "day"
     folder.mkdir()

@@ -9,8 +9,8 @@ import pytest
 
 from pipeline.config import InputConfig
 from pipeline.errors import InputError
-from pipeline.readers import FolderReader, _split_lines, detect_format, list_folder, open_reader, read_batches
-from pipeline.records import Quarantined, carry_problem, to_record
+from pipeline.io.readers import FolderReader, _split_lines, detect_format, list_folder, open_reader, read_batches
+from pipeline.io.records import Quarantined, carry_problem, to_record
 from tests.conftest import write_jsonl
 
 ROWS = [
@@ -331,14 +331,14 @@ def test_unreadable_subfolder_is_an_entry_not_a_silent_skip(tmp_path, monkeypatc
             raise PermissionError(13, "Permission denied")
         return real_scandir(path)
 
-    monkeypatch.setattr("pipeline.readers.os.scandir", scandir)
+    monkeypatch.setattr("pipeline.io.readers.os.scandir", scandir)
     records, bad = _read(folder)
     assert len(records) == 2 and [(q.source, q.reason) for q in bad] == [
         ("locked", "cannot list folder: Permission denied")]
 
 
 def test_ray_lists_a_local_folder_like_the_local_reader(tmp_path):
-    from pipeline.ray_runner import list_input_files, read_file
+    from pipeline.run.ray import list_input_files, read_file
 
     folder = _mixed_folder(tmp_path)
     items = list_input_files(str(folder), detect_format(folder))

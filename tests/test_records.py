@@ -1,4 +1,4 @@
-from pipeline.records import Quarantined, content_id, to_record
+from pipeline.io.records import Quarantined, content_id, to_record
 
 FIELDS = dict(text_field="text", title_field="title", id_field="id", source="row 1")
 

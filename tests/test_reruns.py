@@ -21,7 +21,7 @@ import pytest
 import yaml
 
 from pipeline.config import InputConfig, OutputConfig
-from pipeline.writers import commit, open_sink
+from pipeline.io.writers import commit, open_sink
 from tests.conftest import write_jsonl
 from tests.synthetic import articles
 
@@ -84,7 +84,7 @@ def _input(tmp_path: Path, count: int = 6, name: str = "in.jsonl", **extra) -> P
 
 def test_every_reader_setting_is_in_the_state_identity():
     """A new InputConfig field enters the identity without anyone listing it (only path and batch_size are out)."""
-    from pipeline.runner import READ_SETTINGS_EXCLUDE, read_settings_hash
+    from pipeline.run.local import READ_SETTINGS_EXCLUDE, read_settings_hash
 
     assert {"path", "batch_size"} == READ_SETTINGS_EXCLUDE
     base = InputConfig(path=Path("in.jsonl"))

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from pipeline import Pipeline
 from pipeline.config import OutputConfig
 from pipeline.errors import OutputError
-from pipeline.writers import commit, open_sink
+from pipeline.io.writers import commit, open_sink
 from tests.conftest import SAMPLES, job, unique_table
 
 ROWS = [

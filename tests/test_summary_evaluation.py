@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 
 from pipeline.cli import app
 from pipeline.summarize.evaluation import length_stats, plot_distribution, score_system
-from pipeline.text import split_sentences
+from pipeline.text.normalize import split_sentences
 from tests.conftest import write_jsonl
 
 runner = CliRunner()

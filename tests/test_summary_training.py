@@ -11,7 +11,7 @@ from pipeline.config import SummarizeConfig, SummaryTrainConfig, load_config
 from pipeline.errors import ConfigError
 from pipeline.summarize.abstractive import Seq2SeqSummarizer
 from pipeline.summarize.learned import LearnedExtractiveSummarizer
-from pipeline.text import split_sentences
+from pipeline.text.normalize import split_sentences
 from tests.conftest import write_jsonl
 
 runner = CliRunner()

@@ -2,7 +2,7 @@ import unicodedata
 
 import pytest
 
-from pipeline.text import clean_text, nfc, set_tone_style, split_sentences, syllables
+from pipeline.text.normalize import clean_text, nfc, set_tone_style, split_sentences, syllables
 
 
 @pytest.mark.parametrize(

@@ -5,7 +5,7 @@ import json
 import numpy as np
 
 from pipeline.config import ClassifyConfig
-from pipeline.reports import calibration_metrics
+from pipeline.reports.metrics import calibration_metrics
 from pipeline.stages.classify import ClassifyStage
 from pipeline.topic.tfidf_linear import TfidfLinearClassifier
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from sklearn.feature_extraction.text import TfidfVectorizer
 
-from pipeline.text import set_tone_style
+from pipeline.text.normalize import set_tone_style
 from pipeline.topic.ngrams import NgramTfidfVectorizer
 
 TEXTS = [

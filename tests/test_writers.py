@@ -7,7 +7,7 @@ import pytest
 
 from pipeline.config import OutputConfig
 from pipeline.errors import OutputError
-from pipeline.writers import (
+from pipeline.io.writers import (
     commit,
     commit_quarantine,
     detect_output_format,
@@ -151,7 +151,7 @@ def test_parquet_keeps_fields_holding_empty_objects_as_json_text(tmp_path):
     """Parquet cannot store a struct without fields: such a column (at any depth) is written as JSON text."""
     import pyarrow.parquet as pq
 
-    from pipeline.writers import ParquetSink
+    from pipeline.io.writers import ParquetSink
 
     rows = [{"id": "a", "meta": {}, "deep": [{"x": {}}]}, {"id": "b", "meta": {}, "deep": []}]
     sink = ParquetSink(tmp_path / "out.parquet")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from pipeline.records import Record
+from pipeline.io.records import Record
 
 QUARANTINE_KEY = "_quarantine_reason"
 

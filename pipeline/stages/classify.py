@@ -7,8 +7,8 @@ from typing import Any
 import numpy as np
 
 from pipeline.config import ClassifyConfig, resolve_model_path
-from pipeline.records import Record
-from pipeline.state import directory_fingerprint
+from pipeline.io.records import Record
+from pipeline.provenance import directory_fingerprint
 from pipeline.topic import load_topic_model
 
 

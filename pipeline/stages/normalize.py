@@ -9,11 +9,11 @@ from __future__ import annotations
 from typing import Any
 
 from pipeline.config import NormalizeConfig
-from pipeline.pages import parse_page
-from pipeline.records import Record
+from pipeline.io.records import Record
 from pipeline.stages import QUARANTINE_KEY
-from pipeline.text import clean_batch, clean_texts, language_problems
-from pipeline.textscan import scan_texts
+from pipeline.text.normalize import clean_batch, clean_texts, language_problems
+from pipeline.text.pages import parse_page
+from pipeline.text.scan import scan_texts
 
 
 class NormalizeStage:
@@ -40,7 +40,7 @@ class NormalizeStage:
         """Clean a batch: per-record Python only where a record needs it (HTML, rare dirty text).
 
         Cleaning and the language check share one compiled scan of the batch
-        (:func:`pipeline.text.clean_batch`), which is what keeps this stage cheaper than the
+        (:func:`pipeline.text.normalize.clean_batch`), which is what keeps this stage cheaper than the
         topic model it feeds. A record is written to only where something changed: clean
         articles (almost all) pass through with their strings untouched.
         """

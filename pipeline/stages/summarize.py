@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.config import SummarizeConfig, resolve_model_path
-from pipeline.records import Record
-from pipeline.state import directory_fingerprint
+from pipeline.io.records import Record
+from pipeline.provenance import directory_fingerprint
 from pipeline.summarize.extractive import VERSION as EXTRACTIVE_VERSION
 from pipeline.summarize.extractive import LeadTitleSummarizer
 

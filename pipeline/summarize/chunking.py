@@ -3,7 +3,7 @@
 ViT5 and BARTpho read 1,024 tokens; a long feature article has several times that. Truncating
 keeps only the opening, so ``summarize.long_input: chunk`` instead packs whole sentences into
 windows of at most ``budget`` tokens, summarizes each window, and merges the window summaries
-(see :class:`pipeline.summarize.abstractive.BatchedSummarizer`). Work is capped at
+(see :class:`pipeline.summarize.batched.BatchedSummarizer`). Work is capped at
 ``max_chunks`` windows per article: the tail beyond the cap is dropped and the article counted
 as truncated, so one huge input cannot stall a batch job.
 
@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from pipeline.text import split_sentences
+from pipeline.text.normalize import split_sentences
 
 
 @dataclass(frozen=True)

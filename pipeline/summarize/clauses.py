@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 
-from pipeline.text import syllables
+from pipeline.text.normalize import syllables
 
 _CLAUSE_BREAK = re.compile(r"(?<=,)\s+")
 MIN_TRIMMED_SYLLABLES = 8  # shorter remainders are fragments, not summaries

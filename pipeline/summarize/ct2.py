@@ -28,7 +28,7 @@ from typing import Any
 from pipeline.config import SummarizeConfig
 from pipeline.errors import ModelNotFoundError, OutputError
 from pipeline.hub import check_local, local_dir, missing_model_message
-from pipeline.summarize.abstractive import EXTRACTIVE_HINT, BatchedSummarizer
+from pipeline.summarize.batched import EXTRACTIVE_HINT, BatchedSummarizer
 
 log = logging.getLogger(__name__)
 

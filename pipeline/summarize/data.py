@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 
 from pipeline.config import InputConfig, SummaryDataConfig
 from pipeline.errors import InputError
-from pipeline.readers import read_batches
-from pipeline.text import clean_text
+from pipeline.io.readers import read_batches
+from pipeline.text.normalize import clean_text
 
 log = logging.getLogger(__name__)
 

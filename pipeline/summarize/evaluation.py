@@ -18,7 +18,7 @@ from typing import Any
 from pipeline.config import SummaryEvaluateConfig
 from pipeline.summarize.data import SummaryPairs, load_pairs
 from pipeline.summarize.rouge import ROUGE_TYPES, VietnameseTokenizer, rouge_per_pair
-from pipeline.text import split_sentences
+from pipeline.text.normalize import split_sentences
 
 log = logging.getLogger(__name__)
 
@@ -149,7 +149,7 @@ def evaluate(config: SummaryEvaluateConfig) -> dict[str, Any]:
     (out / "examples.md").write_text(examples_markdown(examples, list(systems)), encoding="utf-8")
     title = f"Phân bố ROUGE trên {len(pairs)} bài báo: {config.data.path.name}"
     plot_distribution(scores, out / "rouge_distribution.png", title)
-    from pipeline.html_report import best_worst_examples, write_summary_report
+    from pipeline.reports.html import best_worst_examples, write_summary_report
 
     r2 = {name: s["per_article_vietnamese"]["rouge2"] for name, s in scores.items()}
     extremes = best_worst_examples(pairs.ids, pairs.titles, pairs.references, systems, r2, n=2)

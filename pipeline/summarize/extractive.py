@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 
-from pipeline.text import split_sentences, syllables
+from pipeline.text.normalize import split_sentences, syllables
 
 VERSION = "1"  # bump when the method changes, so finished jobs are redone
 POSITION_WEIGHT = 1.0  # score of sentence i includes POSITION_WEIGHT / (1 + i)

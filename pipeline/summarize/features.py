@@ -23,7 +23,7 @@ import numpy as np
 
 from pipeline.summarize.clauses import WHOLE, trimmed_variants
 from pipeline.summarize.extractive import article_tfidf
-from pipeline.text import syllables
+from pipeline.text.normalize import syllables
 
 FEATURE_NAMES: tuple[str, ...] = (
     "position",  # 0-based index of the sentence in the article

@@ -26,7 +26,7 @@ import numpy as np
 
 from pipeline.errors import ModelNotFoundError
 from pipeline.summarize.features import FEATURE_NAMES, Candidate, candidate_features
-from pipeline.text import split_sentences
+from pipeline.text.normalize import split_sentences
 
 KIND = "learned_extractive"
 FORMAT_VERSION = 2

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from pipeline.text import nfc, set_tone_style, syllables
+from pipeline.text.normalize import nfc, set_tone_style, syllables
 
 ROUGE_TYPES = ("rouge1", "rouge2", "rougeL")
 

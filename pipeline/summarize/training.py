@@ -20,10 +20,10 @@ from typing import Any
 
 from pipeline.config import LearnedExtractiveConfig, Seq2SeqTrainConfig, SummarizeConfig, SummaryTrainConfig
 from pipeline.errors import ConfigError, ModelNotFoundError
-from pipeline.runner import package_versions
+from pipeline.provenance import package_versions
 from pipeline.summarize.data import SummaryPairs, load_pairs
 from pipeline.summarize.evaluation import score_system
-from pipeline.text import split_sentences
+from pipeline.text.normalize import split_sentences
 
 log = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ import numpy as np
 import scipy.sparse as sp
 from numba import njit, prange
 
-from pipeline.textscan import encode_batch  # (UTF-16 when possible)
+from pipeline.text.scan import encode_batch  # (UTF-16 when possible)
 
 _FNV_OFFSET = np.uint64(14695981039346656037)
 _FNV_PRIME = np.uint64(1099511628211)
@@ -52,10 +52,10 @@ def char_table() -> np.ndarray:
 def tone_tables(style: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Pairs (last two letters of a syllable) rewritten for a tone style, lower case, and a filter.
 
-    Mirrors :func:`pipeline.text.set_tone_style` (``hoà`` <-> ``hòa``, not after ``q``), applied
+    Mirrors :func:`pipeline.text.normalize.set_tone_style` (``hoà`` <-> ``hòa``, not after ``q``), applied
     per syllable after lower-casing, so no regex pass over the text is needed.
     """
-    from pipeline.text import _NEW_TO_OLD, _OLD_TO_NEW
+    from pipeline.text.normalize import _NEW_TO_OLD, _OLD_TO_NEW
 
     table = {"new": _OLD_TO_NEW, "old": _NEW_TO_OLD}.get(style, {})
     pairs = sorted((s, d) for s, d in table.items() if s == s.lower())
@@ -70,7 +70,7 @@ def tone_tables(style: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 @lru_cache(maxsize=16)
 def stop_hashes(syllables: tuple[str, ...], style: str) -> np.ndarray:
     """Sorted 64-bit hashes of syllables to skip, hashed exactly as the kernel hashes a syllable."""
-    from pipeline.text import nfc, set_tone_style
+    from pipeline.text.normalize import nfc, set_tone_style
 
     hashes = set()
     for syllable in syllables:

@@ -19,11 +19,11 @@ import numpy as np
 
 from pipeline.config import EvaluateConfig, InputConfig, LabelledDataConfig, TrainConfig, resolve_model_path
 from pipeline.errors import InputError
-from pipeline.readers import read_batches
-from pipeline.reports import calibration_metrics, classification_metrics, format_table, plot_confusion_matrix
-from pipeline.runner import package_versions
+from pipeline.io.readers import read_batches
+from pipeline.provenance import package_versions
+from pipeline.reports.metrics import calibration_metrics, classification_metrics, format_table, plot_confusion_matrix
 from pipeline.stages.classify import classifier_input
-from pipeline.text import clean_text
+from pipeline.text.normalize import clean_text
 from pipeline.topic import build_topic_model, load_topic_model
 
 log = logging.getLogger(__name__)
@@ -256,7 +256,7 @@ def evaluate(config: EvaluateConfig) -> dict[str, Any]:
         calibration=calibration_metrics(proba, data.labels, model.classes_),
     )
     _write_metrics(config.output_dir, metrics, data.labels, predicted, f"{model_path.name} on {config.data.path.name}")
-    from pipeline.html_report import topic_examples, write_topic_report
+    from pipeline.reports.html import topic_examples, write_topic_report
 
     examples = topic_examples(data.ids, data.texts, data.labels, predicted, proba.max(axis=1).tolist(), n=10)
     write_topic_report(config.output_dir, metrics, examples)

@@ -2,10 +2,10 @@
 
 Each reader yields input rows one at a time (never the whole file), so memory stays flat however
 large the input. A row that cannot even be parsed (bad JSON, undecodable bytes, a line longer than
-``input.max_line_bytes``) is yielded as a :class:`~pipeline.records.Quarantined` entry with its raw
+``input.max_line_bytes``) is yielded as a :class:`~pipeline.io.records.Quarantined` entry with its raw
 bytes, so nothing vanishes silently; a file damaged part-way (truncated gzip, corrupt Parquet page)
 gives its rows up to the damage plus one entry for the rest. :func:`read_batches` maps rows to
-records with the configured field names (where :func:`~pipeline.records.to_record` also refuses
+records with the configured field names (where :func:`~pipeline.io.records.to_record` also refuses
 rows no later stage could carry) and groups them.
 """
 
@@ -30,7 +30,7 @@ from typing import Any, AnyStr
 
 from pipeline.config import InputConfig
 from pipeline.errors import InputError
-from pipeline.records import Batch, EscapedRow, Quarantined, lone_surrogate, to_record
+from pipeline.io.records import Batch, EscapedRow, Quarantined, lone_surrogate, to_record
 
 Row = dict[str, Any] | Quarantined
 

@@ -64,7 +64,7 @@ def parse_page(page: str, title: str | None = None) -> Page:
     """Split a scraped page into title, author and body (boilerplate removed).
 
     ``title`` is used when the input already carries one; otherwise the first line is the title.
-    Expects cleaned text (see :func:`pipeline.text.clean_text`).
+    Expects cleaned text (see :func:`pipeline.text.normalize.clean_text`).
     """
     lines = [line.strip() for line in page.split("\n")]
     lines = [line for line in lines if line]

@@ -15,7 +15,7 @@ kernel, parallel over texts, decides per text, in one pass over a 64k-entry tabl
   construction; only the shortcut must never say "clean" wrongly (tested against ``clean_text``
   on real and crafted texts).
 * ``counts``: letters, Latin letters, non-Vietnamese Latin letters (``ä``, ``ø``...) and
-  Vietnamese marked letters in ``text.lower()``, as :func:`pipeline.text.language_problem`
+  Vietnamese marked letters in ``text.lower()``, as :func:`pipeline.text.normalize.language_problem`
   counts them, from a per-code-point table built with the same Python predicates.
 """
 
@@ -29,6 +29,8 @@ from typing import NamedTuple
 
 import numpy as np
 from numba import njit, prange
+
+from pipeline.text.chars import CLEAN_REWRITES_RE, letter_class
 
 TABLE_SIZE = 0x10000  # one entry per BMP code point; astral characters are looked up as a surrogate
 LANE = 16  # letter counts are packed as four 16-bit lanes of one uint64 per code point
@@ -93,8 +95,6 @@ def letter_counts_of(char: str) -> tuple[int, int, int, int]:
     ``str.lower`` maps characters one by one (its only context rule, final sigma, yields another
     Greek letter), so per-character contributions add up to the counts of ``text.lower()``.
     """
-    from pipeline.text import letter_class
-
     letters = latin = foreign = marked = 0
     for ch in char.lower():
         if ch.isalpha():
@@ -135,8 +135,6 @@ def _nfc_unsafe() -> set[int]:
 @lru_cache(maxsize=1)
 def scan_tables() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per BMP code point its flags and packed letter counts, and the three-character verdicts."""
-    from pipeline.text import CLEAN_REWRITES_RE
-
     flags = np.zeros(TABLE_SIZE, dtype=np.uint8)
     packed = np.zeros(TABLE_SIZE, dtype=np.uint64)
     unsafe = _nfc_unsafe()

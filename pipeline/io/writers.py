@@ -1,6 +1,6 @@
 """Sinks: JSONL, CSV, Parquet and SQL tables (SQLite, PostgreSQL), plus the quarantine file.
 
-A sink is committed once per run, from the run's finished parts (see :mod:`pipeline.state`), in
+A sink is committed once per run, from the run's finished parts (see :mod:`pipeline.run.state`), in
 one atomic step: file sinks write a temporary file beside the target and rename it over the
 target; SQL tables are written in one transaction with bound parameters only. So a killed run
 never leaves a half-written output, and the previous output stays intact until the new one is
@@ -39,7 +39,7 @@ from typing import Any
 
 from pipeline.config import OutputConfig
 from pipeline.errors import OutputError
-from pipeline.records import Record
+from pipeline.io.records import Record
 from pipeline.redact import redact
 
 FORMATS_BY_SUFFIX = {".jsonl": "jsonl", ".json": "jsonl", ".csv": "csv", ".parquet": "parquet",

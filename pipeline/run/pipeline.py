@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.config import JobConfig, load_config
-from pipeline.records import Batch, Quarantined, Record, stamp_hashes, to_record
+from pipeline.io.records import Batch, Quarantined, Record, output_row, stamp_hashes, to_record
+from pipeline.provenance import processing_hash
 from pipeline.stages import QUARANTINE_KEY
 
 log = logging.getLogger(__name__)
@@ -38,11 +39,6 @@ def _columns(rows: list[Record]) -> list[str]:
         seen.update(dict.fromkeys(row))
     seen.pop("quarantine_reason", None)
     return [*seen, "quarantine_reason"]
-
-
-def output_row(record: Record, include_text: bool) -> Record:
-    """What a sink receives: every field except internal ones (and the text unless asked for)."""
-    return {k: v for k, v in record.items() if (include_text or k != "text") and not k.startswith("_")}
 
 
 class Pipeline:
@@ -77,8 +73,6 @@ class Pipeline:
     def config_hash(self) -> str:
         """Hash of the settings and model files that shape each row (written to rows as ``config_hash``)."""
         if self._config_hash is None:
-            from pipeline.runner import processing_hash
-
             self._config_hash = processing_hash(self.config, self.stages)
         return self._config_hash
 
@@ -162,8 +156,8 @@ class Pipeline:
         return pd.DataFrame(out, index=frame.index, columns=_columns(out))
 
     def run(self):
-        """Run the configured batch job (see :func:`pipeline.runner.run_job`)."""
-        from pipeline.runner import run_job
+        """Run the configured batch job (see :func:`pipeline.run.local.run_job`)."""
+        from pipeline.run.local import run_job
 
         return run_job(self)
 

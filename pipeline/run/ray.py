@@ -27,12 +27,12 @@ import numpy as np
 
 from pipeline.config import JobConfig, resolve_model_path
 from pipeline.errors import ConfigError
-from pipeline.records import Quarantined, stamp_hashes
-from pipeline.writers import dumps
+from pipeline.io.records import Quarantined, stamp_hashes
+from pipeline.io.writers import dumps
 
 if TYPE_CHECKING:
-    from pipeline.api import Pipeline
-    from pipeline.runner import RunContext
+    from pipeline.run.local import RunContext
+    from pipeline.run.pipeline import Pipeline
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +59,7 @@ def portable_config(config: JobConfig) -> dict[str, Any]:
 def list_input_files(path: str, fmt: str, input_format: str = "auto") -> list[dict[str, str]]:
     """One item per file to read; local folders and object-store prefixes are expanded.
 
-    A local folder is listed as the local reader lists it (:func:`pipeline.readers.list_folder`):
+    A local folder is listed as the local reader lists it (:func:`pipeline.io.readers.list_folder`):
     what cannot be read there becomes an item with a ``problem``, quarantined by :func:`read_file`.
     """
     if _is_uri(path):
@@ -76,7 +76,7 @@ def list_input_files(path: str, fmt: str, input_format: str = "auto") -> list[di
         return [{"path": path, "root": path}]
     local = Path(path)
     if local.is_dir() and fmt == "folder":
-        from pipeline.readers import list_folder
+        from pipeline.io.readers import list_folder
 
         return [{"path": str(e.path), "root": str(local), "rel": e.rel, "fmt": e.fmt or "",
                  "problem": e.problem or ""} for e in list_folder(local, input_format)]
@@ -86,7 +86,7 @@ def list_input_files(path: str, fmt: str, input_format: str = "auto") -> list[di
 def read_file(item: dict[str, str], input_data: dict[str, Any]) -> list[dict[str, str]]:
     """Rows of one input file as JSON text: ``{"r": record}`` or ``{"q": quarantine entry}``."""
     from pipeline.config import InputConfig
-    from pipeline.readers import FolderEntry, file_reader, open_reader, read_batches
+    from pipeline.io.readers import FolderEntry, file_reader, open_reader, read_batches
 
     if item.get("problem"):
         return [{"json": dumps({"q": Quarantined(item["problem"], "", item["rel"]).to_json()})}]
@@ -122,8 +122,8 @@ class PipelineActor:
 
     def __init__(self, config_data: dict[str, Any], config_hash: str, run_id: str,
                  known: dict[str, list[str]]) -> None:
-        from pipeline.api import Pipeline
-        from pipeline.runner import KeyFilter
+        from pipeline.run.pipeline import Pipeline
+        from pipeline.run.state import KeyFilter
 
         self.pipe = Pipeline.from_dict(config_data)
         _ = self.pipe.stages  # load models once per actor
@@ -247,6 +247,6 @@ def _input_format(config: JobConfig) -> str:
     path = str(config.input.path)
     if _is_uri(path):
         return config.input.format
-    from pipeline.readers import detect_format
+    from pipeline.io.readers import detect_format
 
     return detect_format(Path(path), config.input.format)

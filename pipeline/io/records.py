@@ -107,7 +107,7 @@ def lone_surrogate(text: str) -> str | None:
 class EscapedRow(dict):
     """A JSONL row whose line holds ``\\uD8xx``-style escapes: its strings may hold lone surrogates.
 
-    Every other row from :mod:`pipeline.readers` is valid Unicode by construction (strict decoders,
+    Every other row from :mod:`pipeline.io.readers` is valid Unicode by construction (strict decoders,
     Arrow strings), so :func:`to_record` scans the strings of these rows only.
     """
 
@@ -206,3 +206,8 @@ def to_record(
         if key not in (text_field, title_field, id_field) and key not in record:
             record[key] = value
     return record
+
+
+def output_row(record: Record, include_text: bool) -> Record:
+    """What a sink receives: every field except internal ones (and the text unless asked for)."""
+    return {k: v for k, v in record.items() if (include_text or k != "text") and not k.startswith("_")}

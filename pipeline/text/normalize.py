@@ -13,6 +13,8 @@ import unicodedata
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
+from pipeline.text.chars import _JUNK_RE, _OTHER_BLANKS_RE
+
 if TYPE_CHECKING:
     import numpy as np
 
@@ -81,14 +83,9 @@ def set_tone_style(text: str, style: str) -> str:
     raise ValueError(f"tone style must be 'keep', 'old' or 'new', got {style!r}")
 
 
-# Zero-width and other invisible format characters, and control characters, are deleted; other
-# blanks (tab, NBSP, ideographic space...) become spaces; runs of spaces become one.
-_JUNK_RE = re.compile("[\u200b\u200c\u200d\u2060\ufeff\u00ad\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-_OTHER_BLANKS_RE = re.compile("[\t\u00a0\u2000-\u200a\u202f\u205f\u3000]+")
+# Runs of spaces become one (what is deleted or becomes a space: pipeline.text.chars).
 _MULTISPACE_RE = re.compile(" {2,}")
 _BLANK_LINES_RE = re.compile(r"\n{3,}")
-# Every character clean_text deletes or rewrites wherever it stands (the batch scan's table).
-CLEAN_REWRITES_RE = re.compile(f"\r|{_JUNK_RE.pattern}|{_OTHER_BLANKS_RE.pattern}")
 
 
 def clean_text(text: str, tone_style: str = "keep") -> str:
@@ -119,7 +116,7 @@ def clean_texts(texts: list[str], tone_style: str = "keep") -> list[str]:
 def clean_batch(texts: list[str], tone_style: str = "keep", html: bool = False) -> tuple[list[str], np.ndarray]:
     """:func:`clean_text` of each text, and the letter counts of each result for :func:`language_problems`.
 
-    One compiled scan (:func:`pipeline.textscan.scan_texts`) finds the texts that have nothing
+    One compiled scan (:func:`pipeline.text.scan.scan_texts`) finds the texts that have nothing
     for ``clean_text`` to do (NFC included); only the others go through it, and only those
     whose text changed are scanned again for their counts. A clean text is returned as the same
     object, so callers can tell which counts still hold. With ``html``, texts that
@@ -129,7 +126,7 @@ def clean_batch(texts: list[str], tone_style: str = "keep", html: bool = False) 
     """
     import numpy as np
 
-    from pipeline.textscan import scan_texts
+    from pipeline.text.scan import scan_texts
 
     scan = scan_texts(texts)
     todo = ~scan.clean
@@ -225,9 +222,6 @@ def html_to_text(markup: str) -> str:
     return "".join(parser.parts)
 
 
-_VIETNAMESE_MARKED = set(
-    "ăâđêôơưàáảãạằắẳẵặầấẩẫậèéẻẽẹềếểễệìíỉĩịòóỏõọồốổỗộờớởỡợùúủũụừứửữựỳýỷỹỵ"
-)
 MIN_LETTERS_FOR_LANGUAGE_CHECK = 80  # shorter texts carry too little evidence either way
 
 
@@ -237,14 +231,6 @@ _NOT_UNICODE = (
 )
 _NO_MARKS = "text is not Vietnamese (no Vietnamese diacritics)"
 _REASONS = (None, _NOT_LATIN, _NOT_UNICODE, _NO_MARKS)
-
-
-def letter_class(ch: str) -> tuple[bool, bool, bool]:
-    """For one lower-case letter: is it Latin, Latin but not Vietnamese (ä, ø...), Vietnamese marked."""
-    marked = ch in _VIETNAMESE_MARKED
-    latin = ch < "\u0250" or marked or "\u1e00" <= ch <= "\u1eff"
-    foreign = "\u00c0" <= ch < "\u0250" and not marked
-    return latin, foreign, marked
 
 
 def language_problem(text: str) -> str | None:
@@ -262,10 +248,10 @@ def language_problems(texts: list[str], counts: np.ndarray | None = None) -> lis
     """:func:`language_problem` of each text, from letter counts made in one compiled pass.
 
     ``counts`` (letters, Latin, foreign, marked per text, from
-    :func:`pipeline.textscan.scan_texts`) may be passed when the caller already has them.
+    :func:`pipeline.text.scan.scan_texts`) may be passed when the caller already has them.
     """
     if counts is None:
-        from pipeline.textscan import scan_texts
+        from pipeline.text.scan import scan_texts
 
         counts = scan_texts(texts).counts
     import numpy as np

@@ -84,7 +84,7 @@ def page(title: str, sections: list[tuple[str, str]], subtitle: str = "") -> str
 
 
 def _write(path: Path, document: str) -> Path:
-    from pipeline.writers import write_text_atomic
+    from pipeline.io.writers import write_text_atomic
 
     write_text_atomic(path, document)
     return path

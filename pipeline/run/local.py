@@ -30,23 +30,17 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import platform
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from importlib import metadata
 from itertools import chain
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pipeline.api import output_row
 from pipeline.config import InputConfig, JobConfig, OutputConfig, dump_config
 from pipeline.errors import ConfigError, InputError, Interrupted, QuarantineThresholdError
-from pipeline.progress import Progress
-from pipeline.readers import FolderReader, open_reader, read_batches
-from pipeline.records import Quarantined, Record, stamp_hashes
-from pipeline.state import RunState, input_fingerprint
-from pipeline.writers import (
+from pipeline.io.readers import FolderReader, open_reader, read_batches
+from pipeline.io.writers import (
     SIDE_SUFFIXES,
     commit,
     commit_quarantine,
@@ -58,9 +52,12 @@ from pipeline.writers import (
     with_previous_fields,
     write_text_atomic,
 )
+from pipeline.provenance import package_versions
+from pipeline.run.progress import Progress
+from pipeline.run.state import KeyFilter, RunState, input_fingerprint
 
 if TYPE_CHECKING:
-    from pipeline.api import Pipeline
+    from pipeline.run.pipeline import Pipeline
 
 log = logging.getLogger(__name__)
 
@@ -71,9 +68,6 @@ READ_SETTINGS_EXCLUDE = frozenset({"path", "batch_size"})
 # Fields the stages write (normalize: title, text, author of raw pages; classify; summarize): what a
 # refreshed row takes from the previous output instead of recomputing.
 MODEL_FIELDS = ("title", "text", "topic", "topic_score", "topic_top_k", "summary")
-
-PACKAGES = ("vnnews", "torch", "transformers", "scikit-learn", "underthesea", "datasets", "pydantic", "numpy")
-
 
 @dataclass
 class RunSummary:
@@ -102,37 +96,6 @@ class RunSummary:
     def articles_per_second(self) -> float:
         done = self.read - self.resumed_from
         return done / self.seconds if self.seconds > 0 else 0.0
-
-
-def package_versions() -> dict[str, str]:
-    versions = {"python": platform.python_version()}
-    for name in PACKAGES:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            continue
-    return versions
-
-
-def processing_hash(config: JobConfig, stages: list[Any]) -> str:
-    """Hash of everything that changes a row's content: field mapping, stage settings, model files.
-
-    Paths of input and output, batch sizes, devices and progress settings are left out: changing
-    them must not make a finished job look stale.
-    """
-    data = {
-        "input": config.input.model_dump(mode="json", include={"text_field", "title_field", "id_field",
-                                                                "raw_pages", "txt_first_line_title"}),
-        "output": config.output.model_dump(mode="json", include={"include_text", "key"}),
-        "stages": {
-            stage.name: {
-                "settings": stage.config.model_dump(mode="json", exclude={"batch_size", "device"}),
-                "fingerprint": stage.fingerprint() if hasattr(stage, "fingerprint") else None,
-            }
-            for stage in stages
-        },
-    }
-    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def read_settings_hash(config: InputConfig) -> str:
@@ -205,71 +168,6 @@ def _log_run(path, manifest: dict[str, Any]) -> None:
     entry = {k: manifest[k] for k in ("run_id", "finished_at", "config_hash", "mode", "input", "counts", "stages")}
     with open(path, "a", encoding="utf-8") as runs:
         runs.write(json.dumps(entry, ensure_ascii=False) + "\n")
-
-
-class KeyFilter:
-    """Before model work: quarantine rows without a key or with a repeated key, sort upsert rows.
-
-    ``known`` maps the keys of the existing output to their ``(content_hash, config_hash,
-    input_hash)``. A row whose three hashes match is unchanged (nothing to write); one whose content
-    and config match but whose other input fields changed is refreshed (its new input fields are
-    written with the previous row's model fields, see :func:`pipeline.writers.with_previous_fields`);
-    every other row is processed.
-    """
-
-    def __init__(self, key: str, config_hash: str, known: dict[str, tuple], seen: set[str],
-                 include_text: bool) -> None:
-        self.key = key
-        self.config_hash = config_hash
-        self.known = known
-        self.seen = seen
-        self.include_text = include_text
-
-    def missing(self, record: Record) -> Quarantined | None:
-        """A row without its key cannot be upserted or checked for duplicates: a row problem."""
-        if record.get(self.key) is None:
-            return Quarantined(f"missing key field {self.key!r} (output.key)", record, "input", record.get("id"))
-        return None
-
-    def duplicate(self, record: Record) -> Quarantined | None:
-        """Quarantine a repeated key (the first row with a key wins); remembers the key otherwise."""
-        rkey = str(record.get(self.key))
-        if rkey in self.seen:
-            return Quarantined(f"duplicate {self.key} {rkey!r}: an earlier row of this input has it",
-                               record, "input", record.get("id"))
-        self.seen.add(rkey)
-        return None
-
-    def verdict(self, record: Record) -> str:
-        """'unchanged', 'refresh' or 'process' for a stamped record."""
-        known = tuple(self.known.get(str(record.get(self.key)), ()))
-        if known[:2] != (record["content_hash"], self.config_hash):
-            return "process"
-        return "unchanged" if known[2:] == (record["input_hash"],) else "refresh"
-
-    def refresh_row(self, record: Record, run_id: str) -> Record:
-        """The new input fields of a refreshed row; its model fields are added at commit."""
-        return {**output_row(record, self.include_text), "config_hash": self.config_hash, "run_id": run_id}
-
-    def split(self, records: list[Record], run_id: str) -> tuple[list[Record], list[Record], list[Quarantined], int]:
-        """(rows to process, refreshed rows, quarantined rows, count of unchanged rows)."""
-        todo, refreshed, rejected, unchanged = [], [], [], 0
-        for record in records:
-            problem = self.missing(record)
-            if problem is None:
-                stamp_hashes(record)
-                problem = self.duplicate(record)
-            if problem is not None:
-                rejected.append(problem)
-                continue
-            verdict = self.verdict(record)
-            if verdict == "unchanged":
-                unchanged += 1
-            elif verdict == "refresh":
-                refreshed.append(self.refresh_row(record, run_id))
-            else:
-                todo.append(record)
-        return todo, refreshed, rejected, unchanged
 
 
 @dataclass
@@ -358,7 +256,7 @@ def run_job(pipe: Pipeline, preview_rows: int = 10) -> RunSummary:
         return ctx
     try:
         if pipe.config.runner.kind == "ray":
-            from pipeline.ray_runner import process_with_ray
+            from pipeline.run.ray import process_with_ray
 
             process_with_ray(pipe, ctx, preview_rows)
         else:
@@ -425,7 +323,7 @@ def _commit_run(pipe: Pipeline, ctx: RunContext) -> RunSummary:
     write_text_atomic(manifest_path, json.dumps(manifest, ensure_ascii=False, indent=2))
     _log_run(side_path(out_cfg.path, "runs.jsonl"), manifest)
     if out_cfg.report:
-        from pipeline.html_report import write_run_report
+        from pipeline.reports.html import write_run_report
 
         write_run_report(side_path(out_cfg.path, "report.html"), manifest, state.rows())
     state.finish(manifest["counts"], output_signature(ctx.sink, quarantine_path))

@@ -3,7 +3,7 @@
 ``<output stem>.state/`` holds ``state.json`` (which output owns it, the run's identity, which
 run, finished or not) and ``parts/``: one file per processed batch, written to a temporary name
 and renamed, so a part either exists whole or not at all. A part covers input rows ``[start, end)``
-and holds their output rows, refreshed rows (see :class:`pipeline.runner.KeyFilter`) and
+and holds their output rows, refreshed rows (see :class:`pipeline.run.state.KeyFilter`) and
 quarantine entries; the committed position of a run is the end of the last contiguous part. When
 every row is in a part, the sink writes the final output in one atomic step (rename or
 transaction), the state is marked complete with a signature of the committed output, and the
@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.errors import OutputError
-from pipeline.records import Quarantined, Record
+from pipeline.io.records import Quarantined, Record, output_row, stamp_hashes
 
 STATE_VERSION = 2
 
@@ -242,18 +242,66 @@ class RunState:
         shutil.rmtree(self.parts_dir, ignore_errors=True)
 
 
-def directory_fingerprint(path: Path, content_limit: int = 64 << 20) -> str:
-    """Identity of a model directory: file names and contents (size and mtime for very large files).
+class KeyFilter:
+    """Before model work: quarantine rows without a key or with a repeated key, sort upsert rows.
 
-    Retraining a model into the same directory changes its fingerprint, so finished jobs are redone.
+    ``known`` maps the keys of the existing output to their ``(content_hash, config_hash,
+    input_hash)``. A row whose three hashes match is unchanged (nothing to write); one whose content
+    and config match but whose other input fields changed is refreshed (its new input fields are
+    written with the previous row's model fields, see :func:`pipeline.io.writers.with_previous_fields`);
+    every other row is processed.
     """
-    digest = hashlib.sha256()
-    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
-    for file in files:
-        digest.update(file.relative_to(path if path.is_dir() else path.parent).as_posix().encode())
-        st = file.stat()
-        if st.st_size <= content_limit:
-            digest.update(file.read_bytes())
-        else:
-            digest.update(f"{st.st_size}:{st.st_mtime_ns}".encode())
-    return digest.hexdigest()[:16]
+
+    def __init__(self, key: str, config_hash: str, known: dict[str, tuple], seen: set[str],
+                 include_text: bool) -> None:
+        self.key = key
+        self.config_hash = config_hash
+        self.known = known
+        self.seen = seen
+        self.include_text = include_text
+
+    def missing(self, record: Record) -> Quarantined | None:
+        """A row without its key cannot be upserted or checked for duplicates: a row problem."""
+        if record.get(self.key) is None:
+            return Quarantined(f"missing key field {self.key!r} (output.key)", record, "input", record.get("id"))
+        return None
+
+    def duplicate(self, record: Record) -> Quarantined | None:
+        """Quarantine a repeated key (the first row with a key wins); remembers the key otherwise."""
+        rkey = str(record.get(self.key))
+        if rkey in self.seen:
+            return Quarantined(f"duplicate {self.key} {rkey!r}: an earlier row of this input has it",
+                               record, "input", record.get("id"))
+        self.seen.add(rkey)
+        return None
+
+    def verdict(self, record: Record) -> str:
+        """'unchanged', 'refresh' or 'process' for a stamped record."""
+        known = tuple(self.known.get(str(record.get(self.key)), ()))
+        if known[:2] != (record["content_hash"], self.config_hash):
+            return "process"
+        return "unchanged" if known[2:] == (record["input_hash"],) else "refresh"
+
+    def refresh_row(self, record: Record, run_id: str) -> Record:
+        """The new input fields of a refreshed row; its model fields are added at commit."""
+        return {**output_row(record, self.include_text), "config_hash": self.config_hash, "run_id": run_id}
+
+    def split(self, records: list[Record], run_id: str) -> tuple[list[Record], list[Record], list[Quarantined], int]:
+        """(rows to process, refreshed rows, quarantined rows, count of unchanged rows)."""
+        todo, refreshed, rejected, unchanged = [], [], [], 0
+        for record in records:
+            problem = self.missing(record)
+            if problem is None:
+                stamp_hashes(record)
+                problem = self.duplicate(record)
+            if problem is not None:
+                rejected.append(problem)
+                continue
+            verdict = self.verdict(record)
+            if verdict == "unchanged":
+                unchanged += 1
+            elif verdict == "refresh":
+                refreshed.append(self.refresh_row(record, run_id))
+            else:
+                todo.append(record)
+        return todo, refreshed, rejected, unchanged

@@ -10,7 +10,7 @@ import logging
 import sys
 import time
 
-log = logging.getLogger("pipeline.progress")
+log = logging.getLogger("pipeline.run.progress")
 
 
 def _duration(seconds: float) -> str:
