@@ -136,7 +136,12 @@ def test_kill_and_rerun_every_sink(tmp_path, suffix):
     output = tmp_path / "out" / f"results.{suffix}"
     extra = {}
     if suffix == "pg":  # a real PostgreSQL server; CI starts one (scripts/start_test_postgres.sh)
-        extra = {"format": "sql", "url": postgres_url(), "table": f"results_{tmp_path.name}"}
+        import sqlalchemy as sa
+
+        table = f"results_{tmp_path.name}"  # tmp_path names repeat between sessions; the server may not be new
+        with sa.create_engine(postgres_url()).begin() as conn:
+            conn.execute(sa.text(f"DROP TABLE IF EXISTS {table}"))
+        extra = {"format": "sql", "url": postgres_url(), "table": table}
     cfg = _config(tmp_path, input_path, output, mode="upsert", **extra)
     _kill_and_finish(cfg, output, kills=5, seed=zlib.crc32(suffix.encode()), window=(2.0, 12.0))  # replayable
     _check_exactly_once(output, ids)
