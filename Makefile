@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-fast lint clean
+.PHONY: install demo test test-fast lint docs clean
 
 $(STAMP): pyproject.toml constraints.txt
 	python3 -m venv $(VENV)
@@ -27,8 +27,11 @@ test: install
 test-fast: install
 	$(PY) -m pytest -q -m "not slow" --ignore=notebooks
 
+docs: install
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --quiet
+
 lint: install
 	$(VENV)/bin/ruff check .
 
 clean:
-	rm -rf results reports .pytest_cache
+	rm -rf results reports .pytest_cache build/site

@@ -56,7 +56,7 @@ class Section(BaseModel):
 class InputConfig(Section):
     """Where articles come from and how their fields are named."""
 
-    path: Path = Field(description="File, folder of .txt files, or saved Hugging Face dataset.")
+    path: Path = Field(description="File, folder of input files (read by extension), or saved Hugging Face dataset.")
     format: InputFormat = Field("auto", description="'auto' picks by extension (.jsonl[.gz], .csv, .parquet, folder).")
     text_field: str = Field("text", description="Field holding the article body.")
     title_field: str | None = Field("title", description="Field holding the title; null if there is none.")

@@ -1,7 +1,7 @@
 """The bad-input corpus: 40 kinds of broken or hostile input, each handled or quarantined.
 
 Every case is written by the test itself. For each, the run must not crash, the counts must add
-up (read = written + quarantined), and the case must land where the README's table says:
+up (read = written + quarantined), and the case must land where the table in docs/daily-job.md says:
 processed correctly, or quarantined with a specific reason.
 """
 

@@ -1,6 +1,6 @@
 """Kill-and-rerun: a real `vnnews run` subprocess, SIGKILLed at random instants, then rerun.
 
-Checks the guarantees stated in the README's "Running it every day": every input row ends up
+Checks the guarantees stated in docs/daily-job.md: every input row ends up
 exactly once in the output or the quarantine, nothing is duplicated, finished batches are not
 redone, and a repeated run over the same input and config does no work.
 """

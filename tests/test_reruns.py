@@ -1,7 +1,7 @@
 """Reruns of a daily job, as a scheduler sees them: a real `vnnews run` subprocess, exit codes, rows.
 
 Each test is a sequence of runs a user makes (change a setting, delete the results, edit the
-input's metadata, point the job at the wrong path) and checks what the README promises: the rows
+input's metadata, point the job at the wrong path) and checks what docs/daily-job.md promises: the rows
 that should be in the output are there, nothing is "up to date" that was not computed from the
 same rows, nothing is replaced silently, and failures are one paragraph with a documented exit
 code. Stages are kept cheap (no topic model, lead_title summaries) so each run takes seconds.
