@@ -46,6 +46,8 @@ _BYLINE_PREFIX = re.compile(r"^(?:Bài và ảnh|Bài|Tác giả|Theo|PV)\s*:?\s
 _NAME_WORD = re.compile(r"^(?:[^\W\d_][\w'’]*|[^\W\d_]{1,2}\.)$")
 _MIN_LEAD_WORDS = 8
 _MAX_BYLINE_WORDS = 6
+# A page whose text has no line this long (menus, index pages, login walls: link labels only) has no article.
+_MIN_SENTENCE_WORDS = 10
 
 
 def page_id(rel: str) -> str:
@@ -178,6 +180,9 @@ def drop_related_boxes(tree) -> None:
 def extract(html: str, favor: str = "balanced") -> dict[str, Any] | None:
     """The article of one page: url, title, author, published, site, text; None when it has no text.
 
+    "No text" includes text without a single sentence-sized line: what trafilatura falls back to
+    on a page of links (a section front, a menu-only error page).
+
     ``favor`` is trafilatura's trade-off: "precision" drops doubtful blocks, "recall" keeps them.
     """
     import trafilatura
@@ -201,7 +206,7 @@ def extract(html: str, favor: str = "balanced") -> dict[str, Any] | None:
         body = body.split("\n", 1)[1].strip() if "\n" in body else ""
     if lead and not body.startswith(lead):
         body = f"{lead}\n{body}".strip()
-    if not body:
+    if not any(len(line.split()) >= _MIN_SENTENCE_WORDS for line in body.splitlines()):
         return None
     return {
         "url": doc.url,
