@@ -33,16 +33,16 @@ _PAGE_SUFFIXES = (".html.gz", ".htm.gz", ".html", ".htm")
 _CHROME_TAGS = frozenset({"nav", "header", "footer", "aside", "li", "a", "form"})
 _CHROME_WORDS = re.compile(r"relat|lien-?quan|comment|binh-?luan|footer|menu|nav|category|chuyen-?muc|"
                            r"tinkhac|other|most|list|item|box-?news|tags?\b", re.I)
-# Class words that mark a lead ("sapo" is the Vietnamese newsroom term) or a byline.
 # Boxes of other articles and reader comments that trafilatura's own list misses (``box-relate``,
 # ``tinkhac``): removed before it runs when they do not hold the title.
 _RELATED_BOX = re.compile(r"relat|lien-?quan|chuyen-?muc|tinkhac|comment|binh-?luan", re.I)
+# Class words that mark a lead ("sapo" is the Vietnamese newsroom term) or a byline.
 _LEAD_WORDS = frozenset({"sapo", "lead", "description", "summary", "chapeau", "excerpt"})
 _AUTHOR_WORDS = frozenset({"author", "byline", "tacgia", "tac-gia"})
 _WORD_SPLIT = re.compile(r"[\s_-]+")
 # "(Dân trí) - " and the like: the paper's credit before its lead, not part of it.
 _CREDIT_PREFIX = re.compile(r"^\s*\([^()]{1,40}\)\s*[-–—]\s*")
-_BYLINE_PREFIX = re.compile(r"^(?:Bài và ảnh|Bài|Tác giả|Theo|PV)\s*:?\s*", re.I)
+_BYLINE_PREFIX = re.compile(r"^(?:Bài và ảnh|Bài|Tác giả|PV)\s*:\s*", re.I)
 _NAME_WORD = re.compile(r"^(?:[^\W\d_][\w'’]*|[^\W\d_]{1,2}\.)$")
 _MIN_LEAD_WORDS = 8
 _MAX_BYLINE_WORDS = 6
@@ -120,10 +120,14 @@ def _drop(element) -> None:
 
 
 def looks_like_name(line: str) -> bool:
-    """A byline: one to six capitalized words or initials (``Minh Anh``, ``N. Huyền``, ``Bài: Lan Hương``)."""
+    """A byline: two to six capitalized words or initials (``Minh Anh``, ``N. Huyền``, ``Bài: Lan Hương``).
+
+    One word is too often a label (``Video``, ``Ảnh``), and ``Theo Tuổi Trẻ`` credits a source, not an author.
+    """
     line = _BYLINE_PREFIX.sub("", line.strip().strip("-–—").strip())
     words = [w for w in re.split(r"[\s,/–-]+", line) if w]
-    return 1 <= len(words) <= _MAX_BYLINE_WORDS and all(_NAME_WORD.match(w) and w[0].isupper() for w in words)
+    return (2 <= len(words) <= _MAX_BYLINE_WORDS and words[0] != "Theo"
+            and all(_NAME_WORD.match(w) and w[0].isupper() for w in words))
 
 
 def pull_lead(tree) -> str | None:
