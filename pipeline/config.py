@@ -23,7 +23,8 @@ from pipeline.redact import redact
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
-InputFormat = Literal["auto", "jsonl", "csv", "parquet", "txt", "hf_dataset"]
+InputFormat = Literal["auto", "jsonl", "csv", "parquet", "txt", "html", "hf_dataset"]
+HtmlFavor = Literal["balanced", "precision", "recall"]
 OutputFormat = Literal["auto", "jsonl", "csv", "parquet", "sqlite", "sql"]
 ToneStyle = Literal["keep", "old", "new"]
 Ct2ComputeType = Literal[
@@ -57,12 +58,18 @@ class InputConfig(Section):
     """Where articles come from and how their fields are named."""
 
     path: Path = Field(description="File, folder of input files (read by extension), or saved Hugging Face dataset.")
-    format: InputFormat = Field("auto", description="'auto' picks by extension (.jsonl[.gz], .csv, .parquet, folder).")
+    format: InputFormat = Field(
+        "auto", description="'auto' picks by extension (.jsonl[.gz], .csv, .parquet, .txt, .html/.htm[.gz], folder)."
+    )
     text_field: str = Field("text", description="Field holding the article body.")
     title_field: str | None = Field("title", description="Field holding the title; null if there is none.")
     id_field: str | None = Field("id", description="Field holding a stable id; missing ids are content hashes.")
     raw_pages: bool = Field(False, description="Text is a scraped page: recover title, author, body; drop boilerplate.")
     txt_first_line_title: bool = Field(True, description="For .txt folders: the first non-empty line is the title.")
+    html_favor: HtmlFavor = Field(
+        "balanced", description="For HTML pages: trafilatura's trade-off; 'precision' drops doubtful blocks (less "
+        "boilerplate, may lose paragraphs), 'recall' keeps them.",
+    )
     split: str | None = Field(None, description="For a saved DatasetDict: which split to read.")
     encoding: str = Field("utf-8", description="Text encoding of txt/csv/jsonl inputs (a UTF-16 byte-order mark wins).")
     csv_delimiter: str = Field(
@@ -266,9 +273,11 @@ class JobConfig(Section):
     runner: RunnerConfig = RunnerConfig()
 
     @model_validator(mode="after")
-    def _raw_pages_need_normalize(self) -> JobConfig:
+    def _raw_pages_settings(self) -> JobConfig:
         if self.input.raw_pages and not self.normalize.enabled:
             raise ValueError("input.raw_pages needs normalize.enabled: true (the normalize stage parses pages)")
+        if self.input.raw_pages and self.input.format == "html":
+            raise ValueError("input.raw_pages is for scraped text; HTML pages are parsed by the reader: drop raw_pages")
         return self
 
 

@@ -1,4 +1,5 @@
-"""Streaming readers: JSONL (optionally gzipped), CSV, Parquet, .txt files, folders of them, saved HF datasets.
+"""Streaming readers: JSONL (optionally gzipped), CSV, Parquet, .txt files, HTML pages, folders of them, saved HF
+datasets.
 
 Each reader yields input rows one at a time (never the whole file), so memory stays flat however
 large the input. A row that cannot even be parsed (bad JSON, undecodable bytes, a line longer than
@@ -30,13 +31,15 @@ from typing import Any, AnyStr
 
 from pipeline.config import InputConfig
 from pipeline.errors import InputError
-from pipeline.io.records import Batch, EscapedRow, Quarantined, lone_surrogate, to_record
+from pipeline.io.html import HtmlReader
+from pipeline.io.records import Batch, EscapedRow, FileRow, Quarantined, lone_surrogate, to_record
 
 Row = dict[str, Any] | Quarantined
 
 _HF_MARKERS = ("dataset_info.json", "dataset_dict.json", "state.json")
 _SUFFIXES = ((".jsonl", "jsonl"), (".jsonl.gz", "jsonl"), (".json", "jsonl"), (".ndjson", "jsonl"),
-             (".csv", "csv"), (".csv.gz", "csv"), (".parquet", "parquet"), (".txt", "txt"))
+             (".csv", "csv"), (".csv.gz", "csv"), (".parquet", "parquet"), (".txt", "txt"),
+             (".html", "html"), (".htm", "html"), (".html.gz", "html"), (".htm.gz", "html"))
 _SUFFIX_LIST = ", ".join(s for s, _ in _SUFFIXES)
 _BLOCK = 1 << 18  # bytes read at a time by the line splitter
 
@@ -62,7 +65,7 @@ def detect_format(path: Path, declared: str = "auto") -> str:
         return fmt
     raise InputError(
         f"Cannot tell the format of input {path} from its name; set input.format to one of "
-        "jsonl, csv, parquet, txt, hf_dataset."
+        "jsonl, csv, parquet, txt, html, hf_dataset."
     )
 
 
@@ -426,10 +429,6 @@ class ParquetReader:
             yield Quarantined(f"input is damaged from row {done + 1} on: {exc}", b"", f"{self.name}:row {done + 1}")
 
 
-class TxtRow(dict):
-    """A row made from a .txt file: always ``id``, ``title``, ``text`` and ``path``, whatever input.*_field say."""
-
-
 class TxtFolderReader:
     """``.txt`` files (all of a folder's, searched recursively in sorted order, or those given), one article each.
 
@@ -475,7 +474,7 @@ class TxtFolderReader:
             if self.first_line_title:
                 head, *rest = _NEWLINE_TEXT.split(content.lstrip(), maxsplit=1)
                 title, content = head.strip(), "".join(rest)
-            yield TxtRow(id=rel, title=title, text=content, path=file.as_posix())
+            yield FileRow(id=rel, title=title, text=content, path=file.as_posix())
 
 
 @dataclass
@@ -607,6 +606,8 @@ def file_reader(entry: FolderEntry, root: Path, config: InputConfig):
         return CsvReader(entry.path, config.encoding, cap, config.csv_delimiter, name=entry.rel)
     if entry.fmt == "parquet":
         return ParquetReader(entry.path, config.batch_size, name=entry.rel)
+    if entry.fmt == "html":
+        return HtmlReader(root, [entry.path], cap, config.html_favor)
     return TxtFolderReader(root, config.encoding, config.txt_first_line_title and not config.raw_pages,
                            files=[entry.path], max_bytes=cap)
 
@@ -689,7 +690,7 @@ def read_batches(config: InputConfig, reader=None, start: int = 0) -> Iterator[B
         else:
             # Rows from these readers are valid Unicode, except JSONL rows with \uD8xx escapes.
             item = to_record(row, source=f"row {index + 1}", strings_checked=not isinstance(row, EscapedRow),
-                             **(txt if isinstance(row, TxtRow) else configured))
+                             **(txt if isinstance(row, FileRow) else configured))
             (batch.quarantined if isinstance(item, Quarantined) else batch.records).append(item)
         if batch.size >= config.batch_size:
             yield batch

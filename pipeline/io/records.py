@@ -31,6 +31,11 @@ class Quarantined:
         return {"id": self.id, "reason": self.reason, "source": self.source, "raw": raw}
 
 
+class FileRow(dict):
+    """A row a reader made from a whole file (a .txt file, an HTML page): its article fields are
+    always ``id``, ``title`` and ``text``, whatever ``input.*_field`` say."""
+
+
 @dataclass
 class Batch:
     """What a reader yields: good records plus the rows it had to quarantine, in input order."""
