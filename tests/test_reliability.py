@@ -195,7 +195,7 @@ def test_second_run_on_one_output_is_refused_while_the_first_runs(tmp_path):
         second = _run(cfg)
         overlapped = first.poll() is None
     finally:
-        out, err = first.communicate(timeout=600)
+        _, err = first.communicate(timeout=600)
     assert second.returncode == 5, (second.returncode, second.stdout, second.stderr)
     assert "Another vnnews run is writing this output" in second.stderr
     assert overlapped, "the first run finished before the second reached the lock"
