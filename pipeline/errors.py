@@ -54,3 +54,8 @@ class Interrupted(VnnewsError):
     def __init__(self, message: str, signal_name: str = "SIGINT") -> None:
         super().__init__(message)
         self.exit_code = 143 if signal_name == "SIGTERM" else 130
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message, without a final full stop: a reason to quote in ours."""
+    return str(exc).strip().split("\n")[0].rstrip(".")

@@ -9,6 +9,7 @@ retry for most of a minute. :func:`check_local` fails at once instead.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from pipeline.config import PROJECT_ROOT
@@ -52,3 +53,16 @@ def missing_model_message(model: str, reason: str, key: str) -> str:
         f"download the model elsewhere (`hf download {model} --local-dir DIR`), copy DIR here and set {key} to "
         f"that directory (--set {key}=DIR). {OFFLINE_HINT}"
     )
+
+
+def _torch_has_cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def resolve_device(setting: str, cuda_available: Callable[[], bool] = _torch_has_cuda) -> str:
+    """A ``device`` setting made concrete: 'auto' is 'cuda' when ``cuda_available()`` says so, else 'cpu'."""
+    if setting == "auto":
+        return "cuda" if cuda_available() else "cpu"
+    return setting

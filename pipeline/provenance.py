@@ -12,10 +12,11 @@ import json
 import platform
 from importlib import metadata
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from pipeline.config import JobConfig
+    from pipeline.stages import Stage
 
 PACKAGES = ("vnnews", "torch", "transformers", "scikit-learn", "underthesea", "datasets", "pydantic", "numpy")
 
@@ -30,7 +31,7 @@ def package_versions() -> dict[str, str]:
     return versions
 
 
-def processing_hash(config: JobConfig, stages: list[Any]) -> str:
+def processing_hash(config: JobConfig, stages: list[Stage]) -> str:
     """Hash of everything that changes a row's content: field mapping, stage settings, model files.
 
     Paths of input and output, batch sizes, devices and progress settings are left out: changing
@@ -43,7 +44,7 @@ def processing_hash(config: JobConfig, stages: list[Any]) -> str:
         "stages": {
             stage.name: {
                 "settings": stage.config.model_dump(mode="json", exclude={"batch_size", "device"}),
-                "fingerprint": stage.fingerprint() if hasattr(stage, "fingerprint") else None,
+                "fingerprint": stage.fingerprint(),
             }
             for stage in stages
         },

@@ -1,7 +1,7 @@
 """The package's layering holds: ``lint-imports`` checks the contracts in pyproject.toml.
 
 Lower layers never import higher ones (cli > run > stages, topic, summarize > reports > io, text >
-hub, provenance > config > errors, redact), training and evaluation never import a runner, and
+hub, provenance, params > config > errors, redact), training and evaluation never import a runner, and
 the modules of a package import each other without cycles.
 """
 

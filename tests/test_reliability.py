@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import postgres_url, write_jsonl
+from tests.conftest import postgres_url, unique_table, write_jsonl
 from tests.synthetic import articles
 
 VNNEWS = str(Path(sys.executable).parent / "vnnews")
@@ -52,17 +52,48 @@ def _config(tmp_path: Path, input_path: Path, output: Path, **output_extra) -> P
     return path
 
 
-def _run(cfg: Path, kill_after: float | None = None) -> subprocess.CompletedProcess | None:
-    proc = subprocess.Popen([VNNEWS, "run", str(cfg)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
-    if kill_after is None:
-        out, err = proc.communicate(timeout=600)
-        return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
-    time.sleep(kill_after)
+def _run(cfg: Path) -> subprocess.CompletedProcess:
+    proc = subprocess.run([VNNEWS, "run", str(cfg)], capture_output=True, text=True, timeout=600)
+    return proc
+
+
+def _parts(output: Path) -> list[Path]:
+    parts = output.with_name(f"{output.stem}.state") / "parts"
+    return sorted(parts.glob("*.jsonl")) if parts.exists() else []
+
+
+def _committed(output: Path) -> int:
+    """The input row a rerun resumes at: the end of the last part (parts cover [start, end) from row 0)."""
+    return max((int(p.stem.split("-")[1]) for p in _parts(output)), default=0)
+
+
+def _wait_for_new_parts(proc: subprocess.Popen, output: Path, before: set[str], count: int = 1,
+                        timeout: float = 300) -> None:
+    """Until the run has written ``count`` parts (batches) of its own, or ended."""
+    deadline = time.monotonic() + timeout
+    while proc.poll() is None and len({p.name for p in _parts(output)} - before) < count:
+        if time.monotonic() > deadline:
+            proc.kill()
+            raise AssertionError(f"no batch was committed to a part within {timeout} s")
+        time.sleep(0.01)
+
+
+def _run_killed(cfg: Path, output: Path, batches: int, delay: float) -> str:
+    """Start a run, wait until it has written ``batches`` parts of its own, SIGKILL it ``delay`` seconds later.
+
+    Returns "killed" when the kill landed mid-run (the process was still working and left parts
+    behind), else how the run ended by itself.
+    """
+    before = {p.name for p in _parts(output)}
+    proc = subprocess.Popen([VNNEWS, "run", str(cfg)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    _wait_for_new_parts(proc, output, before, batches)
+    time.sleep(delay)
     if proc.poll() is None:
         os.kill(proc.pid, signal.SIGKILL)
-    proc.communicate()
-    return None
+        proc.communicate()
+        return "killed" if _parts(output) else "killed after the commit"
+    _, err = proc.communicate()
+    return f"exited {proc.returncode} before the kill: {err.strip()[-300:]}"
 
 
 def _output_ids(output: Path) -> list[str]:
@@ -70,7 +101,7 @@ def _output_ids(output: Path) -> list[str]:
         import sqlalchemy as sa
 
         with sa.create_engine(os.environ["VNNEWS_TEST_POSTGRES_URL"]).connect() as conn:
-            return [r[0] for r in conn.execute(sa.text(f"SELECT id FROM {output.stem}_{output.parent.parent.name}"))]
+            return [r[0] for r in conn.execute(sa.text(f"SELECT id FROM {output.stem}"))]  # named by the table
     if output.suffix == ".db":
         return [r[0] for r in sqlite3.connect(output).execute("SELECT id FROM articles")]
     if output.suffix == ".csv":
@@ -100,20 +131,21 @@ def _check_exactly_once(output: Path, expected_ids: set[str]) -> dict:
     return manifest
 
 
-def _kill_and_finish(cfg: Path, output: Path, kills: int, seed: int, window: tuple[float, float]) -> dict:
+def _kill_and_finish(cfg: Path, output: Path, kills: int, seed: int, max_batches: int) -> dict:
+    """``kills`` runs, each killed at a seeded random point: after 1..max_batches batches of its own, plus
+    0-0.3 s (anywhere within the next batch); then one run to the end, which must resume after the parts the
+    killed runs left (finished batches are not redone). Counting batches, not seconds, makes every kill land
+    mid-run on a fast machine too, as long as ``kills * max_batches`` is below the input's batches."""
     rng = random.Random(seed)
-    for _ in range(kills):
-        _run(cfg, kill_after=rng.uniform(*window))
-    state_parts = output.with_name(f"{output.stem}.state") / "parts"
-    committed = 0
-    if state_parts.exists():
-        ends = sorted(int(p.stem.split("-")[1]) for p in state_parts.glob("*.jsonl"))
-        committed = ends[-1] if ends else 0
+    outcomes = [_run_killed(cfg, output, rng.randint(1, max_batches), rng.uniform(0.0, 0.3)) for _ in range(kills)]
+    committed = _committed(output)
+    assert outcomes[-1] == "killed" and committed > 0, f"the last kill did not land mid-run: {outcomes}"
     done = _run(cfg)
     assert done.returncode == 0, done.stderr
+    assert "up to date" not in done.stdout
     manifest = json.loads(output.with_name(f"{output.stem}.manifest.json").read_text(encoding="utf-8"))
-    if "up to date" not in done.stdout:  # a kill may have come after the run had finished
-        assert manifest["resumed_from_row"] == committed  # finished batches were not redone
+    assert manifest["resumed_from_row"] == committed  # finished batches were not redone
+    assert not _parts(output)  # the finished run dropped its parts
     return manifest
 
 
@@ -122,7 +154,7 @@ def test_kill_and_rerun_fast(tmp_path):
     input_path, ids = _make_input(tmp_path, 600)
     output = tmp_path / "out" / "results.jsonl"
     cfg = _config(tmp_path, input_path, output)
-    _kill_and_finish(cfg, output, kills=3, seed=1, window=(2.5, 6.0))
+    _kill_and_finish(cfg, output, kills=3, seed=1, max_batches=5)  # 600 rows: 24 batches
     _check_exactly_once(output, ids)
     again = _run(cfg)
     assert again.returncode == 0 and "up to date" in again.stdout
@@ -136,27 +168,45 @@ def test_kill_and_rerun_every_sink(tmp_path, suffix):
     output = tmp_path / "out" / f"results.{suffix}"
     extra = {}
     if suffix == "pg":  # a real PostgreSQL server; CI starts one (scripts/start_test_postgres.sh)
-        import sqlalchemy as sa
-
-        table = f"results_{tmp_path.name}"  # tmp_path names repeat between sessions; the server may not be new
-        with sa.create_engine(postgres_url()).begin() as conn:
-            conn.execute(sa.text(f"DROP TABLE IF EXISTS {table}"))
+        table = f"results_{unique_table()}"  # never a table left by an earlier session (or another checkout)
+        output = output.with_name(f"{table}.pg")
         extra = {"format": "sql", "url": postgres_url(), "table": table}
     cfg = _config(tmp_path, input_path, output, mode="upsert", **extra)
-    _kill_and_finish(cfg, output, kills=5, seed=zlib.crc32(suffix.encode()), window=(2.0, 12.0))  # replayable
+    _kill_and_finish(cfg, output, kills=5, seed=zlib.crc32(suffix.encode()), max_batches=16)  # 120 batches
     _check_exactly_once(output, ids)
 
-    # A day later: 20 articles changed, 10 new ones; killed twice, then finished.
+    # A day later: 300 articles changed (every tenth), 10 new ones; killed twice, then finished.
     rows = [json.loads(x) for x in input_path.read_text(encoding="utf-8").splitlines() if x.startswith('{"id": "art')]
-    for row in rows[:20]:
+    for row in rows[::10]:
         row["text"] += "\nBài viết được cập nhật thêm thông tin mới trong ngày hôm nay."
     rows += [{**rows[30], "id": f"new-{i}"} for i in range(10)]
     write_jsonl(input_path, rows)
     with open(input_path, "a", encoding="utf-8") as fh:
         fh.write("\n".join(BAD_LINES) + "\n")
-    manifest = _kill_and_finish(cfg, output, kills=2, seed=5, window=(2.0, 6.0))
+    manifest = _kill_and_finish(cfg, output, kills=2, seed=5, max_batches=40)
     expected = {r["id"] for r in rows} | (ids - {r["id"] for r in rows})
     out_ids = _output_ids(output)
     assert len(out_ids) == len(set(out_ids)) and set(out_ids) == expected
     assert manifest["counts"]["written"] + manifest["counts"]["unchanged"] == len(rows)
-    assert manifest["counts"]["written"] >= 30 or manifest["resumed_from_row"] > 0
+    assert manifest["counts"]["written"] == 310 and manifest["resumed_from_row"] > 0
+
+
+def test_second_run_on_one_output_is_refused_while_the_first_runs(tmp_path):
+    """The one-writer lock: an overlapping run (say two cron jobs) exits 5 and the first finishes normally."""
+    input_path, ids = _make_input(tmp_path, 1000)
+    output = tmp_path / "out" / "results.jsonl"
+    cfg = _config(tmp_path, input_path, output)
+    first = subprocess.Popen([VNNEWS, "run", str(cfg)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        _wait_for_new_parts(first, output, set())
+        assert first.poll() is None, "the first run finished before the second could start"
+        second = _run(cfg)
+        overlapped = first.poll() is None
+    finally:
+        _, err = first.communicate(timeout=600)
+    assert second.returncode == 5, (second.returncode, second.stdout, second.stderr)
+    assert "Another vnnews run is writing this output" in second.stderr
+    assert overlapped, "the first run finished before the second reached the lock"
+    assert "Traceback" not in second.stderr
+    assert first.returncode == 0, err
+    _check_exactly_once(output, ids)

@@ -338,3 +338,77 @@ def test_csv_roundtrip_of_refreshed_rows_keeps_columns(tmp_path):
         table = list(csv.DictReader(fh))
     assert [r["views"] for r in table if r["id"] == "art-000000"] == ["2"]
     assert all(r["summary"] and r["input_hash"] for r in table)
+
+
+# --- documented guarantees: a changed config or model recomputes; input.encoding; input.max_rows ---
+
+
+def test_changed_stage_setting_recomputes_every_row(tmp_path):
+    output = tmp_path / "out" / "day.jsonl"
+    cfg = _job(tmp_path, _input(tmp_path))
+    _run(cfg)
+    before = {r["id"]: r for r in _rows(output)}
+    changed = _run(cfg, "summarize.max_sentences=2")
+    assert "up to date" not in changed.stdout
+    after = {r["id"]: r for r in _rows(output)}
+    assert sorted(after) == sorted(before)
+    assert len({r["config_hash"] for r in after.values()}) == 1
+    assert {r["config_hash"] for r in after.values()} != {r["config_hash"] for r in before.values()}
+    assert _manifest(output)["config_hash"] == next(iter(after.values()))["config_hash"]
+    assert any(after[k]["summary"] != before[k]["summary"] for k in after)  # recomputed with 2 sentences
+    assert "up to date" in _run(cfg, "summarize.max_sentences=2").stdout
+
+
+@pytest.mark.parametrize("change", ["rewrite", "touch"])
+def test_replaced_model_file_recomputes(tmp_path, change):
+    """Retraining into the same directory changes the files' contents: finished rows are recomputed.
+    A touch alone (same contents) is not a new model."""
+    import os
+    import shutil
+
+    model = tmp_path / "model"
+    shutil.copytree(Path(__file__).resolve().parents[1] / "models" / "summary-extractive-vietnews", model)
+    output = tmp_path / "out" / "day.jsonl"
+    cfg = _job(tmp_path, _input(tmp_path), summarize={"method": "learned", "extractive_model": str(model)})
+    _run(cfg)
+    hashes = {r["config_hash"] for r in _rows(output)}
+    config_file = model / "config.json"
+    if change == "rewrite":  # same settings and trees, different bytes: as a retrained model would differ
+        config_file.write_text(json.dumps(json.loads(config_file.read_text(encoding="utf-8")), indent=1),
+                               encoding="utf-8")
+    else:
+        os.utime(config_file, (1e9, 1e9))
+    again = _run(cfg)
+    if change == "touch":
+        assert "up to date" in again.stdout
+        return
+    assert "up to date" not in again.stdout
+    new_hashes = {r["config_hash"] for r in _rows(output)}
+    assert len(new_hashes) == 1 and new_hashes != hashes
+    assert _manifest(output)["counts"]["written"] == 6
+
+
+def test_cp1258_input_is_decoded_with_input_encoding(tmp_path):
+    rows = articles(4)
+    path = tmp_path / "win.jsonl"
+    path.write_bytes(b"".join(_cp1258(json.dumps(r, ensure_ascii=False)) + b"\n" for r in rows))
+    output = tmp_path / "out" / "day.jsonl"
+    cfg = _job(tmp_path, path, normalize={"enabled": False}, output={"include_text": True})
+    _run(cfg, "input.encoding=cp1258")
+    got = {r["id"]: r for r in _rows(output)}
+    assert not _quarantine(output)
+    for row in rows:  # Windows' decomposed tone marks come back as the NFC text that was written
+        assert unicodedata.normalize("NFC", got[row["id"]]["title"]) == unicodedata.normalize("NFC", row["title"])
+        assert unicodedata.normalize("NFC", got[row["id"]]["text"]) == unicodedata.normalize("NFC", row["text"])
+
+
+def test_input_over_max_rows_is_refused_before_processing(tmp_path):
+    output = tmp_path / "out" / "day.jsonl"
+    cfg = _job(tmp_path, _input(tmp_path, count=12))
+    done = _run(cfg, "input.max_rows=5", code=4)
+    assert "input.max_rows=5" in done.stderr
+    assert not output.exists() and not _side(output, "manifest.json").exists()
+    parts = _side(output, "state") / "parts"
+    assert not (parts.exists() and any(parts.iterdir()))  # no batch was processed
+    _run(cfg, "input.max_rows=12")
+    assert len(_ids(output)) == 12

@@ -74,11 +74,66 @@ def test_fit_save_load_predict(tiny_bert, tmp_path):
     np.testing.assert_allclose(proba, clf.predict_proba(probe), rtol=1e-4, atol=1e-6)
 
 
-def test_early_stopping_and_class_weights_run(tiny_bert):
+@pytest.fixture
+def trainers(monkeypatch):
+    """The Trainers that ``fit`` builds, kept for inspection after training."""
+    from pipeline.topic import transformer
+
+    built = []
+    make = transformer._WeightedTrainer
+
+    def spy(**kwargs):
+        built.append(make(**kwargs))
+        return built[-1]
+
+    monkeypatch.setattr(transformer, "_WeightedTrainer", spy)
+    return built
+
+
+def _epochs_run(trainer) -> float:
+    return max(entry["epoch"] for entry in trainer.state.log_history if "eval_macro_f1" in entry)
+
+
+def test_early_stopping_stops_when_macro_f1_stops_improving(tiny_bert, trainers):
+    """A learning rate too small to change any prediction: macro-F1 is flat from the first evaluation,
+    so patience 1 stops after the second of five epochs; patience 0 trains all five."""
+    texts, labels = toy_rows(2)
+    _classifier(tiny_bert, epochs=5, learning_rate=1e-12, early_stopping_patience=1).fit(texts, labels)
+    _classifier(tiny_bert, epochs=5, learning_rate=1e-12, early_stopping_patience=0).fit(texts, labels)
+    stopped, full = trainers
+    scores = [e["eval_macro_f1"] for e in stopped.state.log_history if "eval_macro_f1" in e]
+    assert len(set(scores)) == 1  # flat, as intended
+    assert _epochs_run(stopped) == 2.0 and stopped.state.global_step < full.state.global_step
+    assert _epochs_run(full) == 5.0
+    assert stopped.state.best_metric == scores[0]  # the best checkpoint was loaded at the end
+
+
+def test_balanced_class_weights_are_inverse_class_frequencies(tiny_bert, trainers):
+    import torch
+
     texts, labels = toy_rows(4)
-    texts, labels = texts + texts[:6], labels + labels[:6]  # one topic more frequent: weights differ
-    clf = _classifier(tiny_bert, epochs=3, early_stopping_patience=1, class_weight="balanced").fit(texts, labels)
-    assert clf.predict_proba(["đội bóng"]).shape == (1, 3)
+    sport = [t for t, label in zip(texts, labels, strict=True) if label == "Thể thao"]
+    texts, labels = texts + sport, labels + ["Thể thao"] * len(sport)  # one topic twice as frequent
+    clf = _classifier(tiny_bert, epochs=1, class_weight="balanced").fit(texts, labels)
+    _classifier(tiny_bert, epochs=1, class_weight=None).fit(texts, labels)
+    weighted, plain = trainers
+    y = np.asarray(weighted.train_dataset["labels"])  # the training part (the rest is held out)
+    counts = np.bincount(y, minlength=len(clf.classes_))
+    assert counts.min() != counts.max()
+    expected = len(y) / (len(clf.classes_) * counts)  # n / (k * count): scikit-learn's "balanced"
+    np.testing.assert_allclose(weighted.class_weights.numpy(), expected, rtol=1e-6)
+    assert plain.class_weights is None
+    # ...and the loss uses them: cross-entropy weighted per class, not the model's own (unweighted) loss.
+    batch = weighted.data_collator([weighted.train_dataset[i] for i in range(8)])
+    model = weighted.model.eval()
+    with torch.no_grad():
+        loss = weighted.compute_loss(model, dict(batch))
+        logits = model(**{k: v for k, v in batch.items() if k != "labels"}).logits
+    weight = torch.tensor(expected, dtype=torch.float32)
+    manual = torch.nn.functional.cross_entropy(logits, batch["labels"], weight=weight)
+    unweighted = torch.nn.functional.cross_entropy(logits, batch["labels"])
+    assert float(loss) == pytest.approx(float(manual), rel=1e-5)
+    assert float(loss) != pytest.approx(float(unweighted), rel=1e-5)
 
 
 def test_word_segmentation_joins_words():

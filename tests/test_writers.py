@@ -88,9 +88,9 @@ def test_sqlite_upsert_keeps_created_at(tmp_path):
     path = tmp_path / "r.db"
     _commit(path, ROWS[:1])
     created = sqlite3.connect(path).execute("SELECT created_at FROM articles").fetchone()[0]
-    _commit(path, [{**ROWS[0], "summary": "Mới."}], mode="upsert", run_id="r2")
+    _commit(path, [{**ROWS[0], "summary": "Mới.", "run_id": "r2"}], mode="upsert", run_id="r2")
     row = sqlite3.connect(path).execute("SELECT created_at, summary, run_id FROM articles").fetchone()
-    assert row == (created, "Mới.", None) or row[:2] == (created, "Mới.")
+    assert row == (created, "Mới.", "r2")  # the row is the new run's; only created_at is kept
 
 
 def test_sqlite_refuses_append(tmp_path):

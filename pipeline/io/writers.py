@@ -35,10 +35,10 @@ from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from itertools import chain
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from pipeline.config import OutputConfig
-from pipeline.errors import OutputError
+from pipeline.errors import OutputError, first_line
 from pipeline.io.records import Record
 from pipeline.redact import redact
 
@@ -46,6 +46,28 @@ FORMATS_BY_SUFFIX = {".jsonl": "jsonl", ".json": "jsonl", ".csv": "csv", ".parqu
                      ".db": "sqlite", ".sqlite": "sqlite", ".sqlite3": "sqlite"}
 CORE_COLUMNS = ("id", "title", "author", "topic", "topic_score", "topic_top_k", "summary", "text")
 RowsFactory = Callable[[], Iterable[Record]]
+
+
+@runtime_checkable
+class Sink(Protocol):
+    """Where a run's rows end up (a JSONL, CSV or Parquet file, or a SQL table); :func:`open_sink` makes one."""
+
+    def exists(self) -> bool:
+        """Whether the output exists yet."""
+        ...
+
+    def signature(self) -> Any:
+        """What changes when the output is written (size and mtime of a file); None when it does not exist."""
+        ...
+
+    def read_rows(self) -> Iterator[Record]:
+        """The rows the output holds now (none when it does not exist)."""
+        ...
+
+    def commit(self, mode: str, rows: RowsFactory, key: str, run_id: str) -> None:
+        """Write the run's rows according to ``mode`` (overwrite, append, upsert by ``key``) in one
+        atomic step; repeating the commit of run ``run_id`` (after a crash) changes nothing more."""
+        ...
 # Files and folders a run writes beside ``<stem>.<ext>`` (see :func:`side_path`).
 SIDE_SUFFIXES = ("state", "quarantine.jsonl", "rejected.jsonl", "manifest.json", "config.yaml", "runs.jsonl",
                  "report.html")
@@ -173,7 +195,7 @@ def file_signature(path: Path) -> list[int] | None:
     return [st.st_size, st.st_mtime_ns]
 
 
-def has_rows(sink) -> bool:
+def has_rows(sink: Sink) -> bool:
     return next(iter(sink.read_rows()), None) is not None
 
 
@@ -197,6 +219,22 @@ class JsonlSink:
     def replace(self, rows: RowsFactory) -> None:
         with _AtomicFile(self.path) as out:
             out.handle.writelines(dumps(r) + "\n" for r in rows())
+
+    def commit(self, mode: str, rows: RowsFactory, key: str, run_id: str) -> None:
+        """Rewrite the file (atomically, see :meth:`replace`) with the rows ``mode`` asks for.
+
+        A repeated commit of the same run (killed after the output was renamed but before the run
+        was marked complete) is detected by ``run_id`` and skipped in append mode, where it would
+        duplicate; overwrite and upsert give the same result when repeated.
+        """
+        if mode == "overwrite":
+            self.replace(rows)
+        elif mode == "append":
+            if not any(r.get("run_id") == run_id for r in self.read_rows()):
+                self.replace(lambda: chain(self.read_rows(), rows()))
+        else:
+            new_keys = {str(r.get(key)) for r in rows()}
+            self.replace(lambda: chain((r for r in self.read_rows() if str(r.get(key)) not in new_keys), rows()))
 
 
 class CsvSink(JsonlSink):
@@ -312,7 +350,7 @@ class SqlSink:
         try:
             self.engine = sa.create_engine(url)
         except (sa.exc.ArgumentError, ImportError) as exc:
-            reason = str(exc).split("\n")[0].rstrip(".")
+            reason = first_line(exc)
             raise OutputError(redact(f"output.url {url!r} is not a usable SQLAlchemy URL: {reason}.")) from None
         self.table = sa.Table(
             table, sa.MetaData(),
@@ -380,8 +418,12 @@ class SqlSink:
         updated = {c.name: statement.excluded[c.name] for c in self.table.columns if c.name not in ("id", "created_at")}
         return statement.on_conflict_do_update(index_elements=[self.table.c.id], set_=updated)
 
-    def commit(self, mode: str, rows: RowsFactory) -> None:
-        """All of the run's rows in one transaction (a killed commit leaves the table as it was)."""
+    def commit(self, mode: str, rows: RowsFactory, key: str = "id", run_id: str = "") -> None:
+        """All of the run's rows in one transaction (a killed commit leaves the table as it was).
+
+        Rows are keyed by the sink's own ``key`` (``output.key``) and inserted as upserts, so a
+        repeated commit of the same run changes nothing; ``key`` and ``run_id`` are not needed here.
+        """
         import sqlalchemy as sa
 
         now = datetime.now(UTC).isoformat(timespec="seconds")
@@ -408,7 +450,7 @@ class SqlSink:
             raise self._fail(exc) from None
 
 
-def open_sink(config: OutputConfig):
+def open_sink(config: OutputConfig) -> Sink:
     """The sink for the configured output (nothing is written until the run commits)."""
     if config.format != "sql" and config.path.is_dir():
         raise OutputError(
@@ -432,29 +474,12 @@ def open_sink(config: OutputConfig):
     return {"jsonl": JsonlSink, "csv": CsvSink, "parquet": ParquetSink}[fmt](config.path)
 
 
-def commit(sink, mode: str, new_rows: RowsFactory, key: str, run_id: str) -> None:
-    """Write the run's rows into ``sink`` according to ``mode``; safe to repeat after a crash.
-
-    A repeated commit of the same run (killed after the output was renamed but before the run was
-    marked complete) is detected by ``run_id`` and skipped in append mode, where it would duplicate;
-    overwrite and upsert give the same result when repeated.
-    """
-    if hasattr(sink, "commit"):
-        sink.commit(mode, new_rows)
-        return
-    if mode == "overwrite":
-        sink.replace(new_rows)
-        return
-    if mode == "append":
-        if any(r.get("run_id") == run_id for r in sink.read_rows()):
-            return
-        sink.replace(lambda: chain(sink.read_rows(), new_rows()))
-        return
-    new_keys = {str(r.get(key)) for r in new_rows()}
-    sink.replace(lambda: chain((r for r in sink.read_rows() if str(r.get(key)) not in new_keys), new_rows()))
+def commit(sink: Sink, mode: str, new_rows: RowsFactory, key: str, run_id: str) -> None:
+    """Write the run's rows into ``sink`` according to ``mode``; safe to repeat after a crash (see Sink.commit)."""
+    sink.commit(mode, new_rows, key, run_id)
 
 
-def with_previous_fields(sink, key: str, refreshed: RowsFactory, fields: Iterable[str]) -> RowsFactory:
+def with_previous_fields(sink: Sink, key: str, refreshed: RowsFactory, fields: Iterable[str]) -> RowsFactory:
     """Refreshed rows completed with ``fields`` (topic, summary, ...) of the existing rows with their keys.
 
     One pass over the existing output keeps only those fields of only those keys, so memory grows

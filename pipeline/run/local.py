@@ -42,6 +42,7 @@ from pipeline.errors import ConfigError, InputError, Interrupted, QuarantineThre
 from pipeline.io.readers import FolderReader, open_reader, read_batches
 from pipeline.io.writers import (
     SIDE_SUFFIXES,
+    Sink,
     commit,
     commit_quarantine,
     file_signature,
@@ -140,7 +141,7 @@ def output_owner(config: OutputConfig) -> str:
     return f"{config.path.name} (table {config.table})" if config.format == "sql" else config.path.name
 
 
-def output_signature(sink, quarantine: Path) -> dict[str, Any]:
+def output_signature(sink: Sink, quarantine: Path) -> dict[str, Any]:
     """What a committed run leaves: changes if the output or quarantine file is deleted, edited or replaced."""
     return {"output": sink.signature(), "quarantine": file_signature(quarantine)}
 
@@ -177,7 +178,7 @@ class RunContext:
     reader: Any
     total: int | None
     state: RunState
-    sink: Any
+    sink: Sink
     key_filter: KeyFilter
     summary: RunSummary
     progress: Progress
@@ -286,8 +287,7 @@ def _commit_run(pipe: Pipeline, ctx: RunContext) -> RunSummary:
     commit_quarantine(quarantine_path, out_cfg.mode, state.quarantined, state.run_id)
     side_path(out_cfg.path, "rejected.jsonl").unlink(missing_ok=True)  # a failed run's entries, now stale
     for stage in stages:
-        if hasattr(stage, "finish"):
-            stage.finish()
+        stage.finish()
     reasons: dict[str, int] = {}
     for entry in state.quarantined():
         kind = _reason_kind(entry["reason"])
@@ -337,7 +337,7 @@ def _commit_run(pipe: Pipeline, ctx: RunContext) -> RunSummary:
     return summary
 
 
-def _check_replace(config: JobConfig, sink, state: RunState, counts: dict[str, int]) -> None:
+def _check_replace(config: JobConfig, sink: Sink, state: RunState, counts: dict[str, int]) -> None:
     """Refuse to commit a run that read nothing over existing rows, or whose quarantined share is too high.
 
     Both leave the output and the quarantine file as they were and the run's parts in place, so a

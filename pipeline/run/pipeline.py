@@ -18,7 +18,7 @@ from typing import Any
 from pipeline.config import JobConfig, load_config
 from pipeline.io.records import Batch, Quarantined, Record, output_row, stamp_hashes, to_record
 from pipeline.provenance import processing_hash
-from pipeline.stages import QUARANTINE_KEY
+from pipeline.stages import QUARANTINE_KEY, Stage
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +50,7 @@ class Pipeline:
 
     def __init__(self, config: JobConfig) -> None:
         self.config = config
-        self._stages: list[Any] | None = None
+        self._stages: list[Stage] | None = None
         self._config_hash: str | None = None
         self.timings: dict[str, float] = {}
 
@@ -64,7 +64,7 @@ class Pipeline:
         return cls(load_config(JobConfig, data=data, overrides=overrides))
 
     @property
-    def stages(self) -> list[Any]:
+    def stages(self) -> list[Stage]:
         if self._stages is None:
             self._stages = build_stages(self.config)
         return self._stages
@@ -162,11 +162,11 @@ class Pipeline:
         return run_job(self)
 
 
-def build_stages(config: JobConfig) -> list[Any]:
+def build_stages(config: JobConfig) -> list[Stage]:
     """The enabled stages in order; loading their models here makes a missing model fail early."""
     from pipeline.stages.normalize import NormalizeStage
 
-    stages: list[Any] = []
+    stages: list[Stage] = []
     if config.normalize.enabled:
         stages.append(NormalizeStage(config.normalize, raw_pages=config.input.raw_pages))
     if config.classify.enabled:

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from pipeline.config import JobConfig, resolve_model_path
-from pipeline.errors import ConfigError
+from pipeline.errors import ConfigError, first_line
 from pipeline.io.records import Quarantined, stamp_hashes
 from pipeline.io.writers import dumps
 
@@ -177,7 +177,7 @@ def init_ray(config: JobConfig) -> None:
         else:
             ray.init(num_cpus=runner.num_cpus, **kwargs)
     except (ConnectionError, ValueError, RuntimeError, TimeoutError) as exc:
-        reason = str(exc).split("\n")[0].rstrip(".")
+        reason = first_line(exc)
         where = f"the Ray cluster at runner.address={runner.address}" if runner.address else "a local Ray instance"
         raise ConfigError(
             f"Cannot start or join {where}: {reason}. Start the cluster first (`ray start --head` on its head "

@@ -27,6 +27,7 @@ class ClassifyStage:
         self.config = config
         self.model_path = resolve_model_path(config.model)
         self.model = load_topic_model(self.model_path)
+        self._fingerprint: str | None = None
 
     def describe(self) -> dict[str, Any]:
         classes = list(self.model.classes_)
@@ -34,9 +35,12 @@ class ClassifyStage:
 
     def fingerprint(self) -> str:
         """Changes when the model directory's files change (e.g. after retraining)."""
-        if not hasattr(self, "_fingerprint"):
+        if self._fingerprint is None:
             self._fingerprint = directory_fingerprint(self.model_path)
         return self._fingerprint
+
+    def finish(self) -> None:
+        """Nothing to report at the end of a run."""
 
     def __call__(self, records: list[Record]) -> list[Record]:
         """Topic, score and top-k for every record; the arithmetic is done on whole arrays."""

@@ -28,6 +28,13 @@ class NormalizeStage:
     def describe(self) -> dict[str, Any]:
         return {"tone_style": self.config.tone_style, "raw_pages": self.raw_pages}
 
+    def fingerprint(self) -> str | None:
+        """No model files: the settings alone say what this stage does."""
+        return None
+
+    def finish(self) -> None:
+        """Nothing to report at the end of a run."""
+
     def _reject(self, text: str, title: str) -> str | None:
         cfg = self.config
         if len(text) > cfg.max_chars:

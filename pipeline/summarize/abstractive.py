@@ -16,8 +16,8 @@ import logging
 from typing import Any
 
 from pipeline.config import SummarizeConfig
-from pipeline.errors import ModelNotFoundError
-from pipeline.hub import check_local, local_dir, missing_model_message
+from pipeline.errors import ModelNotFoundError, first_line
+from pipeline.hub import check_local, local_dir, missing_model_message, resolve_device
 from pipeline.summarize.batched import EXTRACTIVE_HINT, BatchedSummarizer
 
 log = logging.getLogger(__name__)
@@ -42,13 +42,10 @@ class Seq2SeqSummarizer(BatchedSummarizer):
                 model, trust_remote_code=False, use_safetensors=safetensors
             )
         except (OSError, ValueError, KeyError) as exc:
-            reason = str(exc).strip().split("\n")[0].rstrip(".")
+            reason = first_line(exc)
             message = missing_model_message(model, reason, "summarize.model")
             raise ModelNotFoundError(message + EXTRACTIVE_HINT) from None
-        device = self.config.device
-        if device == "auto":
-            device = "cuda" if torch.cuda.is_available() else "cpu"
-        self.device = torch.device(device)
+        self.device = torch.device(resolve_device(self.config.device))
         self.model.to(self.device).eval()
 
     def describe(self) -> dict[str, Any]:

@@ -52,9 +52,6 @@ class BatchedSummarizer:
         overhead = len(self.tokenizer(self.config.prefix)["input_ids"])
         return max(1, self.config.max_input_tokens - overhead)
 
-    def count_truncated(self, texts: list[str]) -> int:
-        return sum(n > self.config.max_input_tokens for n in self._token_counts(texts))
-
     def _run(self, texts: list[str]) -> list[str]:
         """Generate in length-sorted batches (similar lengths pad less); results in input order."""
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]), reverse=True)

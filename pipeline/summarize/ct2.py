@@ -26,8 +26,8 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.config import SummarizeConfig
-from pipeline.errors import ModelNotFoundError, OutputError
-from pipeline.hub import check_local, local_dir, missing_model_message
+from pipeline.errors import ModelNotFoundError, OutputError, first_line
+from pipeline.hub import check_local, local_dir, missing_model_message, resolve_device
 from pipeline.summarize.batched import EXTRACTIVE_HINT, BatchedSummarizer
 
 log = logging.getLogger(__name__)
@@ -132,7 +132,7 @@ def convert_model(source: str, output: str | Path, quantization: str = "int8", f
             converter.convert(str(tmp), quantization=quantization, force=True)
             tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=False)
         except (OSError, ValueError, KeyError) as exc:
-            reason = str(exc).strip().split("\n")[0].rstrip(".")
+            reason = first_line(exc)
             message = missing_model_message(source, reason, "summarize.model")
             raise ModelNotFoundError(message + EXTRACTIVE_HINT) from None
         tokenizer.save_pretrained(tmp)
@@ -215,9 +215,7 @@ class Ct2Summarizer(BatchedSummarizer):
         if generation.is_file():
             forced_eos = json.loads(generation.read_text(encoding="utf-8")).get("forced_eos_token_id")
         self._max_decoding = max(1, cfg.max_new_tokens - (forced_eos is not None))
-        device = cfg.device
-        if device == "auto":
-            device = "cuda" if ctranslate2.get_cuda_device_count() > 0 else "cpu"
+        device = resolve_device(cfg.device, lambda: ctranslate2.get_cuda_device_count() > 0)
         self.device = device
         self.translator = ctranslate2.Translator(
             str(self.model_dir),

@@ -24,13 +24,17 @@ from typing import Any
 
 import numpy as np
 
+from pipeline.config import LearnedExtractiveConfig, SummaryTrainConfig
 from pipeline.errors import ModelNotFoundError
+from pipeline.params import Params, field_defaults
 from pipeline.summarize.features import FEATURE_NAMES, Candidate, candidate_features
 from pipeline.text.normalize import split_sentences
 
 KIND = "learned_extractive"
 FORMAT_VERSION = 2
 TARGETS = ("rouge_mean", "rouge1", "rouge2")
+# The settings' defaults are the config section's (what `vnnews train` uses), the seed the train job's.
+_D = field_defaults(LearnedExtractiveConfig) | {"seed": field_defaults(SummaryTrainConfig)["seed"]}
 
 
 def sentence_targets(sentences: Sequence[str], reference: str, target: str = "rouge_mean") -> np.ndarray:
@@ -50,7 +54,7 @@ def sentence_targets(sentences: Sequence[str], reference: str, target: str = "ro
     return np.asarray(values, dtype=np.float32)
 
 
-class LearnedExtractiveSummarizer:
+class LearnedExtractiveSummarizer(Params):
     """Sentence scorer with the scikit-learn contract; ``summarize`` keeps the best sentences in order.
 
     ``fit`` takes ``(title, text)`` pairs and their reference summaries; learned state ends in ``_``.
@@ -58,16 +62,16 @@ class LearnedExtractiveSummarizer:
 
     def __init__(
         self,
-        max_sentences: int = 2,
-        max_syllables: int | None = None,
-        n_estimators: int = 300,
-        learning_rate: float = 0.05,
-        max_depth: int = 4,
-        subsample: float = 0.8,
-        min_sentence_syllables: int = 6,
-        target: str = "rouge_mean",
-        trim_clauses: bool = True,
-        seed: int = 13,
+        max_sentences: int = _D["max_sentences"],
+        max_syllables: int | None = _D["max_syllables"],
+        n_estimators: int = _D["n_estimators"],
+        learning_rate: float = _D["learning_rate"],
+        max_depth: int = _D["max_depth"],
+        subsample: float = _D["subsample"],
+        min_sentence_syllables: int = _D["min_sentence_syllables"],
+        target: str = _D["target"],
+        trim_clauses: bool = _D["trim_clauses"],
+        seed: int = _D["seed"],
     ) -> None:
         self.max_sentences = max_sentences
         self.max_syllables = max_syllables
@@ -146,11 +150,6 @@ class LearnedExtractiveSummarizer:
             nodes = np.where(inner, np.where(go_left, left, self.right_[nodes]), nodes)
         return self.baseline_ + self.learning_rate * self.value_[nodes].sum(axis=0)
 
-    def score_candidates(self, title: str, sentences: list[str]) -> tuple[list[Candidate], np.ndarray]:
-        """Candidates and their scores; those shorter than ``min_sentence_syllables`` (captions) rank last."""
-        candidates, features = candidate_features(title, sentences, self.trim_clauses)
-        return candidates, self._scores(features)
-
     def _scores(self, features: np.ndarray) -> np.ndarray:
         scores = self.predict(features)
         lengths = features[:, FEATURE_NAMES.index("length")]
@@ -195,20 +194,6 @@ class LearnedExtractiveSummarizer:
         return " ".join(c.text for c in self.select_candidates(title, split_sentences(text)))
 
     # -- persistence --------------------------------------------------------------------------
-    def get_params(self) -> dict[str, Any]:
-        return {
-            "max_sentences": self.max_sentences,
-            "max_syllables": self.max_syllables,
-            "n_estimators": self.n_estimators,
-            "learning_rate": self.learning_rate,
-            "max_depth": self.max_depth,
-            "subsample": self.subsample,
-            "min_sentence_syllables": self.min_sentence_syllables,
-            "target": self.target,
-            "trim_clauses": self.trim_clauses,
-            "seed": self.seed,
-        }
-
     def save(self, directory: str | Path) -> Path:
         from safetensors.numpy import save_file
 

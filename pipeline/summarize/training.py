@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.config import LearnedExtractiveConfig, Seq2SeqTrainConfig, SummarizeConfig, SummaryTrainConfig
-from pipeline.errors import ConfigError, ModelNotFoundError
+from pipeline.errors import ConfigError, ModelNotFoundError, first_line
 from pipeline.provenance import package_versions
 from pipeline.summarize.data import SummaryPairs, load_pairs
 from pipeline.summarize.evaluation import score_system
@@ -173,7 +173,9 @@ Built {datetime.now(UTC).date().isoformat()} with {versions}.
 def _device_flags(settings: Seq2SeqTrainConfig) -> dict[str, Any]:
     import torch
 
-    cuda = torch.cuda.is_available() if settings.device == "auto" else settings.device == "cuda"
+    from pipeline.hub import resolve_device
+
+    cuda = resolve_device(settings.device) == "cuda"
     if settings.device == "cuda" and not torch.cuda.is_available():
         raise ConfigError("model.device is 'cuda' but no CUDA device is available; use 'auto' or 'cpu'.")
     if settings.precision != "fp32" and not cuda:
@@ -219,7 +221,7 @@ def train_seq2seq(config: SummaryTrainConfig, config_path: str | None = None) ->
         tokenizer = AutoTokenizer.from_pretrained(settings.base_model, trust_remote_code=False)
         model = AutoModelForSeq2SeqLM.from_pretrained(settings.base_model, trust_remote_code=False)
     except (OSError, ValueError, KeyError) as exc:
-        reason = str(exc).strip().split("\n")[0].rstrip(".")
+        reason = first_line(exc)
         raise ModelNotFoundError(missing_model_message(settings.base_model, reason, "model.base_model")) from None
     out = config.output_dir
     args = Seq2SeqTrainingArguments(

@@ -233,19 +233,13 @@ _NO_MARKS = "text is not Vietnamese (no Vietnamese diacritics)"
 _REASONS = (None, _NOT_LATIN, _NOT_UNICODE, _NO_MARKS)
 
 
-def language_problem(text: str) -> str | None:
-    """Why the text is not Vietnamese, or None. Cheap and conservative.
-
-    Vietnamese is Latin script in which roughly one letter in four or five carries a diacritic;
-    English has none and Chinese is not Latin at all. Text without any Vietnamese marks (e.g.
-    typed without accents) is flagged too, since our models were trained on accented text.
-    Counts every letter of ``text.lower()``; see :func:`language_problems` for batches.
-    """
-    return language_problems([text])[0]
-
-
 def language_problems(texts: list[str], counts: np.ndarray | None = None) -> list[str | None]:
-    """:func:`language_problem` of each text, from letter counts made in one compiled pass.
+    """Why each text is not Vietnamese (None when it is), from letter counts made in one compiled pass.
+
+    Cheap and conservative. Vietnamese is Latin script in which roughly one letter in four or five
+    carries a diacritic; English has none and Chinese is not Latin at all. Text without any
+    Vietnamese marks (e.g. typed without accents) is flagged too, since our models were trained on
+    accented text. Every letter of ``text.lower()`` is counted.
 
     ``counts`` (letters, Latin, foreign, marked per text, from
     :func:`pipeline.text.scan.scan_texts`) may be passed when the caller already has them.

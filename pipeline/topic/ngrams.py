@@ -11,7 +11,6 @@ a few million n-grams have probability ~1e-7), so the model needs no pickle and 
 
 from __future__ import annotations
 
-import unicodedata
 from functools import lru_cache
 
 import numba
@@ -476,8 +475,3 @@ class NgramTfidfVectorizer:
             )
             blocks.append(sp.csr_matrix((data, indices, indptr), shape=(len(chunk), self.n_features)))
         return blocks[0] if len(blocks) == 1 else sp.vstack(blocks, format="csr")
-
-
-def nfc_texts(texts: list[str]) -> list[str]:
-    """NFC for inputs that may be decomposed; a no-op (and cheap check) for already-composed text."""
-    return [t if unicodedata.is_normalized("NFC", t) else unicodedata.normalize("NFC", t) for t in texts]

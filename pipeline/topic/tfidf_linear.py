@@ -20,17 +20,20 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 from scipy.optimize import minimize_scalar
 from scipy.special import log_softmax, softmax
 
+from pipeline.config import TfidfLinearConfig, TrainConfig
+from pipeline.params import Params, field_defaults
 from pipeline.topic.ngrams import NgramTfidfVectorizer
 
 KIND = "tfidf_linear"
 FORMAT_VERSION = 3
 READABLE_VERSIONS = (2, 3)  # 2 = no title features
+# The settings' defaults are the config section's (what `vnnews train` uses), the seed the train job's.
+_D = field_defaults(TfidfLinearConfig) | {"seed": field_defaults(TrainConfig)["seed"]}
 
 
 def first_lines(texts: list[str]) -> list[str]:
@@ -38,7 +41,7 @@ def first_lines(texts: list[str]) -> list[str]:
     return [text.partition("\n")[0] for text in texts]
 
 
-class TfidfLinearClassifier:
+class TfidfLinearClassifier(Params):
     """A topic classifier with the scikit-learn contract (settings in ``__init__``, ``fit`` returns self).
 
     >>> clf = TfidfLinearClassifier(min_df=1).fit(["bóng đá thắng", "giá vàng tăng"] * 5, ["sport", "biz"] * 5)
@@ -48,22 +51,22 @@ class TfidfLinearClassifier:
 
     def __init__(
         self,
-        ngram_max: int = 2,
-        char_ngram_min: int = 0,
-        char_ngram_max: int = 0,
-        max_features: int | None = 60_000,
-        min_df: int = 2,
-        max_df: float = 0.5,
-        sublinear_tf: bool = True,
-        drop_digits: bool = False,
-        stop_syllables: tuple[str, ...] | list[str] = (),
-        C: float = 0.5,
-        class_weight: str | None = "balanced",
-        calibration_folds: int = 3,
-        tone_style: str = "new",
-        title_weight: float = 0.0,
-        title_max_features: int = 20_000,
-        seed: int = 13,
+        ngram_max: int = _D["ngram_max"],
+        char_ngram_min: int = _D["char_ngram_min"],
+        char_ngram_max: int = _D["char_ngram_max"],
+        max_features: int | None = _D["max_features"],
+        min_df: int = _D["min_df"],
+        max_df: float = _D["max_df"],
+        sublinear_tf: bool = _D["sublinear_tf"],
+        drop_digits: bool = _D["drop_digits"],
+        stop_syllables: tuple[str, ...] | list[str] = tuple(_D["stop_syllables"]),
+        C: float = _D["C"],
+        class_weight: str | None = _D["class_weight"],
+        calibration_folds: int = _D["calibration_folds"],
+        tone_style: str = _D["tone_style"],
+        title_weight: float = _D["title_weight"],
+        title_max_features: int = _D["title_max_features"],
+        seed: int = _D["seed"],
     ) -> None:
         self.ngram_max = ngram_max
         self.char_ngram_min = char_ngram_min
@@ -83,12 +86,6 @@ class TfidfLinearClassifier:
         self.seed = seed
 
     # -- settings ---------------------------------------------------------------------------
-    def get_params(self) -> dict[str, Any]:
-        names = ("ngram_max", "char_ngram_min", "char_ngram_max", "max_features", "min_df", "max_df", "sublinear_tf",
-                 "drop_digits", "stop_syllables", "C", "class_weight", "calibration_folds", "tone_style",
-                 "title_weight", "title_max_features", "seed")
-        return {name: getattr(self, name) for name in names}
-
     def _make_vectorizer(self, title: bool = False) -> NgramTfidfVectorizer:
         """The article vectorizer, or (``title``) the first-line one: same n-grams, own vocabulary.
 

@@ -22,13 +22,17 @@ from typing import Any
 import numpy as np
 from scipy.special import softmax
 
-from pipeline.errors import ModelNotFoundError
-from pipeline.hub import check_local, missing_model_message
+from pipeline.config import TrainConfig, TransformerConfig
+from pipeline.errors import ModelNotFoundError, first_line
+from pipeline.hub import check_local, missing_model_message, resolve_device
+from pipeline.params import Params, field_defaults
 from pipeline.topic.tfidf_linear import fit_temperature
 
 KIND = "transformer"
 FORMAT_VERSION = 1
 HF_DIR = "hf"
+# The settings' defaults are the config section's (what `vnnews train` uses), the seed the train job's.
+_D = field_defaults(TransformerConfig) | {"seed": field_defaults(TrainConfig)["seed"]}
 
 log = logging.getLogger(__name__)
 
@@ -40,25 +44,25 @@ def segment_words(texts: list[str]) -> list[str]:
     return [word_tokenize(text, format="text") for text in texts]
 
 
-class TransformerClassifier:
+class TransformerClassifier(Params):
     """Fine-tunes an encoder; the scikit-learn contract (settings in ``__init__``, ``fit`` returns self)."""
 
     def __init__(
         self,
-        model: str = "vinai/phobert-base-v2",
-        word_segment: bool = False,
-        max_length: int = 256,
-        learning_rate: float = 3e-5,
-        epochs: float = 3.0,
-        batch_size: int = 16,
-        weight_decay: float = 0.01,
-        warmup_ratio: float = 0.06,
-        class_weight: str | None = "balanced",
-        early_stopping_patience: int = 2,
-        early_stopping_split: float = 0.1,
-        eval_steps: int | None = None,
-        device: str = "auto",
-        seed: int = 13,
+        model: str = _D["model"],
+        word_segment: bool = _D["word_segment"],
+        max_length: int = _D["max_length"],
+        learning_rate: float = _D["learning_rate"],
+        epochs: float = _D["epochs"],
+        batch_size: int = _D["batch_size"],
+        weight_decay: float = _D["weight_decay"],
+        warmup_ratio: float = _D["warmup_ratio"],
+        class_weight: str | None = _D["class_weight"],
+        early_stopping_patience: int = _D["early_stopping_patience"],
+        early_stopping_split: float = _D["early_stopping_split"],
+        eval_steps: int | None = _D["eval_steps"],
+        device: str = _D["device"],
+        seed: int = _D["seed"],
     ) -> None:
         self.model = model
         self.word_segment = word_segment
@@ -75,12 +79,6 @@ class TransformerClassifier:
         self.device = device
         self.seed = seed
 
-    def get_params(self) -> dict[str, Any]:
-        names = ("model", "word_segment", "max_length", "learning_rate", "epochs", "batch_size", "weight_decay",
-                 "warmup_ratio", "class_weight", "early_stopping_patience", "early_stopping_split", "eval_steps",
-                 "device", "seed")
-        return {name: getattr(self, name) for name in names}
-
     # -- helpers ----------------------------------------------------------------------------
     def _prepare(self, texts: list[str]) -> list[str]:
         return segment_words(list(texts)) if self.word_segment else list(texts)
@@ -88,9 +86,7 @@ class TransformerClassifier:
     def _torch_device(self):
         import torch
 
-        if self.device == "auto":
-            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-        return torch.device(self.device)
+        return torch.device(resolve_device(self.device))
 
     def _dataset(self, texts: list[str], y: np.ndarray | None):
         from datasets import Dataset
@@ -141,7 +137,7 @@ class TransformerClassifier:
                 use_safetensors=None,
             )
         except (OSError, ValueError, KeyError) as exc:
-            reason = str(exc).strip().split("\n")[0].rstrip(".")
+            reason = first_line(exc)
             raise ModelNotFoundError(missing_model_message(self.model, reason, "model.model")) from None
         train_set = self._dataset([texts[i] for i in fit_idx], y[fit_idx])
         hold_set = self._dataset([texts[i] for i in hold_idx], y[hold_idx])
