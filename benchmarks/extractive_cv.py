@@ -12,10 +12,8 @@ the model with whole sentences only (``trim_clauses: false``) and the committed 
 
 from __future__ import annotations
 
-import argparse
-from pathlib import Path
-
 import numpy as np
+from common import ROOT, argument_parser
 from sklearn.model_selection import KFold
 
 from pipeline.config import SummaryTrainConfig, load_config
@@ -25,11 +23,9 @@ from pipeline.summarize.learned import LearnedExtractiveSummarizer
 from pipeline.summarize.rouge import rouge_scores
 from pipeline.text.normalize import split_sentences
 
-ROOT = Path(__file__).resolve().parent.parent
-
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argument_parser(__doc__)
     parser.add_argument("--config", default=str(ROOT / "configs" / "train_summary_extractive.yaml"))
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--limit", type=int, default=None, help="use only the first N articles")

@@ -10,24 +10,24 @@ so compare the ratio, not the absolute numbers.
 
 from __future__ import annotations
 
-import argparse
 import gzip
 import json
 import time
 from pathlib import Path
+
+from common import ROOT, SHARED_DATA, argument_parser
 
 from pipeline.summarize.extractive import LeadTitleSummarizer
 from pipeline.summarize.learned import LearnedExtractiveSummarizer
 from pipeline.summarize.rouge import rouge_scores
 from pipeline.text.normalize import clean_text, split_sentences
 
-ROOT = Path(__file__).resolve().parent.parent
-DEV = ROOT.parent / "shared" / "data" / "vietnews" / "dev.jsonl.gz"
+DEV = SHARED_DATA / "vietnews" / "dev.jsonl.gz"
 MODEL = ROOT / "models" / "summary-extractive-vietnews"
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argument_parser(__doc__)
     parser.add_argument("--data", type=Path, default=DEV)
     parser.add_argument("--model", type=Path, default=MODEL)
     parser.add_argument("--limit", type=int, default=2000)

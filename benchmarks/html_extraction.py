@@ -19,14 +19,14 @@ reader does on them, not on the web at large.
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import trafilatura
+from common import ROOT, argument_parser
 
 from pipeline.io.html import decode_page, extract
 
-DEFAULT_FOLDER = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "pages"
+DEFAULT_FOLDER = ROOT / "tests" / "fixtures" / "pages"
 
 
 def _defaults(html: str) -> dict:
@@ -65,4 +65,7 @@ def main(folder: Path = DEFAULT_FOLDER) -> None:
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]) if len(sys.argv) > 1 else DEFAULT_FOLDER)
+    parser = argument_parser(__doc__)
+    parser.add_argument("folder", nargs="?", type=Path, default=DEFAULT_FOLDER,
+                        help="pages with their expected.json (default: tests/fixtures/pages)")
+    main(parser.parse_args().folder)

@@ -15,22 +15,23 @@ nothing about summary quality, so this measures work, not ROUGE.
 
 from __future__ import annotations
 
-import argparse
 import gzip
 import json
 import statistics
 import time
 from pathlib import Path
 
+from common import SHARED_DATA, argument_parser
+
 from pipeline.config import SummarizeConfig
 from pipeline.summarize.chunking import plan_chunks
 from pipeline.summarize.ct2 import Ct2Summarizer
 
-DEV = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "vietnews" / "dev.jsonl.gz"
+DEV = SHARED_DATA / "vietnews" / "dev.jsonl.gz"
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argument_parser(__doc__)
     parser.add_argument("--model", type=Path, default=Path("/tmp/vnnews-speed-vit5-base/ct2-int8"))
     parser.add_argument("--data", type=Path, default=DEV)
     parser.add_argument("--limit", type=int, default=2000)

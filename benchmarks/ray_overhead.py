@@ -9,20 +9,21 @@ Config: the quickstart's stages (normalize, classify, learned extractive summary
 
 from __future__ import annotations
 
-import argparse
 import gzip
 import json
 import tempfile
 import time
 from pathlib import Path
 
+from common import SHARED_DATA, argument_parser
+
 from pipeline import Pipeline
 
-DEV = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "vietnews" / "dev.jsonl.gz"
+DEV = SHARED_DATA / "vietnews" / "dev.jsonl.gz"
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argument_parser(__doc__)
     parser.add_argument("--articles", type=int, default=2000)
     parser.add_argument("--actors", type=int, default=2)
     parser.add_argument("--batch-size", type=int, default=64)

@@ -28,8 +28,9 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-DATA = ROOT.parent / "shared" / "data" / "vietnews"
+from common import SHARED_DATA, argument_parser
+
+DATA = SHARED_DATA / "vietnews"
 SHAPES = {
     "vit5-base": dict(vocab_size=36096, d_model=768, d_ff=3072, d_kv=64, num_heads=12, num_layers=12,
                       num_decoder_layers=12),
@@ -150,7 +151,7 @@ def _worker(args: argparse.Namespace) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argument_parser(__doc__)
     parser.add_argument("--shape", choices=sorted(SHAPES), default="vit5-base")
     parser.add_argument("--articles", type=int, default=12, help="VietNews dev articles (the first N)")
     parser.add_argument("--batch-size", type=int, default=4)

@@ -14,13 +14,12 @@ Trains the committed config on its own split (seed, 10 % stratified validation) 
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import re
 from collections import Counter, defaultdict
-from pathlib import Path
 
 import numpy as np
+from common import ROOT, argument_parser
 
 from pipeline.config import TrainConfig, load_config
 from pipeline.reports.metrics import classification_metrics
@@ -28,7 +27,6 @@ from pipeline.topic import build_topic_model
 from pipeline.topic.ngrams import NgramTfidfVectorizer
 from pipeline.topic.training import load_labelled
 
-ROOT = Path(__file__).resolve().parent.parent
 LETTERS = re.compile(r"[^\W\d_]+")
 
 
@@ -60,7 +58,7 @@ def nearest_training_article(train_texts: list[str], val_texts: list[str]) -> tu
 def main() -> None:
     from sklearn.model_selection import train_test_split
 
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argument_parser(__doc__)
     parser.add_argument("--config", default=str(ROOT / "configs" / "train_topic.yaml"))
     parser.add_argument("--near", type=float, default=0.8, help="cosine at which two articles count as copies")
     args = parser.parse_args()

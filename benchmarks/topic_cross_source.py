@@ -11,10 +11,10 @@ and with the outlet/date filters (``stop_syllables``, ``drop_digits``) switched 
 
 from __future__ import annotations
 
-import argparse
 import gzip
 import json
-from pathlib import Path
+
+from common import ROOT, argument_parser
 
 from pipeline.config import TrainConfig, load_config
 from pipeline.errors import ConfigError
@@ -22,11 +22,9 @@ from pipeline.reports.metrics import classification_metrics
 from pipeline.text.normalize import clean_text
 from pipeline.topic import build_topic_model
 
-ROOT = Path(__file__).resolve().parent.parent
-
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argument_parser(__doc__)
     parser.add_argument("--config", default=str(ROOT / "configs" / "train_topic.yaml"))
     parser.add_argument("--holdout", nargs="+", default=["NLD", "TN"], help="sources to hold out, one at a time")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",

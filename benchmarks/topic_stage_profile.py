@@ -11,16 +11,15 @@ the stage totals (caches, thread wake-ups), which are timed too.
 
 from __future__ import annotations
 
-import argparse
 import gc
 import gzip
 import itertools
 import json
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 import numpy as np
+from common import ROOT, SHARED_DATA, argument_parser
 
 from pipeline.config import JobConfig, load_config
 from pipeline.stages import QUARANTINE_KEY
@@ -29,8 +28,7 @@ from pipeline.stages.normalize import NormalizeStage
 from pipeline.text.scan import _scan, encode_batch, scan_tables
 from pipeline.topic import ngrams
 
-ROOT = Path(__file__).resolve().parent.parent
-DATA = ROOT.parent / "shared" / "data"
+DATA = SHARED_DATA
 
 
 def load_records(which: str, limit: int) -> list[dict]:
@@ -56,7 +54,7 @@ def timed(fn: Callable[[], object], n: int, repeats: int) -> tuple[float, float]
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argument_parser(__doc__)
     parser.add_argument("--data", choices=["vntc", "vietnews"], default="vntc")
     parser.add_argument("--limit", type=int, default=3376)
     parser.add_argument("--repeats", type=int, default=9)

@@ -20,12 +20,11 @@ which is the profile of where the time goes.
 
 from __future__ import annotations
 
-import argparse
 import gc
 import time
-from pathlib import Path
 
 import numpy as np
+from common import ROOT, argument_parser
 from sklearn.model_selection import train_test_split
 
 from pipeline.config import InputConfig, JobConfig, TrainConfig, load_config
@@ -36,8 +35,6 @@ from pipeline.stages.classify import ClassifyStage, classifier_input
 from pipeline.stages.normalize import NormalizeStage
 from pipeline.topic import build_topic_model
 from pipeline.topic.training import load_labelled
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def timed(fn, n: int) -> tuple[float, float]:
@@ -69,7 +66,7 @@ def run_stages(normalize: NormalizeStage, classify: ClassifyStage, records: list
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argument_parser(__doc__)
     parser.add_argument("--config", default=str(ROOT / "configs" / "train_topic.yaml"))
     parser.add_argument("--data", default=None, help="labelled JSONL (default: the config's data.path)")
     parser.add_argument("--limit", type=int, default=None,

@@ -136,7 +136,7 @@ def job(tmp_path: Path, input_path: Path, **sections) -> dict:
 def sql_url(request, tmp_path) -> str:
     """A SQLAlchemy URL for the SQL sink tests: SQLite always, PostgreSQL from VNNEWS_TEST_POSTGRES_URL.
 
-    CI starts a real server (scripts/start_test_postgres.sh), so there a missing URL is a failure,
+    CI starts a real server (.ci/start_test_postgres.sh), so there a missing URL is a failure,
     never a silent skip.
     """
     if request.param == "sqlite":
@@ -150,7 +150,7 @@ def postgres_url() -> str:
     if not url:
         if os.environ.get("CI"):
             pytest.fail("VNNEWS_TEST_POSTGRES_URL is not set: .ci/run must start PostgreSQL")
-        pytest.skip("no PostgreSQL server (set VNNEWS_TEST_POSTGRES_URL, see scripts/start_test_postgres.sh)")
+        pytest.skip("no PostgreSQL server (set VNNEWS_TEST_POSTGRES_URL, see .ci/start_test_postgres.sh)")
     return url
 
 

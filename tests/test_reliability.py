@@ -167,7 +167,7 @@ def test_kill_and_rerun_every_sink(tmp_path, suffix):
     input_path, ids = _make_input(tmp_path, 3000)
     output = tmp_path / "out" / f"results.{suffix}"
     extra = {}
-    if suffix == "pg":  # a real PostgreSQL server; CI starts one (scripts/start_test_postgres.sh)
+    if suffix == "pg":  # a real PostgreSQL server; CI starts one (.ci/start_test_postgres.sh)
         table = f"results_{unique_table()}"  # never a table left by an earlier session (or another checkout)
         output = output.with_name(f"{table}.pg")
         extra = {"format": "sql", "url": postgres_url(), "table": table}
