@@ -74,6 +74,15 @@ def write_crawl(path: Path, compress: bool = True) -> Path:
     return path
 
 
+def write_two_pages(path: Path) -> Path:
+    """A second crawl file: two more article pages (and their requests), fetched at their canonical URLs."""
+    with open(path, "wb") as fh:
+        writer = WARCWriter(fh, gzip=True)
+        for name in ("bao-b-giao-thong.html", "bao-e-suc-khoe.html"):
+            _response(writer, EXPECTED[name]["url"], (PAGES / name).read_bytes())
+    return path
+
+
 def _no_path(row):
     """A row or entry without what names its file, to compare two copies of a WARC file."""
     return (row.reason, row.id) if isinstance(row, Quarantined) else {**row, "path": None}
@@ -172,10 +181,7 @@ def test_vnnews_run_over_a_folder_of_warc_files(tmp_path):
     crawl = tmp_path / "crawl"
     crawl.mkdir()
     write_crawl(crawl / "CC-NEWS-1.warc.gz")
-    with open(crawl / "CC-NEWS-2.warc.gz", "wb") as fh:
-        writer = WARCWriter(fh, gzip=True)
-        for name in ("bao-b-giao-thong.html", "bao-e-suc-khoe.html"):
-            _response(writer, EXPECTED[name]["url"], (PAGES / name).read_bytes())
+    write_two_pages(crawl / "CC-NEWS-2.warc.gz")
     out = tmp_path / "out" / "news.jsonl"
     cfg = {"input": {"path": str(crawl)}, "output": {"path": str(out)},
            "classify": {"model": "models/topic-tfidf-vntc"},
