@@ -131,9 +131,10 @@ def _print_preview(summary) -> None:
     resumed = f", resumed at row {summary.resumed_from}" if summary.resumed_from else ""
     unchanged = f", unchanged {summary.unchanged}" if summary.unchanged else ""
     refreshed = f" ({summary.refreshed} refreshed without model work)" if summary.refreshed else ""
+    skipped = f", skipped {summary.skipped} records that are not pages (see manifest)" if summary.skipped else ""
     console.print(
-        f"read {summary.read}, written {summary.written}{refreshed}, quarantined {summary.quarantined}{unchanged} "
-        f"in {summary.seconds:.1f}s ({summary.articles_per_second:.1f} articles/s{resumed})"
+        f"read {summary.read}, written {summary.written}{refreshed}, quarantined {summary.quarantined}{unchanged}"
+        f"{skipped} in {summary.seconds:.1f}s ({summary.articles_per_second:.1f} articles/s{resumed})"
     )
 
 

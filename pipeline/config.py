@@ -23,7 +23,7 @@ from pipeline.redact import redact
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
-InputFormat = Literal["auto", "jsonl", "csv", "parquet", "txt", "html", "hf_dataset"]
+InputFormat = Literal["auto", "jsonl", "csv", "parquet", "txt", "html", "warc", "hf_dataset"]
 HtmlFavor = Literal["balanced", "precision", "recall"]
 OutputFormat = Literal["auto", "jsonl", "csv", "parquet", "sqlite", "sql"]
 ToneStyle = Literal["keep", "old", "new"]
@@ -59,7 +59,8 @@ class InputConfig(Section):
 
     path: Path = Field(description="File, folder of input files (read by extension), or saved Hugging Face dataset.")
     format: InputFormat = Field(
-        "auto", description="'auto' picks by extension (.jsonl[.gz], .csv, .parquet, .txt, .html/.htm[.gz], folder)."
+        "auto", description="'auto' picks by extension (.jsonl[.gz], .csv, .parquet, .txt, .html/.htm[.gz], "
+        ".warc[.gz], folder).",
     )
     text_field: str = Field("text", description="Field holding the article body.")
     title_field: str | None = Field("title", description="Field holding the title; null if there is none.")
@@ -67,8 +68,8 @@ class InputConfig(Section):
     raw_pages: bool = Field(False, description="Text is a scraped page: recover title, author, body; drop boilerplate.")
     txt_first_line_title: bool = Field(True, description="For .txt folders: the first non-empty line is the title.")
     html_favor: HtmlFavor = Field(
-        "balanced", description="For HTML pages: trafilatura's trade-off; 'precision' drops doubtful blocks (less "
-        "boilerplate, may lose paragraphs), 'recall' keeps them.",
+        "balanced", description="For HTML pages and WARC files: trafilatura's trade-off; 'precision' drops doubtful "
+        "blocks (less boilerplate, may lose paragraphs), 'recall' keeps them.",
     )
     split: str | None = Field(None, description="For a saved DatasetDict: which split to read.")
     encoding: str = Field("utf-8", description="Text encoding of txt/csv/jsonl inputs (a UTF-16 byte-order mark wins).")
@@ -276,7 +277,7 @@ class JobConfig(Section):
     def _raw_pages_settings(self) -> JobConfig:
         if self.input.raw_pages and not self.normalize.enabled:
             raise ValueError("input.raw_pages needs normalize.enabled: true (the normalize stage parses pages)")
-        if self.input.raw_pages and self.input.format == "html":
+        if self.input.raw_pages and self.input.format in ("html", "warc"):
             raise ValueError("input.raw_pages is for scraped text; HTML pages are parsed by the reader: drop raw_pages")
         return self
 

@@ -153,7 +153,8 @@ def test_folder_is_read_file_by_file_by_extension(tmp_path):
     assert result.rows["sub/d"]["title"] == "Tiêu đề d" and result.rows["UPPER"]["title"] == "Tiêu đề hoa"
     assert result.reasons() == [
         "not an input file: notes.md (input files end in .jsonl, .jsonl.gz, .json, .ndjson, .csv, .csv.gz, "
-        ".parquet, .txt, .html, .htm, .html.gz, .htm.gz; set input.format to read others as one format)"]
+        ".parquet, .txt, .html, .htm, .html.gz, .htm.gz, .warc, .warc.gz; set input.format to read others as one "
+        "format)"]
 
 
 def test_folder_without_input_files_is_an_input_error(tmp_path):

@@ -90,3 +90,26 @@ def test_object_store_style_uris_are_listed_and_read(tmp_path):
     rows = [json.loads(r["json"]) for item in items for r in read_file(item, input_data)]
     assert sum("r" in r for r in rows) == 3
     assert [r["q"]["reason"][:12] for r in rows if "q" in r] == ["invalid JSON"]
+
+
+def test_ray_reads_a_folder_of_warc_files_one_per_task(tmp_path, local_ray):
+    """Each .warc.gz is one read task; rows, quarantine and the manifest's skipped counts are the local runner's."""
+    from tests.test_warc import SKIPPED, write_crawl, write_two_pages
+
+    crawl = tmp_path / "crawl"
+    crawl.mkdir()
+    write_crawl(crawl / "CC-NEWS-1.warc.gz")
+    write_two_pages(crawl / "CC-NEWS-2.warc.gz")
+    skipped = {**SKIPPED, "request record": SKIPPED["request record"] + 2}
+    summaries, manifests, rows = {}, {}, {}
+    for kind in ("local", "ray"):
+        cfg = job(tmp_path / kind, crawl, runner={"kind": kind, "actors": 2})
+        summaries[kind] = Pipeline.from_dict(cfg).run()
+        out = tmp_path / kind / "out"
+        manifests[kind] = json.loads((out / "results.manifest.json").read_text(encoding="utf-8"))
+        rows[kind] = sorted((r["url"], r["path"], r["topic"]) for r in map(
+            json.loads, (out / "results.jsonl").read_text(encoding="utf-8").splitlines()))
+    assert [(s.read, s.written, s.quarantined, s.skipped) for s in summaries.values()] == \
+        [(5, 4, 1, sum(skipped.values()))] * 2
+    assert rows["ray"] == rows["local"]
+    assert manifests["ray"]["skipped"] == manifests["local"]["skipped"] == skipped

@@ -57,21 +57,24 @@ def page_id(rel: str) -> str:
     return rel[: len(rel) - len(suffix)]
 
 
-def decode_page(raw: bytes) -> str | None:
-    """The page as text: by its byte-order mark, its declared charset, UTF-8, then a guess; None if binary.
+def decode_page(raw: bytes, http_charset: str | None = None) -> str | None:
+    """The page as text: by its byte-order mark, the HTTP charset, its declared charset, UTF-8, then a guess;
+    None if binary.
 
-    Pages come without HTTP headers here, so the ``<meta>`` declaration is the page's own word on
-    its encoding (Windows-1258 is still found on older Vietnamese sites); a page that does not
-    decode by it or as UTF-8 is decoded by trafilatura's guesser (charset detection). A NUL byte
-    in a page with no UTF-16 mark means it is not text at all. The result is NFC, so Windows-1258's
-    separate tone marks compare equal to the composed letters of UTF-8 pages.
+    A saved page comes without HTTP headers, so the ``<meta>`` declaration is the page's own word on
+    its encoding (Windows-1258 is still found on older Vietnamese sites); a page from a WARC file
+    also has its server's ``Content-Type`` charset (``http_charset``), which browsers rank above
+    the ``<meta>`` one. A page that decodes by neither nor as UTF-8 is decoded by trafilatura's
+    guesser (charset detection). A NUL byte in a page with no UTF-16 mark means it is not text at
+    all. The result is NFC, so Windows-1258's separate tone marks compare equal to the composed
+    letters of UTF-8 pages.
     """
     for bom, encoding in _BOMS:
         if raw.startswith(bom):
             return unicodedata.normalize("NFC", raw.decode(encoding, "replace"))
     if b"\x00" in raw[:_SNIFF_BYTES]:
         return None
-    tried = []
+    tried = [http_charset] if http_charset else []
     if (match := _META_CHARSET.search(raw[:_SNIFF_BYTES])) is not None:
         tried.append(match.group(1).decode("ascii"))
     for encoding in (*tried, "utf-8"):
@@ -252,14 +255,27 @@ class HtmlReader:
                 raw = fh.read(self.max_bytes + 1)
         except (OSError, EOFError) as exc:
             return Quarantined(f"cannot read page: {getattr(exc, 'strerror', None) or exc}", b"", rel, rid)
-        if len(raw) > self.max_bytes:
-            return Quarantined(f"page is longer than input.max_line_bytes={self.max_bytes:,}", raw[:1000], rel, rid)
-        if not raw.strip():
-            return Quarantined("page is empty", b"", rel, rid)
-        html = decode_page(raw)
-        if html is None:
-            return Quarantined("page is binary, not HTML text", raw[:1000], rel, rid)
-        page = extract(html, self.favor)
-        if page is None:
-            return Quarantined("no article text found in page", raw[:10_000], rel, rid)
+        page = parse_page(raw, self.max_bytes, self.favor, rel, rid)
+        if isinstance(page, Quarantined):
+            return page
         return FileRow(id=page["url"] or rid, path=file.as_posix(), **page)
+
+
+def parse_page(raw: bytes, max_bytes: int, favor: str, source: str, rid: str,
+               http_charset: str | None = None) -> dict[str, Any] | Quarantined:
+    """One page's bytes as :func:`extract`'s fields, or why it gives no article (``source``, ``rid``: the
+    entry's where and id). Shared by saved pages and pages in WARC files, so both give the same rows.
+
+    ``raw`` may be up to ``max_bytes + 1`` long: one byte more than allowed says the page is too long.
+    """
+    if len(raw) > max_bytes:
+        return Quarantined(f"page is longer than input.max_line_bytes={max_bytes:,}", raw[:1000], source, rid)
+    if not raw.strip():
+        return Quarantined("page is empty", b"", source, rid)
+    html = decode_page(raw, http_charset)
+    if html is None:
+        return Quarantined("page is binary, not HTML text", raw[:1000], source, rid)
+    page = extract(html, favor)
+    if page is None:
+        return Quarantined("no article text found in page", raw[:10_000], source, rid)
+    return page

@@ -1,5 +1,5 @@
-"""Streaming readers: JSONL (optionally gzipped), CSV, Parquet, .txt files, HTML pages, folders of them, saved HF
-datasets.
+"""Streaming readers: JSONL (optionally gzipped), CSV, Parquet, .txt files, HTML pages, WARC files, folders of them,
+saved HF datasets.
 
 Each reader yields input rows one at a time (never the whole file), so memory stays flat however
 large the input. A row that cannot even be parsed (bad JSON, undecodable bytes, a line longer than
@@ -33,13 +33,15 @@ from pipeline.config import InputConfig
 from pipeline.errors import InputError
 from pipeline.io.html import HtmlReader
 from pipeline.io.records import Batch, EscapedRow, FileRow, Quarantined, lone_surrogate, to_record
+from pipeline.io.warc import WarcReader
 
 Row = dict[str, Any] | Quarantined
 
 _HF_MARKERS = ("dataset_info.json", "dataset_dict.json", "state.json")
 _SUFFIXES = ((".jsonl", "jsonl"), (".jsonl.gz", "jsonl"), (".json", "jsonl"), (".ndjson", "jsonl"),
              (".csv", "csv"), (".csv.gz", "csv"), (".parquet", "parquet"), (".txt", "txt"),
-             (".html", "html"), (".htm", "html"), (".html.gz", "html"), (".htm.gz", "html"))
+             (".html", "html"), (".htm", "html"), (".html.gz", "html"), (".htm.gz", "html"),
+             (".warc", "warc"), (".warc.gz", "warc"))
 _SUFFIX_LIST = ", ".join(s for s, _ in _SUFFIXES)
 _BLOCK = 1 << 18  # bytes read at a time by the line splitter
 
@@ -65,7 +67,7 @@ def detect_format(path: Path, declared: str = "auto") -> str:
         return fmt
     raise InputError(
         f"Cannot tell the format of input {path} from its name; set input.format to one of "
-        "jsonl, csv, parquet, txt, html, hf_dataset."
+        "jsonl, csv, parquet, txt, html, warc, hf_dataset."
     )
 
 
@@ -560,11 +562,15 @@ class FolderReader:
 
     Row numbers run on from one file to the next, so a resumed run skips by row index exactly as
     for a single file; everything that is not a readable input file is one quarantine entry.
+    Records a file's reader reads past without making a row (a WARC file's redirects, images...)
+    are summed in :attr:`skipped`.
     """
 
     def __init__(self, path: Path, config: InputConfig) -> None:
         self.path = path
         self.config = config
+        self._skipped: Counter[str] = Counter()  # the counts of the files read to their end
+        self._current = None  # the reader of the file being read
         try:
             self.entries = list_folder(path, config.format)
         except OSError as exc:
@@ -575,8 +581,8 @@ class FolderReader:
     def estimate_total(self) -> int | None:
         total = 0
         for entry in self.entries:
-            if entry.fmt in ("csv", "parquet"):
-                return None  # CSV cannot be counted without parsing; Parquet footers are read when needed
+            if entry.fmt in ("csv", "parquet", "warc"):
+                return None  # CSV and WARC cannot be counted without parsing; Parquet footers are read when needed
             if entry.fmt == "jsonl":
                 count = file_reader(entry, self.path, self.config).estimate_total()
                 if count is None:
@@ -586,15 +592,24 @@ class FolderReader:
                 total += 1
         return total
 
+    @property
+    def skipped(self) -> dict[str, int]:
+        """Records read past so far, by reason, over every file (see :attr:`WarcReader.skipped`)."""
+        return dict(self._skipped + Counter(getattr(self._current, "skipped", {})))
+
     def rows(self) -> Iterator[Row]:
+        self._skipped, self._current = Counter(), None
         for entry in self.entries:
             if entry.problem is not None:
                 yield Quarantined(entry.problem, b"", entry.rel)
                 continue
+            self._current = file_reader(entry, self.path, self.config)
             try:
-                yield from file_reader(entry, self.path, self.config).rows()
+                yield from self._current.rows()
             except InputError as exc:  # an unreadable file among readable ones
                 yield Quarantined(f"cannot read file: {exc}", b"", entry.rel)
+            self._skipped.update(getattr(self._current, "skipped", {}))
+            self._current = None
 
 
 def file_reader(entry: FolderEntry, root: Path, config: InputConfig):
@@ -608,6 +623,8 @@ def file_reader(entry: FolderEntry, root: Path, config: InputConfig):
         return ParquetReader(entry.path, config.batch_size, name=entry.rel)
     if entry.fmt == "html":
         return HtmlReader(root, [entry.path], cap, config.html_favor)
+    if entry.fmt == "warc":
+        return WarcReader(entry.path, entry.rel, cap, config.html_favor)
     return TxtFolderReader(root, config.encoding, config.txt_first_line_title and not config.raw_pages,
                            files=[entry.path], max_bytes=cap)
 

@@ -31,6 +31,7 @@ import hashlib
 import json
 import logging
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from itertools import chain
@@ -91,6 +92,7 @@ class RunSummary:
     resumed_from: int = 0
     up_to_date: bool = False
     quarantine_reasons: dict[str, int] = field(default_factory=dict)
+    skipped: int = 0  # input records that are not rows (see RunContext.skipped)
     preview: list[dict[str, Any]] = field(default_factory=list)
 
     @property
@@ -185,6 +187,8 @@ class RunContext:
     started: float
     started_at: str
     throughput: list[list[float]] = field(default_factory=list)  # [seconds since start, input rows done]
+    # Input records the reader read past without making a row (a WARC file's redirects, images...), by reason.
+    skipped: Counter[str] = field(default_factory=Counter)
 
 
 def _open_run(pipe: Pipeline) -> RunContext | RunSummary:
@@ -248,6 +252,7 @@ def _process_locally(pipe: Pipeline, ctx: RunContext, preview_rows: int) -> None
             ctx.throughput.append([round(time.monotonic() - ctx.started, 3), batch.end])
     finally:
         ctx.progress.close()
+    ctx.skipped.update(getattr(ctx.reader, "skipped", {}))
 
 
 def run_job(pipe: Pipeline, preview_rows: int = 10) -> RunSummary:
@@ -298,6 +303,7 @@ def _commit_run(pipe: Pipeline, ctx: RunContext) -> RunSummary:
     summary.refreshed = counts["refreshed"]
     summary.seconds = time.monotonic() - ctx.started
     summary.quarantine_reasons = reasons
+    summary.skipped = sum(ctx.skipped.values())
     summary.output, summary.quarantine = str(out_cfg.path), str(quarantine_path)
     manifest = {
         "run_id": state.run_id,
@@ -311,6 +317,7 @@ def _commit_run(pipe: Pipeline, ctx: RunContext) -> RunSummary:
         "resumed_from_row": start,
         "counts": {k: counts[k] for k in ("read", "written", "quarantined", "unchanged", "refreshed")},
         "quarantine_reasons": reasons,
+        "skipped": dict(ctx.skipped.most_common()),
         "seconds": round(summary.seconds, 3),
         "articles_per_second": round(summary.articles_per_second, 2),
         "stage_seconds": {k: round(v, 3) for k, v in pipe.timings.items()},

@@ -84,7 +84,9 @@ def list_input_files(path: str, fmt: str, input_format: str = "auto") -> list[di
 
 
 def read_file(item: dict[str, str], input_data: dict[str, Any]) -> list[dict[str, str]]:
-    """Rows of one input file as JSON text: ``{"r": record}`` or ``{"q": quarantine entry}``."""
+    """Rows of one input file as JSON text: ``{"r": record}`` or ``{"q": quarantine entry}``, then
+    ``{"s": {reason: count}}`` when the reader read past records that are not rows (see
+    :attr:`pipeline.io.warc.WarcReader.skipped`): not a row, the driver adds it to the manifest."""
     from pipeline.config import InputConfig
     from pipeline.io.readers import FolderEntry, file_reader, open_reader, read_batches
 
@@ -110,6 +112,8 @@ def read_file(item: dict[str, str], input_data: dict[str, Any]) -> list[dict[str
         for batch in read_batches(cfg, reader):
             out.extend({"json": dumps({"q": q.to_json()})} for q in batch.quarantined)
             out.extend({"json": dumps({"r": r})} for r in batch.records)
+        if skipped := getattr(reader, "skipped", None):
+            out.append({"json": dumps({"s": dict(skipped)})})
         return out
 
 
@@ -117,7 +121,8 @@ class PipelineActor:
     """One Ray actor: builds the stages once, then processes batches of JSON rows.
 
     Emits ``{"r": row}`` (processed), ``{"f": row}`` (refreshed upsert row), ``{"u": key}``
-    (unchanged) or ``{"q": entry}`` (quarantined); the driver checks repeated keys.
+    (unchanged) or ``{"q": entry}`` (quarantined), and passes a file's skipped counts ``{"s": ...}``
+    on; the driver checks repeated keys.
     """
 
     def __init__(self, config_data: dict[str, Any], config_hash: str, run_id: str,
@@ -138,7 +143,7 @@ class PipelineActor:
         keys = self.key_filter
         for text in batch["json"]:
             item = json.loads(text)
-            if "q" in item:
+            if "q" in item or "s" in item:
                 out.append(text)
                 continue
             record = item["r"]
@@ -217,9 +222,13 @@ def process_with_ray(pipe: Pipeline, ctx: RunContext, preview_rows: int) -> None
     position = 0
     try:
         for batch in ds.iter_batches(batch_size=config.input.batch_size * 4, batch_format="numpy"):
-            rows, refreshed, quarantined, unchanged = [], [], [], 0
+            rows, refreshed, quarantined, unchanged, size = [], [], [], 0, 0
             for text in batch["json"]:
                 item = json.loads(text)
+                if "s" in item:  # a file's skipped records: counts for the manifest, not a row
+                    ctx.skipped.update(item["s"])
+                    continue
+                size += 1
                 if "r" in item or "f" in item:
                     row = item.get("r") or item["f"]
                     duplicate = ctx.key_filter.duplicate(row)
@@ -232,7 +241,8 @@ def process_with_ray(pipe: Pipeline, ctx: RunContext, preview_rows: int) -> None
                     quarantined.append(Quarantined(q["reason"], q["raw"], q["source"], q["id"]))
                 else:
                     unchanged += 1
-            size = len(batch["json"])
+            if not size:
+                continue
             ctx.state.write_part(position, position + size, rows, quarantined, unchanged, refreshed)
             position += size
             ctx.throughput.append([round(time.monotonic() - ctx.started, 3), position])
