@@ -8,8 +8,8 @@ foreign names (docs/language.md has the numbers). Now:
 * Letter counts from the compiled scan (:func:`pipeline.text.scan.scan_texts`) still decide the
   clear cases, for free: too few letters to judge (accepted), mostly non-Latin script (Chinese,
   Russian...: rejected), Latin letters Vietnamese never uses (``ä ö ø``, what VNI/TCVN3 text
-  read as Windows-1252 and UTF-8 read as latin-1 are full of: rejected; no identifier knows
-  mojibake, they call it Vietnamese, Estonian or German), and many Vietnamese-only marked letters
+  read as Windows-1252 and UTF-8 read as latin-1 are full of: rejected; the identifiers compared
+  in docs/language.md mostly call such mojibake Vietnamese), and many Vietnamese marked letters
   (accepted: almost every news article, so the identifier costs the daily job little).
 * Only the doubtful rest (few marks: 57 of the 33,759 VNTC train articles) goes to py3langid,
   a naive Bayes byte n-gram model shipped inside its wheel (no download at run time), limited to
