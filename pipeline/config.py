@@ -117,7 +117,9 @@ class NormalizeConfig(Section):
     max_title_chars: int = Field(1_000, ge=10, description="Longer titles are quarantined (usually a scraping error).")
     strip_html: bool = Field(True, description="Text that is HTML markup is converted to plain text first.")
     language_check: bool = Field(
-        True, description="Quarantine text that is not Vietnamese (other scripts, or no Vietnamese diacritics)."
+        True,
+        description="Quarantine text that is not Vietnamese (other scripts, mis-encoded VNI/TCVN3, or another "
+        "language per py3langid); Vietnamese typed without diacritics is kept with diacritics: false.",
     )
 
 

@@ -1,7 +1,8 @@
 """The normalize stage: NFC, HTML to text, clean whitespace, one tone-mark style, page recovery.
 
 It also enforces the per-article limits and the language check, marking records it rejects for
-quarantine (with the reason) instead of passing garbage to the models.
+quarantine (with the reason) instead of passing garbage to the models. Vietnamese typed without
+diacritics is kept but marked ``diacritics: false`` (the topic model reads it less well).
 """
 
 from __future__ import annotations
@@ -11,9 +12,12 @@ from typing import Any
 from pipeline.config import NormalizeConfig
 from pipeline.io.records import Record
 from pipeline.stages import QUARANTINE_KEY
-from pipeline.text.normalize import clean_batch, clean_texts, language_problems
+from pipeline.text.language import language_verdicts
+from pipeline.text.normalize import clean_batch, clean_texts
 from pipeline.text.pages import parse_page
 from pipeline.text.scan import scan_texts
+
+DIACRITICS_KEY = "diacritics"  # set (to False) only on kept Vietnamese text typed without diacritics
 
 
 class NormalizeStage:
@@ -82,7 +86,9 @@ class NormalizeStage:
             stale = [i for i, (new, old) in enumerate(zip(texts, cleaned, strict=True)) if new is not old]
             if stale:  # raw_pages changed the body: count its letters again
                 counts[stale] = scan_texts([texts[i] for i in stale]).counts
-            problems = language_problems(texts, counts)
+            problems, no_diacritics = language_verdicts(texts, counts)
+            for i in no_diacritics:  # Vietnamese typed without accents: kept, but flagged
+                live[i][DIACRITICS_KEY] = False
         for i in [i for i, (text, problem) in enumerate(zip(texts, problems, strict=True)) if problem or not text]:
             live[i][QUARANTINE_KEY] = problems[i] if texts[i] else "text is empty after normalization"
         return records

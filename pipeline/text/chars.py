@@ -17,8 +17,10 @@ _OTHER_BLANKS_RE = re.compile("[\t\u00a0\u2000-\u200a\u202f\u205f\u3000]+")
 # Every character clean_text deletes or rewrites wherever it stands (the batch scan's table).
 CLEAN_REWRITES_RE = re.compile(f"\r|{_JUNK_RE.pattern}|{_OTHER_BLANKS_RE.pattern}")
 
+# ð is the lower case of Ð (Icelandic eth), which Vietnamese fonts and keyboards often produce
+# for Đ: counted as the Vietnamese letter, not as a foreign one (a VNTC article writes "ÐT" so).
 _VIETNAMESE_MARKED = set(
-    "ăâđêôơưàáảãạằắẳẵặầấẩẫậèéẻẽẹềếểễệìíỉĩịòóỏõọồốổỗộờớởỡợùúủũụừứửữựỳýỷỹỵ"
+    "ăâđêôơưàáảãạằắẳẵặầấẩẫậèéẻẽẹềếểễệìíỉĩịòóỏõọồốổỗộờớởỡợùúủũụừứửữựỳýỷỹỵð"
 )
 
 

@@ -114,7 +114,7 @@ def clean_texts(texts: list[str], tone_style: str = "keep") -> list[str]:
 
 
 def clean_batch(texts: list[str], tone_style: str = "keep", html: bool = False) -> tuple[list[str], np.ndarray]:
-    """:func:`clean_text` of each text, and the letter counts of each result for :func:`language_problems`.
+    """:func:`clean_text` of each text, and the letter counts of each result for the language check.
 
     One compiled scan (:func:`pipeline.text.scan.scan_texts`) finds the texts that have nothing
     for ``clean_text`` to do (NFC included); only the others go through it, and only those
@@ -220,44 +220,3 @@ def html_to_text(markup: str) -> str:
     parser.feed(markup)
     parser.close()
     return "".join(parser.parts)
-
-
-MIN_LETTERS_FOR_LANGUAGE_CHECK = 80  # shorter texts carry too little evidence either way
-
-
-_NOT_LATIN = "text is not Vietnamese (mostly non-Latin script)"
-_NOT_UNICODE = (
-    "text is not Vietnamese Unicode (letters like ä, ö, ø: mis-encoded VNI/TCVN3 text or another language)"
-)
-_NO_MARKS = "text is not Vietnamese (no Vietnamese diacritics)"
-_REASONS = (None, _NOT_LATIN, _NOT_UNICODE, _NO_MARKS)
-
-
-def language_problems(texts: list[str], counts: np.ndarray | None = None) -> list[str | None]:
-    """Why each text is not Vietnamese (None when it is), from letter counts made in one compiled pass.
-
-    Cheap and conservative. Vietnamese is Latin script in which roughly one letter in four or five
-    carries a diacritic; English has none and Chinese is not Latin at all. Text without any
-    Vietnamese marks (e.g. typed without accents) is flagged too, since our models were trained on
-    accented text. Every letter of ``text.lower()`` is counted.
-
-    ``counts`` (letters, Latin, foreign, marked per text, from
-    :func:`pipeline.text.scan.scan_texts`) may be passed when the caller already has them.
-    """
-    if counts is None:
-        from pipeline.text.scan import scan_texts
-
-        counts = scan_texts(texts).counts
-    import numpy as np
-
-    if len(counts) == 0:
-        return []
-    letters, latin, foreign, marked = np.asarray(counts, dtype=np.float64).T  # exact: counts < 2**53
-    with np.errstate(divide="ignore", invalid="ignore"):
-        code = np.select(
-            [letters < MIN_LETTERS_FOR_LANGUAGE_CHECK, latin / letters < 0.5, foreign / latin > 0.01,
-             marked / latin < 0.03],
-            [0, 1, 2, 3],
-            default=0,
-        )
-    return [_REASONS[c] for c in code.tolist()]

@@ -15,7 +15,7 @@ kernel, parallel over texts, decides per text, in one pass over a 64k-entry tabl
   construction; only the shortcut must never say "clean" wrongly (tested against ``clean_text``
   on real and crafted texts).
 * ``counts``: letters, Latin letters, non-Vietnamese Latin letters (``ä``, ``ø``...) and
-  Vietnamese marked letters in ``text.lower()``, as :func:`pipeline.text.normalize.language_problems`
+  Vietnamese marked letters in ``text.lower()``, as :func:`pipeline.text.language.language_verdicts`
   counts them, from a per-code-point table built with the same Python predicates.
 """
 

@@ -1,0 +1,107 @@
+"""The language check keeps every real Vietnamese article and keeps foreign text and mojibake out.
+
+Texts are written here (no article text is copied into the repo); one test runs the check over all
+of VNTC train (about 5 s), where the former letter-count rule quarantined 18 genuine articles.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+import pytest
+
+from pipeline import Pipeline
+from pipeline.config import NormalizeConfig
+from pipeline.stages import QUARANTINE_KEY
+from pipeline.stages.normalize import DIACRITICS_KEY, NormalizeStage
+from pipeline.text.language import CLEARLY_VIETNAMESE, language_verdicts
+from pipeline.text.normalize import clean_batch
+from pipeline.text.scan import scan_texts
+from tests.conftest import job
+
+VI = ("Hà Nội mưa to từ chiều qua, nước ngập nhiều tuyến phố trung tâm khiến giao thông ùn tắc kéo dài tới "
+      "tối. Người dân phải dắt xe qua những đoạn đường ngập sâu. ")
+NO_DIACRITICS = ("Cho em hoi la lam the nao de cai dat phan mem nay tren may tinh cua em, em da thu nhieu lan "
+                 "nhung khong duoc, mong cac anh chi giup do. Cam on moi nguoi nhieu a. ")
+CALENDAR = ("Lịch thi đấu vòng 2 giải quần vợt Australian Open:\n"
+            "Roger Federer (Thụy Sĩ) - Juan Martin Del Potro (Argentina)\n"
+            "Rafael Nadal (Tây Ban Nha) - Andy Roddick (Mỹ)\n"
+            "Novak Djokovic (Serbia) - Andy Murray (Anh)\n"
+            "Serena Williams (Mỹ) - Maria Sharapova (Nga)\n"
+            "Venus Williams (Mỹ) - Justine Henin (Bỉ)\n"
+            "Lleyton Hewitt (Australia) - David Nalbandian (Argentina)\n"
+            "Kim Clijsters (Bỉ) - Amelie Mauresmo (Pháp)\n"
+            "Trực tiếp trên VTV3 từ 9h sáng.")
+EN = "The city council approved the new budget on Tuesday after a long debate about public transport. " * 3
+FR = ("Le conseil municipal a adopté mardi le nouveau budget après un long débat sur les transports publics "
+      "et la réparation des ponts endommagés. ") * 3
+ZH = "市议会周二在就公共交通、学校以及修复去年洪水损坏的几座桥梁进行长时间辩论后批准了新的预算。" * 3
+VNI = "Tieáng Vieät laø ngoân ngöõ chính thöùc cuûa Vieät Nam, ñöôïc duøng trong caùc tröôøng hoïc. " * 3
+TCVN3 = "Hµ Néi m­a to, n­íc ngËp nhiÒu tuyÕn phè trung t©m khiÕn giao th«ng ïn t¾c kÐo dµi. " * 3
+UTF8_AS_LATIN1 = (VI * 2).encode("utf-8").decode("latin-1")
+
+
+def _normalize(texts: list[str]) -> list[dict]:
+    records = [{"id": str(i), "title": "", "text": t} for i, t in enumerate(texts)]
+    return NormalizeStage(NormalizeConfig())(records)
+
+
+def test_vietnamese_with_and_without_diacritics_is_kept():
+    vi, plain, calendar = _normalize([VI * 2, NO_DIACRITICS * 2, CALENDAR])
+    assert QUARANTINE_KEY not in vi and DIACRITICS_KEY not in vi
+    assert QUARANTINE_KEY not in plain and plain[DIACRITICS_KEY] is False
+    assert QUARANTINE_KEY not in calendar and DIACRITICS_KEY not in calendar
+
+
+def test_calendar_goes_to_the_identifier_not_the_fast_path():
+    _, latin, _, marked = scan_texts([CALENDAR]).counts[0]
+    assert marked / latin < CLEARLY_VIETNAMESE  # the doubtful case the old rule got wrong, not a shortcut
+
+
+@pytest.mark.parametrize(("text", "reason"), [
+    (EN, "no Vietnamese diacritics, identified as 'en'"),
+    (FR, "identified as 'fr'"),
+    (ZH, "mostly non-Latin script"),
+    (VNI, "mis-encoded VNI/TCVN3"),
+    (TCVN3, "mis-encoded VNI/TCVN3"),
+    (UTF8_AS_LATIN1, "mis-encoded VNI/TCVN3"),
+])
+def test_foreign_text_and_mojibake_are_quarantined_with_a_reason(text, reason):
+    (record,) = _normalize([text])
+    assert reason in record[QUARANTINE_KEY]
+    assert DIACRITICS_KEY not in record
+
+
+def test_language_check_off_keeps_everything():
+    records = [{"id": "0", "title": "", "text": EN}, {"id": "1", "title": "", "text": NO_DIACRITICS * 2}]
+    out = NormalizeStage(NormalizeConfig(language_check=False))(records)
+    assert all(QUARANTINE_KEY not in r and DIACRITICS_KEY not in r for r in out)
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "parquet"])
+def test_diacritics_flag_reaches_the_output(tmp_path, fmt):
+    import pandas as pd
+
+    path = tmp_path / "in.jsonl"
+    rows = [{"id": "vi", "text": VI * 2}, {"id": "plain", "text": NO_DIACRITICS * 2}, {"id": "en", "text": EN}]
+    path.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows), encoding="utf-8")
+    cfg = job(tmp_path, path, output={"path": str(tmp_path / "out" / f"results.{fmt}"), "format": fmt})
+    summary = Pipeline.from_dict(cfg).run()
+    assert (summary.written, summary.quarantined) == (2, 1)
+    out = Path(cfg["output"]["path"])
+    frame = pd.read_json(out, lines=True) if fmt == "jsonl" else pd.read_parquet(out)
+    flags = dict(zip(frame["id"], frame["diacritics"], strict=True))
+    assert flags["plain"] == False  # noqa: E712 (numpy/pandas booleans)
+    assert pd.isna(flags["vi"])
+
+
+def test_no_vntc_train_article_is_quarantined_as_foreign(shared_data):
+    with gzip.open(shared_data / "vntc" / "train.jsonl.gz", "rt", encoding="utf-8") as fh:
+        texts = [json.loads(line)["text"] for line in fh]
+    assert len(texts) == 33_759
+    cleaned, counts = clean_batch(texts)
+    problems, no_diacritics = language_verdicts(cleaned, counts)
+    assert [(i, problem) for i, problem in enumerate(problems) if problem] == []
+    assert len(no_diacritics) >= 15  # the forum questions typed without accents, now kept
