@@ -1,9 +1,9 @@
 """Is a text Vietnamese? Letter counts for the clear cases, a language identifier for the rest.
 
 The normalize stage quarantines text that is not Vietnamese instead of feeding it to the models.
-The rule used to be letter counts alone ("no Vietnamese diacritics" = not Vietnamese), which
-rejected real Vietnamese: forum questions typed without accents and sports calendars full of
-foreign names (docs/language.md has the numbers). Now:
+Letter counts alone ("no Vietnamese diacritics" = not Vietnamese) would reject real Vietnamese:
+forum questions typed without accents and sports calendars full of foreign names
+(docs/language.md has the numbers). So:
 
 * Letter counts from the compiled scan (:func:`pipeline.text.scan.scan_texts`) still decide the
   clear cases, for free: too few letters to judge (accepted), mostly non-Latin script (Chinese,
