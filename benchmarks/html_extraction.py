@@ -1,9 +1,9 @@
 """HTML extraction on the project's own test pages: trafilatura's defaults against vnnews' reader.
 
-    .venv/bin/python benchmarks/html_extraction.py [tests/fixtures/pages]
+    .venv/bin/python benchmarks/html_extraction.py [samples/pages] [--expected tests/fixtures/pages_expected.json]
 
 Each page in the folder has its expected lead (sapo), body paragraphs, byline and a list of page
-chrome snippets (menus, related news, comments, footer) in ``expected.json``. Per page and
+chrome snippets (menus, related news, comments, footer) in the expectations file. Per page and
 extractor it reports:
 
 - lead: whether the lead is in the text (vnnews also requires it to come first);
@@ -26,7 +26,8 @@ from common import ROOT, argument_parser
 
 from pipeline.io.html import decode_page, extract
 
-DEFAULT_FOLDER = ROOT / "tests" / "fixtures" / "pages"
+DEFAULT_FOLDER = ROOT / "samples" / "pages"
+DEFAULT_EXPECTED = ROOT / "tests" / "fixtures" / "pages_expected.json"
 
 
 def _defaults(html: str) -> dict:
@@ -50,8 +51,8 @@ def score(page: dict, expected: dict) -> dict:
     }
 
 
-def main(folder: Path = DEFAULT_FOLDER) -> None:
-    expected = json.loads((folder / "expected.json").read_text(encoding="utf-8"))
+def main(folder: Path = DEFAULT_FOLDER, expected_file: Path = DEFAULT_EXPECTED) -> None:
+    expected = json.loads(expected_file.read_text(encoding="utf-8"))
     print(f"{'page':<24} {'extractor':<20} {'lead':>5} {'body':>5} {'prec':>5} {'byline':>6}  chrome in text")
     for name, want in expected.items():
         if name.startswith("_"):
@@ -67,5 +68,8 @@ def main(folder: Path = DEFAULT_FOLDER) -> None:
 if __name__ == "__main__":
     parser = argument_parser(__doc__)
     parser.add_argument("folder", nargs="?", type=Path, default=DEFAULT_FOLDER,
-                        help="pages with their expected.json (default: tests/fixtures/pages)")
-    main(parser.parse_args().folder)
+                        help="the pages (default: samples/pages)")
+    parser.add_argument("--expected", type=Path, default=DEFAULT_EXPECTED,
+                        help="what each page should give (default: tests/fixtures/pages_expected.json)")
+    args = parser.parse_args()
+    main(args.folder, args.expected)

@@ -1,7 +1,7 @@
 """warcio against FastWARC: time to iterate a CC-NEWS-like WARC file and read its HTML pages.
 
     python -m venv /tmp/warcbench && /tmp/warcbench/bin/pip install warcio fastwarc
-    /tmp/warcbench/bin/python benchmarks/warc_readers.py [tests/fixtures/pages] [300]
+    /tmp/warcbench/bin/python benchmarks/warc_readers.py [samples/pages] [300]
 
 Writes a ``.warc.gz`` the way CC-NEWS does (one gzip member per record) with warcio: N request and N
 response records, every fifth response a 301 redirect, the others the project's own test pages,
@@ -62,7 +62,7 @@ def with_fastwarc(path: Path) -> tuple[int, int]:
 
 
 def main() -> None:
-    folder = Path(sys.argv[1] if len(sys.argv) > 1 else "tests/fixtures/pages")
+    folder = Path(sys.argv[1] if len(sys.argv) > 1 else "samples/pages")
     n = int(sys.argv[2]) if len(sys.argv) > 2 else 300
     pages = [p.read_bytes() for p in sorted(folder.glob("*.html"))]
     with tempfile.TemporaryDirectory() as tmp:

@@ -1,7 +1,7 @@
 """HTML pages as input (input.format: html): the reader on the project's own test pages, and a real `vnnews run`.
 
-The pages under tests/fixtures/pages are the project's own writing in the layouts of Vietnamese
-newspapers; expected.json says what each should give (see benchmarks/html_extraction.py).
+The pages under samples/pages are the project's own writing in the layouts of Vietnamese
+newspapers; tests/fixtures/pages_expected.json says what each should give (see benchmarks/html_extraction.py).
 """
 
 from __future__ import annotations
@@ -22,8 +22,9 @@ from pipeline.io.html import HtmlReader, decode_page, extract, looks_like_name
 from pipeline.io.readers import detect_format, format_of_name, open_reader, read_batches
 from pipeline.io.records import Quarantined
 
-PAGES = Path(__file__).parent / "fixtures" / "pages"
-EXPECTED = {k: v for k, v in json.loads((PAGES / "expected.json").read_text(encoding="utf-8")).items()
+PAGES = Path(__file__).parent.parent / "samples" / "pages"
+EXPECTED_FILE = Path(__file__).parent / "fixtures" / "pages_expected.json"
+EXPECTED = {k: v for k, v in json.loads(EXPECTED_FILE.read_text(encoding="utf-8")).items()
             if not k.startswith("_")}
 VNNEWS = str(Path(sys.executable).parent / "vnnews")
 

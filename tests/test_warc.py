@@ -1,6 +1,6 @@
 """WARC files as input (input.format: warc): what becomes a row, what is skipped and counted, damage, a real run.
 
-The WARC files are written here with warcio, around the project's own pages in tests/fixtures/pages
+The WARC files are written here with warcio, around the project's own pages in samples/pages
 (never a newspaper's page), with the records a crawl holds besides articles: requests, warcinfo,
 redirects, a 404, an image, robots.txt.
 """
@@ -25,8 +25,9 @@ from pipeline.io.html import decode_page
 from pipeline.io.readers import FolderReader, detect_format, format_of_name, open_reader, read_batches
 from pipeline.io.records import Quarantined
 
-PAGES = Path(__file__).parent / "fixtures" / "pages"
-EXPECTED = {k: v for k, v in json.loads((PAGES / "expected.json").read_text(encoding="utf-8")).items()
+PAGES = Path(__file__).parent.parent / "samples" / "pages"
+EXPECTED_FILE = Path(__file__).parent / "fixtures" / "pages_expected.json"
+EXPECTED = {k: v for k, v in json.loads(EXPECTED_FILE.read_text(encoding="utf-8")).items()
             if not k.startswith("_")}
 VNNEWS = str(Path(sys.executable).parent / "vnnews")
 SONG_XANH = EXPECTED["bao-a-le-hoi.html"]["url"]
