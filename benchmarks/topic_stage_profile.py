@@ -1,6 +1,6 @@
 """Where the normalize and classify stages spend their time, part by part, per article.
 
-The "where the remaining time goes" numbers in docs/models.md: each part is timed alone on the same batch
+The "where the remaining time goes" numbers in docs/topic-model.md: each part is timed alone on the same batch
 (best and median of ``--repeats`` runs, microseconds per article, wall clock, both cores for the
 compiled kernels), so the parts show which of them is worth work. They do not add up exactly to
 the stage totals (caches, thread wake-ups), which are timed too.

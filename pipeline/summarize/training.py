@@ -149,7 +149,7 @@ split features, thresholds, children and leaf values), evaluated with numpy.
 
 {lead_line}
 Scores on VietNews dev (never used for training): `vnnews evaluate configs/evaluate_summary.yaml`
-(docs/models.md has the table).
+(docs/summarizer.md has the table).
 
 Training took {metrics["train_seconds"]} s.
 
