@@ -57,6 +57,7 @@ from pipeline.io.writers import (
 from pipeline.provenance import package_versions
 from pipeline.run.progress import Progress
 from pipeline.run.state import KeyFilter, RunState, input_fingerprint
+from pipeline.stages import RunStart
 
 if TYPE_CHECKING:
     from pipeline.run.pipeline import Pipeline
@@ -69,7 +70,8 @@ log = logging.getLogger(__name__)
 READ_SETTINGS_EXCLUDE = frozenset({"path", "batch_size"})
 # Fields the stages write (normalize: title, text, author of raw pages; classify; summarize): what a
 # refreshed row takes from the previous output instead of recomputing.
-MODEL_FIELDS = ("title", "text", "topic", "topic_score", "topic_top_k", "summary")
+MODEL_FIELDS = ("title", "text", "topic", "topic_score", "topic_top_k", "summary", "duplicate_of",
+                "duplicate_similarity")
 
 @dataclass
 class RunSummary:
@@ -230,6 +232,7 @@ def _open_run(pipe: Pipeline) -> RunContext | RunSummary:
         known = {str(r.get(key)): (r.get("content_hash"), r.get("config_hash"), r.get("input_hash"))
                  for r in sink.read_rows()}
     key_filter = KeyFilter(key, chash, known, state.seen_keys(key) if start else set(), out_cfg.include_text)
+    pipe.start(RunStart(out_cfg.mode, key, out_cfg.path, sink.read_rows, state.rows if start else tuple))
     progress = Progress(total, config.runner.progress, config.runner.log_every_seconds, initial=start)
     summary = RunSummary(run_id=state.run_id, config_hash=chash, resumed_from=start)
     return RunContext(reader, total, state, sink, key_filter, summary, progress, started, started_at)
