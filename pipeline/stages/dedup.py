@@ -48,7 +48,7 @@ DUPLICATE_OF = "duplicate_of"
 SIMILARITY = "duplicate_similarity"
 # MinHashLSH picks its bands to weigh missed pairs above extra candidates: every candidate's
 # similarity is checked against the threshold anyway, so an extra candidate costs one comparison.
-LSH_WEIGHTS = (0.2, 0.8)
+LSH_WEIGHTS = (0.2, 0.8)  # at the default threshold 0.6 and 128 permutations: 23 bands of 5
 COMPACT_FILES = 64  # a store with more segment files than this is rewritten as one at the next start
 
 
