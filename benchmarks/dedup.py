@@ -21,7 +21,9 @@ deduplication by content hash (what the key filter's ``content_hash`` would catc
 pair of distinct articles (highest estimated similarity) shows the margin to the threshold.
 
 Cost: microseconds per article of the dedup stage beside the topic stage (the shipped model) on the
-same texts, interleaved over ``--repeats``, median of per-repeat ratios.
+same texts, and of the whole default job (normalize, classify, learned summary) with and without
+dedup on ``--job-articles`` of them, each interleaved over ``--repeats``, median of per-repeat
+ratios; and the signatures alone beside datasketch's own ``update_batch`` (SHA-1 per shingle).
 
 Scale (``--scale N``): VietNews train articles plus constructed copies up to N rows through the
 stage (no store): seconds and resident memory at each doubling, to show near-linear growth.
@@ -45,8 +47,9 @@ from common import SHARED_DATA, argument_parser
 from datasketch import MinHash
 
 from pipeline.config import ClassifyConfig, DedupConfig
+from pipeline.run.pipeline import Pipeline
 from pipeline.stages.classify import ClassifyStage
-from pipeline.stages.dedup import DUPLICATE_OF, SIMILARITY, DedupStage
+from pipeline.stages.dedup import DUPLICATE_OF, SIMILARITY, DedupStage, NearDuplicateIndex
 from pipeline.text.minhash import canonical_syllables, syllable_shingles
 from pipeline.text.normalize import set_tone_style
 
@@ -225,6 +228,26 @@ def cost(args) -> None:
         dedup_us.append(d * 1e6)
         classify_us.append(c * 1e6)
         ratios.append(d / c)
+    # The whole job (normalize, classify, learned extractive summary) with and without dedup, interleaved.
+    jobs = {name: Pipeline.from_dict({"input": {"path": "unused.jsonl"}, "output": {"path": "unused.jsonl"},
+                                      "dedup": {"enabled": enabled}})
+            for name, enabled in (("without", False), ("with", True))}
+    job_texts = texts[: args.job_articles]
+    job_ratios, job_us = [], {"without": [], "with": []}
+    for _ in range(args.repeats):
+        for name, pipe in jobs.items():
+            for stage in pipe.stages:  # a fresh index each repeat
+                if isinstance(stage, DedupStage):
+                    stage.index = NearDuplicateIndex(stage.signer, stage.config.threshold)
+            started = time.perf_counter()
+            for i in range(0, len(job_texts), 64):
+                pipe.process_batch([dict(r) for r in job_texts[i : i + 64]])
+            job_us[name].append((time.perf_counter() - started) / len(job_texts) * 1e6)
+        job_ratios.append(job_us["with"][-1] / job_us["without"][-1])
+    print(f"whole job over {len(job_texts):,} articles (normalize, classify, learned summary): "
+          f"{statistics.median(job_us['without']):.0f} us per article without dedup, "
+          f"{statistics.median(job_us['with']):.0f} with; with / without = {statistics.median(job_ratios):.2f} "
+          "(median of per-repeat ratios)")
     started = time.perf_counter()
     for row in texts:  # datasketch's own path: SHA-1 of every shingle's bytes, update_batch
         reference = MinHash(num_perm=128, seed=1)
@@ -299,6 +322,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=13)
     parser.add_argument("--repeats", type=int, default=3, help="cost: interleaved repeats")
     parser.add_argument("--no-cost", action="store_true", help="skip the cost comparison")
+    parser.add_argument("--job-articles", type=int, default=1000, help="cost: articles for the whole-job comparison")
     parser.add_argument("--scale", type=int, default=None, help="run the scale test with this many rows instead")
     args = parser.parse_args()
     if args.scale:

@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any
 
 from pipeline.config import InputConfig, JobConfig, OutputConfig, dump_config
 from pipeline.errors import ConfigError, InputError, Interrupted, QuarantineThresholdError
-from pipeline.io.readers import FolderReader, open_reader, read_batches
+from pipeline.io.readers import FolderReader, bytes_progress, open_reader, read_batches
 from pipeline.io.writers import (
     SIDE_SUFFIXES,
     Sink,
@@ -170,7 +170,8 @@ def _log_run(path, manifest: dict[str, Any]) -> None:
     if path.exists() and any(json.loads(line).get("run_id") == manifest["run_id"]
                              for line in path.read_text(encoding="utf-8").splitlines() if line.strip()):
         return
-    entry = {k: manifest[k] for k in ("run_id", "finished_at", "config_hash", "mode", "input", "counts", "stages")}
+    entry = {k: manifest[k] for k in ("run_id", "finished_at", "config_hash", "mode", "input", "counts", "skipped",
+                                      "stages")}
     with open(path, "a", encoding="utf-8") as runs:
         runs.write(json.dumps(entry, ensure_ascii=False) + "\n")
 
@@ -233,7 +234,8 @@ def _open_run(pipe: Pipeline) -> RunContext | RunSummary:
                  for r in sink.read_rows()}
     key_filter = KeyFilter(key, chash, known, state.seen_keys(key) if start else set(), out_cfg.include_text)
     pipe.start(RunStart(out_cfg.mode, key, out_cfg.path, sink.read_rows, state.rows if start else tuple))
-    progress = Progress(total, config.runner.progress, config.runner.log_every_seconds, initial=start)
+    progress = Progress(total, config.runner.progress, config.runner.log_every_seconds, initial=start,
+                        position=bytes_progress(reader) if config.runner.kind == "local" else None)
     summary = RunSummary(run_id=state.run_id, config_hash=chash, resumed_from=start)
     return RunContext(reader, total, state, sink, key_filter, summary, progress, started, started_at)
 
@@ -287,6 +289,7 @@ def _commit_run(pipe: Pipeline, ctx: RunContext) -> RunSummary:
     config, out_cfg, state, summary = pipe.config, pipe.config.output, ctx.state, ctx.summary
     stages, chash, start = pipe.stages, summary.config_hash, summary.resumed_from
     counts = state.counts()
+    _check_read_something(config, ctx, counts["read"])
     _check_replace(config, ctx.sink, state, counts)
     refreshed = (with_previous_fields(ctx.sink, out_cfg.key, state.refreshed, model_fields(config))
                  if counts["refreshed"] else list)
@@ -345,6 +348,20 @@ def _commit_run(pipe: Pipeline, ctx: RunContext) -> RunSummary:
         summary.articles_per_second, out_cfg.path,
     )
     return summary
+
+
+def _check_read_something(config: JobConfig, ctx: RunContext, read: int) -> None:
+    """A WARC input that gave no row at all is an input problem (exit 4), said with what its records were."""
+    if read or not (ctx.skipped or bytes_progress(ctx.reader) is not None):
+        return
+    total = sum(ctx.skipped.values())
+    found = "; ".join(f"{reason} ({count:,})" for reason, count in ctx.skipped.most_common(8))
+    held = f"holds {total:,} records and none of them is" if total else "holds no record, so no"
+    raise InputError(
+        f"Input {config.input.path} gave 0 rows: it {held} an HTML page with HTTP status 200"
+        + (f" (skipped: {found})" if found else "") + ". Check input.path (a crawl of pages, not of robots.txt "
+        "or redirects?); the output was left as it was."
+    )
 
 
 def _check_replace(config: JobConfig, sink: Sink, state: RunState, counts: dict[str, int]) -> None:
