@@ -219,9 +219,10 @@ class DedupConfig(Section):
         "but run no model on it (no topic, no summary).",
     )
     threshold: float = Field(
-        0.6, ge=0.2, le=1.0,
+        0.8, ge=0.2, le=1.0,
         description="Estimated Jaccard similarity of the shingle sets from which a row is a near-duplicate of "
-        "an earlier one (distinct VietNews articles stay below 0.35, see docs/dedup.md).",
+        "an earlier one; lower values also flag follow-up articles that reuse a story's background paragraphs "
+        "(docs/dedup.md).",
     )
     shingle_size: int = Field(3, ge=1, le=10, description="Consecutive syllables per shingle.")
     num_perm: int = Field(

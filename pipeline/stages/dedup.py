@@ -46,9 +46,12 @@ log = logging.getLogger(__name__)
 
 DUPLICATE_OF = "duplicate_of"
 SIMILARITY = "duplicate_similarity"
-# MinHashLSH picks its bands to weigh missed pairs above extra candidates: every candidate's
-# similarity is checked against the threshold anyway, so an extra candidate costs one comparison.
-LSH_WEIGHTS = (0.2, 0.8)  # at the default threshold 0.6 and 128 permutations: 23 bands of 5
+# The LSH index is built for a threshold LSH_MARGIN below dedup.threshold, weighing missed pairs above
+# extra candidates: every candidate's similarity is checked against dedup.threshold anyway, so an extra
+# candidate costs one comparison, while a pair the bands miss is lost. At the default 0.8 (index 0.7,
+# 18 bands of 7 values) a pair of similarity 0.8 becomes a candidate with probability 0.986, 0.75: 0.92.
+LSH_MARGIN = 0.1
+LSH_WEIGHTS = (0.2, 0.8)
 COMPACT_FILES = 64  # a store with more segment files than this is rewritten as one at the next start
 
 
@@ -58,7 +61,8 @@ class NearDuplicateIndex:
     def __init__(self, signer: Signer, threshold: float) -> None:
         self.signer = signer
         self.threshold = threshold
-        self.lsh = MinHashLSH(threshold=threshold, num_perm=signer.num_perm, weights=LSH_WEIGHTS)
+        self.lsh = MinHashLSH(threshold=max(threshold - LSH_MARGIN, 0.1), num_perm=signer.num_perm,
+                              weights=LSH_WEIGHTS)
         self.keys: list[str | None] = []  # ordinal -> key (None once removed)
         self.ordinals: dict[str, int] = {}  # key -> ordinal of its live entry
         self.signatures = np.empty((1024, signer.num_perm), dtype=np.uint32)
