@@ -217,7 +217,7 @@ def _open_run(pipe: Pipeline) -> RunContext | RunSummary:
                 "output_format": out_cfg.format}
     quarantine = side_path(out_cfg.path, "quarantine.jsonl")
     state = RunState.open(side_path(out_cfg.path, "state"), identity, output_owner(out_cfg),
-                          config.runner.resume and config.runner.kind == "local",
+                          config.runner.resume,
                           lambda: output_signature(sink, quarantine))
     remove_stale_temporaries(out_cfg.path)
     if state.complete:
@@ -242,6 +242,15 @@ def _open_run(pipe: Pipeline) -> RunContext | RunSummary:
 
 def _process_locally(pipe: Pipeline, ctx: RunContext, preview_rows: int) -> None:
     state, summary = ctx.state, ctx.summary
+    if summary.resumed_from:
+        from pipeline.run.ray import saved_files
+
+        if saved_files(state):
+            raise ConfigError(
+                f"The unfinished run in {state.directory} was started by the Ray runner (its saved rows are whole "
+                "input files, not the first rows of the input). Finish it with runner.kind: ray, or set "
+                "runner.resume: false to start over."
+            )
     ctx.throughput.append([round(time.monotonic() - ctx.started, 3), summary.resumed_from])  # models loaded
     try:
         for batch in read_batches(pipe.config.input, ctx.reader, start=summary.resumed_from):
@@ -275,7 +284,8 @@ def run_job(pipe: Pipeline, preview_rows: int = 10) -> RunSummary:
     except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM turned into KeyboardInterrupt("SIGTERM") by the CLI
         signal_name = str(exc.args[0]) if exc.args else "SIGINT"
         if pipe.config.runner.kind == "ray":
-            then = "the Ray runner starts over: run the same command again"
+            then = (f"the input files whose rows were all saved ({ctx.state.committed_rows():,} rows) are kept in "
+                    f"{ctx.state.directory}: run the same command to go on with the other files")
         else:
             then = (f"rows before {ctx.state.committed_rows():,} are saved in {ctx.state.directory}: run the same "
                     "command to resume from there")
