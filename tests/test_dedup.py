@@ -160,6 +160,7 @@ def test_append_job_compares_with_the_rows_already_in_the_output(tmp_path):
     manifest = json.loads((tmp_path / "out" / "news.manifest.json").read_text(encoding="utf-8"))
     assert manifest["stages"]["dedup"] | {"indexed_from_output": 40, "duplicates": 2, "not_indexed": 0} \
         == manifest["stages"]["dedup"]
+    assert "Near-duplicates" in (tmp_path / "out" / "news.report.html").read_text(encoding="utf-8")
 
     # Without the stored signatures: an output with text is signed again, one without is not compared.
     for include_text, flagged, not_indexed in ((True, 2, 0), (False, 0, 40)):
