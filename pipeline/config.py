@@ -209,6 +209,31 @@ class SummarizeConfig(Section):
         return self
 
 
+class DedupConfig(Section):
+    """Near-duplicates: MinHash + LSH over syllable shingles flags republished copies (docs/dedup.md)."""
+
+    enabled: bool = Field(False, description="Compare each article with earlier ones and flag near-duplicates.")
+    action: Literal["flag", "skip"] = Field(
+        "flag",
+        description="flag: process the row as usual and set duplicate_of; skip: keep the row with duplicate_of "
+        "but run no model on it (no topic, no summary).",
+    )
+    threshold: float = Field(
+        0.8, ge=0.2, le=1.0,
+        description="Estimated Jaccard similarity of the shingle sets from which a row is a near-duplicate of "
+        "an earlier one; lower values also flag follow-up articles that reuse a story's background paragraphs "
+        "(docs/dedup.md).",
+    )
+    shingle_size: int = Field(3, ge=1, le=10, description="Consecutive syllables per shingle.")
+    num_perm: int = Field(
+        128, ge=16, le=1024, description="MinHash permutations: more estimate similarity better, cost time and memory."
+    )
+    seed: int = Field(1, ge=0, le=2**31 - 1, description="Seed of the MinHash permutations.")
+    min_syllables: int = Field(
+        30, ge=1, description="Texts with fewer syllables are neither flagged nor compared (too short to judge)."
+    )
+
+
 class OutputConfig(Section):
     """Where results go. Side files (quarantine, manifest, resolved config) sit beside `path`."""
 
@@ -270,6 +295,7 @@ class JobConfig(Section):
 
     input: InputConfig
     normalize: NormalizeConfig = NormalizeConfig()
+    dedup: DedupConfig = DedupConfig()
     classify: ClassifyConfig = ClassifyConfig()
     summarize: SummarizeConfig = SummarizeConfig()
     output: OutputConfig
@@ -281,6 +307,12 @@ class JobConfig(Section):
             raise ValueError("input.raw_pages needs normalize.enabled: true (the normalize stage parses pages)")
         if self.input.raw_pages and self.input.format in ("html", "warc"):
             raise ValueError("input.raw_pages is for scraped text; HTML pages are parsed by the reader: drop raw_pages")
+        if self.dedup.enabled and self.runner.kind == "ray":
+            raise ValueError(
+                "dedup.enabled needs runner.kind: local: a row is compared with every earlier row in input order, "
+                "and the Ray runner processes batches in parallel, out of order. Run the job locally, or set "
+                "dedup.enabled: false"
+            )
         return self
 
 

@@ -41,3 +41,26 @@ def test_resumed_bar_starts_at_the_resumed_position():
         assert progress._bar.format_dict["initial"] == 900
     finally:
         progress.close()
+
+
+def test_without_a_row_total_the_bytes_read_show_progress(caplog, monkeypatch):
+    """WARC input: rows cannot be counted ahead, so the log line says how much of the input was read, with an ETA."""
+    now = [0.0]
+    where = [(0, 40 * 2**20)]
+    monkeypatch.setattr("pipeline.run.progress.time.monotonic", lambda: now[0])
+    progress = Progress(total=None, mode="log", log_every_seconds=5, position=lambda: where[0])
+    with caplog.at_level(logging.INFO, logger="pipeline.run.progress"):
+        now[0], where[0] = 10.0, (10 * 2**20, 40 * 2**20)
+        progress.update(200)
+    assert "200 articles, 10.0/40.0 MiB read, 20.0 articles/s, ETA 0m30s" in caplog.text
+
+
+def test_bytes_bar_follows_the_reader_position():
+    where = [(0, 1000)]
+    progress = Progress(total=None, mode="bar", position=lambda: where[0])
+    try:
+        where[0] = (600, 1000)
+        progress.update(3)
+        assert (progress._bar.n, progress._bar.total) == (600, 1000)
+    finally:
+        progress.close()

@@ -8,14 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.config import ClassifyConfig, NormalizeConfig, SummarizeConfig
+from pipeline.config import ClassifyConfig, DedupConfig, NormalizeConfig, SummarizeConfig
 from pipeline.io.writers import CsvSink, JsonlSink, ParquetSink, Sink, SqlSink
 from pipeline.stages import Stage
 from pipeline.stages.classify import ClassifyStage
+from pipeline.stages.dedup import DedupStage
 from pipeline.stages.normalize import NormalizeStage
 from pipeline.stages.summarize import SummarizeStage
 
-STAGE_METHODS = ("__call__", "describe", "fingerprint", "finish")
+STAGE_METHODS = ("__call__", "describe", "fingerprint", "start", "finish")
 SINK_METHODS = ("exists", "signature", "read_rows", "commit")
 
 
@@ -36,7 +37,7 @@ def test_the_protocols_declare_what_the_runners_call():
     assert _protocol_methods(Sink) == set(SINK_METHODS)
 
 
-@pytest.mark.parametrize("cls", [NormalizeStage, ClassifyStage, SummarizeStage])
+@pytest.mark.parametrize("cls", [NormalizeStage, DedupStage, ClassifyStage, SummarizeStage])
 def test_stage_classes_define_every_protocol_method(cls):
     for name in STAGE_METHODS:
         assert name in vars(cls), f"{cls.__name__} lacks {name}"
@@ -50,6 +51,7 @@ def test_stage_instances_satisfy_the_protocol():
         ClassifyStage(ClassifyConfig()),  # the shipped topic model
         SummarizeStage(SummarizeConfig()),  # the shipped learned extractive model
         SummarizeStage(SummarizeConfig(method="lead_title")),
+        DedupStage(DedupConfig(enabled=True)),
     ]
     for stage in stages:
         assert isinstance(stage, Stage), type(stage).__name__

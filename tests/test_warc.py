@@ -207,7 +207,52 @@ def test_vnnews_run_over_a_folder_of_warc_files(tmp_path):
     assert manifest["skipped"] == {**SKIPPED, "request record": SKIPPED["request record"] + 2}
     assert (manifest["counts"]["read"], manifest["counts"]["written"], manifest["counts"]["quarantined"]) == (5, 4, 1)
     assert f"skipped {sum(manifest['skipped'].values())} records" in " ".join(proc.stdout.split())
+    runs = [json.loads(line) for line in out.with_name("news.runs.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert runs[-1]["skipped"] == manifest["skipped"]
+    report = out.with_name("news.report.html").read_text(encoding="utf-8")
+    assert f"Skipped input records ({sum(manifest['skipped'].values())}" in report and "HTTP 301" in report
 
     again = vnnews()
     assert again.returncode == 0, again.stderr
     assert "up to date" in again.stdout
+
+
+def test_bytes_read_reach_the_file_size(tmp_path):
+    """What the progress bar shows for WARC input: bytes read, over one file or a folder of them."""
+    from pipeline.io.readers import bytes_progress
+
+    crawl = tmp_path / "crawl"
+    crawl.mkdir()
+    one = write_crawl(crawl / "a.warc.gz")
+    two = write_two_pages(crawl / "b.warc.gz")
+    size = one.stat().st_size + two.stat().st_size
+    reader = open_reader(InputConfig(path=crawl))
+    position = bytes_progress(reader)
+    assert position() == (0, size)
+    seen = [position()[0] for _ in reader.rows()]
+    assert seen == sorted(seen) and 0 < seen[0] < size
+    assert position() == (size, size)
+    single = open_reader(InputConfig(path=one))
+    list(single.rows())
+    assert bytes_progress(single)() == (one.stat().st_size,) * 2
+    assert bytes_progress(open_reader(InputConfig(path=PAGES))) is None  # a folder of pages is counted by rows
+
+
+def test_a_warc_without_pages_says_why_and_exits_4(tmp_path):
+    """0 rows from a crawl of redirects and robots.txt: exit 4 naming what its records were, no output written."""
+    crawl = tmp_path / "redirects.warc.gz"
+    with open(crawl, "wb") as fh:
+        writer = WARCWriter(fh, gzip=True)
+        _response(writer, "https://songxanh.example.vn/old", b"", "301 Moved Permanently")
+        _response(writer, "https://songxanh.example.vn/robots.txt", b"User-agent: *\n", content_type="text/plain")
+    out = tmp_path / "out" / "news.jsonl"
+    cfg = {"input": {"path": str(crawl)}, "output": {"path": str(out)}, "runner": {"progress": "off"},
+           "summarize": {"method": "lead_title"}}
+    (tmp_path / "job.yaml").write_text(yaml.safe_dump(cfg), encoding="utf-8")
+    proc = subprocess.run([VNNEWS, "run", str(tmp_path / "job.yaml")], capture_output=True, text=True, timeout=300,
+                          stdin=subprocess.DEVNULL)
+    assert proc.returncode == 4, (proc.stdout, proc.stderr)
+    message = " ".join(proc.stderr.split())
+    assert "gave 0 rows: it holds 4 records and none of them is an HTML page with HTTP status 200" in message
+    assert "request record (2); HTTP 301 (1); content type text/plain (1)" in message
+    assert "Traceback" not in proc.stderr and not out.exists()

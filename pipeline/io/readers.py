@@ -23,7 +23,7 @@ import stat
 import sys
 import zlib
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from itertools import chain, islice
 from pathlib import Path
@@ -571,6 +571,7 @@ class FolderReader:
         self.config = config
         self._skipped: Counter[str] = Counter()  # the counts of the files read to their end
         self._current = None  # the reader of the file being read
+        self._warcs_done = 0  # WARC files read to their end (for bytes_progress)
         try:
             self.entries = list_folder(path, config.format)
         except OSError as exc:
@@ -597,8 +598,20 @@ class FolderReader:
         """Records read past so far, by reason, over every file (see :attr:`WarcReader.skipped`)."""
         return dict(self._skipped + Counter(getattr(self._current, "skipped", {})))
 
+    def bytes_progress(self) -> tuple[int, int] | None:
+        """(bytes read, bytes in all) over the folder's WARC files, whose rows cannot be counted ahead;
+        None without WARC files. A file counts as read once its reader is done with it."""
+        warcs = [e for e in self.entries if e.fmt == "warc"]
+        if not warcs:
+            return None
+        sizes = {e.path: _size(e.path) for e in warcs}
+        done = sum(sizes[e.path] for e in warcs[: self._warcs_done])
+        if isinstance(self._current, WarcReader):
+            done += self._current.bytes_read()
+        return done, sum(sizes.values())
+
     def rows(self) -> Iterator[Row]:
-        self._skipped, self._current = Counter(), None
+        self._skipped, self._current, self._warcs_done = Counter(), None, 0
         for entry in self.entries:
             if entry.problem is not None:
                 yield Quarantined(entry.problem, b"", entry.rel)
@@ -609,7 +622,25 @@ class FolderReader:
             except InputError as exc:  # an unreadable file among readable ones
                 yield Quarantined(f"cannot read file: {exc}", b"", entry.rel)
             self._skipped.update(getattr(self._current, "skipped", {}))
+            self._warcs_done += entry.fmt == "warc"
             self._current = None
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
+def bytes_progress(reader) -> Callable[[], tuple[int, int] | None] | None:
+    """For inputs whose rows cannot be counted ahead (WARC files): a function giving (bytes read, bytes in
+    all), which the progress bar shows instead of a row total; None for other readers."""
+    if isinstance(reader, WarcReader):
+        return lambda: (reader.bytes_read(), reader.size())
+    if isinstance(reader, FolderReader) and any(e.fmt == "warc" for e in reader.entries):
+        return reader.bytes_progress
+    return None
 
 
 def file_reader(entry: FolderEntry, root: Path, config: InputConfig):

@@ -89,39 +89,61 @@ class WarcReader:
         self.max_bytes = max_bytes
         self.favor = favor
         self.skipped: Counter[str] = Counter()  # reason -> records read past, for the manifest
+        self._fh = None  # the open file while rows() reads it
+        self._finished = False
 
     def estimate_total(self) -> int | None:
         return None  # how many records are HTML pages is known only once the file is read
 
-    def rows(self) -> Iterator[FileRow | Quarantined]:
-        from warcio.exceptions import ArchiveLoadFailed
+    def size(self) -> int:
+        try:
+            return self.path.stat().st_size
+        except OSError:
+            return 0
 
+    def bytes_read(self) -> int:
+        """How far into the file (compressed bytes) reading has come: progress where rows cannot be counted."""
+        if self._finished:
+            return self.size()
+        try:
+            return self._fh.tell() if self._fh is not None else 0
+        except (OSError, ValueError):
+            return 0
+
+    def rows(self) -> Iterator[FileRow | Quarantined]:
         self.skipped = Counter()  # a resumed run reads the file again from the start
         try:  # (opened apart from the with below, so that only a file that cannot be opened is an InputError)
             fh = open(self.path, "rb")  # noqa: SIM115
         except OSError as exc:
             raise InputError(f"Cannot open input {self.path}: {exc.strerror or exc}.") from None
-        number = 0
+        self._fh, self._finished = fh, False
         with fh:
-            records = _checked_iterator(fh)
-            try:
-                for number, record in enumerate(records, start=1):
-                    source = f"{self.name}:record {number}"
-                    complete = record.rec_headers.get_header("Content-Length") is not None  # (else cut in its headers)
-                    row = self._row(record, source) if complete else None
-                    if not (complete and _drain(record.raw_stream)):
-                        yield Quarantined(f"WARC file ends abruptly inside record {number}", b"", source,
-                                          record.rec_headers.get_header("WARC-Target-URI"))
-                        return
-                    if row is not None:
-                        yield row
-            except (ArchiveLoadFailed, OSError, EOFError, zlib.error, ValueError, AttributeError) as exc:
-                # (AttributeError: warcio's parser on a record cut inside its headers)
-                yield self._damaged(number + 1, exc)
-                return
-            if not records.ended_cleanly:
-                yield Quarantined(f"WARC file ends abruptly after record {number}", b"",
-                                  f"{self.name}:record {number + 1}")
+            yield from self._records(fh)
+        self._fh, self._finished = None, True
+
+    def _records(self, fh) -> Iterator[FileRow | Quarantined]:
+        from warcio.exceptions import ArchiveLoadFailed
+
+        number = 0
+        records = _checked_iterator(fh)
+        try:
+            for number, record in enumerate(records, start=1):
+                source = f"{self.name}:record {number}"
+                complete = record.rec_headers.get_header("Content-Length") is not None  # (else cut in its headers)
+                row = self._row(record, source) if complete else None
+                if not (complete and _drain(record.raw_stream)):
+                    yield Quarantined(f"WARC file ends abruptly inside record {number}", b"", source,
+                                      record.rec_headers.get_header("WARC-Target-URI"))
+                    return
+                if row is not None:
+                    yield row
+        except (ArchiveLoadFailed, OSError, EOFError, zlib.error, ValueError, AttributeError) as exc:
+            # (AttributeError: warcio's parser on a record cut inside its headers)
+            yield self._damaged(number + 1, exc)
+            return
+        if not records.ended_cleanly:
+            yield Quarantined(f"WARC file ends abruptly after record {number}", b"",
+                              f"{self.name}:record {number + 1}")
 
     def _damaged(self, number: int, exc: Exception) -> Quarantined:
         reason = " ".join(str(exc).split()) or type(exc).__name__

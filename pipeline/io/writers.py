@@ -70,7 +70,7 @@ class Sink(Protocol):
         ...
 # Files and folders a run writes beside ``<stem>.<ext>`` (see :func:`side_path`).
 SIDE_SUFFIXES = ("state", "quarantine.jsonl", "rejected.jsonl", "manifest.json", "config.yaml", "runs.jsonl",
-                 "report.html")
+                 "report.html", "dedup")
 
 
 def detect_output_format(path: Path, declared: str = "auto") -> str:

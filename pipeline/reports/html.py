@@ -237,7 +237,8 @@ def plot_throughput(points: list[list[float]], path: Path) -> Path:
 
 
 def write_run_report(path: Path, manifest: dict[str, Any], rows: Iterable[dict[str, Any]]) -> Path:
-    """``<stem>.report.html`` for a run: counts, quarantine reasons, topic distribution, throughput."""
+    """``<stem>.report.html`` for a run: counts, quarantine reasons, input records skipped (WARC), near-duplicates
+    flagged, topic distribution, throughput."""
     import tempfile
 
     topics = Counter(str(r.get("topic")) for r in rows if r.get("topic") is not None)
@@ -247,6 +248,9 @@ def write_run_report(path: Path, manifest: dict[str, Any], rows: Iterable[dict[s
     reasons = manifest.get("quarantine_reasons") or {}
     reason_html = (table(["reason", "rows"], sorted(([k, v] for k, v in reasons.items()), key=lambda r: -r[1]))
                    if reasons else "<p>Nothing quarantined.</p>")
+    skipped = manifest.get("skipped") or {}
+    skipped_html = table(["reason", "records"], sorted(([k, v] for k, v in skipped.items()), key=lambda r: -r[1]))
+    duplicates = (manifest.get("stages") or {}).get("dedup")
     stage_rows = [[name, float(sec)] for name, sec in (manifest.get("stage_seconds") or {}).items()]
     with tempfile.TemporaryDirectory() as tmp:
         tmp_dir = Path(tmp)
@@ -258,6 +262,10 @@ def write_run_report(path: Path, manifest: dict[str, Any], rows: Iterable[dict[s
         sections = [
             ("", cards(head)),
             ("Quarantine reasons", reason_html),
+            *([(f"Skipped input records ({sum(skipped.values()):,}: not pages, not rows)", skipped_html)]
+              if skipped else []),
+            *([("Near-duplicates", cards({"flagged": f"{duplicates['duplicates']:,}", "action": duplicates["action"],
+                                           "threshold": duplicates["threshold"]}))] if duplicates else []),
             ("Topic distribution (rows written by this run)", topic_html),
             ("Throughput over time", speed_html),
             ("Seconds per stage", table(["stage", "seconds"], stage_rows)),

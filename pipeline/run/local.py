@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any
 
 from pipeline.config import InputConfig, JobConfig, OutputConfig, dump_config
 from pipeline.errors import ConfigError, InputError, Interrupted, QuarantineThresholdError
-from pipeline.io.readers import FolderReader, open_reader, read_batches
+from pipeline.io.readers import FolderReader, bytes_progress, open_reader, read_batches
 from pipeline.io.writers import (
     SIDE_SUFFIXES,
     Sink,
@@ -57,6 +57,7 @@ from pipeline.io.writers import (
 from pipeline.provenance import package_versions
 from pipeline.run.progress import Progress
 from pipeline.run.state import KeyFilter, RunState, input_fingerprint
+from pipeline.stages import RunStart
 
 if TYPE_CHECKING:
     from pipeline.run.pipeline import Pipeline
@@ -69,7 +70,8 @@ log = logging.getLogger(__name__)
 READ_SETTINGS_EXCLUDE = frozenset({"path", "batch_size"})
 # Fields the stages write (normalize: title, text, author of raw pages; classify; summarize): what a
 # refreshed row takes from the previous output instead of recomputing.
-MODEL_FIELDS = ("title", "text", "topic", "topic_score", "topic_top_k", "summary")
+MODEL_FIELDS = ("title", "text", "topic", "topic_score", "topic_top_k", "summary", "duplicate_of",
+                "duplicate_similarity")
 
 @dataclass
 class RunSummary:
@@ -168,7 +170,8 @@ def _log_run(path, manifest: dict[str, Any]) -> None:
     if path.exists() and any(json.loads(line).get("run_id") == manifest["run_id"]
                              for line in path.read_text(encoding="utf-8").splitlines() if line.strip()):
         return
-    entry = {k: manifest[k] for k in ("run_id", "finished_at", "config_hash", "mode", "input", "counts", "stages")}
+    entry = {k: manifest[k] for k in ("run_id", "finished_at", "config_hash", "mode", "input", "counts", "skipped",
+                                      "stages")}
     with open(path, "a", encoding="utf-8") as runs:
         runs.write(json.dumps(entry, ensure_ascii=False) + "\n")
 
@@ -214,7 +217,7 @@ def _open_run(pipe: Pipeline) -> RunContext | RunSummary:
                 "output_format": out_cfg.format}
     quarantine = side_path(out_cfg.path, "quarantine.jsonl")
     state = RunState.open(side_path(out_cfg.path, "state"), identity, output_owner(out_cfg),
-                          config.runner.resume and config.runner.kind == "local",
+                          config.runner.resume,
                           lambda: output_signature(sink, quarantine))
     remove_stale_temporaries(out_cfg.path)
     if state.complete:
@@ -230,13 +233,24 @@ def _open_run(pipe: Pipeline) -> RunContext | RunSummary:
         known = {str(r.get(key)): (r.get("content_hash"), r.get("config_hash"), r.get("input_hash"))
                  for r in sink.read_rows()}
     key_filter = KeyFilter(key, chash, known, state.seen_keys(key) if start else set(), out_cfg.include_text)
-    progress = Progress(total, config.runner.progress, config.runner.log_every_seconds, initial=start)
+    pipe.start(RunStart(out_cfg.mode, key, out_cfg.path, sink.read_rows, state.rows if start else tuple))
+    progress = Progress(total, config.runner.progress, config.runner.log_every_seconds, initial=start,
+                        position=bytes_progress(reader) if config.runner.kind == "local" else None)
     summary = RunSummary(run_id=state.run_id, config_hash=chash, resumed_from=start)
     return RunContext(reader, total, state, sink, key_filter, summary, progress, started, started_at)
 
 
 def _process_locally(pipe: Pipeline, ctx: RunContext, preview_rows: int) -> None:
     state, summary = ctx.state, ctx.summary
+    if summary.resumed_from:
+        from pipeline.run.ray import saved_files
+
+        if saved_files(state):
+            raise ConfigError(
+                f"The unfinished run in {state.directory} was started by the Ray runner (its saved rows are whole "
+                "input files, not the first rows of the input). Finish it with runner.kind: ray, or set "
+                "runner.resume: false to start over."
+            )
     ctx.throughput.append([round(time.monotonic() - ctx.started, 3), summary.resumed_from])  # models loaded
     try:
         for batch in read_batches(pipe.config.input, ctx.reader, start=summary.resumed_from):
@@ -270,7 +284,8 @@ def run_job(pipe: Pipeline, preview_rows: int = 10) -> RunSummary:
     except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM turned into KeyboardInterrupt("SIGTERM") by the CLI
         signal_name = str(exc.args[0]) if exc.args else "SIGINT"
         if pipe.config.runner.kind == "ray":
-            then = "the Ray runner starts over: run the same command again"
+            then = (f"the input files whose rows were all saved ({ctx.state.committed_rows():,} rows) are kept in "
+                    f"{ctx.state.directory}: run the same command to go on with the other files")
         else:
             then = (f"rows before {ctx.state.committed_rows():,} are saved in {ctx.state.directory}: run the same "
                     "command to resume from there")
@@ -284,6 +299,7 @@ def _commit_run(pipe: Pipeline, ctx: RunContext) -> RunSummary:
     config, out_cfg, state, summary = pipe.config, pipe.config.output, ctx.state, ctx.summary
     stages, chash, start = pipe.stages, summary.config_hash, summary.resumed_from
     counts = state.counts()
+    _check_read_something(config, ctx, counts["read"])
     _check_replace(config, ctx.sink, state, counts)
     refreshed = (with_previous_fields(ctx.sink, out_cfg.key, state.refreshed, model_fields(config))
                  if counts["refreshed"] else list)
@@ -342,6 +358,20 @@ def _commit_run(pipe: Pipeline, ctx: RunContext) -> RunSummary:
         summary.articles_per_second, out_cfg.path,
     )
     return summary
+
+
+def _check_read_something(config: JobConfig, ctx: RunContext, read: int) -> None:
+    """A WARC input that gave no row at all is an input problem (exit 4), said with what its records were."""
+    if read or not (ctx.skipped or bytes_progress(ctx.reader) is not None):
+        return
+    total = sum(ctx.skipped.values())
+    found = "; ".join(f"{reason} ({count:,})" for reason, count in ctx.skipped.most_common(8))
+    held = f"holds {total:,} records and none of them is" if total else "holds no record, so no"
+    raise InputError(
+        f"Input {config.input.path} gave 0 rows: it {held} an HTML page with HTTP status 200"
+        + (f" (skipped: {found})" if found else "") + ". Check input.path (a crawl of pages, not of robots.txt "
+        "or redirects?); the output was left as it was."
+    )
 
 
 def _check_replace(config: JobConfig, sink: Sink, state: RunState, counts: dict[str, int]) -> None:

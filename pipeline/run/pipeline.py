@@ -18,7 +18,7 @@ from typing import Any
 from pipeline.config import JobConfig, load_config
 from pipeline.io.records import Batch, Quarantined, Record, output_row, stamp_hashes, to_record
 from pipeline.provenance import processing_hash
-from pipeline.stages import QUARANTINE_KEY, Stage
+from pipeline.stages import QUARANTINE_KEY, SKIP_MODELS_KEY, RunStart, Stage
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +80,7 @@ class Pipeline:
         """Run every stage over records; returns output rows and the records a stage rejected."""
         out = Batch()
         live = records
+        spared: list[Record] = []  # marked SKIP_MODELS_KEY by a stage: written without the later stages
         for stage in self.stages:
             started = time.perf_counter()
             live = stage(live)
@@ -87,11 +88,16 @@ class Pipeline:
             kept = []
             for record in live:
                 reason = record.pop(QUARANTINE_KEY, None)
-                if reason is None:
-                    kept.append(record)
-                else:
+                if reason is not None:
                     out.quarantined.append(Quarantined(reason, record, stage.name, record.get("id")))
+                elif record.get(SKIP_MODELS_KEY):
+                    spared.append(record)
+                else:
+                    kept.append(record)
             live = kept
+        if spared:  # back in input order
+            order = {id(record): i for i, record in enumerate(records)}
+            live = sorted([*live, *spared], key=lambda record: order[id(record)])
         out.records = [output_row(r, self.config.output.include_text) for r in live]
         for row in out.records:
             row["config_hash"] = self.config_hash
@@ -155,6 +161,11 @@ class Pipeline:
                 out.append({**kept, "id": entry.id or kept.get("id"), "quarantine_reason": entry.reason})
         return pd.DataFrame(out, index=frame.index, columns=_columns(out))
 
+    def start(self, run: RunStart) -> None:
+        """Tell every stage a batch run begins (the dedup stage loads its index of earlier rows)."""
+        for stage in self.stages:
+            stage.start(run)
+
     def run(self):
         """Run the configured batch job (see :func:`pipeline.run.local.run_job`)."""
         from pipeline.run.local import run_job
@@ -169,6 +180,10 @@ def build_stages(config: JobConfig) -> list[Stage]:
     stages: list[Stage] = []
     if config.normalize.enabled:
         stages.append(NormalizeStage(config.normalize, raw_pages=config.input.raw_pages))
+    if config.dedup.enabled:
+        from pipeline.stages.dedup import DedupStage
+
+        stages.append(DedupStage(config.dedup, key=config.output.key))
     if config.classify.enabled:
         from pipeline.stages.classify import ClassifyStage
 

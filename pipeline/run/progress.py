@@ -1,5 +1,8 @@
 """Progress for long runs: a bar with articles/s and ETA on a terminal, log lines otherwise.
 
+Inputs whose rows cannot be counted ahead (WARC files) show how many bytes of the input were read
+instead, with an ETA from the byte rate.
+
 Cron and orchestrators capture stderr to files, where a redrawn bar is noise; there we log one
 line every ``log_every_seconds`` with the same numbers.
 """
@@ -9,6 +12,7 @@ from __future__ import annotations
 import logging
 import sys
 import time
+from collections.abc import Callable
 
 log = logging.getLogger("pipeline.run.progress")
 
@@ -28,7 +32,7 @@ class Progress:
     """
 
     def __init__(self, total: int | None, mode: str = "auto", log_every_seconds: float = 10.0,
-                 initial: int = 0) -> None:
+                 initial: int = 0, position: Callable[[], tuple[int, int] | None] | None = None) -> None:
         if mode == "auto":
             mode = "bar" if sys.stderr.isatty() else "log"
         self.mode = mode
@@ -36,11 +40,22 @@ class Progress:
         self.initial = self.done = initial
         self.log_every = log_every_seconds
         self.start = self._last_log = time.monotonic()
+        # Without a row total (WARC input): (bytes read, bytes in all) of the input, shown instead.
+        self.position = position if total is None else None
+        self._bytes_start = self._bytes_shown = 0
+        if self.position is not None:
+            self._bytes_start = (self.position() or (0, 0))[0]
         self._bar = None
         if mode == "bar":
             from tqdm import tqdm
 
-            self._bar = tqdm(total=total, initial=initial, unit=" articles", dynamic_ncols=True, smoothing=0.1)
+            if self.position is not None:
+                size = (self.position() or (0, 0))[1]
+                self._bar = tqdm(total=size, initial=self._bytes_start, unit="B", unit_scale=True,
+                                 dynamic_ncols=True, smoothing=0.1)
+                self._bytes_shown = self._bytes_start
+            else:
+                self._bar = tqdm(total=total, initial=initial, unit=" articles", dynamic_ncols=True, smoothing=0.1)
 
     @property
     def rate(self) -> float:
@@ -52,11 +67,24 @@ class Progress:
         parts = [f"{self.done:,}" + (f"/{self.total:,}" if self.total else "") + " articles", f"{rate:.1f} articles/s"]
         if self.total and rate > 0:
             parts.append(f"ETA {_duration(max(self.total - self.done, 0) / rate)}")
+        where = self.position() if self.position is not None else None
+        if where is not None and where[1] > 0:
+            done, size = where
+            parts.insert(1, f"{done / 2**20:,.1f}/{size / 2**20:,.1f} MiB read")
+            elapsed = time.monotonic() - self.start
+            byte_rate = (done - self._bytes_start) / elapsed if elapsed > 0 else 0.0
+            if byte_rate > 0:
+                parts.append(f"ETA {_duration(max(size - done, 0) / byte_rate)}")
         return ", ".join(parts)
 
     def update(self, n: int) -> None:
         self.done += n
-        if self._bar is not None:
+        if self._bar is not None and self.position is not None:
+            done = (self.position() or (0, 0))[0]
+            self._bar.update(max(done - self._bytes_shown, 0))
+            self._bytes_shown = max(done, self._bytes_shown)
+            self._bar.set_postfix_str(f"{self.done:,} articles", refresh=False)
+        elif self._bar is not None:
             self._bar.update(n)
         elif self.mode == "log" and time.monotonic() - self._last_log >= self.log_every:
             self._last_log = time.monotonic()

@@ -2,15 +2,37 @@
 
 A stage marks a record it cannot process with :data:`QUARANTINE_KEY` (the reason) instead of
 raising, so one bad article never stops a batch; the runner moves marked records to quarantine.
+A record marked with :data:`SKIP_MODELS_KEY` is written as it is, without passing through the
+later stages (the dedup stage's ``action: skip``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from pipeline.io.records import Record
 
 QUARANTINE_KEY = "_quarantine_reason"
+SKIP_MODELS_KEY = "_skip_models"  # set (to True) by a stage: the later stages leave the record alone
+
+
+@dataclass
+class RunStart:
+    """What a batch run tells its stages before the first batch (see :meth:`Stage.start`).
+
+    ``existing`` reads the rows the output holds before this run, ``committed`` the output rows this
+    run saved before it was killed (empty for a fresh run), both in order; ``output`` is the output
+    path, beside which a stage may keep files of its own (``<stem>.<stage name>/``).
+    """
+
+    mode: str
+    key: str
+    output: Path
+    existing: Callable[[], Iterable[Record]]
+    committed: Callable[[], Iterable[Record]]
 
 
 @runtime_checkable
@@ -28,6 +50,10 @@ class Stage(Protocol):
 
     def fingerprint(self) -> str | None:
         """Identity of the stage's model files (a change recomputes finished rows); None without a model."""
+        ...
+
+    def start(self, run: RunStart) -> None:
+        """Called by the batch runners once before the first batch (after a resume too); may do nothing."""
         ...
 
     def finish(self) -> None:

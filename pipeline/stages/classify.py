@@ -9,6 +9,7 @@ import numpy as np
 from pipeline.config import ClassifyConfig, resolve_model_path
 from pipeline.io.records import Record
 from pipeline.provenance import directory_fingerprint
+from pipeline.stages import RunStart
 from pipeline.topic import load_topic_model
 
 
@@ -38,6 +39,9 @@ class ClassifyStage:
         if self._fingerprint is None:
             self._fingerprint = directory_fingerprint(self.model_path)
         return self._fingerprint
+
+    def start(self, run: RunStart) -> None:
+        """Nothing to prepare: each batch is processed on its own."""
 
     def finish(self) -> None:
         """Nothing to report at the end of a run."""

@@ -11,7 +11,7 @@ from typing import Any
 
 from pipeline.config import NormalizeConfig
 from pipeline.io.records import Record
-from pipeline.stages import QUARANTINE_KEY
+from pipeline.stages import QUARANTINE_KEY, RunStart
 from pipeline.text.language import language_verdicts
 from pipeline.text.normalize import clean_batch, clean_texts
 from pipeline.text.pages import parse_page
@@ -35,6 +35,9 @@ class NormalizeStage:
     def fingerprint(self) -> str | None:
         """No model files: the settings alone say what this stage does."""
         return None
+
+    def start(self, run: RunStart) -> None:
+        """Nothing to prepare: each batch is processed on its own."""
 
     def finish(self) -> None:
         """Nothing to report at the end of a run."""

@@ -9,6 +9,7 @@ from typing import Any
 from pipeline.config import SummarizeConfig, resolve_model_path
 from pipeline.io.records import Record
 from pipeline.provenance import directory_fingerprint
+from pipeline.stages import RunStart
 from pipeline.summarize.extractive import VERSION as EXTRACTIVE_VERSION
 from pipeline.summarize.extractive import LeadTitleSummarizer
 
@@ -65,6 +66,9 @@ class SummarizeStage:
             return f"lead_title:{EXTRACTIVE_VERSION}"
         local = Path(self.config.model).expanduser()
         return directory_fingerprint(local) if local.exists() else self.config.model
+
+    def start(self, run: RunStart) -> None:
+        """Nothing to prepare: articles are summarized one by one."""
 
     def __call__(self, records: list[Record]) -> list[Record]:
         if self.abstractive is not None:
