@@ -1,7 +1,6 @@
 """Speed of the learned extractive summarizer against the one shipped at an earlier commit, in one process.
 
-The earlier version's feature code and model files are read from git (``git show REV:...``) into
-a temporary directory; its trees are evaluated with the same numpy walk it shipped with. Both
+The earlier version is rebuilt from git (``previous_summarizer.py``). Both
 summarize the same VietNews dev articles with one candidate kept (the quickstart's setting),
 interleaved over several repeats; the table gives each repeat's articles per second and the
 median of the per-repeat ratios (new / old), the number to read on a shared machine. Sentence
@@ -14,66 +13,17 @@ splitting is included, as in ``summarize()``.
 from __future__ import annotations
 
 import gzip
-import importlib.util
 import json
 import statistics
-import subprocess
 import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 from common import ROOT, SHARED_DATA, argument_parser
+from previous_summarizer import MODEL, PreviousSummarizer
 
 from pipeline.summarize.learned import LearnedExtractiveSummarizer
-from pipeline.text.normalize import clean_text, split_sentences
-
-MODEL = "models/summary-extractive-vietnews"
-
-
-def _git_show(rev: str, path: str) -> bytes:
-    return subprocess.run(["git", "show", f"{rev}:{path}"], cwd=ROOT, check=True, capture_output=True).stdout
-
-
-class OldSummarizer:
-    """The earlier commit's features and trees (format 2: leaf values times the learning rate), k = 1."""
-
-    def __init__(self, rev: str, workdir: Path) -> None:
-        from safetensors.numpy import load_file
-
-        source = workdir / "old_features.py"
-        source.write_bytes(_git_show(rev, "pipeline/summarize/features.py"))
-        spec = importlib.util.spec_from_file_location("old_features", source)
-        self.features = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(self.features)  # type: ignore[union-attr]
-        (workdir / "trees.safetensors").write_bytes(_git_show(rev, f"{MODEL}/trees.safetensors"))
-        config = json.loads(_git_show(rev, f"{MODEL}/config.json"))
-        arrays = load_file(str(workdir / "trees.safetensors"))
-        self.left, self.right, self.feature = arrays["left"], arrays["right"], arrays["feature"]
-        self.threshold, self.value, self.roots = arrays["threshold"], arrays["value"], arrays["roots"]
-        self.baseline, self.params = config["baseline"], config["params"]
-        self.length = config["feature_names"].index("length")
-
-    def _predict(self, X: np.ndarray) -> np.ndarray:
-        rows = np.arange(len(X))
-        nodes = np.repeat(self.roots[:, None], len(X), axis=1)
-        while True:
-            left = self.left[nodes]
-            inner = left >= 0
-            if not inner.any():
-                break
-            go_left = X[rows[None, :], np.where(inner, self.feature[nodes], 0)] <= self.threshold[nodes]
-            nodes = np.where(inner, np.where(go_left, left, self.right[nodes]), nodes)
-        return self.baseline + self.params["learning_rate"] * self.value[nodes].sum(axis=0)
-
-    def summarize(self, title: str, text: str) -> str:
-        sentences = split_sentences(text)
-        if len(sentences) <= 1:
-            return " ".join(sentences)
-        candidates, X = self.features.candidate_features(title, sentences, self.params["trim_clauses"])
-        scores = self._predict(X.astype(np.float32))
-        scores = np.where(X[:, self.length] < self.params["min_sentence_syllables"], scores - 1e3, scores)
-        return candidates[int(np.argmax(scores))].text
+from pipeline.text.normalize import clean_text
 
 
 def main() -> None:
@@ -89,7 +39,7 @@ def main() -> None:
     docs = [(clean_text(r["title"]), clean_text(r["body"])) for r in rows]
     new = LearnedExtractiveSummarizer.load(args.model, max_sentences=1)
     with tempfile.TemporaryDirectory() as tmp:
-        old = OldSummarizer(args.rev, Path(tmp))
+        old = PreviousSummarizer(args.rev, Path(tmp))
         systems = {f"shipped at {args.rev}": old, "working tree": new}
         for summarizer in systems.values():  # warm-up: underthesea's model, numpy
             summarizer.summarize(*docs[0])

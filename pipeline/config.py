@@ -552,9 +552,14 @@ class LearnedExtractiveConfig(Section):
     kind: Literal["learned_extractive"] = "learned_extractive"
     max_sentences: int = Field(2, ge=1, le=20, description="Sentences kept for the held-out metrics.")
     max_syllables: int | None = Field(None, ge=5, description="Length budget for the held-out metrics.")
-    n_estimators: int = Field(200, ge=1, le=5000, description="Boosting rounds (one tree each).")
+    n_estimators: int = Field(100, ge=1, le=5000, description="Boosting rounds (one tree each).")
     learning_rate: float = Field(0.1, gt=0.0, le=1.0, description="Shrinkage of each tree.")
-    max_depth: int | None = Field(None, ge=1, le=32, description="Depth limit of each tree (null: max_leaf_nodes only).")
+    max_depth: int | None = Field(
+        6,
+        ge=1,
+        le=32,
+        description="Depth limit of each tree (null: max_leaf_nodes only); deeper trees cost more per article.",
+    )
     max_leaf_nodes: int = Field(31, ge=2, le=1024, description="Leaves per tree (feature interactions).")
     min_samples_leaf: int = Field(100, ge=1, description="Fewest training candidates a leaf may hold.")
     min_sentence_syllables: int = Field(6, ge=0, description="Shorter sentences (captions, datelines) rank last.")
@@ -579,7 +584,7 @@ class LearnedExtractiveConfig(Section):
         3, ge=1, description="A term enters the vocabulary when at least this many training articles contain it."
     )
     n_jobs: int = Field(
-        1, ge=1, le=64, description="Processes that split and featurize the training articles (same model for any value)."
+        1, ge=1, le=64, description="Processes that split and featurize the training articles (any value: same model)."
     )
 
 

@@ -22,12 +22,12 @@ and underthesea's NER would make the summarizer about 100x slower.
 from __future__ import annotations
 
 import re
-from itertools import pairwise
+from itertools import chain
 from typing import NamedTuple
 
 import numpy as np
 
-from pipeline.summarize.clauses import NO_LEADING_CLAUSE, WHOLE, trimmed_variants
+from pipeline.summarize.clauses import NO_LEADING_CLAUSE, WHOLE, trims
 from pipeline.summarize.embeddings import CorpusVectors
 from pipeline.text.normalize import syllables
 
@@ -71,7 +71,7 @@ FEATURE_NAMES: tuple[str, ...] = (
 _TEXTRANK_DAMPING = 0.85
 
 _CAPITALIZED_RE = re.compile(r"\b[A-ZÀ-ỸĐ]\w*", re.UNICODE)
-_NUMBER_TOKEN_RE = re.compile(r"\w*\d\w*")  # one match per syllable (\w+ token) that holds a digit
+_DIGIT_RE = re.compile(r"\d")
 _STOP_ENDINGS = (".", "!", "?", "…")
 _QUOTES = ('"', "“", "”", "«", "»")
 
@@ -91,11 +91,17 @@ def sentence_features(title: str, sentences: list[str], vectors: CorpusVectors) 
 
 def candidates_of(sentences: list[str], trim_clauses: bool = True) -> list[Candidate]:
     """Whole sentences in order, then (``trim_clauses``) the leading-clause and the trailing-clause trims."""
+    return _candidates(sentences, trim_clauses)[0]
+
+
+def _candidates(sentences: list[str], trim_clauses: bool) -> tuple[list[Candidate], list[int] | None]:
+    """The candidates and the syllable count of each trimmed one (None: count them from the text)."""
     candidates = [Candidate(i, WHOLE, s) for i, s in enumerate(sentences)]
-    if trim_clauses and sentences:
-        for kind, variants in trimmed_variants(sentences).items():
-            candidates.extend(Candidate(i, kind, v) for i, v in enumerate(variants) if v is not None)
-    return candidates
+    if not (trim_clauses and sentences):
+        return candidates, []
+    trimmed = trims(sentences)
+    candidates.extend(Candidate(i, kind, text) for i, kind, text, _ in trimmed)
+    return candidates, [length for *_, length in trimmed]
 
 
 def _unit_rows(matrix: np.ndarray) -> np.ndarray:
@@ -125,34 +131,51 @@ def _textrank(embeddings: np.ndarray) -> np.ndarray:
     return rank * n
 
 
+def _spans(first: np.ndarray, size: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Row number and position of every item of the spans ``[first, first + size)``, concatenated."""
+    total = int(size.sum())
+    begins = np.concatenate([[0], np.cumsum(size)[:-1]])
+    return np.repeat(np.arange(len(size)), size), np.repeat(first - begins, size) + np.arange(total)
+
+
 def candidate_features(
     title: str, sentences: list[str], vectors: CorpusVectors, trim_clauses: bool = True
 ) -> tuple[list[Candidate], np.ndarray]:
-    """The candidates (:func:`candidates_of`) and one float32 feature row each, in one pass over the article."""
-    candidates = candidates_of(sentences, trim_clauses)
+    """The candidates (:func:`candidates_of`) and one float32 feature row each, in one pass over the article.
+
+    Every syllable of the article is looked up once: a candidate is a span of the article's
+    syllables (a whole sentence, or a prefix or suffix of one), and its counts, shared bigrams,
+    figures and corpus vectors are gathered from those spans with numpy.
+    """
+    candidates, trimmed_lengths = _candidates(sentences, trim_clauses)
     n, m = len(sentences), len(candidates)
     if n == 0:
         return candidates, np.zeros((0, len(FEATURE_NAMES)), dtype=np.float32)
-    tokens = [syllables(c.text) for c in candidates]
+    whole_tokens = [syllables(s) for s in sentences]
     title_tokens = syllables(title)
-    sentence_of = np.fromiter((c.sentence for c in candidates), dtype=np.int64, count=m)
-    lengths = np.fromiter(map(len, tokens), dtype=np.float64, count=m)
+    terms_of = list(dict.fromkeys(chain(chain.from_iterable(whole_tokens), title_tokens)))
+    vocabulary = {t: i for i, t in enumerate(terms_of)}
+    width = len(terms_of)
+    get = vocabulary.__getitem__
+    ids = np.array(list(map(get, chain.from_iterable(whole_tokens))), dtype=np.int64)
+    title_ids = np.array(list(map(get, title_tokens)), dtype=np.int64)
+    sizes = np.array([len(t) for t in whole_tokens], dtype=np.int64)
+    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+    sentence_of = np.array([c.sentence for c in candidates], dtype=np.int64)
+    trim = np.array([c.trim for c in candidates], dtype=np.int64)
+    k = np.concatenate([sizes, np.array(trimmed_lengths, dtype=np.int64)])
+    first = np.where(trim == NO_LEADING_CLAUSE, starts[sentence_of] + sizes[sentence_of] - k, starts[sentence_of])
+    last = first + k  # one past the candidate's last syllable
+    lengths = k.astype(np.float64)
 
     # Syllable TF-IDF within the article (documents: the whole sentences and the title; sublinear tf).
-    vocabulary: dict[str, int] = {}
-    for toks in (*tokens[:n], title_tokens):
-        for t in toks:
-            vocabulary.setdefault(t, len(vocabulary))
-    rows = np.repeat(np.arange(m + 1), [*map(len, tokens), len(title_tokens)])
-    columns = np.fromiter(
-        (vocabulary[t] for toks in (*tokens, title_tokens) for t in toks), dtype=np.int64, count=len(rows)
-    )
-    counts = np.zeros((m + 1, len(vocabulary)))
-    np.add.at(counts, (rows, columns), 1.0)
-    documents = np.concatenate([counts[:n], counts[m:]])  # whole sentences + title
-    df = (documents > 0).sum(axis=0)
+    rows, positions = _spans(first, k)
+    flat = np.concatenate([rows * width + ids[positions], m * width + title_ids])
+    counts = np.bincount(flat, minlength=(m + 1) * width).reshape(m + 1, width).astype(np.float64)
+    present = counts > 0
+    df = present[:n].sum(axis=0) + present[m]  # whole sentences + title
     idf = np.log((n + 2) / (df + 1)) + 1.0
-    tfidf = np.where(counts > 0, 1.0 + np.log(np.maximum(counts, 1.0)), 0.0) * idf
+    tfidf = np.where(present, 1.0 + np.log(np.maximum(counts, 1.0)), 0.0) * idf
     unit = _unit_rows(tfidf)
     cands, title_unit, whole = unit[:m], unit[m], unit[:n]
     title_cos = cands @ title_unit
@@ -164,23 +187,36 @@ def candidate_features(
     max_pair = pair.max(axis=1) if n > 1 else np.zeros(m)
     first_cos = np.where(sentence_of == 0, 1.0, pair[:, 0])
 
-    # Shared syllables and bigrams.
-    title_set = set(title_tokens)
-    title_bigrams = set(pairwise(title_tokens))
-    bigram_sets = [set(pairwise(t)) for t in tokens]
-    bigram_df: dict[tuple[str, str], int] = {}
-    for b in bigram_sets[:n]:
-        for pair_ in b:
-            bigram_df[pair_] = bigram_df.get(pair_, 0) + 1
-    title_overlap = np.array([len(title_set.intersection(t)) / len(title_set) if title_set else 0.0 for t in tokens])
-    title_bigram_overlap = np.array(
-        [len(title_bigrams & b) / len(title_bigrams) if title_bigrams else 0.0 for b in bigram_sets]
+    # Shared syllables and bigrams (adjacent syllables of one sentence).
+    title_terms = np.unique(title_ids)
+    title_present = present[:m][:, title_terms]
+    title_overlap = title_present.sum(axis=1) / len(title_terms) if len(title_terms) else np.zeros(m)
+    pair_ids = np.full(max(len(ids) - 1, 0), -1, dtype=np.int64)
+    if len(pair_ids):
+        inside = np.ones(len(pair_ids), dtype=bool)
+        inside[starts[1:] - 1] = False  # no pair across two sentences
+        unique_pairs, pair_ids[inside] = np.unique((ids[:-1] * width + ids[1:])[inside], return_inverse=True)
+    else:
+        unique_pairs = np.zeros(0, dtype=np.int64)
+    n_pairs = len(unique_pairs)
+    pair_rows, pair_positions = _spans(first, np.maximum(k - 1, 0))
+    has_pair = (
+        np.bincount(pair_rows * n_pairs + pair_ids[pair_positions], minlength=m * n_pairs).reshape(m, n_pairs) > 0
     )
-    get_df = bigram_df.__getitem__
-    centrality = np.array([sum(map(get_df, b)) / len(b) - 1.0 if b else 0.0 for b in bigram_sets])
+    distinct = has_pair.sum(axis=1)
+    centrality = np.divide(has_pair @ has_pair[:n].sum(axis=0), distinct, out=np.ones(m), where=distinct > 0) - 1.0
+    title_pairs = np.unique(title_ids[:-1] * width + title_ids[1:])
+    shared = np.searchsorted(unique_pairs, title_pairs)
+    found = shared < n_pairs
+    found[found] = unique_pairs[shared[found]] == title_pairs[found]
+    title_bigram_overlap = (
+        has_pair[:, shared[found]].sum(axis=1) / len(title_pairs) if len(title_pairs) else np.zeros(m)
+    )
 
     # Surface: figures, names, punctuation.
-    numbers = np.array([len(_NUMBER_TOKEN_RE.findall(c.text)) for c in candidates], dtype=np.float64)
+    digit_term = np.array([not t.isalpha() and _DIGIT_RE.search(t) is not None for t in terms_of], dtype=np.float64)
+    cum_digits = np.concatenate([[0.0], np.cumsum(digit_term[ids])])
+    numbers = cum_digits[last] - cum_digits[first]
     entities = np.array(
         [len(_CAPITALIZED_RE.findall(c.text.lstrip()[1:])) if c.text.strip() else 0 for c in candidates],
         dtype=np.float64,
@@ -191,7 +227,6 @@ def candidate_features(
     ends_with_colon = np.array([s.endswith(":") for s in stripped], dtype=np.float64)
 
     position = sentence_of.astype(np.float64)
-    trim = np.fromiter((c.trim for c in candidates), dtype=np.float64, count=m)
     whole_title_cos = title_cos[:n]
     best_title = whole_title_cos.max() or 1.0
     lexical = [
@@ -218,12 +253,18 @@ def candidate_features(
         centrality,
         max_pair,
         first_cos,
-        trim,
+        trim.astype(np.float64),
         lengths[sentence_of] - lengths,
         title_overlap[sentence_of],
     ]
-    corpus = _corpus_features(vocabulary, columns[: int(lengths[:n].sum())], tokens, title_tokens, candidates, n, vectors)
-    return candidates, np.column_stack([*lexical, *corpus]).astype(np.float32)
+    # Corpus statistics: the article's terms and syllable pairs mapped to the corpus vectors' rows.
+    corpus_rows = vectors.rows(terms_of)
+    corpus_pairs = vectors.rows([f"{terms_of[p // width]} {terms_of[p % width]}" for p in unique_pairs.tolist()])
+    corpus_pairs = np.append(corpus_pairs, -1)[pair_ids]  # -1 (no pair) stays unknown
+    title_weights = vectors.idf_padded[corpus_rows[title_terms]]
+    corpus = _corpus_features(corpus_rows[ids], corpus_pairs, first, last, sentence_of, n, title_tokens, vectors)
+    title_recall = title_present @ title_weights / title_weights.sum() if len(title_terms) else np.zeros(m)
+    return candidates, np.column_stack([*lexical, *corpus, title_recall]).astype(np.float32)
 
 
 def _span_sums(
@@ -249,57 +290,33 @@ def _span_sums(
 
 
 def _corpus_features(
-    vocabulary: dict[str, int],
-    local_ids: np.ndarray,
-    tokens: list[list[str]],
-    title_tokens: list[str],
-    candidates: list[Candidate],
+    rows: np.ndarray,
+    pair_rows: np.ndarray,
+    first: np.ndarray,
+    last: np.ndarray,
+    sentence: np.ndarray,
     n: int,
+    title_tokens: list[str],
     vectors: CorpusVectors,
 ) -> list[np.ndarray]:
-    """The corpus-statistics columns of every candidate (the first ``n`` are the whole sentences).
+    """The corpus-statistics columns but the last (title_idf_recall) of every candidate.
 
-    ``local_ids`` holds the article-vocabulary id of every syllable of the whole sentences, in
-    order. A trimmed candidate's syllables are a prefix (trailing clause dropped) or a suffix
-    (leading clause dropped) of its sentence's, so every candidate's vector and mean idf are
-    differences of cumulative sums over the article's syllables and syllable pairs.
+    ``rows`` and ``pair_rows`` are the corpus vectors' rows of the article's syllables and of its
+    adjacent pairs (-1: unknown); each candidate is the span ``[first, last)`` of them, so its
+    vector and mean idf are sums over spans (:func:`_span_sums`).
     """
-    terms_of = list(vocabulary)
-    rows = vectors.rows(terms_of)[local_ids]  # -1: unknown, which indexes the zero row of `weighted`
-    sizes = np.fromiter((len(t) for t in tokens[:n]), dtype=np.int64, count=n)
-    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
-    pair_rows = np.full(max(len(local_ids) - 1, 0), -1, dtype=np.int64)
-    if len(pair_rows):
-        inside = np.ones(len(pair_rows), dtype=bool)
-        inside[(starts[1:] - 1)[starts[1:] - 1 < len(pair_rows)]] = False  # no pair across two sentences
-        keys = local_ids[:-1] * len(terms_of) + local_ids[1:]
-        unique, inverse = np.unique(keys[inside], return_inverse=True)
-        width = len(terms_of)
-        pair_rows[inside] = vectors.rows([f"{terms_of[k // width]} {terms_of[k % width]}" for k in unique])[inverse]
-    sentence = np.fromiter((c.sentence for c in candidates), dtype=np.int64, count=len(candidates))
-    trim = np.fromiter((c.trim for c in candidates), dtype=np.int64, count=len(candidates))
-    k = np.fromiter(map(len, tokens), dtype=np.int64, count=len(tokens))
-    first = np.where(trim == NO_LEADING_CLAUSE, starts[sentence] + sizes[sentence] - k, starts[sentence])
-    last = first + k  # one past the candidate's last syllable
+    k = last - first
     pair_last = np.maximum(last - 1, first)
     unigram_sums, unigram_idf = _span_sums(vectors.weighted_padded[rows], vectors.idf_padded[rows], first, last)
     pair_sums, _ = _span_sums(vectors.weighted_padded[pair_rows], None, first, pair_last)
     embeddings = _unit_rows(unigram_sums + pair_sums).astype(np.float32)
     mean_idf = np.divide(unigram_idf, k, out=np.zeros(len(k)), where=k > 0)
     title_vector = vectors.embed([title_tokens])[0]
-
     whole = embeddings[:n]
     doc_cos = embeddings @ _unit_rows(whole.sum(axis=0))
     title_cos = embeddings @ title_vector
     lead_cos = embeddings @ _unit_rows(whole[:3].sum(axis=0))
     textrank = _textrank(whole)[sentence]
-    idf, index = vectors.idf_padded, vectors.index
-    title_weights = {t: float(idf[index.get(t, -1)]) for t in set(title_tokens)}
-    title_total = sum(title_weights.values())
-    get_weight = title_weights.__getitem__
-    title_recall = np.array(
-        [sum(map(get_weight, title_weights.keys() & set(t))) / title_total if title_total else 0.0 for t in tokens]
-    )
     return [
         doc_cos,
         _above(doc_cos[:n], doc_cos),
@@ -308,5 +325,4 @@ def _corpus_features(
         lead_cos,
         textrank,
         mean_idf,
-        title_recall,
     ]

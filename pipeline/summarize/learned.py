@@ -321,7 +321,8 @@ class LearnedExtractiveSummarizer(Params):
             if config.get("feature_names") != list(FEATURE_NAMES):
                 raise ValueError("it was trained on different features than this version computes; retrain it")
             if config.get("format_version") != FORMAT_VERSION:
-                raise ValueError(f"format_version is {config.get('format_version')}, this version reads {FORMAT_VERSION}")
+                version = config.get("format_version")
+                raise ValueError(f"format_version is {version}, this version reads {FORMAT_VERSION}; retrain it")
             arrays = load_file(str(trees_file))
             model = cls(**config["params"])
             model.vectors_ = CorpusVectors.load(directory)
