@@ -56,6 +56,16 @@ def test_features_describe_position_length_title_numbers_and_names(vectors):
     assert abs(_col(features, "textrank").mean() - 1.0) < 1e-5
 
 
+def test_lines_without_a_syllable_get_features_too(vectors):
+    """A line of punctuation (a divider, an ellipsis) has no syllable: it must neither crash nor shift pairs."""
+    sentences = ["...", "Đà Nẵng xây 3 cây cầu mới qua sông Hàn, theo kế hoạch năm nay.", "—"]
+    candidates, features = candidate_features("Đà Nẵng xây cầu", sentences, vectors)
+    assert features.shape == (len(candidates), len(FEATURE_NAMES)) and np.isfinite(features).all()
+    assert _col(features, "length")[[0, 2]].tolist() == [0, 0]
+    alone = candidate_features("Đà Nẵng xây cầu", sentences[1:2], vectors)[1]
+    assert _col(features, "title_bigram_overlap")[1] == _col(alone, "title_bigram_overlap")[0] > 0
+
+
 def test_corpus_vectors_place_terms_of_the_same_articles_together_and_round_trip(tmp_path):
     football = ["đội tuyển bóng đá thắng trận đấu", "trận đấu bóng đá của đội tuyển", "cầu thủ bóng đá ghi bàn"]
     prices = ["giá xăng tăng mạnh", "giá xăng dầu giảm", "xăng dầu tăng giá"]

@@ -194,7 +194,8 @@ def candidate_features(
     pair_ids = np.full(max(len(ids) - 1, 0), -1, dtype=np.int64)
     if len(pair_ids):
         inside = np.ones(len(pair_ids), dtype=bool)
-        inside[starts[1:] - 1] = False  # no pair across two sentences
+        ends = starts[1:] - 1  # the last syllable before each sentence start: no pair across two sentences
+        inside[ends[(ends >= 0) & (ends < len(pair_ids))]] = False
         unique_pairs, pair_ids[inside] = np.unique((ids[:-1] * width + ids[1:])[inside], return_inverse=True)
     else:
         unique_pairs = np.zeros(0, dtype=np.int64)
