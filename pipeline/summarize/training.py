@@ -123,6 +123,7 @@ def learned_card(config: SummaryTrainConfig, metrics: dict[str, Any], command: s
         else f"a seeded {config.validation_split} share of the training file (seed {config.seed})"
     )
     limit = f", its first {config.data.limit} rows" if config.data.limit else ""
+    size = f"{metrics['n_train']} articles, {metrics['n_training_sentences']} candidates"
     lead = metrics.get("validation_lead2")
     lead_line = (
         "Lead-2 on the same pairs (Vietnamese-aware): " + " / ".join(f"{v:.2f}" for v in lead.values()) + "."
@@ -145,7 +146,7 @@ split features, thresholds, children and leaf values), `vocabulary.json` and `ve
 (the corpus idf and float16 vectors); the trees are evaluated with numpy.
 
 ## Data
-- Training file: `{config.data.path}`{limit} ({metrics["n_train"]} articles, {metrics["n_training_sentences"]} candidates;
+- Training file: `{config.data.path}`{limit} ({size};
   fields `{config.data.title_field}`, `{config.data.text_field}`, reference `{config.data.summary_field}`)
 - Held out: {held_out}
 - Candidate labels: ROUGE F1 (`{config.model.target}`, Vietnamese-aware tokenizer) of the candidate with the reference.
