@@ -77,24 +77,20 @@ class CorpusVectors:
         norms = np.linalg.norm(out, axis=1, keepdims=True)
         return np.divide(out, norms, out=np.zeros_like(out), where=norms > 0)
 
-    def mean_idf(self, tokens: Sequence[str]) -> float:
-        """Mean corpus idf of the syllables: how specific the words are (names and figures score high)."""
-        if not tokens:
-            return 0.0
-        get, idf, unknown = self.index.get, self.idf, self.unknown_idf
-        return float(sum(idf[i] if (i := get(t)) is not None else unknown for t in tokens) / len(tokens))
-
     # -- training -----------------------------------------------------------------------------
     @classmethod
     def fit(
         cls,
         token_lists: Iterable[Sequence[str]],
-        dim: int = 64,
-        max_terms: int = 20000,
-        min_df: int = 3,
-        seed: int = 13,
+        *,
+        dim: int,
+        max_terms: int,
+        min_df: int,
+        seed: int,
     ) -> CorpusVectors:
         """Idf and LSA vectors from documents given as syllable lists (one list per article).
+
+        The settings come from the learned summarizer's (``embedding_*`` in its config section).
 
         Keeps the ``max_terms`` most frequent terms seen in at least ``min_df`` documents, weighs
         sublinear TF-IDF, and takes the right singular vectors of a seeded randomized truncated SVD

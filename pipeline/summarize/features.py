@@ -89,13 +89,9 @@ def sentence_features(title: str, sentences: list[str], vectors: CorpusVectors) 
     return candidate_features(title, sentences, vectors, trim_clauses=False)[1]
 
 
-def candidates_of(sentences: list[str], trim_clauses: bool = True) -> list[Candidate]:
-    """Whole sentences in order, then (``trim_clauses``) the leading-clause and the trailing-clause trims."""
-    return _candidates(sentences, trim_clauses)[0]
-
-
-def _candidates(sentences: list[str], trim_clauses: bool) -> tuple[list[Candidate], list[int] | None]:
-    """The candidates and the syllable count of each trimmed one (None: count them from the text)."""
+def _candidates(sentences: list[str], trim_clauses: bool) -> tuple[list[Candidate], list[int]]:
+    """Whole sentences in order, then (``trim_clauses``) the leading-clause and the trailing-clause trims,
+    and the syllable count of each trimmed one."""
     candidates = [Candidate(i, WHOLE, s) for i, s in enumerate(sentences)]
     if not (trim_clauses and sentences):
         return candidates, []
@@ -141,7 +137,7 @@ def _spans(first: np.ndarray, size: np.ndarray) -> tuple[np.ndarray, np.ndarray]
 def candidate_features(
     title: str, sentences: list[str], vectors: CorpusVectors, trim_clauses: bool = True
 ) -> tuple[list[Candidate], np.ndarray]:
-    """The candidates (:func:`candidates_of`) and one float32 feature row each, in one pass over the article.
+    """The candidates (whole sentences, then their clause trims) and one float32 feature row each, in one pass.
 
     Every syllable of the article is looked up once: a candidate is a span of the article's
     syllables (a whole sentence, or a prefix or suffix of one), and its counts, shared bigrams,
