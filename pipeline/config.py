@@ -584,10 +584,16 @@ class LearnedExtractiveConfig(Section):
     kind: Literal["learned_extractive"] = "learned_extractive"
     max_sentences: int = Field(2, ge=1, le=20, description="Sentences kept for the held-out metrics.")
     max_syllables: int | None = Field(None, ge=5, description="Length budget for the held-out metrics.")
-    n_estimators: int = Field(100, ge=1, le=5000, description="Boosted trees; more barely helped (see model card).")
+    n_estimators: int = Field(100, ge=1, le=5000, description="Boosting rounds (one tree each).")
     learning_rate: float = Field(0.1, gt=0.0, le=1.0, description="Shrinkage of each tree.")
-    max_depth: int = Field(3, ge=1, le=12, description="Depth of each tree (feature interactions).")
-    subsample: float = Field(0.8, gt=0.0, le=1.0, description="Share of sentences each tree sees (stochastic).")
+    max_depth: int | None = Field(
+        6,
+        ge=1,
+        le=32,
+        description="Depth limit of each tree (null: max_leaf_nodes only); deeper trees cost more per article.",
+    )
+    max_leaf_nodes: int = Field(31, ge=2, le=1024, description="Leaves per tree (feature interactions).")
+    min_samples_leaf: int = Field(100, ge=1, description="Fewest training candidates a leaf may hold.")
     min_sentence_syllables: int = Field(6, ge=0, description="Shorter sentences (captions, datelines) rank last.")
     target: Literal["rouge_mean", "rouge1", "rouge2"] = Field(
         "rouge_mean", description="Training label of a sentence: its ROUGE F1 with the reference (mean = R1+R2 / 2)."
@@ -596,6 +602,21 @@ class LearnedExtractiveConfig(Section):
         True,
         description="Also score each sentence without its leading or trailing clause (', ' breaks) and keep the "
         "better-scored version.",
+    )
+    embedding_dim: int = Field(
+        64, ge=2, le=512, description="Dimensions of the LSA term vectors learned from the training articles."
+    )
+    embedding_terms: int = Field(
+        20000,
+        ge=10,
+        description="Vocabulary of the corpus vectors: the most frequent syllables and syllable pairs (size of the "
+        "model on disk: terms x dim x 2 bytes).",
+    )
+    embedding_min_df: int = Field(
+        3, ge=1, description="A term enters the vocabulary when at least this many training articles contain it."
+    )
+    n_jobs: int = Field(
+        1, ge=1, le=64, description="Processes that split and featurize the training articles (any value: same model)."
     )
 
 

@@ -82,6 +82,7 @@ def test_the_train_config_reproduces_the_shipped_extractive_model():
 def test_the_defaults_are_the_shipped_models_tree_settings():
     shipped = json.loads((ROOT / "models/summary-extractive-vietnews/config.json").read_text(encoding="utf-8"))
     defaults = LearnedExtractiveSummarizer().get_params()
-    trees = ("n_estimators", "learning_rate", "max_depth", "subsample", "min_sentence_syllables", "target",
-             "trim_clauses", "seed")
+    trees = ("n_estimators", "learning_rate", "max_depth", "max_leaf_nodes", "min_samples_leaf",
+             "min_sentence_syllables", "target", "trim_clauses", "embedding_dim", "embedding_terms",
+             "embedding_min_df", "seed")
     assert {k: defaults[k] for k in trees} == {k: shipped["params"][k] for k in trees}

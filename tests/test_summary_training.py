@@ -48,6 +48,8 @@ def test_train_learned_extractive_from_yaml(tmp_path, pairs_file):
     assert f"vnnews train {config}" in card and "Vietnamese-aware" in card
     model = LearnedExtractiveSummarizer.load(out)
     assert model.n_estimators == 10 and len(model.roots_) == 10
+    assert (out / "vocabulary.json").is_file() and (out / "vectors.safetensors").is_file()  # the corpus vectors
+    assert not list(out.glob("*.pkl")) and not list(out.glob("*.joblib"))
     # the trained directory plugs into the summarize stage
     from pipeline.stages.summarize import SummarizeStage
 
@@ -124,12 +126,25 @@ def test_shipped_summary_configs_validate(name, schema):
         assert config.summarize.kind == "extractive" and config.summarize.method == "learned"
 
 
+def test_learned_extractive_is_the_same_with_worker_processes(sample_rows):
+    """n_jobs only spreads splitting and featurizing over processes: the trees and vectors are identical."""
+    docs = [(r["title"], r["text"]) for r in sample_rows]
+    refs = [split_sentences(r["text"])[1] for r in sample_rows]
+    settings = {"n_estimators": 10, "min_samples_leaf": 5, "embedding_min_df": 1, "embedding_dim": 8}
+    one = LearnedExtractiveSummarizer(**settings, n_jobs=1).fit(docs, refs)
+    two = LearnedExtractiveSummarizer(**settings, n_jobs=2).fit(docs, refs)
+    assert one.vectors_.vocabulary == two.vectors_.vocabulary
+    assert (one.threshold_ == two.threshold_).all() and (one.value_ == two.value_).all()
+
+
 @pytest.mark.slow
-def test_shipped_extractive_model_rebuilds_from_its_config(shared_data, tmp_path):
-    """`vnnews train configs/train_summary_extractive.yaml` reproduces the shipped model's held-out numbers."""
+def test_shipped_extractive_config_trains_a_model_that_beats_lead2(shared_data, tmp_path):
+    """The shipped model's config, on train_sample (the full split takes about an hour, docs/summarizer.md).
+
+    The rebuilt model must beat Lead-2 on its seeded hold-out and ship its corpus vectors.
+    """
     from tests.conftest import ROOT
 
-    shipped = json.loads((ROOT / "models" / "summary-extractive-vietnews" / "metrics.json").read_text("utf-8"))
     data = shared_data / "vietnews" / "train_sample.jsonl.gz"
     result = runner.invoke(app, [
         "train", str(ROOT / "configs" / "train_summary_extractive.yaml"),
@@ -137,5 +152,6 @@ def test_shipped_extractive_model_rebuilds_from_its_config(shared_data, tmp_path
     ])
     assert result.exit_code == 0, result.output
     rebuilt = json.loads((tmp_path / "rebuilt" / "metrics.json").read_text("utf-8"))
-    for key in ("rouge1", "rouge2", "rougeL"):
-        assert abs(rebuilt["validation"]["vietnamese"][key] - shipped["validation"]["vietnamese"][key]) < 0.3
+    ours, lead = rebuilt["validation"]["vietnamese"], rebuilt["validation_lead2"]
+    assert ours["rouge2"] >= lead["rouge2"] + 1.5 and ours["rouge1"] > lead["rouge1"], (ours, lead)
+    assert (tmp_path / "rebuilt" / "vectors.safetensors").stat().st_size < 5_000_000

@@ -36,10 +36,17 @@ def without_trailing_clause(sentence: str) -> str | None:
     return " ".join(parts[:-1]).rstrip(",").rstrip() + "."
 
 
-def trimmed_variants(sentences: list[str]) -> dict[int, list[str | None]]:
-    """For each trim kind, one variant per sentence (None where there is none or it is too short)."""
-    out: dict[int, list[str | None]] = {}
+def trims(sentences: list[str]) -> list[tuple[int, int, str, int]]:
+    """Every trimmed variant long enough to keep, as (sentence index, trim kind, text, syllables).
+
+    Leading-clause trims of all sentences come first, then trailing-clause trims. A variant's
+    syllables are a suffix (leading clause dropped) or a prefix (trailing clause dropped) of its
+    sentence's: the features rely on it.
+    """
+    out = []
     for kind, trim in ((NO_LEADING_CLAUSE, without_leading_clause), (NO_TRAILING_CLAUSE, without_trailing_clause)):
-        variants = [trim(s) for s in sentences]
-        out[kind] = [v if v is not None and len(syllables(v)) >= MIN_TRIMMED_SYLLABLES else None for v in variants]
+        for i, sentence in enumerate(sentences):
+            variant = trim(sentence)
+            if variant is not None and (length := len(syllables(variant))) >= MIN_TRIMMED_SYLLABLES:
+                out.append((i, kind, variant, length))
     return out

@@ -3,22 +3,26 @@
 Why: with no model download possible, the quickstart still needs good summaries. The newsroom's
 own lead paragraph (VietNews ``abstract``) says which sentences matter: each training sentence is
 labelled with its ROUGE against the abstract, and a regressor learns that score from cheap
-features (:mod:`pipeline.summarize.features`). With ``trim_clauses`` the candidates are each
+features (:mod:`pipeline.summarize.features`): position, length, overlap with the title and the
+rest of the article, and statistics learned from the unlabeled training articles (corpus idf and
+LSA vectors, :mod:`pipeline.summarize.embeddings`). With ``trim_clauses`` the candidates are each
 sentence whole and without its leading or trailing clause (:mod:`pipeline.summarize.clauses`),
 each labelled by its own ROUGE, so the same trees decide whether a trimmed version scores better.
 At run time the ``max_sentences`` best-scored candidates (at most one per sentence) are kept in
 article order.
 
-Saved without pickle: ``config.json`` (settings, feature names, tree layout) and
-``trees.safetensors`` (every tree's children, split features, thresholds and leaf values, as
-exposed by scikit-learn's public ``tree_`` attributes), evaluated here with numpy. Loading
-therefore needs neither scikit-learn nor the training code.
+Saved without pickle: ``config.json`` (settings, feature names, tree layout),
+``trees.safetensors`` (every tree's children, split features, thresholds and leaf values, read
+from scikit-learn's histogram gradient boosting's tree node arrays at training time), and the
+corpus vectors (``vocabulary.json``, ``vectors.safetensors``). The trees are evaluated here with
+numpy, so loading needs neither scikit-learn nor the training code.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+import time
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,11 +31,12 @@ import numpy as np
 from pipeline.config import LearnedExtractiveConfig, SummaryTrainConfig
 from pipeline.errors import ModelNotFoundError
 from pipeline.params import Params, field_defaults
+from pipeline.summarize.embeddings import CorpusVectors
 from pipeline.summarize.features import FEATURE_NAMES, Candidate, candidate_features
-from pipeline.text.normalize import split_sentences
+from pipeline.text.normalize import split_sentences, syllables
 
 KIND = "learned_extractive"
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 TARGETS = ("rouge_mean", "rouge1", "rouge2")
 # The settings' defaults are the config section's (what `vnnews train` uses), the seed the train job's.
 _D = field_defaults(LearnedExtractiveConfig) | {"seed": field_defaults(SummaryTrainConfig)["seed"]}
@@ -39,19 +44,39 @@ _D = field_defaults(LearnedExtractiveConfig) | {"seed": field_defaults(SummaryTr
 
 def sentence_targets(sentences: Sequence[str], reference: str, target: str = "rouge_mean") -> np.ndarray:
     """Each sentence's ROUGE F1 (Vietnamese-aware) against the reference; ``rouge_mean`` averages R1 and R2."""
-    from rouge_score import rouge_scorer
-
-    from pipeline.summarize.rouge import VietnameseTokenizer
+    from pipeline.summarize.rouge import VietnameseTokenizer, ngram_f1
 
     if target not in TARGETS:
         raise ValueError(f"target must be one of {TARGETS}, got {target!r}")
-    scorer = rouge_scorer.RougeScorer(["rouge1", "rouge2"], use_stemmer=False, tokenizer=VietnameseTokenizer())
+    tokenize = VietnameseTokenizer().tokenize
+    ref = tokenize(reference)
     values = []
     for sentence in sentences:
-        scores = scorer.score(reference, sentence)
-        r1, r2 = scores["rouge1"].fmeasure, scores["rouge2"].fmeasure
+        tokens = tokenize(sentence)
+        r1 = ngram_f1(ref, tokens, 1) if target != "rouge2" else 0.0
+        r2 = ngram_f1(ref, tokens, 2) if target != "rouge1" else 0.0
         values.append({"rouge1": r1, "rouge2": r2, "rouge_mean": (r1 + r2) / 2}[target])
     return np.asarray(values, dtype=np.float32)
+
+
+_worker_model: LearnedExtractiveSummarizer | None = None
+
+
+def _init_worker(model: LearnedExtractiveSummarizer) -> None:
+    global _worker_model
+    _worker_model = model
+
+
+def _featurize(item: tuple[str, str, str]) -> tuple[np.ndarray, np.ndarray] | None:
+    """Feature rows and ROUGE labels of one training article's candidates (None without a sentence)."""
+    title, text, reference = item
+    model = _worker_model
+    assert model is not None
+    sentences = split_sentences(text)
+    if not sentences:
+        return None
+    candidates, rows = candidate_features(title, sentences, model.vectors_, model.trim_clauses)
+    return rows, sentence_targets([c.text for c in candidates], reference, model.target)
 
 
 class LearnedExtractiveSummarizer(Params):
@@ -66,11 +91,16 @@ class LearnedExtractiveSummarizer(Params):
         max_syllables: int | None = _D["max_syllables"],
         n_estimators: int = _D["n_estimators"],
         learning_rate: float = _D["learning_rate"],
-        max_depth: int = _D["max_depth"],
-        subsample: float = _D["subsample"],
+        max_depth: int | None = _D["max_depth"],
+        max_leaf_nodes: int = _D["max_leaf_nodes"],
+        min_samples_leaf: int = _D["min_samples_leaf"],
         min_sentence_syllables: int = _D["min_sentence_syllables"],
         target: str = _D["target"],
         trim_clauses: bool = _D["trim_clauses"],
+        embedding_dim: int = _D["embedding_dim"],
+        embedding_terms: int = _D["embedding_terms"],
+        embedding_min_df: int = _D["embedding_min_df"],
+        n_jobs: int = _D["n_jobs"],
         seed: int = _D["seed"],
     ) -> None:
         self.max_sentences = max_sentences
@@ -78,60 +108,105 @@ class LearnedExtractiveSummarizer(Params):
         self.n_estimators = n_estimators
         self.learning_rate = learning_rate
         self.max_depth = max_depth
-        self.subsample = subsample
+        self.max_leaf_nodes = max_leaf_nodes
+        self.min_samples_leaf = min_samples_leaf
         self.min_sentence_syllables = min_sentence_syllables
         self.target = target
         self.trim_clauses = trim_clauses
+        self.embedding_dim = embedding_dim
+        self.embedding_terms = embedding_terms
+        self.embedding_min_df = embedding_min_df
+        self.n_jobs = n_jobs
         self.seed = seed
 
     # -- training -----------------------------------------------------------------------------
     def fit(self, documents: Sequence[tuple[str, str]], references: Sequence[str]) -> LearnedExtractiveSummarizer:
-        """Label every candidate (sentence or trimmed sentence) by its ROUGE with the reference, then fit."""
-        features, targets = [], []
-        for (title, text), reference in zip(documents, references, strict=True):
-            sentences = split_sentences(text)
-            if not sentences:
-                continue
-            candidates, rows = candidate_features(title, sentences, self.trim_clauses)
-            features.append(rows)
-            targets.append(sentence_targets([c.text for c in candidates], reference, self.target))
-        return self.fit_features(np.concatenate(features), np.concatenate(targets))
+        """Learn the corpus vectors from the articles, label every candidate by its ROUGE, then fit the trees.
+
+        The corpus vectors (:class:`~pipeline.summarize.embeddings.CorpusVectors`) see only the
+        training articles' titles and bodies, never the references. With ``n_jobs`` > 1 the
+        articles are split into sentences and featurized by that many worker processes (the
+        result does not depend on it).
+        """
+        started = time.perf_counter()
+        self.fit_vectors(syllables(title + "\n" + text) for title, text in documents)
+        self.timings_ = {"vectors_seconds": round(time.perf_counter() - started, 1)}
+        started = time.perf_counter()
+        work = [(title, text, reference) for (title, text), reference in zip(documents, references, strict=True)]
+        if self.n_jobs > 1 and len(work) > 1:
+            from concurrent.futures import ProcessPoolExecutor
+
+            with ProcessPoolExecutor(self.n_jobs, initializer=_init_worker, initargs=(self,)) as pool:
+                results = list(pool.map(_featurize, work, chunksize=64))
+        else:
+            _init_worker(self)
+            results = [_featurize(item) for item in work]
+        kept = [r for r in results if r is not None]
+        X, y = np.concatenate([x for x, _ in kept]), np.concatenate([y for _, y in kept])
+        self.timings_["featurize_seconds"] = round(time.perf_counter() - started, 1)
+        started = time.perf_counter()
+        self.fit_features(X, y)
+        self.timings_["trees_seconds"] = round(time.perf_counter() - started, 1)
+        return self
+
+    def fit_vectors(self, token_lists: Iterable[Sequence[str]]) -> LearnedExtractiveSummarizer:
+        """Fit the corpus idf and LSA vectors on unlabeled articles (one syllable list each)."""
+        self.vectors_ = CorpusVectors.fit(
+            token_lists,
+            dim=self.embedding_dim,
+            max_terms=self.embedding_terms,
+            min_df=self.embedding_min_df,
+            seed=self.seed,
+        )
+        return self
 
     def fit_features(self, X: np.ndarray, y: np.ndarray) -> LearnedExtractiveSummarizer:
-        """Fit on a precomputed feature matrix (rows from :func:`sentence_features`) and targets."""
-        from sklearn.ensemble import GradientBoostingRegressor
+        """Fit the trees on a precomputed feature matrix (rows from :func:`candidate_features`) and targets.
+
+        scikit-learn's histogram gradient boosting: it bins each feature once, so millions of
+        candidates (the whole VietNews training split) fit in minutes; fixed rounds, no early stopping.
+        """
+        from sklearn.ensemble import HistGradientBoostingRegressor
 
         if X.shape[1] != len(FEATURE_NAMES):
             raise ValueError(f"expected {len(FEATURE_NAMES)} features, got {X.shape[1]}")
-        model = GradientBoostingRegressor(
-            n_estimators=self.n_estimators,
+        model = HistGradientBoostingRegressor(
+            max_iter=self.n_estimators,
             learning_rate=self.learning_rate,
             max_depth=self.max_depth,
-            subsample=self.subsample,
+            max_leaf_nodes=self.max_leaf_nodes,
+            min_samples_leaf=self.min_samples_leaf,
+            early_stopping=False,
             random_state=self.seed,
         )
         model.fit(X, y)
-        self._set_trees([est.tree_ for est in model.estimators_[:, 0]], float(np.ravel(model.init_.constant_)[0]))
+        self._set_trees([predictors[0].nodes for predictors in model._predictors], model._baseline_prediction)
         self.n_training_sentences_ = len(y)
-        self.feature_importances_ = [float(v) for v in model.feature_importances_]
         return self
 
-    def _set_trees(self, trees: list[Any], baseline: float) -> None:
-        """Pack the trees into flat arrays; child indices become global node indices (-1 = leaf)."""
-        offsets = np.cumsum([0] + [t.node_count for t in trees])
-        left = np.concatenate(
-            [np.where(t.children_left >= 0, t.children_left + o, -1) for t, o in zip(trees, offsets, strict=False)]
+    def _set_trees(self, trees: list[np.ndarray], baseline: Any) -> None:
+        """Pack the trees' node arrays flat; child indices become global node indices (-1 = leaf).
+
+        Leaf values are stored as scikit-learn keeps them, already multiplied by the learning rate.
+        Feature importances are each feature's share of the total split gain.
+        """
+        offsets = np.cumsum([0] + [len(t) for t in trees])
+        self.left_ = np.concatenate(
+            [np.where(t["is_leaf"], -1, t["left"].astype(np.int64) + o) for t, o in zip(trees, offsets, strict=False)]
         )
-        right = np.concatenate(
-            [np.where(t.children_right >= 0, t.children_right + o, -1) for t, o in zip(trees, offsets, strict=False)]
+        self.right_ = np.concatenate(
+            [np.where(t["is_leaf"], -1, t["right"].astype(np.int64) + o) for t, o in zip(trees, offsets, strict=False)]
         )
-        self.left_ = left.astype(np.int64)
-        self.right_ = right.astype(np.int64)
-        self.feature_ = np.concatenate([t.feature for t in trees]).astype(np.int64)
-        self.threshold_ = np.concatenate([t.threshold for t in trees]).astype(np.float64)
-        self.value_ = np.concatenate([t.value.reshape(-1) for t in trees]).astype(np.float64)
+        self.feature_ = np.concatenate([t["feature_idx"] for t in trees]).astype(np.int64)
+        self.threshold_ = np.concatenate([t["num_threshold"] for t in trees]).astype(np.float64)
+        self.value_ = np.concatenate([np.where(t["is_leaf"], t["value"], 0.0) for t in trees]).astype(np.float64)
         self.roots_ = offsets[:-1].astype(np.int64)
-        self.baseline_ = baseline
+        self.baseline_ = float(np.ravel(baseline)[0])
+        gains = np.zeros(len(FEATURE_NAMES))
+        for t in trees:
+            inner = ~t["is_leaf"].astype(bool)
+            np.add.at(gains, t["feature_idx"][inner], np.maximum(t["gain"][inner], 0.0))
+        self.feature_importances_ = (gains / gains.sum() if gains.sum() else gains).tolist()
 
     # -- prediction ---------------------------------------------------------------------------
     def predict(self, X: np.ndarray) -> np.ndarray:
@@ -139,16 +214,18 @@ class LearnedExtractiveSummarizer(Params):
         X = np.asarray(X, dtype=np.float32)
         if len(X) == 0:
             return np.zeros(0)
-        rows = np.arange(len(X))
-        nodes = np.repeat(self.roots_[:, None], len(X), axis=1)  # (trees, samples)
-        while True:
-            left = self.left_[nodes]
+        n_trees, n = len(self.roots_), len(X)
+        nodes = np.repeat(self.roots_, n)  # (tree, sample) pairs, tree-major
+        sample = np.tile(np.arange(n), n_trees)
+        active = np.arange(n_trees * n)  # the pairs still at an inner node: shallow leaves drop out early
+        while len(active):
+            current = nodes[active]
+            left = self.left_[current]
             inner = left >= 0
-            if not inner.any():
-                break
-            go_left = X[rows[None, :], np.where(inner, self.feature_[nodes], 0)] <= self.threshold_[nodes]
-            nodes = np.where(inner, np.where(go_left, left, self.right_[nodes]), nodes)
-        return self.baseline_ + self.learning_rate * self.value_[nodes].sum(axis=0)
+            active, current, left = active[inner], current[inner], left[inner]
+            go_left = X[sample[active], self.feature_[current]] <= self.threshold_[current]
+            nodes[active] = np.where(go_left, left, self.right_[current])
+        return self.baseline_ + self.value_[nodes].reshape(n_trees, n).sum(axis=0)
 
     def _scores(self, features: np.ndarray) -> np.ndarray:
         scores = self.predict(features)
@@ -172,7 +249,7 @@ class LearnedExtractiveSummarizer(Params):
         budget = self.max_syllables
         if len(sentences) <= k and budget is None:
             return [Candidate(i, 0, s) for i, s in enumerate(sentences)]
-        candidates, features = candidate_features(title, sentences, self.trim_clauses)
+        candidates, features = candidate_features(title, sentences, self.vectors_, self.trim_clauses)
         scores = self._scores(features)
         lengths = features[:, FEATURE_NAMES.index("length")]
         chosen: list[int] = []
@@ -219,6 +296,7 @@ class LearnedExtractiveSummarizer(Params):
             "roots": self.roots_,
         }
         save_file(arrays, str(directory / "trees.safetensors"))
+        self.vectors_.save(directory)
         return directory
 
     @classmethod
@@ -242,8 +320,12 @@ class LearnedExtractiveSummarizer(Params):
                 raise ValueError(f"kind is {config.get('kind')!r}, not {KIND!r}")
             if config.get("feature_names") != list(FEATURE_NAMES):
                 raise ValueError("it was trained on different features than this version computes; retrain it")
+            if config.get("format_version") != FORMAT_VERSION:
+                version = config.get("format_version")
+                raise ValueError(f"format_version is {version}, this version reads {FORMAT_VERSION}; retrain it")
             arrays = load_file(str(trees_file))
             model = cls(**config["params"])
+            model.vectors_ = CorpusVectors.load(directory)
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise ModelNotFoundError(f"Learned extractive summarizer {directory} is unusable: {exc}.") from None
         model.left_, model.right_ = arrays["left"], arrays["right"]

@@ -88,6 +88,7 @@ def train_learned_extractive(config: SummaryTrainConfig, config_path: str | None
         "n_train": len(train_pairs),
         "n_training_sentences": model.n_training_sentences_,
         "train_seconds": round(time.perf_counter() - started, 1),
+        **model.timings_,
         "feature_importances": dict(
             sorted(zip(_feature_names(), model.feature_importances_, strict=True), key=lambda kv: -kv[1])
         ),
@@ -121,6 +122,8 @@ def learned_card(config: SummaryTrainConfig, metrics: dict[str, Any], command: s
         if config.validation
         else f"a seeded {config.validation_split} share of the training file (seed {config.seed})"
     )
+    limit = f", its first {config.data.limit} rows" if config.data.limit else ""
+    size = f"{metrics['n_train']} articles, {metrics['n_training_sentences']} candidates"
     lead = metrics.get("validation_lead2")
     lead_line = (
         "Lead-2 on the same pairs (Vietnamese-aware): " + " / ".join(f"{v:.2f}" for v in lead.values()) + "."
@@ -129,17 +132,21 @@ def learned_card(config: SummaryTrainConfig, metrics: dict[str, Any], command: s
     )
     return f"""# {name}
 
-Learned extractive summarizer for Vietnamese news: gradient-boosted regression trees predict the
-ROUGE F1 with the newsroom's own summary of each candidate (a sentence, or with `trim_clauses` the
-sentence without its leading or trailing comma clause) from cheap features (position, length,
-TF-IDF similarity to the title, to the rest of the article and to the first sentence, shared
-bigrams, numbers, capitalized names, punctuation, the trim);
+Learned extractive summarizer for Vietnamese news: gradient-boosted regression trees (scikit-learn's
+histogram gradient boosting) predict the ROUGE F1 with the newsroom's own summary of each candidate
+(a sentence, or with `trim_clauses` the sentence without its leading or trailing comma clause) from
+cheap features (position, length, TF-IDF similarity to the title, to the rest of the article and to
+the first sentence, shared bigrams, numbers, capitalized names, punctuation, the trim) and from
+statistics learned from the unlabeled training articles: corpus idf and {config.model.embedding_dim}-dimensional
+LSA vectors of the {config.model.embedding_terms} most frequent syllables and syllable pairs (similarity to
+the article, the title and the lead, TextRank centrality, idf-weighted title recall);
 the `max_sentences` best candidates (one per sentence) are kept in article order. No download, no GPU.
-Stored without pickle: `config.json` (settings, feature names) and `trees.safetensors` (the trees'
-split features, thresholds, children and leaf values), evaluated with numpy.
+Stored without pickle: `config.json` (settings, feature names), `trees.safetensors` (the trees'
+split features, thresholds, children and leaf values), `vocabulary.json` and `vectors.safetensors`
+(the corpus idf and float16 vectors); the trees are evaluated with numpy.
 
 ## Data
-- Training file: `{config.data.path}` ({metrics["n_train"]} articles, {metrics["n_training_sentences"]} candidates;
+- Training file: `{config.data.path}`{limit} ({size};
   fields `{config.data.title_field}`, `{config.data.text_field}`, reference `{config.data.summary_field}`)
 - Held out: {held_out}
 - Candidate labels: ROUGE F1 (`{config.model.target}`, Vietnamese-aware tokenizer) of the candidate with the reference.
@@ -151,7 +158,9 @@ split features, thresholds, children and leaf values), evaluated with numpy.
 Scores on VietNews dev (never used for training): `vnnews evaluate configs/evaluate_summary.yaml`
 (docs/summarizer.md has the table).
 
-Training took {metrics["train_seconds"]} s.
+Training took {metrics["train_seconds"]} s (corpus vectors {metrics.get("vectors_seconds")} s, splitting and
+featurizing {metrics.get("featurize_seconds")} s, trees {metrics.get("trees_seconds")} s; `n_jobs`
+{config.model.n_jobs}).
 
 ## Feature importances
 | feature | importance |
