@@ -194,7 +194,8 @@ def test_nan_and_infinity_never_reach_the_output_as_bare_nan(tmp_path):
 def test_disk_full_during_commit_keeps_the_previous_output_and_leaves_no_partial(tmp_path):
     source = write_jsonl(tmp_path / "in.jsonl", articles(400))
     out = tmp_path / "out" / "res.jsonl"
-    cfg = _config(tmp_path, source, out, input={"batch_size": 20}, output={"include_text": True, "report": False})
+    cfg = _config(tmp_path, source, out, input={"batch_size": 20}, output={"include_text": True, "report": False},
+                  runner={"checkpoint_seconds": 0})  # a part per batch: each part is small, the output is not
     yesterday = write_jsonl(tmp_path / "yesterday.jsonl", articles(5))
     first = _vnnews("run", str(cfg), "--set", f"input.path={yesterday}")
     assert first.returncode == 0, first.stderr

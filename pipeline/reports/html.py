@@ -236,11 +236,16 @@ def plot_throughput(points: list[list[float]], path: Path) -> Path:
     return path
 
 
-def write_run_report(path: Path, manifest: dict[str, Any], rows: Iterable[dict[str, Any]]) -> Path:
-    """``<stem>.report.html`` for a run: counts, quarantine reasons, topic distribution, throughput."""
+def write_run_report(path: Path, manifest: dict[str, Any], rows: Iterable[dict[str, Any]] = (),
+                     topics: dict[str, int] | None = None) -> Path:
+    """``<stem>.report.html`` for a run: counts, quarantine reasons, topic distribution, throughput.
+
+    The topic distribution is ``topics`` (articles per topic) when given, else counted over ``rows``.
+    """
     import tempfile
 
-    topics = Counter(str(r.get("topic")) for r in rows if r.get("topic") is not None)
+    topics = Counter(topics) if topics is not None else Counter(
+        str(r.get("topic")) for r in rows if r.get("topic") is not None)
     counts = manifest["counts"]
     head = {**{k: f"{v:,}" for k, v in counts.items()}, "seconds": manifest["seconds"],
             "articles/s": manifest["articles_per_second"]}

@@ -27,6 +27,7 @@ touching any input. Memory holds one batch.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -43,9 +44,11 @@ from pipeline.errors import ConfigError, InputError, Interrupted, QuarantineThre
 from pipeline.io.readers import FolderReader, open_reader, read_batches
 from pipeline.io.writers import (
     SIDE_SUFFIXES,
+    JsonlRows,
     Sink,
     commit,
     commit_quarantine,
+    dumps_bytes,
     file_signature,
     has_rows,
     open_sink,
@@ -215,7 +218,8 @@ def _open_run(pipe: Pipeline) -> RunContext | RunSummary:
     quarantine = side_path(out_cfg.path, "quarantine.jsonl")
     state = RunState.open(side_path(out_cfg.path, "state"), identity, output_owner(out_cfg),
                           config.runner.resume and config.runner.kind == "local",
-                          lambda: output_signature(sink, quarantine))
+                          lambda: output_signature(sink, quarantine), config.runner.checkpoint_seconds,
+                          int(config.runner.checkpoint_mb * (1 << 20)))
     remove_stale_temporaries(out_cfg.path)
     if state.complete:
         log.info("up to date: %s was already processed with this config (run %s); nothing to do",
@@ -235,7 +239,17 @@ def _open_run(pipe: Pipeline) -> RunContext | RunSummary:
     return RunContext(reader, total, state, sink, key_filter, summary, progress, started, started_at)
 
 
+def add_point(points: list[list[float]], point: list[float], limit: int = 1000) -> None:
+    """Append a throughput point, keeping between ``limit`` and 2 * ``limit`` of them, evenly spread (every
+    other point is dropped when the list is full), so a long run's manifest and memory stay small."""
+    points.append(point)
+    if len(points) > 2 * limit:
+        del points[1:-1:2]
+
+
 def _process_locally(pipe: Pipeline, ctx: RunContext, preview_rows: int) -> None:
+    """Process every batch; finished batches are saved to the run state at each checkpoint, and those
+    still in memory when the input ends or the run stops (Ctrl-C, SIGTERM, an error) are saved then."""
     state, summary = ctx.state, ctx.summary
     ctx.throughput.append([round(time.monotonic() - ctx.started, 3), summary.resumed_from])  # models loaded
     try:
@@ -244,12 +258,17 @@ def _process_locally(pipe: Pipeline, ctx: RunContext, preview_rows: int) -> None
             result = pipe.process_batch(todo)
             for row in result.records:
                 row["run_id"] = state.run_id
-            state.write_part(batch.start, batch.end, result.records,
+            state.save_batch(batch.start, batch.end, result.records,
                              batch.quarantined + rejected + result.quarantined, unchanged, refreshed)
             if len(summary.preview) < preview_rows:
                 summary.preview.extend(result.records[: preview_rows - len(summary.preview)])
             ctx.progress.update(batch.size)
-            ctx.throughput.append([round(time.monotonic() - ctx.started, 3), batch.end])
+            add_point(ctx.throughput, [round(time.monotonic() - ctx.started, 3), batch.end])
+        state.checkpoint()
+    except BaseException:
+        with contextlib.suppress(Exception):  # (a full disk fails again: the error that stopped the run is shown)
+            state.checkpoint()
+        raise
     finally:
         ctx.progress.close()
     ctx.skipped.update(getattr(ctx.reader, "skipped", {}))
@@ -285,11 +304,13 @@ def _commit_run(pipe: Pipeline, ctx: RunContext) -> RunSummary:
     stages, chash, start = pipe.stages, summary.config_hash, summary.resumed_from
     counts = state.counts()
     _check_replace(config, ctx.sink, state, counts)
-    refreshed = (with_previous_fields(ctx.sink, out_cfg.key, state.refreshed, model_fields(config))
-                 if counts["refreshed"] else list)
-    commit(ctx.sink, out_cfg.mode, lambda: chain(state.rows(), refreshed()), out_cfg.key, state.run_id)
+    rows = state.row_lines()
+    if counts["refreshed"]:
+        refreshed = with_previous_fields(ctx.sink, out_cfg.key, state.refreshed, model_fields(config))
+        rows = JsonlRows(lambda: chain(state.row_lines().blocks(), (dumps_bytes(r) + b"\n" for r in refreshed())))
+    commit(ctx.sink, out_cfg.mode, rows, out_cfg.key, state.run_id)
     quarantine_path = side_path(out_cfg.path, "quarantine.jsonl")
-    commit_quarantine(quarantine_path, out_cfg.mode, state.quarantined, state.run_id)
+    commit_quarantine(quarantine_path, out_cfg.mode, state.quarantine_lines(), state.run_id)
     side_path(out_cfg.path, "rejected.jsonl").unlink(missing_ok=True)  # a failed run's entries, now stale
     for stage in stages:
         stage.finish()
@@ -332,7 +353,7 @@ def _commit_run(pipe: Pipeline, ctx: RunContext) -> RunSummary:
     if out_cfg.report:
         from pipeline.reports.html import write_run_report
 
-        write_run_report(side_path(out_cfg.path, "report.html"), manifest, state.rows())
+        write_run_report(side_path(out_cfg.path, "report.html"), manifest, topics=state.topics())
     state.finish(manifest["counts"], output_signature(ctx.sink, quarantine_path))
     summary.manifest = str(manifest_path)
     log.info(
