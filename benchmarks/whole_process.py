@@ -1,0 +1,214 @@
+"""Whole `vnnews run` processes against what a user would write by hand: each side a subprocess, timed
+from start to exit (reading, models, writing included), interleaved in one run; the ratio is the median
+of the per-repeat ratios (by-hand seconds / vnnews seconds: above 1.0 means vnnews is faster).
+
+Targets (``--target``, default all):
+
+- ``topic``: the quickstart job with only normalize + classify (``summarize.enabled=false``) over VNTC
+  train (33,759 articles; ``--copies N`` repeats it) against ``benchmarks/byhand/topic.py`` (read JSONL,
+  underthesea_core ``TextClassifier.predict_batch``, write JSONL). The underthesea model is trained once
+  on VNTC train with its recipe (TF-IDF 1-2-grams, 20,000 features, LinearSVC) and saved in the work folder.
+- ``quickstart``: ``configs/quickstart.yaml`` (normalize + topic + learned extractive summary) over the
+  first ``--articles`` (10,000) VietNews train articles (``id``, ``title``, ``text`` = ``body``) against
+  ``benchmarks/byhand/quickstart.py`` (underthesea ``sent_tokenize``, Lead-2, the classifier above).
+- ``memory``: peak RSS (``os.wait4``'s ``ru_maxrss``) of topic-only runs over 100,000, 200,000 and
+  1,000,000 articles made by repeating VNTC train with new ids (written to the work folder: ~3 GB).
+- ``startup``: ``vnnews --help``, and a 10-article job (the quickstart's samples): seconds from process
+  start to the end of the first batch, and to exit.
+
+    .venv/bin/python benchmarks/whole_process.py --target topic --repeats 5     # ~2 minutes on 2 cores
+    .venv/bin/python benchmarks/whole_process.py --target quickstart --repeats 3
+    .venv/bin/python benchmarks/whole_process.py --target memory                # ~10 minutes
+    .venv/bin/python benchmarks/whole_process.py --target startup
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from common import ROOT, SHARED_DATA, argument_parser
+
+PYTHON = sys.executable
+VNNEWS = str(Path(sys.executable).parent / "vnnews")
+QUICKSTART = ROOT / "configs" / "quickstart.yaml"
+TOPIC_ONLY = ["--set", "summarize.enabled=false", "--set", "input.title_field=null"]
+
+# Runs the CLI in this process and prints the wall-clock time when the first batch is done (the
+# runner's first throughput point after the start): time to first batch, interpreter start included.
+FIRST_BATCH_DRIVER = """
+import sys, time
+import pipeline.run.local as local
+original = local.add_point
+def add_point(points, point, *args, **kwargs):
+    if point[1] > 0 and not getattr(add_point, "seen", False):
+        add_point.seen = True
+        print(f"FIRST_BATCH {time.time()!r}", file=sys.stderr, flush=True)
+    return original(points, point, *args, **kwargs)
+local.add_point = add_point
+from pipeline.cli import main
+sys.argv = ["vnnews", *sys.argv[1:]]
+main()
+"""
+
+
+def run(command: list[str], quiet: bool = True) -> dict:
+    """Run ``command`` to its end: wall seconds, CPU seconds (user + system) and peak RSS in MiB."""
+    started = time.time()
+    proc = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE if quiet else None, text=True)
+    err = proc.stderr.read() if proc.stderr else ""
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    wall = time.time() - started
+    if proc.returncode != 0:
+        raise SystemExit(f"{' '.join(command)} exited {proc.returncode}:\n{err[-2000:]}")
+    first = [float(line.split()[1]) for line in err.splitlines() if line.startswith("FIRST_BATCH ")]
+    return {"wall": wall, "cpu": usage.ru_utime + usage.ru_stime, "rss_mib": usage.ru_maxrss / 1024,
+            "first_batch": first[0] - started if first else None}
+
+
+def vntc_jsonl(work: Path, copies: int = 1, rows: int | None = None) -> Path:
+    """VNTC train as plain JSONL; ``copies`` times over, or ``rows`` rows (repeats get new ids)."""
+    name = f"vntc_{rows}.jsonl" if rows else f"vntc_x{copies}.jsonl"
+    path = work / name
+    if path.exists():
+        return path
+    with gzip.open(SHARED_DATA / "vntc" / "train.jsonl.gz", "rt", encoding="utf-8") as fh:
+        lines = fh.read().splitlines()
+    total = rows or copies * len(lines)
+    tmp = path.with_suffix(".tmp")
+    with open(tmp, "w", encoding="utf-8") as out:
+        for i in range(total):
+            line = lines[i % len(lines)]
+            round_ = i // len(lines)
+            if round_:
+                row = json.loads(line)
+                row["id"] = f"{row['id']}#{round_}"
+                line = json.dumps(row, ensure_ascii=False)
+            out.write(line + "\n")
+    tmp.rename(path)
+    return path
+
+
+def vietnews_jsonl(work: Path, articles: int) -> Path:
+    """The first ``articles`` VietNews train articles as the reader's fields: id, title, text (the body)."""
+    path = work / f"vietnews_{articles}.jsonl"
+    if path.exists():
+        return path
+    tmp = path.with_suffix(".tmp")
+    with gzip.open(SHARED_DATA / "vietnews" / "train.jsonl.gz", "rt", encoding="utf-8") as fh, \
+            open(tmp, "w", encoding="utf-8") as out:
+        for i, line in enumerate(fh):
+            if i >= articles:
+                break
+            row = json.loads(line)
+            out.write(json.dumps({"id": row["id"], "title": row["title"], "text": row["body"]},
+                                 ensure_ascii=False) + "\n")
+    tmp.rename(path)
+    return path
+
+
+def underthesea_model(work: Path) -> Path:
+    """underthesea_core's TextClassifier trained on VNTC train with underthesea's recipe, saved once."""
+    path = work / "underthesea_vntc.bin"
+    if not path.exists():
+        from underthesea_core import TextClassifier
+
+        texts, labels = [], []
+        with gzip.open(SHARED_DATA / "vntc" / "train.jsonl.gz", "rt", encoding="utf-8") as fh:
+            for line in fh:
+                row = json.loads(line)
+                texts.append(row["text"])
+                labels.append(row["label"])
+        model = TextClassifier(max_features=20000, ngram_range=(1, 2), c=1.0)
+        model.fit(texts, labels)
+        model.save(str(path))
+    return path
+
+
+def ours(input_path: Path, output: Path, *extra: str) -> list[str]:
+    return [VNNEWS, "run", str(QUICKSTART), "-q", "--set", f"input.path={input_path}",
+            "--set", f"output.path={output}", "--set", "runner.resume=false", *extra]
+
+
+def compare(name: str, ours_cmd: list[str], theirs_cmd: list[str], repeats: int, rows: int) -> None:
+    """Alternate the two (the order flips every repeat); print medians and the median per-repeat ratio."""
+    run(ours_cmd)  # warm the page cache and the compiled-kernel caches for both sides
+    run(theirs_cmd)
+    results: dict[str, list[dict]] = {"vnnews": [], "by hand": []}
+    for i in range(repeats):
+        pair = [("vnnews", ours_cmd), ("by hand", theirs_cmd)]
+        for side, cmd in pair if i % 2 == 0 else pair[::-1]:
+            results[side].append(run(cmd))
+    ratios = [t["wall"] / o["wall"] for o, t in zip(results["vnnews"], results["by hand"], strict=True)]
+    print(f"\n{name}: {rows:,} articles, {repeats} repeats, whole processes")
+    print(f"{'side':<10} {'median s':>9} {'articles/s':>11} {'CPU s':>7} {'peak RSS MiB':>13}   wall s per repeat")
+    for side, runs in results.items():
+        wall = statistics.median(r["wall"] for r in runs)
+        cpu = statistics.median(r["cpu"] for r in runs)
+        rss = max(r["rss_mib"] for r in runs)
+        print(f"{side:<10} {wall:9.2f} {rows / wall:11,.0f} {cpu:7.2f} {rss:13.0f}   "
+              + " ".join(f"{r['wall']:.2f}" for r in runs))
+    print(f"speed ratio vnnews / by hand (median of per-repeat ratios): {statistics.median(ratios):.2f} "
+          f"(per repeat: {' '.join(f'{r:.2f}' for r in ratios)})")
+
+
+def main() -> None:
+    parser = argument_parser(__doc__)
+    parser.add_argument("--target", choices=["topic", "quickstart", "memory", "startup", "all"], default="all")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--copies", type=int, default=1, help="topic: VNTC train repeated this many times")
+    parser.add_argument("--articles", type=int, default=10_000, help="quickstart: VietNews articles")
+    parser.add_argument("--sizes", default="100000,200000,1000000", help="memory: input sizes")
+    parser.add_argument("--work", type=Path, default=Path("/tmp/vnnews-whole-process"),
+                        help="folder for inputs, outputs and the underthesea model")
+    args = parser.parse_args()
+    work = args.work
+    work.mkdir(parents=True, exist_ok=True)
+    targets = ["startup", "topic", "quickstart", "memory"] if args.target == "all" else [args.target]
+
+    if "startup" in targets:
+        helps = [run([VNNEWS, "--help"])["wall"] for _ in range(max(args.repeats, 5))]
+        print(f"vnnews --help: median {statistics.median(helps):.3f} s (runs: {' '.join(f'{h:.3f}' for h in helps)})")
+        samples = ROOT / "samples" / "articles.jsonl"
+        for label, extra in (("quickstart job", []), ("topic-only job", TOPIC_ONLY[:2])):
+            runs = [run([PYTHON, "-c", FIRST_BATCH_DRIVER, "run", str(QUICKSTART), "-q", "--set",
+                         f"input.path={samples}", "--set", f"output.path={work / 'startup' / 'out.jsonl'}",
+                         "--set", "runner.resume=false", *extra]) for _ in range(max(args.repeats, 3))]
+            print(f"10-article {label}: first batch done {statistics.median(r['first_batch'] for r in runs):.2f} s "
+                  f"after process start, exit {statistics.median(r['wall'] for r in runs):.2f} s (medians; "
+                  f"first batch per run: {' '.join(f'{r['first_batch']:.2f}' for r in runs)})")
+
+    if "topic" in targets or "quickstart" in targets:
+        model = underthesea_model(work)
+    if "topic" in targets:
+        source = vntc_jsonl(work, args.copies)
+        rows = sum(1 for _ in open(source, "rb"))
+        compare("topic-only job (normalize + classify) vs underthesea classifier script",
+                ours(source, work / "topic" / "out.jsonl", *TOPIC_ONLY),
+                [PYTHON, str(ROOT / "benchmarks" / "byhand" / "topic.py"), str(model), str(source),
+                 str(work / "topic_byhand.jsonl")], args.repeats, rows)
+    if "quickstart" in targets:
+        source = vietnews_jsonl(work, args.articles)
+        compare("quickstart job (normalize + topic + learned extractive) vs by-hand Lead-2 + classifier script",
+                ours(source, work / "quickstart" / "out.jsonl"),
+                [PYTHON, str(ROOT / "benchmarks" / "byhand" / "quickstart.py"), str(model), str(source),
+                 str(work / "quickstart_byhand.jsonl")], args.repeats, args.articles)
+    if "memory" in targets:
+        print("\ntopic-only runs, peak RSS (ru_maxrss of the process)")
+        print(f"{'articles':>10} {'peak RSS MiB':>13} {'wall s':>8} {'articles/s':>11}")
+        for size in (int(s) for s in args.sizes.split(",")):
+            source = vntc_jsonl(work, rows=size)
+            result = run(ours(source, work / "memory" / f"out_{size}.jsonl", *TOPIC_ONLY))
+            print(f"{size:>10,} {result['rss_mib']:13.0f} {result['wall']:8.1f} {size / result['wall']:11,.0f}")
+
+
+if __name__ == "__main__":
+    main()
