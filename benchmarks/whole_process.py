@@ -182,15 +182,17 @@ def main() -> None:
             runs = [run([PYTHON, "-c", FIRST_BATCH_DRIVER, "run", str(QUICKSTART), "-q", "--set",
                          f"input.path={samples}", "--set", f"output.path={work / 'startup' / 'out.jsonl'}",
                          "--set", "runner.resume=false", *extra]) for _ in range(max(args.repeats, 3))]
+            firsts = " ".join(f"{r['first_batch']:.2f}" for r in runs)
             print(f"10-article {label}: first batch done {statistics.median(r['first_batch'] for r in runs):.2f} s "
                   f"after process start, exit {statistics.median(r['wall'] for r in runs):.2f} s (medians; "
-                  f"first batch per run: {' '.join(f'{r['first_batch']:.2f}' for r in runs)})")
+                  f"first batch per run: {firsts})")
 
     if "topic" in targets or "quickstart" in targets:
         model = underthesea_model(work)
     if "topic" in targets:
         source = vntc_jsonl(work, args.copies)
-        rows = sum(1 for _ in open(source, "rb"))
+        with open(source, "rb") as fh:
+            rows = sum(1 for _ in fh)
         compare("topic-only job (normalize + classify) vs underthesea classifier script",
                 ours(source, work / "topic" / "out.jsonl", *TOPIC_ONLY),
                 [PYTHON, str(ROOT / "benchmarks" / "byhand" / "topic.py"), str(model), str(source),

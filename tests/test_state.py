@@ -67,6 +67,6 @@ def test_key_set_is_exact_across_merges():
 
 def test_key_filter_quarantines_repeats_in_input_order(tmp_path):
     records = [{"id": "a", "text": "x"}, {"text": "no key"}, {"id": "a", "text": "y"}, {"id": "b", "text": "z"}]
-    todo, refreshed, rejected, unchanged = KeyFilter("id", "c", {}, {"b"}, False).split(records, "run")
+    todo, _, rejected, _ = KeyFilter("id", "c", {}, {"b"}, False).split(records, "run")
     assert [r["text"] for r in todo] == ["x"]
     assert [q.reason.split(" ")[0] for q in rejected] == ["missing", "duplicate", "duplicate"]

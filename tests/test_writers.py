@@ -181,7 +181,7 @@ def test_jsonl_lines_hold_the_values_python_s_json_would_write():
     ]
     for row in rows:
         line = dumps_bytes(row)
-        assert b"\n" not in line and "Thể thao".encode() in line or row["id"] != "a"
+        assert (b"\n" not in line and "Thể thao".encode() in line) or row["id"] != "a"
         assert json.loads(line) == json.loads(dumps(row))
     assert json.loads(dumps_bytes(rows[0]))["when"] == "2026-11-30 08:05:00"
     assert json.loads(dumps_bytes(rows[0]))["nan"] is None and json.loads(dumps_bytes(rows[0]))["f64"] == 0.25

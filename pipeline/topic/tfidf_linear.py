@@ -22,6 +22,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+
 from pipeline.config import TfidfLinearConfig, TrainConfig
 from pipeline.params import Params, field_defaults
 from pipeline.topic.ngrams import NgramTfidfVectorizer
