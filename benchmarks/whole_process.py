@@ -58,11 +58,12 @@ main()
 """
 
 
-def run(command: list[str], quiet: bool = True) -> dict:
+def run(command: list, quiet: bool = True, env: dict | None = None) -> dict:
     """Run ``command`` to its end: wall seconds, CPU seconds (user + system) and peak RSS in MiB."""
+    command = [str(part) for part in command]
     started = time.time()
     proc = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE if quiet else None, text=True)
+                            stderr=subprocess.PIPE if quiet else None, text=True, env=env)
     err = proc.stderr.read() if proc.stderr else ""
     _, status, usage = os.wait4(proc.pid, 0)
     proc.returncode = os.waitstatus_to_exitcode(status)
@@ -75,24 +76,27 @@ def run(command: list[str], quiet: bool = True) -> dict:
 
 
 def vntc_jsonl(work: Path, copies: int = 1, rows: int | None = None) -> Path:
-    """VNTC train as plain JSONL; ``copies`` times over, or ``rows`` rows (repeats get new ids)."""
+    """VNTC train as plain JSONL; ``copies`` times over, or ``rows`` rows (repeats get new ids). Streamed:
+    this process stays small, since a child's peak RSS can include its parent's at the fork."""
     name = f"vntc_{rows}.jsonl" if rows else f"vntc_x{copies}.jsonl"
     path = work / name
     if path.exists():
         return path
-    with gzip.open(SHARED_DATA / "vntc" / "train.jsonl.gz", "rt", encoding="utf-8") as fh:
-        lines = fh.read().splitlines()
-    total = rows or copies * len(lines)
     tmp = path.with_suffix(".tmp")
+    written, round_ = 0, 0
     with open(tmp, "w", encoding="utf-8") as out:
-        for i in range(total):
-            line = lines[i % len(lines)]
-            round_ = i // len(lines)
-            if round_:
-                row = json.loads(line)
-                row["id"] = f"{row['id']}#{round_}"
-                line = json.dumps(row, ensure_ascii=False)
-            out.write(line + "\n")
+        while written < (rows or float("inf")) and (rows or round_ < copies):
+            with gzip.open(SHARED_DATA / "vntc" / "train.jsonl.gz", "rt", encoding="utf-8") as fh:
+                for line in fh:
+                    if rows and written >= rows:
+                        break
+                    if round_:
+                        row = json.loads(line)
+                        row["id"] = f"{row['id']}#{round_}"
+                        line = json.dumps(row, ensure_ascii=False) + "\n"
+                    out.write(line)
+                    written += 1
+            round_ += 1
     tmp.rename(path)
     return path
 
@@ -115,38 +119,57 @@ def vietnews_jsonl(work: Path, articles: int) -> Path:
     return path
 
 
+TRAIN_UNDERTHESEA = """
+import gzip, json, sys
+from underthesea_core import TextClassifier
+texts, labels = [], []
+with gzip.open(sys.argv[1], "rt", encoding="utf-8") as fh:
+    for line in fh:
+        row = json.loads(line)
+        texts.append(row["text"])
+        labels.append(row["label"])
+model = TextClassifier(max_features=20000, ngram_range=(1, 2), c=1.0)
+model.fit(texts, labels)
+model.save(sys.argv[2])
+"""
+
+
 def underthesea_model(work: Path) -> Path:
-    """underthesea_core's TextClassifier trained on VNTC train with underthesea's recipe, saved once."""
+    """underthesea_core's TextClassifier trained on VNTC train with underthesea's recipe, saved once
+    (in a child process, so this one stays small)."""
     path = work / "underthesea_vntc.bin"
     if not path.exists():
-        from underthesea_core import TextClassifier
-
-        texts, labels = [], []
-        with gzip.open(SHARED_DATA / "vntc" / "train.jsonl.gz", "rt", encoding="utf-8") as fh:
-            for line in fh:
-                row = json.loads(line)
-                texts.append(row["text"])
-                labels.append(row["label"])
-        model = TextClassifier(max_features=20000, ngram_range=(1, 2), c=1.0)
-        model.fit(texts, labels)
-        model.save(str(path))
+        subprocess.run([PYTHON, "-c", TRAIN_UNDERTHESEA, str(SHARED_DATA / "vntc" / "train.jsonl.gz"), str(path)],
+                       check=True)
     return path
 
 
-def ours(input_path: Path, output: Path, *extra: str) -> list[str]:
-    return [VNNEWS, "run", str(QUICKSTART), "-q", "--set", f"input.path={input_path}",
+def ours(input_path: Path, output: Path, *extra: str) -> list:
+    """The job's command line (the config a Path: a baseline side reads its own checkout's config)."""
+    return [VNNEWS, "run", QUICKSTART, "-q", "--set", f"input.path={input_path}",
             "--set", f"output.path={output}", "--set", "runner.resume=false", *extra]
 
 
-def compare(name: str, ours_cmd: list[str], theirs_cmd: list[str], repeats: int, rows: int) -> None:
-    """Alternate the two (the order flips every repeat); print medians and the median per-repeat ratio."""
-    run(ours_cmd)  # warm the page cache and the compiled-kernel caches for both sides
-    run(theirs_cmd)
-    results: dict[str, list[dict]] = {"vnnews": [], "by hand": []}
+def compare(name: str, ours_cmd: list[str], theirs_cmd: list[str], repeats: int, rows: int,
+            baseline: Path | None = None) -> None:
+    """Alternate the sides (the order turns every repeat); print medians and the median per-repeat ratio.
+
+    ``baseline``: a checkout of another vnnews version (``git archive <commit> | tar -x -C DIR``), run as a
+    third side with the same arguments and this venv (for before/after numbers in one run).
+    """
+    sides = [("vnnews", ours_cmd, None), ("by hand", theirs_cmd, None)]
+    if baseline is not None:
+        env = {**os.environ, "PYTHONPATH": str(baseline)}
+        base_cmd = [PYTHON, "-c", "import sys; sys.path[0] = sys.argv.pop(1); from pipeline.cli import main; main()",
+                    str(baseline), *(str(baseline / a.relative_to(ROOT)) if isinstance(a, Path) else a
+                                     for a in ours_cmd[1:])]
+        sides.append((f"vnnews {baseline.name}", base_cmd, env))
+    for _, cmd, env in sides:  # warm the page cache and the compiled-kernel caches of every side
+        run(cmd, env=env)
+    results: dict[str, list[dict]] = {side: [] for side, _, _ in sides}
     for i in range(repeats):
-        pair = [("vnnews", ours_cmd), ("by hand", theirs_cmd)]
-        for side, cmd in pair if i % 2 == 0 else pair[::-1]:
-            results[side].append(run(cmd))
+        for side, cmd, env in sides[i % len(sides):] + sides[:i % len(sides)]:
+            results[side].append(run(cmd, env=env))
     ratios = [t["wall"] / o["wall"] for o, t in zip(results["vnnews"], results["by hand"], strict=True)]
     print(f"\n{name}: {rows:,} articles, {repeats} repeats, whole processes")
     print(f"{'side':<10} {'median s':>9} {'articles/s':>11} {'CPU s':>7} {'peak RSS MiB':>13}   wall s per repeat")
@@ -158,6 +181,10 @@ def compare(name: str, ours_cmd: list[str], theirs_cmd: list[str], repeats: int,
               + " ".join(f"{r['wall']:.2f}" for r in runs))
     print(f"speed ratio vnnews / by hand (median of per-repeat ratios): {statistics.median(ratios):.2f} "
           f"(per repeat: {' '.join(f'{r:.2f}' for r in ratios)})")
+    for side in list(results)[2:]:
+        before = [t["wall"] / o["wall"] for o, t in zip(results[side], results["by hand"], strict=True)]
+        print(f"speed ratio {side} / by hand: {statistics.median(before):.2f} "
+              f"(per repeat: {' '.join(f'{r:.2f}' for r in before)})")
 
 
 def main() -> None:
@@ -167,6 +194,8 @@ def main() -> None:
     parser.add_argument("--copies", type=int, default=1, help="topic: VNTC train repeated this many times")
     parser.add_argument("--articles", type=int, default=10_000, help="quickstart: VietNews articles")
     parser.add_argument("--sizes", default="100000,200000,1000000", help="memory: input sizes")
+    parser.add_argument("--baseline", type=Path, default=None,
+                        help="topic, quickstart: also time the vnnews checked out in this folder (before/after)")
     parser.add_argument("--work", type=Path, default=Path("/tmp/vnnews-whole-process"),
                         help="folder for inputs, outputs and the underthesea model")
     args = parser.parse_args()
@@ -196,13 +225,13 @@ def main() -> None:
         compare("topic-only job (normalize + classify) vs underthesea classifier script",
                 ours(source, work / "topic" / "out.jsonl", *TOPIC_ONLY),
                 [PYTHON, str(ROOT / "benchmarks" / "byhand" / "topic.py"), str(model), str(source),
-                 str(work / "topic_byhand.jsonl")], args.repeats, rows)
+                 str(work / "topic_byhand.jsonl")], args.repeats, rows, args.baseline)
     if "quickstart" in targets:
         source = vietnews_jsonl(work, args.articles)
         compare("quickstart job (normalize + topic + learned extractive) vs by-hand Lead-2 + classifier script",
                 ours(source, work / "quickstart" / "out.jsonl"),
                 [PYTHON, str(ROOT / "benchmarks" / "byhand" / "quickstart.py"), str(model), str(source),
-                 str(work / "quickstart_byhand.jsonl")], args.repeats, args.articles)
+                 str(work / "quickstart_byhand.jsonl")], args.repeats, args.articles, args.baseline)
     if "memory" in targets:
         print("\ntopic-only runs, peak RSS (ru_maxrss of the process)")
         print(f"{'articles':>10} {'peak RSS MiB':>13} {'wall s':>8} {'articles/s':>11}")
