@@ -49,7 +49,7 @@ original = local.add_point
 def add_point(points, point, *args, **kwargs):
     if point[1] > 0 and not getattr(add_point, "seen", False):
         add_point.seen = True
-        print(f"FIRST_BATCH {time.time()!r}", file=sys.stderr, flush=True)
+        print(f"FIRST_BATCH {time.time()!r} {time.process_time()!r}", file=sys.stderr, flush=True)
     return original(points, point, *args, **kwargs)
 local.add_point = add_point
 from pipeline.cli import main
@@ -70,9 +70,10 @@ def run(command: list, quiet: bool = True, env: dict | None = None) -> dict:
     wall = time.time() - started
     if proc.returncode != 0:
         raise SystemExit(f"{' '.join(command)} exited {proc.returncode}:\n{err[-2000:]}")
-    first = [float(line.split()[1]) for line in err.splitlines() if line.startswith("FIRST_BATCH ")]
+    first = [line.split()[1:] for line in err.splitlines() if line.startswith("FIRST_BATCH ")]
     return {"wall": wall, "cpu": usage.ru_utime + usage.ru_stime, "rss_mib": usage.ru_maxrss / 1024,
-            "first_batch": first[0] - started if first else None}
+            "first_batch": float(first[0][0]) - started if first else None,
+            "first_batch_cpu": float(first[0][1]) if first else None}
 
 
 def vntc_jsonl(work: Path, copies: int = 1, rows: int | None = None) -> Path:
@@ -204,17 +205,20 @@ def main() -> None:
     targets = ["startup", "topic", "quickstart", "memory"] if args.target == "all" else [args.target]
 
     if "startup" in targets:
-        helps = [run([VNNEWS, "--help"])["wall"] for _ in range(max(args.repeats, 5))]
-        print(f"vnnews --help: median {statistics.median(helps):.3f} s (runs: {' '.join(f'{h:.3f}' for h in helps)})")
+        helps = [run([VNNEWS, "--help"]) for _ in range(max(args.repeats, 5))]
+        walls = " ".join(f"{h['wall']:.3f}" for h in helps)
+        print(f"vnnews --help: median {statistics.median(h['wall'] for h in helps):.3f} s, "
+              f"{statistics.median(h['cpu'] for h in helps):.3f} CPU s (runs: {walls})")
         samples = ROOT / "samples" / "articles.jsonl"
         for label, extra in (("quickstart job", []), ("topic-only job", TOPIC_ONLY[:2])):
             runs = [run([PYTHON, "-c", FIRST_BATCH_DRIVER, "run", str(QUICKSTART), "-q", "--set",
                          f"input.path={samples}", "--set", f"output.path={work / 'startup' / 'out.jsonl'}",
                          "--set", "runner.resume=false", *extra]) for _ in range(max(args.repeats, 3))]
             firsts = " ".join(f"{r['first_batch']:.2f}" for r in runs)
-            print(f"10-article {label}: first batch done {statistics.median(r['first_batch'] for r in runs):.2f} s "
-                  f"after process start, exit {statistics.median(r['wall'] for r in runs):.2f} s (medians; "
-                  f"first batch per run: {firsts})")
+            med = {k: statistics.median(r[k] for r in runs) for k in ("first_batch", "first_batch_cpu", "wall", "cpu")}
+            print(f"10-article {label}: first batch done {med['first_batch']:.2f} s after process start "
+                  f"({med['first_batch_cpu']:.2f} CPU s), exit {med['wall']:.2f} s ({med['cpu']:.2f} CPU s) "
+                  f"(medians; first batch per run: {firsts})")
 
     if "topic" in targets or "quickstart" in targets:
         model = underthesea_model(work)

@@ -29,8 +29,6 @@ from itertools import chain
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from pipeline.errors import OutputError
 from pipeline.io.records import Quarantined, Record, output_row, stamp_hashes
 from pipeline.io.writers import JsonlRows, dumps_bytes
@@ -347,18 +345,23 @@ class RunState:
 
 
 class KeySet:
-    """A set of keys in about 16 bytes each, so a run's memory does not grow with its rows' keys.
+    """A set of keys whose memory does not grow with the run: duplicate keys are found in any input size.
 
-    A key is kept as a 128-bit BLAKE2b digest (two different keys share one with probability about
-    n²/2¹²⁹: never, in practice); recent digests in a Python set, older ones in a sorted NumPy array
-    that :meth:`contains` searches a whole batch at a time.
+    A key is kept as its 128-bit BLAKE2b digest (two different keys share one with probability about
+    n²/2¹²⁹: never, in practice). The latest ``recent_limit`` digests are a Python set; older ones
+    go, sorted, to a private temporary SQLite database (on disk, a few MB of page cache in memory),
+    and set one bit each in an 8 MB filter: only keys whose bit is set (1.5 % of new keys after a
+    million rows, and every repeated key) are looked up in the database, once per batch. Runs
+    under ``recent_limit`` rows open neither.
     """
 
     recent_limit = 1 << 16
+    filter_bits = 1 << 26
 
     def __init__(self, keys: Iterable[str] = ()) -> None:
         self._recent: set[bytes] = set()
-        self._sorted = np.empty(0, dtype="S16")
+        self._older = None  # the SQLite connection, opened at the first spill
+        self._older_count = 0
         for key in keys:
             self.add(key)
 
@@ -367,20 +370,29 @@ class KeySet:
         return hashlib.blake2b(key.encode("utf-8", "surrogatepass"), digest_size=16).digest()
 
     def __len__(self) -> int:
-        return len(self._recent) + len(self._sorted)
+        return len(self._recent) + self._older_count
 
     def __contains__(self, key: str) -> bool:
-        return self._has(self.digest(key), self._in_sorted([self.digest(key)])[0])
+        digest = self.digest(key)
+        return digest in self._recent or bool(self._in_older([digest]))
 
-    def _in_sorted(self, digests: list[bytes]) -> list[bool]:
-        if not len(self._sorted) or not digests:
-            return [False] * len(digests)
-        wanted = np.array(digests, dtype="S16")
-        at = np.minimum(np.searchsorted(self._sorted, wanted), len(self._sorted) - 1)
-        return (self._sorted[at] == wanted).tolist()
+    def _filter_index(self, digests: list[bytes]):
+        import numpy as np
 
-    def _has(self, digest: bytes, in_sorted: bool) -> bool:
-        return in_sorted or digest in self._recent
+        return np.frombuffer(b"".join(digests), dtype="<u8")[::2] & np.uint64(self.filter_bits - 1)
+
+    def _in_older(self, digests: list[bytes]) -> set[bytes]:
+        if self._older is None or not digests:
+            return set()
+        index = self._filter_index(digests)
+        hits = (self._filter[index >> 3] >> (index & 7).astype("u1")) & 1
+        digests = [d for d, hit in zip(digests, hits.tolist(), strict=True) if hit]
+        found: set[bytes] = set()
+        for i in range(0, len(digests), 500):  # (SQLite's older releases take at most 999 parameters)
+            chunk = digests[i:i + 500]
+            query = f"SELECT d FROM k WHERE d IN ({','.join('?' * len(chunk))})"
+            found.update(row[0] for row in self._older.execute(query, chunk))
+        return found
 
     def add(self, key: str) -> bool:
         """Add ``key``; whether it was new."""
@@ -389,19 +401,34 @@ class KeySet:
     def add_all(self, keys: list[str]) -> list[bool]:
         """Add ``keys`` in order; for each, whether it was new (a key repeated within ``keys`` is new once)."""
         digests = [self.digest(k) for k in keys]
+        older = self._in_older(digests)
         new = []
-        for digest, in_sorted in zip(digests, self._in_sorted(digests), strict=True):
-            fresh = not self._has(digest, in_sorted)
+        for digest in digests:
+            fresh = digest not in self._recent and digest not in older
             if fresh:
                 self._recent.add(digest)
             new.append(fresh)
         if len(self._recent) >= self.recent_limit:
-            self._merge()
+            self._spill()
         return new
 
-    def _merge(self) -> None:
-        recent = np.sort(np.array(list(self._recent), dtype="S16"))
-        self._sorted = np.insert(self._sorted, np.searchsorted(self._sorted, recent), recent)
+    def _spill(self) -> None:
+        if self._older is None:
+            import sqlite3
+
+            self._older = sqlite3.connect("")  # private, on disk, deleted when closed
+            for pragma in ("cache_size=-4096", "journal_mode=OFF", "synchronous=OFF"):
+                self._older.execute(f"PRAGMA {pragma}")
+            self._older.execute("CREATE TABLE k (d BLOB PRIMARY KEY) WITHOUT ROWID")
+            import numpy as np
+
+            self._filter = np.zeros(self.filter_bits // 8, dtype="u1")
+        import numpy as np
+
+        index = self._filter_index(list(self._recent))
+        np.bitwise_or.at(self._filter, index >> 3, (1 << (index & 7)).astype("u1"))
+        self._older.executemany("INSERT INTO k VALUES (?)", ((d,) for d in sorted(self._recent)))
+        self._older_count += len(self._recent)
         self._recent = set()
 
 
