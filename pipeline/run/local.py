@@ -8,7 +8,8 @@ Guarantees (checked by tests/test_reliability.py and tests/test_reruns.py):
   views, ...): their new input fields are written with the previous row's model fields, without
   model work.
 - A run killed at any instant and started again with the same command finishes the job without
-  redoing finished batches: each batch is saved as an atomic part file in ``<stem>.state/``, and
+  redoing the batches saved before the kill: finished batches are saved as atomic part files in
+  ``<stem>.state/`` at every checkpoint (``runner.checkpoint_seconds``, ``checkpoint_mb``), and
   the output is committed once, atomically, when every row is done.
 - Re-running a finished job over the same input, with the same reading settings and processing
   config, while its output and quarantine file are as that run committed them, does no work
@@ -22,7 +23,8 @@ Guarantees (checked by tests/test_reliability.py and tests/test_reruns.py):
 
 Order of work: output and input paths are checked against each other, models load, then the
 output and input are checked, and only then does reading start, so a bad job fails before
-touching any input. Memory holds one batch.
+touching any input. Memory holds one batch, the serialized results waiting for the next checkpoint
+(at most ``runner.checkpoint_mb``) and the keys seen, in constant memory (:class:`~pipeline.run.state.KeySet`).
 """
 
 from __future__ import annotations

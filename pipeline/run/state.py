@@ -1,10 +1,13 @@
 """Run state beside the output: what makes a killed run resumable and a repeated run a no-op.
 
 ``<output stem>.state/`` holds ``state.json`` (which output owns it, the run's identity, which
-run, finished or not) and ``parts/``: one file per processed batch, written to a temporary name
-and renamed, so a part either exists whole or not at all. A part covers input rows ``[start, end)``
-and holds their output rows, refreshed rows (see :class:`pipeline.run.state.KeyFilter`) and
-quarantine entries; the committed position of a run is the end of the last contiguous part. When
+run, finished or not) and ``parts/``: one file per checkpoint, holding the batches finished since
+the previous one (every ``runner.checkpoint_seconds`` or ``checkpoint_mb``, see
+:meth:`RunState.save_batch`), written to a temporary name, fsynced and renamed, so a part either
+exists whole or not at all. A part covers input rows ``[start, end)`` and holds their output rows
+(serialized once, as the JSONL output holds them), refreshed rows (see
+:class:`pipeline.run.state.KeyFilter`) and quarantine entries; the committed position of a run is
+the end of the last contiguous part. When
 every row is in a part, the sink writes the final output in one atomic step (rename or
 transaction), the state is marked complete with a signature of the committed output, and the
 parts are removed.
@@ -116,6 +119,7 @@ class RunState:
     checkpoint_seconds: float = 0.0
     checkpoint_bytes: int = 32 << 20
     _pending: list[_Saved] = field(default_factory=list, repr=False)
+    _pending_bytes: int = field(default=0, repr=False)
     _last_checkpoint: float = field(default_factory=time.monotonic, repr=False)
 
     @property
@@ -252,7 +256,7 @@ class RunState:
         which a rerun computes again; :meth:`checkpoint` writes them at once (the end of the input, Ctrl-C)."""
         saved = self._serialize(start, end, rows, quarantined, unchanged, list(refreshed), self.run_id)
         self._pending.append(saved)  # one append: an interrupt never leaves half a batch in the list
-        self._pending_bytes = getattr(self, "_pending_bytes", 0) + saved.size
+        self._pending_bytes += saved.size
         if (time.monotonic() - self._last_checkpoint >= self.checkpoint_seconds
                 or self._pending_bytes >= self.checkpoint_bytes):
             self.checkpoint()
@@ -268,6 +272,7 @@ class RunState:
                 self._write(pending)
             except BaseException:
                 self._pending = pending + self._pending  # still unsaved: a later checkpoint may save them
+                self._pending_bytes = sum(b.size for b in self._pending)
                 raise
 
     def _write(self, batches: list[_Saved]) -> None:
