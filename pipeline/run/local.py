@@ -178,6 +178,40 @@ def _log_run(path, manifest: dict[str, Any]) -> None:
         runs.write(json.dumps(entry, ensure_ascii=False) + "\n")
 
 
+class Points(list):
+    """Throughput points ``[seconds since start, input rows done]``, one offered per batch, kept evenly spread
+    and at most ``2 * limit`` (when full, every other point goes and later ones are kept at twice the
+    stride), so a long run's memory and manifest stay small. :meth:`close` keeps the last point offered."""
+
+    def __init__(self, limit: int = 1000) -> None:
+        super().__init__()
+        self.limit, self.stride, self.offered, self.pending = limit, 1, 0, None
+
+    def add(self, point: list[float]) -> None:
+        self.offered += 1
+        if self.offered % self.stride:
+            self.pending = point
+            return
+        self.append(point)
+        self.pending = None
+        if len(self) > 2 * self.limit:
+            del self[1::2]
+            self.stride *= 2
+
+    def close(self) -> None:
+        if self.pending is not None:
+            self.append(self.pending)
+            self.pending = None
+
+
+def add_point(points: list[list[float]], point: list[float]) -> None:
+    """Offer a throughput point to ``points`` (thinned when it is a :class:`Points`)."""
+    if isinstance(points, Points):
+        points.add(point)
+    else:
+        points.append(point)
+
+
 @dataclass
 class RunContext:
     """What a run's processing phase needs (shared by the local and the Ray runner)."""
@@ -191,7 +225,7 @@ class RunContext:
     progress: Progress
     started: float
     started_at: str
-    throughput: list[list[float]] = field(default_factory=list)  # [seconds since start, input rows done]
+    throughput: list[list[float]] = field(default_factory=Points)  # [seconds since start, input rows done]
     # Input records the reader read past without making a row (a WARC file's redirects, images...), by reason.
     skipped: Counter[str] = field(default_factory=Counter)
 
@@ -241,14 +275,6 @@ def _open_run(pipe: Pipeline) -> RunContext | RunSummary:
     return RunContext(reader, total, state, sink, key_filter, summary, progress, started, started_at)
 
 
-def add_point(points: list[list[float]], point: list[float], limit: int = 1000) -> None:
-    """Append a throughput point, keeping between ``limit`` and 2 * ``limit`` of them, evenly spread (every
-    other point is dropped when the list is full), so a long run's manifest and memory stay small."""
-    points.append(point)
-    if len(points) > 2 * limit:
-        del points[1:-1:2]
-
-
 def _process_locally(pipe: Pipeline, ctx: RunContext, preview_rows: int) -> None:
     """Process every batch; finished batches are saved to the run state at each checkpoint, and those
     still in memory when the input ends or the run stops (Ctrl-C, SIGTERM, an error) are saved then."""
@@ -266,6 +292,8 @@ def _process_locally(pipe: Pipeline, ctx: RunContext, preview_rows: int) -> None
                 summary.preview.extend(result.records[: preview_rows - len(summary.preview)])
             ctx.progress.update(batch.size)
             add_point(ctx.throughput, [round(time.monotonic() - ctx.started, 3), batch.end])
+        if isinstance(ctx.throughput, Points):
+            ctx.throughput.close()
         state.checkpoint()
     except BaseException:
         with contextlib.suppress(Exception):  # (a full disk fails again: the error that stopped the run is shown)
