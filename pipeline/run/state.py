@@ -354,7 +354,7 @@ class KeySet:
 
     A key is kept as its 128-bit BLAKE2b digest (two different keys share one with probability about
     n²/2¹²⁹: never, in practice). The latest ``recent_limit`` digests are a Python set; older ones
-    go, sorted, to a private temporary SQLite database (on disk, a few MB of page cache in memory),
+    go, sorted, to a private temporary SQLite database (on disk, 2 MB of page cache in memory),
     and set one bit each in an 8 MB filter: only keys whose bit is set (1.5 % of new keys after a
     million rows, and every repeated key) are looked up in the database, once per batch. Runs
     under ``recent_limit`` rows open neither.
@@ -422,7 +422,7 @@ class KeySet:
             import sqlite3
 
             self._older = sqlite3.connect("")  # private, on disk, deleted when closed
-            for pragma in ("cache_size=-4096", "journal_mode=OFF", "synchronous=OFF"):
+            for pragma in ("cache_size=-2048", "journal_mode=OFF", "synchronous=OFF"):
                 self._older.execute(f"PRAGMA {pragma}")
             self._older.execute("CREATE TABLE k (d BLOB PRIMARY KEY) WITHOUT ROWID")
             import numpy as np
