@@ -74,6 +74,7 @@ def test_yaml_alias_bomb_is_refused_at_parse_time_with_bounded_memory(tmp_path, 
 @pytest.mark.parametrize("override", [
     "input.limit=100000000000000000000", "input.max_rows=1e400", "input.batch_size=-1",
     "summarize.length_penalty=.nan", "runner.log_every_seconds=.inf", "classify.min_score=-.inf",
+    "runner.checkpoint_seconds=-1", "runner.checkpoint_mb=0",
 ])
 def test_out_of_range_numbers_are_config_errors_naming_the_key(tmp_path, small_input, override):
     proc = _vnnews("run", str(_config(tmp_path, small_input)), "--set", override)
