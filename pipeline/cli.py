@@ -18,7 +18,6 @@ from typing import Annotated
 
 import typer
 
-from pipeline.config import EvaluateConfig, JobConfig, TrainConfig, dump_config, load_config, read_yaml
 from pipeline.errors import Interrupted, VnnewsError
 from pipeline.redact import redact
 
@@ -141,6 +140,7 @@ def _print_preview(summary) -> None:
 @app.command()
 def run(config: ConfigArg, set_: SetOption = None, quiet: QuietOption = False) -> None:
     """Run the batch job: read, normalize, classify, summarize, write."""
+    from pipeline.config import JobConfig, load_config
     from pipeline.run.pipeline import Pipeline
 
     _setup_logging(quiet)
@@ -155,7 +155,7 @@ def run(config: ConfigArg, set_: SetOption = None, quiet: QuietOption = False) -
 
 def config_task(config: Path, overrides: list[str] | None) -> str:
     """The YAML's `task` key (a --set task=... wins); `topic` when absent, as before tasks existed."""
-    from pipeline.config import parse_override
+    from pipeline.config import parse_override, read_yaml
 
     try:
         task = read_yaml(config).get("task", "topic")
@@ -170,6 +170,8 @@ def config_task(config: Path, overrides: list[str] | None) -> str:
 
 def _load_and_call(schema, config: Path, set_: list[str] | None, job):
     """Validate the config file (with overrides) and run ``job`` on it; user errors exit cleanly."""
+    from pipeline.config import load_config
+
     try:
         cfg = load_config(schema, config, set_ or [])
         return cfg, job(cfg)
@@ -202,6 +204,7 @@ def _evaluate_summary(config: Path, set_: list[str] | None) -> None:
 @app.command()
 def train(config: ConfigArg, set_: SetOption = None, quiet: QuietOption = False) -> None:
     """Train a topic classifier (task: topic) or a summarizer (task: summary); writes a model directory."""
+    from pipeline.config import TrainConfig
     from pipeline.topic.training import format_table
     from pipeline.topic.training import train as train_model
 
@@ -218,6 +221,7 @@ def train(config: ConfigArg, set_: SetOption = None, quiet: QuietOption = False)
 @app.command()
 def evaluate(config: ConfigArg, set_: SetOption = None, quiet: QuietOption = False) -> None:
     """Evaluate a topic model (task: topic) or a summarizer against reference summaries (task: summary)."""
+    from pipeline.config import EvaluateConfig
     from pipeline.topic.training import evaluate as evaluate_model
     from pipeline.topic.training import format_table
 
@@ -234,7 +238,11 @@ def evaluate(config: ConfigArg, set_: SetOption = None, quiet: QuietOption = Fal
     typer.echo(f"html report: {cfg.output_dir / 'report.html'}")
 
 
-SCHEMAS = {"run": JobConfig, "train": TrainConfig, "evaluate": EvaluateConfig}
+def schemas() -> dict[str, type]:
+    """The schema of each kind of job file (imported when a command needs one: ``--help`` stays fast)."""
+    from pipeline.config import EvaluateConfig, JobConfig, TrainConfig
+
+    return {"run": JobConfig, "train": TrainConfig, "evaluate": EvaluateConfig}
 
 
 def guess_kind(data: dict) -> str:
@@ -255,12 +263,14 @@ def config_show(
     ] = "auto",
 ) -> None:
     """Print the resolved config with every default filled in."""
+    from pipeline.config import dump_config, load_config, read_yaml
+
     try:
         if kind == "auto":
             kind = guess_kind(read_yaml(config))
-        if kind not in SCHEMAS:
-            raise typer.BadParameter(f"--kind must be one of {sorted(SCHEMAS)}")
-        schema = SCHEMAS[kind]
+        if kind not in schemas():
+            raise typer.BadParameter(f"--kind must be one of {sorted(schemas())}")
+        schema = schemas()[kind]
         if kind != "run" and config_task(config, set_) == "summary":
             from pipeline.config import SummaryEvaluateConfig, SummaryTrainConfig
 

@@ -277,6 +277,15 @@ class RunnerConfig(Section):
     resume: bool = Field(
         True, description="Continue a killed run of the same input and config; false starts it over."
     )
+    checkpoint_seconds: float = Field(
+        2.0, ge=0.0, le=3600.0,
+        description="Save finished batches to the run state (one fsynced part file) at most this often; a kill "
+        "loses at most this much work, which the rerun computes again. 0 = after every batch.",
+    )
+    checkpoint_mb: float = Field(
+        32.0, gt=0.0, le=4096.0,
+        description="Save finished batches sooner when their results reach this many MB in memory.",
+    )
     max_quarantined_fraction: float = Field(
         1.0, gt=0.0, le=1.0,
         description="Fail (exit 6, output kept) when this share of the rows read is quarantined; "

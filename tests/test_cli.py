@@ -195,3 +195,34 @@ def test_unreachable_hub_model_fails_fast_with_local_directory_hint(tmp_path):
     assert proc.returncode == 3, proc.stderr
     assert "summarize.model" in proc.stderr and "Traceback" not in proc.stderr
     assert not (tmp_path / "v.jsonl").exists()
+
+
+DRIVER = """
+import json, sys
+from pipeline.cli import main
+sys.argv = ["vnnews", *sys.argv[1:]]
+try:
+    main()
+except SystemExit as exc:
+    assert not exc.code, exc.code
+heavy = sorted({m.split(".")[0] for m in sys.modules} & {"torch", "transformers", "underthesea", "matplotlib"})
+print(json.dumps(heavy))
+"""
+
+
+@pytest.mark.parametrize("name, sets", [
+    ("topic only", ["summarize.enabled=false"]),
+    ("quickstart: learned extractive summaries", []),
+])
+def test_jobs_without_transformer_models_import_neither_torch_nor_transformers(tmp_path, name, sets):
+    """A job whose models are ours (topic, learned extractive) never pays for torch's import (seconds):
+    underthesea's sentence splitter is loaded without its package, whose __init__ imports torch, and
+    the run report draws its charts without matplotlib."""
+    args = ["run", str(ROOT / "configs" / "quickstart.yaml"), "-q", "--set", f"output.path={tmp_path / 'out.jsonl'}"]
+    for item in sets:
+        args += ["--set", item]
+    proc = subprocess.run([sys.executable, "-c", DRIVER, *args], capture_output=True, text=True, timeout=300,
+                          cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout.strip().splitlines()[-1]) == []
+    assert len((tmp_path / "out.jsonl").read_text(encoding="utf-8").splitlines()) == 10

@@ -74,6 +74,7 @@ def test_yaml_alias_bomb_is_refused_at_parse_time_with_bounded_memory(tmp_path, 
 @pytest.mark.parametrize("override", [
     "input.limit=100000000000000000000", "input.max_rows=1e400", "input.batch_size=-1",
     "summarize.length_penalty=.nan", "runner.log_every_seconds=.inf", "classify.min_score=-.inf",
+    "runner.checkpoint_seconds=-1", "runner.checkpoint_mb=0",
 ])
 def test_out_of_range_numbers_are_config_errors_naming_the_key(tmp_path, small_input, override):
     proc = _vnnews("run", str(_config(tmp_path, small_input)), "--set", override)
@@ -90,7 +91,9 @@ def test_quiet_run_prints_nothing_on_success(tmp_path, small_input):
 @pytest.mark.parametrize("sig, code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
 def test_interrupt_says_how_to_resume_and_the_rerun_finishes(tmp_path, sig, code):
     source = write_jsonl(tmp_path / "in.jsonl", articles(3000))
-    cfg = _config(tmp_path, source, input={"batch_size": 50}, classify={"enabled": True})
+    # a part per batch: the first part shows processing has started, and it is far from its end
+    cfg = _config(tmp_path, source, input={"batch_size": 50}, classify={"enabled": True},
+                  runner={"checkpoint_seconds": 0})
     proc = subprocess.Popen([VNNEWS, "run", str(cfg)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     parts = tmp_path / "out" / "res.state" / "parts"
     deadline = time.monotonic() + 90
@@ -194,7 +197,8 @@ def test_nan_and_infinity_never_reach_the_output_as_bare_nan(tmp_path):
 def test_disk_full_during_commit_keeps_the_previous_output_and_leaves_no_partial(tmp_path):
     source = write_jsonl(tmp_path / "in.jsonl", articles(400))
     out = tmp_path / "out" / "res.jsonl"
-    cfg = _config(tmp_path, source, out, input={"batch_size": 20}, output={"include_text": True, "report": False})
+    cfg = _config(tmp_path, source, out, input={"batch_size": 20}, output={"include_text": True, "report": False},
+                  runner={"checkpoint_seconds": 0})  # a part per batch: each part is small, the output is not
     yesterday = write_jsonl(tmp_path / "yesterday.jsonl", articles(5))
     first = _vnnews("run", str(cfg), "--set", f"input.path={yesterday}")
     assert first.returncode == 0, first.stderr
@@ -243,3 +247,26 @@ def test_an_empty_object_field_reaches_a_parquet_output(tmp_path):
     import pyarrow.parquet as pq
 
     assert pq.read_table(out).column("meta").to_pylist() == ["{}"] * 4
+
+
+def test_interrupt_saves_the_batches_waiting_for_a_checkpoint(tmp_path):
+    """With a checkpoint far away, no part exists while the run works; SIGTERM must save the finished
+    batches first, so the message's row count is what the rerun resumes from."""
+    source = write_jsonl(tmp_path / "in.jsonl", articles(3000))
+    cfg = _config(tmp_path, source, input={"batch_size": 50}, classify={"enabled": True},
+                  runner={"checkpoint_seconds": 3600, "progress": "log", "log_every_seconds": 0.05})
+    proc = subprocess.Popen([VNNEWS, "run", str(cfg)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    parts = tmp_path / "out" / "res.state" / "parts"
+    for line in proc.stderr:  # the progress log says batches are done
+        if "progress:" in line:
+            break
+    assert not list(parts.glob("*.jsonl"))  # nothing saved yet: the batches wait in memory
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    message = _one_paragraph(subprocess.CompletedProcess(proc.args, proc.returncode, "", err), 143)
+    saved = int(message.split("rows before ")[1].split(" ")[0].replace(",", ""))
+    assert saved > 0 and saved % 50 == 0
+    assert max(int(p.stem.split("-")[1]) for p in parts.glob("*.jsonl")) == saved
+    rerun = _vnnews("run", str(cfg), timeout=300)
+    assert rerun.returncode == 0 and "resuming run" in rerun.stderr, rerun.stderr
+    assert len((tmp_path / "out" / "res.jsonl").read_text(encoding="utf-8").splitlines()) == 3000

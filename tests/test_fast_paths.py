@@ -259,3 +259,25 @@ def test_tone_style_fast_path_equals_set_tone_style_after_cleaning():
     texts = ["Hoà thuỷ khoẻ quý hoàng", "Hòa  thủy\r\nkhỏe"]
     for style in ("old", "new"):
         assert clean_batch(texts, style)[0] == [set_tone_style(clean_text(t), style) for t in texts]
+
+
+def test_scan_tables_saved_on_disk_are_the_tables_built(tmp_path, monkeypatch):
+    """The scan's tables are built once and kept in pipeline/text/__pycache__: what is loaded must be what
+    is built, and a damaged file is rebuilt, not trusted."""
+    import numpy as np
+
+    from pipeline.text import scan
+
+    cache = tmp_path / "__pycache__" / "scan_tables.x.npz"
+    monkeypatch.setattr(scan, "_tables_cache", lambda: cache)
+    built = scan.build_scan_tables()
+    for damage in (None, b"not an npz file"):
+        if damage:
+            cache.write_bytes(damage)
+        scan.scan_tables.cache_clear()
+        first = scan.scan_tables()  # builds (and saves) when the file is missing or damaged
+        scan.scan_tables.cache_clear()
+        loaded = scan.scan_tables()
+        for a, b, c in zip(built, first, loaded, strict=True):
+            assert a.dtype == b.dtype == c.dtype and np.array_equal(a, b) and np.array_equal(a, c)
+    scan.scan_tables.cache_clear()

@@ -75,7 +75,7 @@ def test_run_report_from_a_manifest(tmp_path):
     rows = [{"topic": "Thể thao"}, {"topic": "Thể thao"}, {"topic": "Kinh doanh"}]
     document = write_run_report(tmp_path / "x.report.html", manifest, rows).read_text(encoding="utf-8")
     assert "empty text" in document and "Thể thao" in document and "Kinh doanh" in document
-    assert len(embedded_pngs(document)) == 2  # topic distribution + throughput
+    assert document.count("<svg ") == 2 and not embedded_pngs(document)  # topic distribution + throughput, inline
     assert_self_contained(document)
 
 
@@ -96,7 +96,7 @@ def test_vnnews_run_writes_manifest_throughput_and_report(tmp_path):
     assert "out.report.html" in result.output
     topics = {json.loads(line)["topic"] for line in (tmp_path / "out.jsonl").read_text(encoding="utf-8").splitlines()}
     assert all(t in document for t in topics)
-    assert len(embedded_pngs(document)) == 2
+    assert document.count("<svg ") == 2  # topic distribution + throughput, drawn without matplotlib
     assert_self_contained(document)
 
 
@@ -169,3 +169,14 @@ def test_report_plots_leave_the_matplotlib_backend_alone(tmp_path):
     finally:
         matplotlib.use(before)
     assert all((tmp_path / f"{n}.png").read_bytes().startswith(PNG_MAGIC) for n in "cdts")
+
+
+def test_run_report_charts_escape_labels_and_draw_every_point():
+    from pipeline.reports.html import svg_bars, svg_throughput
+
+    bars = svg_bars({"<b>Thể thao</b>": 3, "Kinh doanh": 1}, "topics")
+    assert "&lt;b&gt;Thể thao&lt;/b&gt;" in bars and bars.count("<rect ") == 2
+    assert bars.index("Thể thao") < bars.index("Kinh doanh")  # largest on top
+    line = svg_throughput([[0.5, 0], [1.0, 64], [2.0, 128], [2.5, 150]])
+    assert line.count("<polyline ") == 2 and line.split('points="')[1].split('"')[0].count(",") == 4
+    assert "<polyline " in svg_throughput([[0.3, 0]])  # models loaded, nothing read: no division by zero

@@ -378,3 +378,21 @@ def test_only_lone_surrogate_escapes_are_quarantined(tmp_path, escape, carried):
     assert (len(records), len(bad)) == ((1, 0) if carried else (0, 1))
     if not carried:
         assert bad[0].reason.startswith("contains a lone surrogate") and bad[0].id == "x"
+
+
+def test_jsonl_rows_are_what_python_s_json_reads(tmp_path):
+    """Lines are parsed by orjson, with Python's json for what orjson reads differently or refuses: every
+    object must come out exactly as Python's json reads it (int stays int, NaN becomes null, last key wins)."""
+    import json as stdlib_json
+
+    from pipeline.io.readers import JsonlReader
+
+    lines = ['{"a": 1, "b": "Thể thao"}', '{"a": 12345678901234567890123}', '{"a": -92233720368547758080}',
+             '{"a": 18446744073709551615}', '{"a": 1e400}', '{"a": NaN, "b": -Infinity}', '{"a": [1, {"b": 1.5e300}]}',
+             '{"a": "x", "a": "y"}', '{"a": "\\ud83d\\ude00"}', '{"a": "\\u0000", "b": -0.0, "c": 1E3}',
+             '{"a": 9.3e18}', '{"a": 9223372036854775807}']
+    path = tmp_path / "in.jsonl"
+    path.write_text("\ufeff" + "\n".join(lines) + "\n", encoding="utf-8")
+    rows = list(JsonlReader(path).rows())
+    expected = [stdlib_json.loads(line, parse_constant=lambda _: None) for line in lines]
+    assert [repr(r) for r in rows] == [repr(e) for e in expected]

@@ -1,3 +1,8 @@
+import json
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from pipeline.io.records import Quarantined, content_id, to_record
 
 FIELDS = dict(text_field="text", title_field="title", id_field="id", source="row 1")
@@ -34,3 +39,28 @@ def test_bad_rows_are_quarantined_with_reasons():
         assert isinstance(out, Quarantined)
         assert out.reason.startswith(reason), out.reason
         assert out.raw is raw
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(st.text(max_size=8), st.one_of(st.text(max_size=20), st.integers(), st.none(), st.booleans(),
+                                                      st.floats(allow_nan=True), st.lists(st.integers(), max_size=3)),
+                       max_size=6))
+def test_input_hash_hashes_what_json_dumps_writes(meta):
+    """input_hash assembles the usual fields' JSON itself: it must be json.dumps's text, character for character
+    (the hashes of rows in existing outputs decide which rows are unchanged)."""
+    import hashlib
+
+    from pipeline.io.records import _flat_json, input_hash
+
+    expected = json.dumps(meta, sort_keys=True, ensure_ascii=False, default=str)
+    assert _flat_json(meta) in (None, expected)
+    record = {"title": "t", "text": "x", **meta}
+    assert input_hash(record) == hashlib.sha1(expected.encode()).hexdigest()[:16]
+
+
+def test_output_row_drops_internal_fields_and_text_keeping_order():
+    from pipeline.io.records import output_row
+
+    record = {"id": "a", "_position": 3, "title": "T", "text": "x", "topic": "Thể thao", "_": 1}
+    assert list(output_row(record, False)) == ["id", "title", "topic"]
+    assert list(output_row(record, True)) == ["id", "title", "text", "topic"]

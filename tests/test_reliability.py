@@ -39,13 +39,15 @@ def _make_input(tmp_path: Path, count: int) -> tuple[Path, set[str]]:
     return path, {r["id"] for r in rows} | {f"late-{i}" for i in range(len(BAD_LINES))}
 
 
-def _config(tmp_path: Path, input_path: Path, output: Path, **output_extra) -> Path:
+def _config(tmp_path: Path, input_path: Path, output: Path, checkpoint_seconds: float = 0, **output_extra) -> Path:
+    """A job over ``input_path``; ``checkpoint_seconds: 0`` saves a part after every batch, so kills land between
+    and within parts at batch granularity."""
     cfg = {
         "input": {"path": str(input_path), "batch_size": 25},
         "classify": {"model": "models/topic-tfidf-vntc"},
         "summarize": {"kind": "extractive", "max_sentences": 1},
         "output": {"path": str(output), **output_extra},
-        "runner": {"progress": "off"},
+        "runner": {"progress": "off", "checkpoint_seconds": checkpoint_seconds},
     }
     path = tmp_path / "job.yaml"
     path.write_text(yaml.safe_dump(cfg), encoding="utf-8")
@@ -209,4 +211,68 @@ def test_second_run_on_one_output_is_refused_while_the_first_runs(tmp_path):
     assert overlapped, "the first run finished before the second reached the lock"
     assert "Traceback" not in second.stderr
     assert first.returncode == 0, err
+    _check_exactly_once(output, ids)
+
+
+def _kill_when(cfg: Path, landed, timeout: float = 300) -> None:
+    """Start a run and SIGKILL it the moment ``landed()`` is true (polled as fast as Python can)."""
+    proc = subprocess.Popen([VNNEWS, "run", str(cfg)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + timeout
+    while not landed():
+        assert proc.poll() is None, "the run ended before the kill could land"
+        assert time.monotonic() < deadline
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+
+@pytest.mark.parametrize("mode", ["overwrite", "append", "upsert"])
+@pytest.mark.parametrize("moment", ["writing the output", "output renamed, run not marked done"])
+def test_kill_during_the_commit(tmp_path, mode, moment):
+    """A kill while the commit writes the output, or after the output is renamed but before the run is marked
+    complete: the previous output stays whole until the rename, and the rerun ends with every row once."""
+    input_path, ids = _make_input(tmp_path, 3000)
+    output = tmp_path / "out" / "results.jsonl"
+    cfg = _config(tmp_path, input_path, output, checkpoint_seconds=2, mode=mode, include_text=True, report=False)
+    data = yaml.safe_load(cfg.read_text(encoding="utf-8"))
+    data["summarize"] = {"enabled": False}  # fast: the commit is a large share of the run
+    cfg.write_text(yaml.safe_dump(data), encoding="utf-8")
+    yesterday = write_jsonl(tmp_path / "yesterday.jsonl", [{**r, "id": f"y-{i}"} for i, r in enumerate(articles(5))])
+    first = subprocess.run([VNNEWS, "run", str(cfg), "--set", f"input.path={yesterday}"], capture_output=True,
+                           text=True, timeout=600)
+    assert first.returncode == 0, first.stderr
+    before, signature = output.read_bytes(), output.stat().st_mtime_ns
+    state = output.with_name("results.state") / "state.json"
+
+    if moment == "writing the output":
+        def landed() -> bool:
+            return any(name.endswith(".partial") and name.startswith(".results.jsonl.")
+                       for name in os.listdir(output.parent))
+    else:
+        def landed() -> bool:
+            return output.stat().st_mtime_ns != signature
+    _kill_when(cfg, landed)
+    assert json.loads(state.read_text(encoding="utf-8"))["status"] == "running"  # killed within the commit
+    expected = ids if mode == "overwrite" else ids | {f"y-{i}" for i in range(5)}
+    if output.read_bytes() != before:  # never half-written: the previous output whole, or the new one whole
+        # (a kill meant for the write can land just after the rename on a fast machine)
+        assert {json.loads(line)["id"] for line in output.read_text(encoding="utf-8").splitlines()} == expected
+
+    done = _run(cfg)
+    assert done.returncode == 0, done.stderr
+    out_ids = _output_ids(output)
+    assert len(out_ids) == len(set(out_ids)), "duplicated rows in the output"
+    assert set(out_ids) == expected
+    quarantine = output.with_name("results.quarantine.jsonl").read_text(encoding="utf-8").splitlines()
+    assert len(quarantine) == len(BAD_LINES)
+    assert not [p.name for p in output.parent.iterdir() if p.name.endswith((".partial", ".tmp"))]
+    assert "up to date" in _run(cfg).stdout
+
+
+def test_kill_with_time_checkpoints_then_rerun(tmp_path):
+    """The default checkpointing (a part every 2 s, not every batch): kills mid-run lose at most the batches
+    since the last part, and the rerun resumes at the last part's end with every row once."""
+    input_path, ids = _make_input(tmp_path, 3000)
+    output = tmp_path / "out" / "results.jsonl"
+    cfg = _config(tmp_path, input_path, output, checkpoint_seconds=1)
+    _kill_and_finish(cfg, output, kills=2, seed=3, max_batches=1)
     _check_exactly_once(output, ids)

@@ -50,3 +50,22 @@ def test_split_sentences_knows_vietnamese_abbreviations_and_decimals():
 
 def test_syllables_keep_vietnamese_letters_and_one_letter_words():
     assert syllables("Ở Hà Nội, ý kiến") == ["ở", "hà", "nội", "ý", "kiến"]
+
+
+def test_sentence_splitter_is_underthesea_s_own(shared_data):
+    """split_sentences loads underthesea's splitter module alone (the package's __init__ imports torch);
+    it must be the same function: same sentences on real articles and on tricky lines."""
+    import gzip
+    import json
+
+    from underthesea import sent_tokenize
+
+    from pipeline.text.normalize import _sent_tokenize
+
+    ours = _sent_tokenize()
+    assert ours is not sent_tokenize and ours.__module__ != sent_tokenize.__module__
+    lines = ["TP.HCM có 10,5 triệu dân... Ông A nói: \"Tốt!\" Rồi đi.", "Giá tăng 3.5%. (NLĐ)- Sáng nay, mưa.", ""]
+    with gzip.open(shared_data / "vietnews" / "dev.jsonl.gz", "rt", encoding="utf-8") as fh:
+        for i, row in zip(range(300), fh, strict=False):
+            lines += json.loads(row)["body"].split("\n") if i % 3 else [json.loads(row)["body"]]
+    assert [ours(line) for line in lines] == [sent_tokenize(line) for line in lines]

@@ -8,9 +8,12 @@ import pytest
 from pipeline.config import OutputConfig
 from pipeline.errors import OutputError
 from pipeline.io.writers import (
+    JsonlRows,
     commit,
     commit_quarantine,
     detect_output_format,
+    dumps,
+    dumps_bytes,
     open_sink,
     side_path,
     with_previous_fields,
@@ -158,3 +161,49 @@ def test_parquet_keeps_fields_holding_empty_objects_as_json_text(tmp_path):
     sink.replace(lambda: rows)
     table = pq.read_table(tmp_path / "out.parquet").to_pylist()
     assert [(r["meta"], r["deep"]) for r in table] == [("{}", '[{"x": {}}]'), ("{}", "[]")]
+
+
+def test_jsonl_lines_hold_the_values_python_s_json_would_write():
+    """orjson writes the JSONL lines; each must parse to what json.dumps(default=str) would have written,
+    non-ASCII unescaped: numpy floats as numbers, dates as str() text, NaN as null, and values orjson
+    refuses (a non-string key, a 70-bit integer) through the standard library."""
+    import datetime
+    import decimal
+
+    import numpy as np
+
+    rows = [
+        {**ROWS[0], "when": datetime.datetime(2026, 11, 30, 8, 5), "day": datetime.date(2026, 11, 30),
+         "price": decimal.Decimal("1.50"), "f64": np.float64(0.25), "f32": np.float32(0.5), "i64": np.int64(3),
+         "nan": float("nan"), "inf": [float("inf")], "tiny": 1e-05, "big": 1e16, "neg": -0.0},
+        {"id": "c", 1: "a non-string key"},
+        {"id": "d", "huge": 2**70},
+    ]
+    for row in rows:
+        line = dumps_bytes(row)
+        assert (b"\n" not in line and "Thể thao".encode() in line) or row["id"] != "a"
+        assert json.loads(line) == json.loads(dumps(row))
+    assert json.loads(dumps_bytes(rows[0]))["when"] == "2026-11-30 08:05:00"
+    assert json.loads(dumps_bytes(rows[0]))["nan"] is None and json.loads(dumps_bytes(rows[0]))["f64"] == 0.25
+    assert dumps(ROWS[0]).startswith('{"id": "a", ')  # JSON inside CSV/Parquet/SQL keeps Python's layout
+
+
+@pytest.mark.parametrize("suffix", ["jsonl", "csv", "parquet", "db"])
+@pytest.mark.parametrize("mode", ["overwrite", "append", "upsert"])
+def test_rows_given_as_jsonl_lines_commit_like_rows_given_as_dicts(tmp_path, suffix, mode):
+    """A run hands its rows over as JSONL lines (JsonlRows); every sink and mode must end with the same rows."""
+    if suffix == "db" and mode == "append":
+        return
+    lines = JsonlRows(lambda: [b"".join(dumps_bytes(r) + b"\n" for r in ROWS[:1]), dumps_bytes(ROWS[1]) + b"\n"])
+    results = []
+    for name, rows in (("dicts", lambda: iter(ROWS)), ("lines", lines)):
+        path = tmp_path / name / f"out.{suffix}"
+        sink = open_sink(OutputConfig(path=path, mode=mode))
+        commit(sink, "overwrite", lambda: iter([{**ROWS[1], "id": "old", "run_id": "r0"}]), "id", "r0")
+        commit(sink, mode, rows, "id", "r1")
+        commit(sink, mode, rows, "id", "r1")  # a repeated commit (killed before the state was marked) adds nothing
+        results.append([{k: v for k, v in r.items() if k not in ("created_at", "updated_at")}
+                        for r in sink.read_rows()])
+    assert results[0] == results[1]
+    expected = ["a", "b"] if mode == "overwrite" else ["old", "a", "b"]
+    assert sorted(r["id"] for r in results[0]) == sorted(expected)

@@ -29,6 +29,8 @@ from itertools import chain, islice
 from pathlib import Path
 from typing import Any, AnyStr
 
+import orjson
+
 from pipeline.config import InputConfig
 from pipeline.errors import InputError
 from pipeline.io.html import HtmlReader
@@ -191,6 +193,7 @@ class JsonlReader:
         self.encoding = encoding
         self.max_line_bytes = max_line_bytes
         self.name = name or path.name  # where quarantined lines say they come from
+        self._utf8 = codecs.lookup(encoding).name == "utf-8"  # lines go to the parser as bytes
 
     def estimate_total(self) -> int | None:
         """Line breaks in the file: the row count for progress and ETA (blank lines make it a slight overestimate)."""
@@ -218,6 +221,10 @@ class JsonlReader:
                 yield Quarantined(f"input ends abruptly or cannot be decoded: {exc}", b"", f"{self.name}:end")
 
     def _parse(self, raw: bytes | str, source: str) -> Row:
+        if self._utf8 or isinstance(raw, str):
+            obj = _fast_object(raw)
+            if obj is not None:
+                return obj
         if isinstance(raw, str):
             line = raw.lstrip("\ufeff")
             if _has_surrogates(line):
@@ -227,6 +234,8 @@ class JsonlReader:
                 line = _decode(raw, self.encoding)
             except UnicodeDecodeError as exc:
                 return Quarantined(f"line is not valid {self.encoding}: {exc.reason}", raw, source)
+            if not self._utf8 and (obj := _fast_object(line)) is not None:
+                return obj
         try:
             obj = _JSON.decode(line)
         except json.JSONDecodeError as exc:
@@ -239,6 +248,39 @@ class JsonlReader:
             return Quarantined(f"expected a JSON object, got {type(obj).__name__}", line, source)
         escaped = raw if isinstance(raw, bytes) else line  # (searching the raw bytes is the faster way)
         return EscapedRow(obj) if _SURROGATE_ESCAPES[type(escaped)].search(escaped) else obj
+
+
+def _fast_object(line: bytes | str) -> dict[str, Any] | None:
+    """The JSON object on ``line`` read by orjson, or None when the standard library must read it.
+
+    orjson refuses what this reader treats specially (invalid UTF-8, a byte-order mark, lone
+    surrogates, ``NaN``, nesting beyond its limit), so those lines take the slower path with its
+    exact quarantine reasons; an object orjson reads holds valid Unicode only. orjson reads an
+    integer beyond 64 bits as a float, which Python's json keeps as an integer (refused later, see
+    :func:`~pipeline.io.records.carry_problem`): objects holding such a float are read again too.
+    """
+    try:
+        obj = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return None
+    if type(obj) is not dict or _holds_huge_float(obj):
+        return None
+    return obj
+
+
+def _holds_huge_float(obj: dict[str, Any]) -> bool:
+    """Whether a float of magnitude 2**63 or more is anywhere in ``obj`` (what an oversized integer becomes)."""
+    stack: list[Any] = [obj]
+    while stack:
+        value = stack.pop()
+        for item in value.values() if type(value) is dict else value:
+            kind = type(item)
+            if kind is float:
+                if not -9.2e18 < item < 9.2e18:
+                    return True
+            elif kind is dict or kind is list:
+                stack.append(item)
+    return False
 
 
 def _null_constant(name: str) -> None:

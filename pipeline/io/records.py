@@ -64,10 +64,35 @@ def input_hash(record: Record) -> str:
 
     Title and text are :func:`content_id`'s; leaving them out here keeps this hash as cheap as the
     few small fields it reads (hashing the whole article twice cost as much as classifying it).
+    The hashed text is ``json.dumps(fields, sort_keys=True, ensure_ascii=False, default=str)``; for the
+    usual fields (text keys, text or integer values) it is assembled directly, the same characters.
     """
     meta = {k: v for k, v in record.items() if k not in ("title", "text")}
-    blob = json.dumps(meta, sort_keys=True, ensure_ascii=False, default=str)
+    blob = _flat_json(meta)
+    if blob is None:
+        blob = json.dumps(meta, sort_keys=True, ensure_ascii=False, default=str)
     return hashlib.sha1(blob.encode()).hexdigest()[:16]
+
+
+def _flat_json(meta: dict[str, Any]) -> str | None:
+    """``json.dumps(meta, sort_keys=True, ensure_ascii=False)`` when every key is text and every value text,
+    an integer (not a bool) or None; None otherwise (the caller asks json itself)."""
+    parts = []
+    for key in sorted(meta) if all(type(k) is str for k in meta) else ():
+        value = meta[key]
+        kind = type(value)
+        if kind is str:
+            text = _encode_string(value)
+        elif kind is int:
+            text = int.__repr__(value)
+        elif value is None:
+            text = "null"
+        else:
+            return None
+        parts.append(f"{_encode_string(key)}: {text}")
+    if len(parts) != len(meta):
+        return None
+    return "{" + ", ".join(parts) + "}"
 
 
 def stamp_hashes(record: Record) -> None:
@@ -89,6 +114,10 @@ def _json_safe(value: Any) -> str:
 # few levels; deeper ones are scraper bugs or attacks, and every later stage that serializes or
 # renders a row (part files, sinks, the HTML report) recurses per level, so they are refused here.
 MAX_DEPTH = 64
+
+# Values that need no look inside (integers do: their size is checked), for carry_problem's fast path.
+_FLAT = frozenset({str, float, bool, type(None)})
+_encode_string = json.encoder.encode_basestring  # how json.dumps(ensure_ascii=False) writes a string
 
 # Integers must fit a signed 64-bit column: Parquet, SQL databases and fast JSON libraries refuse
 # (or silently round) larger ones, so a row carrying one could not reach every output unchanged.
@@ -132,6 +161,9 @@ def carry_problem(row: Any, strings: bool = True) -> str | None:
     ``strings=False`` skips the scan of string values (keys are always checked) for rows known to
     be valid Unicode.
     """
+    if not strings and type(row) is dict and all(type(v) in _FLAT for v in row.values()) \
+            and all(type(k) is str and k.isascii() for k in row):
+        return None  # the usual row: ASCII names, values that are text (known valid), numbers or null
     stack: list[tuple[Any, int, str | None]] = [(row, 1, None)]
     while stack:
         value, depth, field = stack.pop()
@@ -215,4 +247,9 @@ def to_record(
 
 def output_row(record: Record, include_text: bool) -> Record:
     """What a sink receives: every field except internal ones (and the text unless asked for)."""
-    return {k: v for k, v in record.items() if (include_text or k != "text") and not k.startswith("_")}
+    row = dict(record)
+    if not include_text:
+        row.pop("text", None)
+    for key in [k for k in row if k[:1] == "_"]:
+        del row[key]
+    return row

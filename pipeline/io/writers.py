@@ -19,6 +19,12 @@ and latest ``updated_at``), saved in the run state so a finished run whose outpu
 changed since runs again instead of reporting "up to date".
 CSV and Parquet need all columns before writing while input fields may vary from row to row, so
 their writers read the rows twice (once for the columns or schema, once to write).
+
+JSONL rows are serialized with orjson (compact separators, UTF-8 unescaped); a value orjson
+cannot write (a key that is not a string, an integer beyond 64 bits) falls back to the standard
+library, so every row is written, and as the same JSON value. JSON inside CSV cells, Parquet
+columns and SQL records keeps Python's layout (:func:`dumps`). A run's rows arrive as :class:`JsonlRows`:
+lines already in the output's form, which a JSONL sink copies as they are.
 """
 
 from __future__ import annotations
@@ -36,6 +42,8 @@ from datetime import UTC, datetime
 from itertools import chain
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
+
+import orjson
 
 from pipeline.config import OutputConfig
 from pipeline.errors import OutputError, first_line
@@ -101,13 +109,65 @@ def _finite(value: Any) -> Any:
     return value
 
 
-def dumps(row: dict[str, Any]) -> str:
-    """One row as strict JSON: NaN and infinities (pandas' missing values, float columns) become null,
-    since bare ``NaN`` is not JSON and strict parsers reject the whole line."""
+def _stdlib_dumps(row: Any) -> str:
     try:
         return json.dumps(row, ensure_ascii=False, default=str, allow_nan=False)
     except ValueError:
         return json.dumps(_finite(row), ensure_ascii=False, default=str, allow_nan=False)
+
+
+def _default(value: Any) -> Any:
+    """What orjson cannot write itself, as the standard library's ``default=str`` writes it: float
+    subclasses (numpy's float64) as numbers, everything else (dates, Decimal, numpy integers) as text."""
+    if isinstance(value, float):
+        return float(value)
+    return str(value)
+
+
+# Dates and dataclasses go through _default (str), as json.dumps(default=str) writes them.
+_ORJSON_OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
+
+
+def dumps_bytes(row: Any) -> bytes:
+    """One row as strict JSON in UTF-8, non-ASCII characters unescaped: NaN and infinities (pandas'
+    missing values, float columns) become null, since bare ``NaN`` is not JSON and strict parsers
+    reject the whole line."""
+    try:
+        return orjson.dumps(row, default=_default, option=_ORJSON_OPTIONS)
+    except (TypeError, orjson.JSONEncodeError):  # a non-string key, an integer beyond 64 bits
+        return _stdlib_dumps(row).encode("utf-8")
+
+
+def dumps(row: Any) -> str:
+    """A value as strict JSON text in Python's layout (``", "`` and ``": "``): the JSON held inside
+    CSV cells, Parquet columns and SQL records, which people read and compare as text."""
+    return _stdlib_dumps(row)
+
+
+def loads(line: bytes | str) -> Any:
+    """One JSON value (a line of a JSONL file); what orjson refuses but Python's json reads (``NaN``) is
+    read as Python reads it."""
+    try:
+        return orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return json.loads(line)
+
+
+class JsonlRows:
+    """A run's rows held as JSONL lines (the run state's part files), callable as a rows factory.
+
+    ``blocks()`` yields bytes of whole lines, each line one row exactly as a JSONL sink writes it,
+    so that sink copies them without parsing; calling the object parses them for every other sink.
+    """
+
+    def __init__(self, blocks: Callable[[], Iterable[bytes]]) -> None:
+        self.blocks = blocks
+
+    def __call__(self) -> Iterator[Record]:
+        for block in self.blocks():
+            for line in block.splitlines():
+                if line:
+                    yield loads(line)
 
 
 class _AtomicFile:
@@ -199,6 +259,13 @@ def has_rows(sink: Sink) -> bool:
     return next(iter(sink.read_rows()), None) is not None
 
 
+def then(first: RowsFactory, second: RowsFactory) -> RowsFactory:
+    """The rows of ``first``, then those of ``second`` (kept as JSONL lines when ``second`` holds them so)."""
+    if isinstance(second, JsonlRows):
+        return JsonlRows(lambda: chain((dumps_bytes(r) + b"\n" for r in first()), second.blocks()))
+    return lambda: chain(first(), second())
+
+
 class JsonlSink:
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -211,14 +278,17 @@ class JsonlSink:
 
     def read_rows(self) -> Iterator[Record]:
         if self.path.exists():
-            with open(self.path, encoding="utf-8") as fh:
+            with open(self.path, "rb") as fh:
                 for line in fh:
                     if line.strip():
-                        yield json.loads(line)
+                        yield loads(line)
 
     def replace(self, rows: RowsFactory) -> None:
-        with _AtomicFile(self.path) as out:
-            out.handle.writelines(dumps(r) + "\n" for r in rows())
+        with _AtomicFile(self.path, binary=True) as out:
+            if isinstance(rows, JsonlRows):
+                out.handle.writelines(rows.blocks())
+            else:
+                out.handle.writelines(dumps_bytes(r) + b"\n" for r in rows())
 
     def commit(self, mode: str, rows: RowsFactory, key: str, run_id: str) -> None:
         """Rewrite the file (atomically, see :meth:`replace`) with the rows ``mode`` asks for.
@@ -231,10 +301,10 @@ class JsonlSink:
             self.replace(rows)
         elif mode == "append":
             if not any(r.get("run_id") == run_id for r in self.read_rows()):
-                self.replace(lambda: chain(self.read_rows(), rows()))
+                self.replace(then(self.read_rows, rows))
         else:
             new_keys = {str(r.get(key)) for r in rows()}
-            self.replace(lambda: chain((r for r in self.read_rows() if str(r.get(key)) not in new_keys), rows()))
+            self.replace(then(lambda: (r for r in self.read_rows() if str(r.get(key)) not in new_keys), rows))
 
 
 class CsvSink(JsonlSink):
@@ -508,4 +578,4 @@ def commit_quarantine(path: Path, mode: str, entries: RowsFactory, run_id: str) 
     if mode == "overwrite":
         sink.replace(entries)
     elif not any(r.get("run_id") == run_id for r in sink.read_rows()):
-        sink.replace(lambda: chain(sink.read_rows(), entries()))
+        sink.replace(then(sink.read_rows, entries))

@@ -236,12 +236,78 @@ def plot_throughput(points: list[list[float]], path: Path) -> Path:
     return path
 
 
-def write_run_report(path: Path, manifest: dict[str, Any], rows: Iterable[dict[str, Any]]) -> Path:
-    """``<stem>.report.html`` for a run: counts, quarantine reasons, input records skipped (WARC), near-duplicates
-    flagged, topic distribution, throughput."""
-    import tempfile
+_SVG_FONT = f'font-family="{FONT}, sans-serif" font-size="12"'
 
-    topics = Counter(str(r.get("topic")) for r in rows if r.get("topic") is not None)
+
+def svg_bars(counts: dict[str, int], title: str) -> str:
+    """Horizontal bars as inline SVG: one per label, largest on top, with its count."""
+    items = sorted(counts.items(), key=lambda kv: -kv[1])
+    width, left, bar, top = 700, 190, 22, 30
+    height = top + bar * len(items) + 10
+    most = max((v for _, v in items), default=0) or 1
+    parts = [f'<text x="{width / 2:.0f}" y="18" text-anchor="middle" font-weight="bold">{esc(title)}</text>']
+    for i, (label, value) in enumerate(items):
+        y = top + i * bar
+        length = (width - left - 70) * value / most
+        parts.append(f'<text x="{left - 6}" y="{y + 15}" text-anchor="end">{esc(label)}</text>'
+                     f'<rect x="{left}" y="{y + 3}" width="{length:.1f}" height="{bar - 6}" fill="#4c78a8"/>'
+                     f'<text x="{left + length + 4:.1f}" y="{y + 15}">{value:,}</text>')
+    return (f'<svg width="{width}" height="{height}" viewBox="0 0 {width} {height}" role="img" '
+            f'aria-label="{esc(title)}" {_SVG_FONT}>{"".join(parts)}</svg>')
+
+
+def svg_throughput(points: list[list[float]]) -> str:
+    """Rows done against seconds since the start (blue), and the rate between points (orange, right axis),
+    as inline SVG."""
+    width, height, left, right, top, bottom = 700, 300, 70, 70, 30, 40
+    secs, done = [p[0] for p in points], [p[1] for p in points]
+    rates = [(done[i] - done[i - 1]) / max(secs[i] - secs[i - 1], 1e-9) for i in range(1, len(points))]
+    span_x, span_y = max(secs[-1] - secs[0], 1e-9), max(max(done) - min(done), 1)
+    top_rate = max(rates, default=0) or 1
+
+    def x(sec: float) -> float:
+        return left + (width - left - right) * (sec - secs[0]) / span_x
+
+    def y(value: float, span: float, low: float = 0) -> float:
+        return height - bottom - (height - top - bottom) * (value - low) / span
+
+    line = " ".join(f"{x(s):.1f},{y(d, span_y, min(done)):.1f}" for s, d in zip(secs, done, strict=True))
+    steps = " ".join(f"{x(secs[i]):.1f},{y(r, top_rate):.1f} {x(secs[i + 1]):.1f},{y(r, top_rate):.1f}"
+                     for i, r in enumerate(rates))
+    axis = height - bottom
+    parts = [
+        f'<text x="{width / 2:.0f}" y="18" text-anchor="middle" font-weight="bold">Tốc độ xử lý (throughput)</text>',
+        f'<line x1="{left}" y1="{axis}" x2="{width - right}" y2="{axis}" stroke="#888"/>',
+        f'<line x1="{left}" y1="{top}" x2="{left}" y2="{axis}" stroke="#888"/>',
+        f'<text x="{left - 6}" y="{top + 4}" text-anchor="end">{max(done):,.0f}</text>',
+        f'<text x="{left - 6}" y="{axis}" text-anchor="end">{min(done):,.0f}</text>',
+        f'<text x="{left}" y="{axis + 16}">{secs[0]:.1f} s</text>',
+        f'<text x="{width - right}" y="{axis + 16}" text-anchor="end">{secs[-1]:.1f} s</text>',
+        f'<text x="{width / 2:.0f}" y="{height - 6}" text-anchor="middle">giây từ lúc bắt đầu (seconds since start)'
+        '</text>',
+        f'<text x="14" y="{top + 40}" fill="#4c78a8" transform="rotate(-90 14 {top + 40})" text-anchor="end">'
+        'số bài đã xử lý (rows done)</text>',
+        f'<polyline points="{line}" fill="none" stroke="#4c78a8" stroke-width="2"/>',
+    ]
+    if rates:
+        parts += [f'<polyline points="{steps}" fill="none" stroke="#f58518" stroke-opacity="0.8"/>',
+                  f'<text x="{width - right + 6}" y="{top + 4}" fill="#f58518">{top_rate:,.0f}/s</text>',
+                  f'<text x="{width - right + 6}" y="{top + 20}" fill="#f58518">bài/giây (rows/s)</text>']
+    return (f'<svg width="{width}" height="{height}" viewBox="0 0 {width} {height}" role="img" '
+            f'aria-label="throughput" {_SVG_FONT}>{"".join(parts)}</svg>')
+
+
+def write_run_report(path: Path, manifest: dict[str, Any], rows: Iterable[dict[str, Any]] = (),
+                     topics: dict[str, int] | None = None) -> Path:
+    """``<stem>.report.html`` for a run: counts, quarantine reasons, input records skipped (WARC), near-duplicates
+    flagged, topic distribution, throughput.
+
+    The topic distribution is ``topics`` (articles per topic) when given, else counted over ``rows``.
+    Its charts are inline SVG drawn here: matplotlib's import and rendering would cost every run
+    about a second (the evaluation reports, made once per model, keep matplotlib's PNGs).
+    """
+    topics = Counter(topics) if topics is not None else Counter(
+        str(r.get("topic")) for r in rows if r.get("topic") is not None)
     counts = manifest["counts"]
     head = {**{k: f"{v:,}" for k, v in counts.items()}, "seconds": manifest["seconds"],
             "articles/s": manifest["articles_per_second"]}
@@ -252,25 +318,22 @@ def write_run_report(path: Path, manifest: dict[str, Any], rows: Iterable[dict[s
     skipped_html = table(["reason", "records"], sorted(([k, v] for k, v in skipped.items()), key=lambda r: -r[1]))
     duplicates = (manifest.get("stages") or {}).get("dedup")
     stage_rows = [[name, float(sec)] for name, sec in (manifest.get("stage_seconds") or {}).items()]
-    with tempfile.TemporaryDirectory() as tmp:
-        tmp_dir = Path(tmp)
-        topic_html = (image(plot_topic_distribution(dict(topics), tmp_dir / "topics.png"), "topic distribution")
-                      + table(["topic", "articles"], topics.most_common())) if topics else "<p>No topics.</p>"
-        points = manifest.get("throughput") or []
-        speed_html = (image(plot_throughput(points, tmp_dir / "throughput.png"), "throughput")
-                      if points else "<p>No batches were processed in this run.</p>")
-        sections = [
-            ("", cards(head)),
-            ("Quarantine reasons", reason_html),
-            *([(f"Skipped input records ({sum(skipped.values()):,}: not pages, not rows)", skipped_html)]
-              if skipped else []),
-            *([("Near-duplicates", cards({"flagged": f"{duplicates['duplicates']:,}", "action": duplicates["action"],
-                                           "threshold": duplicates["threshold"]}))] if duplicates else []),
-            ("Topic distribution (rows written by this run)", topic_html),
-            ("Throughput over time", speed_html),
-            ("Seconds per stage", table(["stage", "seconds"], stage_rows)),
-        ]
-        document = page(f"Run {manifest['run_id']}", sections,
-                        f"{manifest['input']} → {manifest['output']}; config {manifest['config_hash']}; "
-                        f"started {manifest['started_at']}, finished {manifest['finished_at']}")
+    topic_html = (svg_bars(dict(topics), "Phân bố chủ đề (topics)")
+                  + table(["topic", "articles"], topics.most_common())) if topics else "<p>No topics.</p>"
+    points = manifest.get("throughput") or []
+    speed_html = svg_throughput(points) if points else "<p>No batches were processed in this run.</p>"
+    sections = [
+        ("", cards(head)),
+        ("Quarantine reasons", reason_html),
+        *([(f"Skipped input records ({sum(skipped.values()):,}: not pages, not rows)", skipped_html)]
+          if skipped else []),
+        *([("Near-duplicates", cards({"flagged": f"{duplicates['duplicates']:,}", "action": duplicates["action"],
+                                       "threshold": duplicates["threshold"]}))] if duplicates else []),
+        ("Topic distribution (rows written by this run)", topic_html),
+        ("Throughput over time", speed_html),
+        ("Seconds per stage", table(["stage", "seconds"], stage_rows)),
+    ]
+    document = page(f"Run {manifest['run_id']}", sections,
+                    f"{manifest['input']} → {manifest['output']}; config {manifest['config_hash']}; "
+                    f"started {manifest['started_at']}, finished {manifest['finished_at']}")
     return _write(path, document)

@@ -8,7 +8,8 @@ Guarantees (checked by tests/test_reliability.py and tests/test_reruns.py):
   views, ...): their new input fields are written with the previous row's model fields, without
   model work.
 - A run killed at any instant and started again with the same command finishes the job without
-  redoing finished batches: each batch is saved as an atomic part file in ``<stem>.state/``, and
+  redoing the batches saved before the kill: finished batches are saved as atomic part files in
+  ``<stem>.state/`` at every checkpoint (``runner.checkpoint_seconds``, ``checkpoint_mb``), and
   the output is committed once, atomically, when every row is done.
 - Re-running a finished job over the same input, with the same reading settings and processing
   config, while its output and quarantine file are as that run committed them, does no work
@@ -22,11 +23,13 @@ Guarantees (checked by tests/test_reliability.py and tests/test_reruns.py):
 
 Order of work: output and input paths are checked against each other, models load, then the
 output and input are checked, and only then does reading start, so a bad job fails before
-touching any input. Memory holds one batch.
+touching any input. Memory holds one batch, the serialized results waiting for the next checkpoint
+(at most ``runner.checkpoint_mb``) and the keys seen, in constant memory (:class:`~pipeline.run.state.KeySet`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -43,9 +46,11 @@ from pipeline.errors import ConfigError, InputError, Interrupted, QuarantineThre
 from pipeline.io.readers import FolderReader, bytes_progress, open_reader, read_batches
 from pipeline.io.writers import (
     SIDE_SUFFIXES,
+    JsonlRows,
     Sink,
     commit,
     commit_quarantine,
+    dumps_bytes,
     file_signature,
     has_rows,
     open_sink,
@@ -176,6 +181,40 @@ def _log_run(path, manifest: dict[str, Any]) -> None:
         runs.write(json.dumps(entry, ensure_ascii=False) + "\n")
 
 
+class Points(list):
+    """Throughput points ``[seconds since start, input rows done]``, one offered per batch, kept evenly spread
+    and at most ``2 * limit`` (when full, every other point goes and later ones are kept at twice the
+    stride), so a long run's memory and manifest stay small. :meth:`close` keeps the last point offered."""
+
+    def __init__(self, limit: int = 1000) -> None:
+        super().__init__()
+        self.limit, self.stride, self.offered, self.pending = limit, 1, 0, None
+
+    def add(self, point: list[float]) -> None:
+        self.offered += 1
+        if self.offered % self.stride:
+            self.pending = point
+            return
+        self.append(point)
+        self.pending = None
+        if len(self) > 2 * self.limit:
+            del self[1::2]
+            self.stride *= 2
+
+    def close(self) -> None:
+        if self.pending is not None:
+            self.append(self.pending)
+            self.pending = None
+
+
+def add_point(points: list[list[float]], point: list[float]) -> None:
+    """Offer a throughput point to ``points`` (thinned when it is a :class:`Points`)."""
+    if isinstance(points, Points):
+        points.add(point)
+    else:
+        points.append(point)
+
+
 @dataclass
 class RunContext:
     """What a run's processing phase needs (shared by the local and the Ray runner)."""
@@ -189,7 +228,7 @@ class RunContext:
     progress: Progress
     started: float
     started_at: str
-    throughput: list[list[float]] = field(default_factory=list)  # [seconds since start, input rows done]
+    throughput: list[list[float]] = field(default_factory=Points)  # [seconds since start, input rows done]
     # Input records the reader read past without making a row (a WARC file's redirects, images...), by reason.
     skipped: Counter[str] = field(default_factory=Counter)
 
@@ -218,7 +257,8 @@ def _open_run(pipe: Pipeline) -> RunContext | RunSummary:
     quarantine = side_path(out_cfg.path, "quarantine.jsonl")
     state = RunState.open(side_path(out_cfg.path, "state"), identity, output_owner(out_cfg),
                           config.runner.resume,
-                          lambda: output_signature(sink, quarantine))
+                          lambda: output_signature(sink, quarantine), config.runner.checkpoint_seconds,
+                          int(config.runner.checkpoint_mb * (1 << 20)))
     remove_stale_temporaries(out_cfg.path)
     if state.complete:
         log.info("up to date: %s was already processed with this config (run %s); nothing to do",
@@ -241,6 +281,8 @@ def _open_run(pipe: Pipeline) -> RunContext | RunSummary:
 
 
 def _process_locally(pipe: Pipeline, ctx: RunContext, preview_rows: int) -> None:
+    """Process every batch; finished batches are saved to the run state at each checkpoint, and those
+    still in memory when the input ends or the run stops (Ctrl-C, SIGTERM, an error) are saved then."""
     state, summary = ctx.state, ctx.summary
     if summary.resumed_from:
         from pipeline.run.ray import saved_files
@@ -258,12 +300,19 @@ def _process_locally(pipe: Pipeline, ctx: RunContext, preview_rows: int) -> None
             result = pipe.process_batch(todo)
             for row in result.records:
                 row["run_id"] = state.run_id
-            state.write_part(batch.start, batch.end, result.records,
+            state.save_batch(batch.start, batch.end, result.records,
                              batch.quarantined + rejected + result.quarantined, unchanged, refreshed)
             if len(summary.preview) < preview_rows:
                 summary.preview.extend(result.records[: preview_rows - len(summary.preview)])
             ctx.progress.update(batch.size)
-            ctx.throughput.append([round(time.monotonic() - ctx.started, 3), batch.end])
+            add_point(ctx.throughput, [round(time.monotonic() - ctx.started, 3), batch.end])
+        if isinstance(ctx.throughput, Points):
+            ctx.throughput.close()
+        state.checkpoint()
+    except BaseException:
+        with contextlib.suppress(Exception):  # (a full disk fails again: the error that stopped the run is shown)
+            state.checkpoint()
+        raise
     finally:
         ctx.progress.close()
     ctx.skipped.update(getattr(ctx.reader, "skipped", {}))
@@ -301,11 +350,13 @@ def _commit_run(pipe: Pipeline, ctx: RunContext) -> RunSummary:
     counts = state.counts()
     _check_read_something(config, ctx, counts["read"])
     _check_replace(config, ctx.sink, state, counts)
-    refreshed = (with_previous_fields(ctx.sink, out_cfg.key, state.refreshed, model_fields(config))
-                 if counts["refreshed"] else list)
-    commit(ctx.sink, out_cfg.mode, lambda: chain(state.rows(), refreshed()), out_cfg.key, state.run_id)
+    rows = state.row_lines()
+    if counts["refreshed"]:
+        refreshed = with_previous_fields(ctx.sink, out_cfg.key, state.refreshed, model_fields(config))
+        rows = JsonlRows(lambda: chain(state.row_lines().blocks(), (dumps_bytes(r) + b"\n" for r in refreshed())))
+    commit(ctx.sink, out_cfg.mode, rows, out_cfg.key, state.run_id)
     quarantine_path = side_path(out_cfg.path, "quarantine.jsonl")
-    commit_quarantine(quarantine_path, out_cfg.mode, state.quarantined, state.run_id)
+    commit_quarantine(quarantine_path, out_cfg.mode, state.quarantine_lines(), state.run_id)
     side_path(out_cfg.path, "rejected.jsonl").unlink(missing_ok=True)  # a failed run's entries, now stale
     for stage in stages:
         stage.finish()
@@ -348,7 +399,7 @@ def _commit_run(pipe: Pipeline, ctx: RunContext) -> RunSummary:
     if out_cfg.report:
         from pipeline.reports.html import write_run_report
 
-        write_run_report(side_path(out_cfg.path, "report.html"), manifest, state.rows())
+        write_run_report(side_path(out_cfg.path, "report.html"), manifest, topics=state.topics())
     state.finish(manifest["counts"], output_signature(ctx.sink, quarantine_path))
     summary.manifest = str(manifest_path)
     log.info(

@@ -1,10 +1,13 @@
 """Run state beside the output: what makes a killed run resumable and a repeated run a no-op.
 
 ``<output stem>.state/`` holds ``state.json`` (which output owns it, the run's identity, which
-run, finished or not) and ``parts/``: one file per processed batch, written to a temporary name
-and renamed, so a part either exists whole or not at all. A part covers input rows ``[start, end)``
-and holds their output rows, refreshed rows (see :class:`pipeline.run.state.KeyFilter`) and
-quarantine entries; the committed position of a run is the end of the last contiguous part. When
+run, finished or not) and ``parts/``: one file per checkpoint, holding the batches finished since
+the previous one (every ``runner.checkpoint_seconds`` or ``checkpoint_mb``, see
+:meth:`RunState.save_batch`), written to a temporary name, fsynced and renamed, so a part either
+exists whole or not at all. A part covers input rows ``[start, end)`` and holds their output rows
+(serialized once, as the JSONL output holds them), refreshed rows (see
+:class:`pipeline.run.state.KeyFilter`) and quarantine entries; the committed position of a run is
+the end of the last contiguous part. When
 every row is in a part, the sink writes the final output in one atomic step (rename or
 transaction), the state is marked complete with a signature of the committed output, and the
 parts are removed.
@@ -20,16 +23,20 @@ import hashlib
 import json
 import os
 import shutil
+import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
 from pipeline.errors import OutputError
 from pipeline.io.records import Quarantined, Record, output_row, stamp_hashes
+from pipeline.io.writers import JsonlRows, dumps_bytes
 
-STATE_VERSION = 2
+STATE_VERSION = 3
 
 
 def input_fingerprint(path: Path, files: list[Path] | None = None) -> str:
@@ -53,11 +60,12 @@ def input_fingerprint(path: Path, files: list[Path] | None = None) -> str:
     return hashlib.sha256(json.dumps(entries).encode()).hexdigest()[:16]
 
 
-def _fsync_write(path: Path, text: str) -> None:
+def _fsync_write(path: Path, data: str | bytes | list[bytes]) -> None:
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    chunks = [data.encode("utf-8")] if isinstance(data, str) else [data] if isinstance(data, bytes) else data
     try:
-        with open(tmp, "w", encoding="utf-8") as fh:
-            fh.write(text)
+        with open(tmp, "wb") as fh:
+            fh.writelines(chunks)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
@@ -76,12 +84,43 @@ class Part:
     path: Path
 
 
+# A part file: one header line (JSON: rows covered, counts, topic counts, the byte length of each
+# section), then three sections of JSONL lines: output rows (exactly as a JSONL output holds them),
+# refreshed rows, quarantine entries.
+SECTIONS = ("rows", "refreshed", "quarantined")
+
+
+@dataclass
+class _Saved:
+    """One batch, serialized, waiting in memory for the next checkpoint."""
+
+    start: int
+    end: int
+    counts: dict[str, int]
+    topics: Counter
+    sections: tuple[bytes, bytes, bytes]
+
+    @property
+    def size(self) -> int:
+        return sum(len(s) for s in self.sections)
+
+
+def _lines(items: Iterable[Any]) -> bytes:
+    return b"".join(dumps_bytes(item) + b"\n" for item in items)
+
+
 @dataclass
 class RunState:
     """The state directory of one output; see the module docstring."""
 
     directory: Path
     data: dict[str, Any] = field(default_factory=dict)
+    # Checkpoint policy of :meth:`save_batch` (runner.checkpoint_seconds / checkpoint_mb).
+    checkpoint_seconds: float = 0.0
+    checkpoint_bytes: int = 32 << 20
+    _pending: list[_Saved] = field(default_factory=list, repr=False)
+    _pending_bytes: int = field(default=0, repr=False)
+    _last_checkpoint: float = field(default_factory=time.monotonic, repr=False)
 
     @property
     def parts_dir(self) -> Path:
@@ -93,7 +132,8 @@ class RunState:
 
     @classmethod
     def open(cls, directory: Path, identity: dict[str, str], owner: str, resume: bool,
-             output_signature: Callable[[], Any]) -> RunState:
+             output_signature: Callable[[], Any], checkpoint_seconds: float = 0.0,
+             checkpoint_bytes: int = 32 << 20) -> RunState:
         """Continue the unfinished run with the same ``identity``, or start a fresh one.
 
         ``identity`` holds what decides which rows are read and what they become (input
@@ -101,11 +141,12 @@ class RunState:
         reports "up to date") only while ``output_signature()`` still equals the signature saved
         at its commit. ``owner`` names the output these side files belong to; side files of
         another output (``day.csv`` beside ``day.jsonl``) are refused, never taken over.
+        ``checkpoint_seconds`` and ``checkpoint_bytes`` say how often :meth:`save_batch` writes a part.
 
         Holds an exclusive lock on the state directory until the process ends, so two runs
         (say an overlapping cron job) never write the same output at once.
         """
-        state = cls(directory)
+        state = cls(directory, checkpoint_seconds=checkpoint_seconds, checkpoint_bytes=checkpoint_bytes)
         state._lock()
         previous = state._load()
         if previous is not None and previous.get("owner", owner) != owner:
@@ -187,59 +228,213 @@ class RunState:
         return contiguous
 
     def committed_rows(self) -> int:
+        """Input rows saved in parts: where a resumed run starts (batches still in memory are not counted)."""
         parts = self.parts()
         return parts[-1].end if parts else 0
 
+    @staticmethod
+    def _serialize(start: int, end: int, rows: list[Record], quarantined: list[Quarantined], unchanged: int,
+                   refreshed: list[Record], run_id: str) -> _Saved:
+        counts = {"written": len(rows) + len(refreshed), "quarantined": len(quarantined), "unchanged": unchanged,
+                  "refreshed": len(refreshed)}
+        topics = Counter(str(r["topic"]) for r in rows if r.get("topic") is not None)
+        sections = (_lines(rows), _lines(refreshed), _lines({**q.to_json(), "run_id": run_id} for q in quarantined))
+        return _Saved(start, end, counts, topics, sections)
+
     def write_part(self, start: int, end: int, rows: list[Record], quarantined: list[Quarantined],
                    unchanged: int, refreshed: list[Record] = ()) -> None:
-        """Save one batch: output rows, refreshed rows (new input fields, model fields to come from the
-        previous output at commit), quarantine entries and the count of unchanged rows."""
-        header = {"start": start, "end": end, "written": len(rows) + len(refreshed), "quarantined": len(quarantined),
-                  "unchanged": unchanged, "refreshed": len(refreshed)}
-        lines = [json.dumps(header)]
-        lines += [json.dumps({"r": r}, ensure_ascii=False, default=str) for r in rows]
-        lines += [json.dumps({"f": r}, ensure_ascii=False, default=str) for r in refreshed]
-        lines += [json.dumps({"q": {**q.to_json(), "run_id": self.run_id}}, ensure_ascii=False, default=str)
-                  for q in quarantined]
-        _fsync_write(self.parts_dir / f"{start:012d}-{end:012d}.jsonl", "\n".join(lines) + "\n")
+        """Save one batch now, as its own part: output rows, refreshed rows (new input fields, model fields
+        to come from the previous output at commit), quarantine entries and the count of unchanged rows."""
+        self.checkpoint()
+        self._write([self._serialize(start, end, rows, quarantined, unchanged, list(refreshed), self.run_id)])
 
-    def _lines(self, key: str) -> Iterator[dict[str, Any]]:
+    def save_batch(self, start: int, end: int, rows: list[Record], quarantined: list[Quarantined],
+                   unchanged: int, refreshed: list[Record] = ()) -> bool:
+        """Keep one batch (as :meth:`write_part` saves it) for the next checkpoint, and write the batches kept
+        so far as one part when ``checkpoint_seconds`` have passed since the last or they hold
+        ``checkpoint_bytes``; returns whether it wrote a part. A kill loses the batches not yet written,
+        which a rerun computes again; :meth:`checkpoint` writes them at once (the end of the input, Ctrl-C)."""
+        saved = self._serialize(start, end, rows, quarantined, unchanged, list(refreshed), self.run_id)
+        self._pending.append(saved)  # one append: an interrupt never leaves half a batch in the list
+        self._pending_bytes += saved.size
+        if (time.monotonic() - self._last_checkpoint >= self.checkpoint_seconds
+                or self._pending_bytes >= self.checkpoint_bytes):
+            self.checkpoint()
+            return True
+        return False
+
+    def checkpoint(self) -> None:
+        """Write the batches kept by :meth:`save_batch` as one part (nothing when none are kept)."""
+        pending, self._pending, self._pending_bytes = self._pending, [], 0
+        self._last_checkpoint = time.monotonic()
+        if pending:
+            try:
+                self._write(pending)
+            except BaseException:
+                self._pending = pending + self._pending  # still unsaved: a later checkpoint may save them
+                self._pending_bytes = sum(b.size for b in self._pending)
+                raise
+
+    def _write(self, batches: list[_Saved]) -> None:
+        counts = {"start": batches[0].start, "end": batches[-1].end}
+        for name in ("written", "quarantined", "unchanged", "refreshed"):
+            counts[name] = sum(b.counts[name] for b in batches)
+        topics = sum((b.topics for b in batches), Counter())
+        sections = [b"".join(b.sections[i] for b in batches) for i in range(len(SECTIONS))]
+        header = {**counts, "topics": dict(topics), "sections": [len(s) for s in sections]}
+        _fsync_write(self.parts_dir / f"{counts['start']:012d}-{counts['end']:012d}.jsonl",
+                     [json.dumps(header, ensure_ascii=False).encode("utf-8") + b"\n", *sections])
+
+    @staticmethod
+    def _header(path: Path) -> dict[str, Any]:
+        with open(path, "rb") as fh:
+            return json.loads(fh.readline())
+
+    def _section(self, name: str) -> Iterator[bytes]:
+        """The bytes of one section of every part, part by part (whole JSONL lines each)."""
+        index = SECTIONS.index(name)
         for part in self.parts():
-            with open(part.path, encoding="utf-8") as fh:
-                next(fh)
-                for line in fh:
-                    item = json.loads(line)
-                    if key in item:
-                        yield item[key]
+            with open(part.path, "rb") as fh:
+                header = json.loads(fh.readline())
+                sizes = header["sections"]
+                fh.seek(sum(sizes[:index]), os.SEEK_CUR)
+                block = fh.read(sizes[index])
+            if block:
+                yield block
+
+    def row_lines(self) -> JsonlRows:
+        """The output rows of every part as JSONL lines (callable: the rows as dicts)."""
+        return JsonlRows(lambda: self._section("rows"))
+
+    def quarantine_lines(self) -> JsonlRows:
+        """The quarantine entries of every part as JSONL lines (callable: the entries as dicts)."""
+        return JsonlRows(lambda: self._section("quarantined"))
 
     def rows(self) -> Iterator[Record]:
-        return self._lines("r")
+        return self.row_lines()()
 
     def refreshed(self) -> Iterator[Record]:
-        return self._lines("f")
+        return JsonlRows(lambda: self._section("refreshed"))()
 
     def quarantined(self) -> Iterator[dict[str, Any]]:
-        return self._lines("q")
+        return self.quarantine_lines()()
 
     def counts(self) -> dict[str, int]:
         totals = {"read": 0, "written": 0, "quarantined": 0, "unchanged": 0, "refreshed": 0}
         for part in self.parts():
-            with open(part.path, encoding="utf-8") as fh:
-                header = json.loads(fh.readline())
+            header = self._header(part.path)
             totals["read"] += header["end"] - header["start"]
             for key in ("written", "quarantined", "unchanged", "refreshed"):
                 totals[key] += header[key]
         return totals
 
-    def seen_keys(self, key: str) -> set[str]:
+    def topics(self) -> Counter:
+        """How many output rows (refreshed ones aside) each topic has, over every part."""
+        total: Counter = Counter()
+        for part in self.parts():
+            total.update(self._header(part.path).get("topics", {}))
+        return total
+
+    def seen_keys(self, key: str) -> KeySet:
         """Keys already written in this run (to quarantine duplicates after a resume too)."""
-        return {str(row.get(key)) for kind in ("r", "f") for row in self._lines(kind)}
+        seen = KeySet()
+        for row in chain(self.rows(), self.refreshed()):
+            seen.add(str(row.get(key)))
+        return seen
 
     def finish(self, summary: dict[str, Any], output_signature: Any) -> None:
         """Mark the run complete (after the sink committed) with the committed output's signature; drop the parts."""
         self.data.update(status="complete", summary=summary, output_signature=output_signature)
         self.save()
         shutil.rmtree(self.parts_dir, ignore_errors=True)
+
+
+class KeySet:
+    """A set of keys whose memory does not grow with the run: duplicate keys are found in any input size.
+
+    A key is kept as its 128-bit BLAKE2b digest (two different keys share one with probability about
+    n²/2¹²⁹: never, in practice). The latest ``recent_limit`` digests are a Python set; older ones
+    go, sorted, to a private temporary SQLite database (on disk, 2 MB of page cache in memory),
+    and set one bit each in an 8 MB filter: only keys whose bit is set (1.5 % of new keys after a
+    million rows, and every repeated key) are looked up in the database, once per batch. Runs
+    under ``recent_limit`` rows open neither.
+    """
+
+    recent_limit = 1 << 16
+    filter_bits = 1 << 26
+
+    def __init__(self, keys: Iterable[str] = ()) -> None:
+        self._recent: set[bytes] = set()
+        self._older = None  # the SQLite connection, opened at the first spill
+        self._older_count = 0
+        for key in keys:
+            self.add(key)
+
+    @staticmethod
+    def digest(key: str) -> bytes:
+        return hashlib.blake2b(key.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+
+    def __len__(self) -> int:
+        return len(self._recent) + self._older_count
+
+    def __contains__(self, key: str) -> bool:
+        digest = self.digest(key)
+        return digest in self._recent or bool(self._in_older([digest]))
+
+    def _filter_index(self, digests: list[bytes]):
+        import numpy as np
+
+        return np.frombuffer(b"".join(digests), dtype="<u8")[::2] & np.uint64(self.filter_bits - 1)
+
+    def _in_older(self, digests: list[bytes]) -> set[bytes]:
+        if self._older is None or not digests:
+            return set()
+        index = self._filter_index(digests)
+        hits = (self._filter[index >> 3] >> (index & 7).astype("u1")) & 1
+        digests = [d for d, hit in zip(digests, hits.tolist(), strict=True) if hit]
+        found: set[bytes] = set()
+        for i in range(0, len(digests), 500):  # (SQLite's older releases take at most 999 parameters)
+            chunk = digests[i:i + 500]
+            query = f"SELECT d FROM k WHERE d IN ({','.join('?' * len(chunk))})"
+            found.update(row[0] for row in self._older.execute(query, chunk))
+        return found
+
+    def add(self, key: str) -> bool:
+        """Add ``key``; whether it was new."""
+        return self.add_all([key])[0]
+
+    def add_all(self, keys: list[str]) -> list[bool]:
+        """Add ``keys`` in order; for each, whether it was new (a key repeated within ``keys`` is new once)."""
+        digests = [self.digest(k) for k in keys]
+        older = self._in_older(digests)
+        new = []
+        for digest in digests:
+            fresh = digest not in self._recent and digest not in older
+            if fresh:
+                self._recent.add(digest)
+            new.append(fresh)
+        if len(self._recent) >= self.recent_limit:
+            self._spill()
+        return new
+
+    def _spill(self) -> None:
+        if self._older is None:
+            import sqlite3
+
+            self._older = sqlite3.connect("")  # private, on disk, deleted when closed
+            for pragma in ("cache_size=-2048", "journal_mode=OFF", "synchronous=OFF"):
+                self._older.execute(f"PRAGMA {pragma}")
+            self._older.execute("CREATE TABLE k (d BLOB PRIMARY KEY) WITHOUT ROWID")
+            import numpy as np
+
+            self._filter = np.zeros(self.filter_bits // 8, dtype="u1")
+        import numpy as np
+
+        index = self._filter_index(list(self._recent))
+        np.bitwise_or.at(self._filter, index >> 3, (1 << (index & 7)).astype("u1"))
+        self._older.executemany("INSERT INTO k VALUES (?)", ((d,) for d in sorted(self._recent)))
+        self._older_count += len(self._recent)
+        self._recent = set()
 
 
 class KeyFilter:
@@ -252,12 +447,12 @@ class KeyFilter:
     every other row is processed.
     """
 
-    def __init__(self, key: str, config_hash: str, known: dict[str, tuple], seen: set[str],
+    def __init__(self, key: str, config_hash: str, known: dict[str, tuple], seen: Iterable[str],
                  include_text: bool) -> None:
         self.key = key
         self.config_hash = config_hash
         self.known = known
-        self.seen = seen
+        self.seen = seen if isinstance(seen, KeySet) else KeySet(seen)
         self.include_text = include_text
 
     def missing(self, record: Record) -> Quarantined | None:
@@ -268,12 +463,11 @@ class KeyFilter:
 
     def duplicate(self, record: Record) -> Quarantined | None:
         """Quarantine a repeated key (the first row with a key wins); remembers the key otherwise."""
-        rkey = str(record.get(self.key))
-        if rkey in self.seen:
-            return Quarantined(f"duplicate {self.key} {rkey!r}: an earlier row of this input has it",
-                               record, "input", record.get("id"))
-        self.seen.add(rkey)
-        return None
+        return None if self.seen.add(str(record.get(self.key))) else self._duplicate(record)
+
+    def _duplicate(self, record: Record) -> Quarantined:
+        return Quarantined(f"duplicate {self.key} {str(record.get(self.key))!r}: an earlier row of this input has it",
+                           record, "input", record.get("id"))
 
     def verdict(self, record: Record) -> str:
         """'unchanged', 'refresh' or 'process' for a stamped record."""
@@ -289,11 +483,16 @@ class KeyFilter:
     def split(self, records: list[Record], run_id: str) -> tuple[list[Record], list[Record], list[Quarantined], int]:
         """(rows to process, refreshed rows, quarantined rows, count of unchanged rows)."""
         todo, refreshed, rejected, unchanged = [], [], [], 0
-        for record in records:
-            problem = self.missing(record)
-            if problem is None:
+        keyed = [record.get(self.key) is not None for record in records]
+        fresh = iter(self.seen.add_all([str(r.get(self.key)) for r, has in zip(records, keyed, strict=True) if has]))
+        for record, has_key in zip(records, keyed, strict=True):
+            problem = None
+            if not has_key:
+                problem = self.missing(record)
+            else:
                 stamp_hashes(record)
-                problem = self.duplicate(record)
+                if not next(fresh):
+                    problem = self._duplicate(record)
             if problem is not None:
                 rejected.append(problem)
                 continue

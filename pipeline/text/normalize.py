@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from functools import lru_cache
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pipeline.text.chars import _JUNK_RE, _OTHER_BLANKS_RE
@@ -157,7 +158,25 @@ def syllables(text: str) -> list[str]:
 
 @lru_cache(maxsize=1)
 def _sent_tokenize():
-    from underthesea import sent_tokenize  # imported lazily: it loads a model on first use
+    """underthesea's ``sent_tokenize``, loaded on first use from its own module file.
+
+    ``import underthesea`` runs the package's ``__init__``, which imports every pipeline it has,
+    translation included, and with it transformers and torch: seconds at the start of a job that
+    only splits sentences. The splitter's module needs nothing of the package (the standard library
+    and its ``punkt_params.json``), so it is loaded alone, under a name of ours; the function is the
+    package's own (``tests/test_text.py`` compares it with ``underthesea.sent_tokenize``).
+    """
+    import importlib.util
+
+    spec = importlib.util.find_spec("underthesea")  # locates the package without running it
+    path = Path(spec.origin).parent / "pipeline" / "sent_tokenize" / "__init__.py" if spec and spec.origin else None
+    if path is not None and path.is_file():
+        module_spec = importlib.util.spec_from_file_location("pipeline.text._underthesea_sent_tokenize", path)
+        module = importlib.util.module_from_spec(module_spec)
+        module_spec.loader.exec_module(module)
+        if callable(getattr(module, "sent_tokenize", None)):
+            return module.sent_tokenize
+    from underthesea import sent_tokenize  # another package layout: the public import
 
     return sent_tokenize
 

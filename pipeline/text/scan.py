@@ -21,10 +21,12 @@ kernel, parallel over texts, decides per text, in one pass over a 64k-entry tabl
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 import unicodedata
 from functools import lru_cache
+from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
@@ -132,9 +134,55 @@ def _nfc_unsafe() -> set[int]:
     return unsafe
 
 
+TABLE_NAMES = ("flags", "packed", "verdict")
+
+
+def _tables_key() -> str:
+    """What the tables depend on: the code of ``pipeline/text`` (predicates, patterns) and the Unicode
+    database and Python behind ``str.lower``, ``isalpha``, ``isspace`` and ``unicodedata``."""
+    import hashlib
+
+    digest = hashlib.sha256(f"{sys.version_info[:3]} {unicodedata.unidata_version} {np.__version__}".encode())
+    for source in sorted(Path(__file__).parent.glob("*.py")):
+        digest.update(source.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def _tables_cache() -> Path:
+    return Path(__file__).parent / "__pycache__" / f"scan_tables.{_tables_key()}.npz"
+
+
 @lru_cache(maxsize=1)
 def scan_tables() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per BMP code point its flags and packed letter counts, and the three-character verdicts."""
+    """Per BMP code point its flags and packed letter counts, and the three-character verdicts.
+
+    Building them walks every BMP code point in Python (about half a second), so they are kept
+    beside numba's compiled kernels in ``pipeline/text/__pycache__``, under a key of everything they
+    depend on; a missing, stale or unreadable file is rebuilt, a folder that cannot be written is
+    no error.
+    """
+    cache = _tables_cache()
+    try:
+        with np.load(cache, allow_pickle=False) as saved:
+            tables = tuple(saved[name] for name in TABLE_NAMES)
+        if [t.shape for t in tables] == [(TABLE_SIZE,), (TABLE_SIZE,), (1 << 12,)]:
+            return tables
+    except (OSError, ValueError, KeyError):
+        pass
+    tables = build_scan_tables()
+    try:
+        cache.parent.mkdir(exist_ok=True)
+        tmp = cache.with_name(f".{cache.name}.{os.getpid()}.tmp")
+        with open(tmp, "wb") as fh:
+            np.savez(fh, **dict(zip(TABLE_NAMES, tables, strict=True)))
+        os.replace(tmp, cache)
+    except OSError:
+        pass
+    return tables
+
+
+def build_scan_tables() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The tables of :func:`scan_tables`, computed."""
     flags = np.zeros(TABLE_SIZE, dtype=np.uint8)
     packed = np.zeros(TABLE_SIZE, dtype=np.uint64)
     unsafe = _nfc_unsafe()

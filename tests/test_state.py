@@ -1,0 +1,72 @@
+"""The run state's parts, checkpoints and key set (pipeline/run/state.py), without a whole run."""
+
+from __future__ import annotations
+
+import json
+
+from pipeline.io.records import Quarantined
+from pipeline.run.state import KeyFilter, KeySet, RunState
+
+
+def _open(tmp_path, seconds: float = 3600.0, megabytes: float = 32.0, resume: bool = True) -> RunState:
+    return RunState.open(tmp_path / "out.state", {"config_hash": "c"}, "out.jsonl", resume, lambda: None,
+                         checkpoint_seconds=seconds, checkpoint_bytes=int(megabytes * (1 << 20)))
+
+
+def _rows(start: int, end: int) -> list[dict]:
+    return [{"id": f"a{i}", "topic": "Thể thao" if i % 2 else "Kinh doanh", "summary": "Tóm tắt."}
+            for i in range(start, end)]
+
+
+def test_batches_wait_for_the_checkpoint_then_make_one_part(tmp_path):
+    state = _open(tmp_path)
+    assert not state.save_batch(0, 4, _rows(0, 3), [Quarantined("bad", {"x": 1}, "row 4")], 0)
+    assert not state.save_batch(4, 8, _rows(4, 8), [], 0)
+    assert state.parts() == [] and state.committed_rows() == 0  # a kill now loses both batches
+    state.checkpoint()
+    assert [(p.start, p.end) for p in state.parts()] == [(0, 8)]
+    assert state.counts() == {"read": 8, "written": 7, "quarantined": 1, "unchanged": 0, "refreshed": 0}
+    assert [r["id"] for r in state.rows()] == [f"a{i}" for i in [0, 1, 2, 4, 5, 6, 7]]
+    assert [q["reason"] for q in state.quarantined()] == ["bad"] and next(state.quarantined())["run_id"]
+    assert state.topics() == {"Kinh doanh": 4, "Thể thao": 3}
+    # the rows section is the output's JSONL as it will be written: one line per row, non-ASCII unescaped
+    text = b"".join(state.row_lines().blocks()).decode("utf-8")
+    assert text.count("\n") == 7 and "Thể thao" in text and json.loads(text.splitlines()[0])["id"] == "a0"
+
+
+def test_checkpoint_by_time_and_by_size(tmp_path):
+    every_batch = _open(tmp_path / "a", seconds=0)
+    assert every_batch.save_batch(0, 2, _rows(0, 2), [], 0)
+    assert every_batch.save_batch(2, 4, _rows(2, 4), [], 0)
+    assert [(p.start, p.end) for p in every_batch.parts()] == [(0, 2), (2, 4)]
+    by_size = _open(tmp_path / "b", megabytes=100 / (1 << 20))  # 100 bytes
+    assert not by_size.save_batch(0, 1, _rows(0, 1), [], 0)
+    assert by_size.save_batch(1, 3, _rows(1, 3), [], 0)
+    assert [(p.start, p.end) for p in by_size.parts()] == [(0, 3)]
+
+
+def test_a_resumed_state_knows_its_keys_and_counts(tmp_path):
+    state = _open(tmp_path, seconds=0)
+    state.save_batch(0, 3, _rows(0, 3), [], 0, refreshed=[{"id": "r1", "url": "u"}])
+    run_id = state.run_id
+    state._lock_file.close()  # (another process, in a real resume)
+    again = _open(tmp_path)
+    assert again.run_id == run_id and again.committed_rows() == 3
+    seen = again.seen_keys("id")
+    assert len(seen) == 4 and "a1" in seen and "r1" in seen and "a9" not in seen
+
+
+def test_key_set_is_exact_across_merges():
+    keys = KeySet()
+    keys.recent_limit = 8  # merge into the sorted array often
+    first = keys.add_all([f"k{i}" for i in range(50)] + ["k3", "k49", "new"])
+    assert first == [True] * 50 + [False, False, True]
+    assert keys.add_all(["k0", "k17", "k50", "k50"]) == [False, False, True, False]
+    assert len(keys) == 52 and "k25" in keys and "k99" not in keys
+
+
+def test_key_filter_quarantines_repeats_in_input_order(tmp_path):
+    records = [{"id": "a", "text": "x"}, {"text": "no key"}, {"id": "a", "text": "y"}, {"id": "b", "text": "z"}]
+    todo, _, rejected, _ = KeyFilter("id", "c", {}, {"b"}, False).split(records, "run")
+    assert [r["text"] for r in todo] == ["x"]
+    assert [q.reason.split(" ")[0] for q in rejected] == ["missing", "duplicate", "duplicate"]
