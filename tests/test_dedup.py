@@ -199,9 +199,9 @@ def test_a_killed_run_gives_the_flags_of_an_uninterrupted_one(tmp_path, mode):
     """Kill-and-rerun with the tests' harness: the resumed index equals the uninterrupted one at every row."""
     from tests.test_reliability import _kill_and_finish
 
-    rows, truth = stream(560, 60, seed=11)
+    rows, truth = stream(1000, 100, seed=11)  # 45 batches: every kill lands well before the end
     rng = random.Random(12)
-    earlier_rows = [distinct_article(rng, 900 + i) for i in range(20)]
+    earlier_rows = [distinct_article(rng, 5000 + i) for i in range(20)]  # ids apart from the stream's
     earlier = write_jsonl(tmp_path / "earlier.jsonl", earlier_rows)
     rows.append(republished(earlier_rows[0], rng, "late0"))  # a copy of a row the append job's output has
     by_id = {row["id"]: row for row in rows}
@@ -210,14 +210,15 @@ def test_a_killed_run_gives_the_flags_of_an_uninterrupted_one(tmp_path, mode):
     results = {}
     for name in ("straight", "killed"):
         output = tmp_path / name / "news.jsonl"
-        sections = {"dedup": {"enabled": True}, "output": {"mode": mode}}
+        sections = {"dedup": {"enabled": True}, "output": {"mode": mode},
+                    "runner": {"checkpoint_seconds": 0}}  # a part per batch: kills land between saved batches
         if mode == "append":
             _run(_write_job(tmp_path, earlier, output, **sections))
         cfg = _write_job(tmp_path, path, output, **sections)
         if name == "straight":
             _run(cfg)
         else:
-            _kill_and_finish(cfg, output, kills=3, seed=7, max_batches=4)
+            _kill_and_finish(cfg, output, kills=3, seed=7, max_batches=3)
         results[name] = _flags(output)
     assert results["killed"] == results["straight"]
     flagged = {k: v for k, v in results["straight"].items() if v}
