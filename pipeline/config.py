@@ -339,7 +339,7 @@ class UnlabeledDataConfig(Section):
     """Unlabeled articles (for example recent news) that domain adaptation learns from."""
 
     path: Path = Field(description="File or folder of articles, read like a job's input.")
-    format: InputFormat = "auto"
+    format: InputFormat = Field("auto", description="As input.format: 'auto' picks by extension.")
     text_field: str = Field("text", description="Field holding the article body.")
     title_field: str | None = Field("title", description="Field holding the title (read before the text); null = none.")
     lead_field: str | None = Field(
@@ -357,7 +357,7 @@ class AdaptationConfig(Section):
     ``threshold`` join the training set (self-training) with weight ``weight``.
     """
 
-    data: UnlabeledDataConfig
+    data: UnlabeledDataConfig = Field(description="The unlabeled articles.")
     vocabulary: bool = Field(True, description="Count vocabulary and idf over labelled + unlabeled articles.")
     rounds: int = Field(1, ge=0, le=10, description="Self-training rounds; 0 = vocabulary and idf only.")
     threshold: float = Field(
