@@ -115,6 +115,16 @@ def test_train_maps_merges_and_drops_labels(tmp_path):
     assert metrics["n"] + metrics["n_train"] == 30
     assert model.predict(["Cầu thủ ghi bàn thắng trong trận chung kết"]) == ["Thể thao"]
     assert "20 rows relabelled, 10 left out" in (tmp_path / "model" / "README.md").read_text(encoding="utf-8")
+    # `vnnews evaluate` takes the same section, so the newsroom's test files keep their own labels
+    cfg = tmp_path / "evaluate.yaml"
+    cfg.write_text(yaml.safe_dump({
+        "task": "topic", "model": str(tmp_path / "model"), "labels": labels, "output_dir": str(tmp_path / "eval"),
+        "data": {"path": str(tmp_path / "newsroom.jsonl"), "text_field": "body", "title_field": "title",
+                 "label_field": "category"}}, allow_unicode=True), encoding="utf-8")
+    proc = subprocess.run([VNNEWS, "evaluate", str(cfg)], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    evaluated = json.loads((tmp_path / "eval" / "metrics.json").read_text(encoding="utf-8"))
+    assert evaluated["n"] == 30 and evaluated["unseen_labels"] == [] and evaluated["labels_config"]["dropped_rows"] == 10
 
 
 def test_train_keeps_only_listed_labels(tmp_path):
