@@ -462,7 +462,9 @@ class TrainConfig(Section):
     @model_validator(mode="after")
     def _adaptation_needs_tfidf(self) -> TrainConfig:
         if self.adaptation is not None and self.model.kind != "tfidf_linear":
-            raise ValueError(f"adaptation works with model.kind tfidf_linear, not {self.model.kind}: set adaptation: null")
+            raise ValueError(
+                f"adaptation works with model.kind tfidf_linear, not {self.model.kind}: set adaptation: null"
+            )
         return self
 
 

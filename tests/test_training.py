@@ -124,7 +124,8 @@ def test_train_maps_merges_and_drops_labels(tmp_path):
     proc = subprocess.run([VNNEWS, "evaluate", str(cfg)], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     evaluated = json.loads((tmp_path / "eval" / "metrics.json").read_text(encoding="utf-8"))
-    assert evaluated["n"] == 30 and evaluated["unseen_labels"] == [] and evaluated["labels_config"]["dropped_rows"] == 10
+    assert evaluated["n"] == 30 and evaluated["unseen_labels"] == []
+    assert evaluated["labels_config"]["dropped_rows"] == 10
 
 
 def test_train_keeps_only_listed_labels(tmp_path):
@@ -154,7 +155,7 @@ def test_train_with_adaptation_on_unlabeled_recent_news(vntc_subset, shared_data
     """A small-sample run of the shipped recipe: VNTC labels, VietNews (2016-2019) unlabeled articles."""
     unlabeled = tmp_path / "recent.jsonl"
     with gzip.open(shared_data / "vietnews" / "train_sample.jsonl.gz", "rt", encoding="utf-8") as fh:
-        unlabeled.write_text("".join(line for _, line in zip(range(400), fh)), encoding="utf-8")
+        unlabeled.write_text("".join(line for _, line in zip(range(400), fh, strict=False)), encoding="utf-8")
     data = {"data": {"path": str(vntc_subset)}, "validation_split": 0.2, "seed": 3, "cv_folds": 2,
             "model": {"max_features": 5000},
             "adaptation": {"data": {"path": str(unlabeled), "text_field": "body", "lead_field": "abstract"},

@@ -157,8 +157,8 @@ class TfidfLinearClassifier(Params):
                 w_all = np.concatenate([np.ones(len(y)), np.full(len(chosen), weight)])
                 self._set_weights(self._make_svm().fit(X_all, y_all, sample_weight=w_all))
                 names, counts = np.unique(guessed, return_counts=True)
-                self.adaptation_.append({"round": round_no, "pseudo_labelled": int(len(chosen)),
-                                         "per_class": {str(k): int(v) for k, v in zip(names, counts)}})
+                self.adaptation_.append({"round": round_no, "pseudo_labelled": len(chosen),
+                                         "per_class": {str(k): int(v) for k, v in zip(names, counts, strict=True)}})
             self.temperature_ = self._fit_temperature(X_all, y_all, w_all, n_scored=len(y))
         return self
 

@@ -95,11 +95,11 @@ def apply_labels(data: LabelledData, config: LabelsConfig, section: str = "label
     use = [i for i, label in enumerate(mapped) if label in keep and label not in config.drop]
     if not use:
         raise ConfigError(f"{section}: no labelled rows are left after drop/keep.")
-    changed = sum(1 for old, new in zip(data.labels, mapped) if old != new)
+    changed = sum(1 for old, new in zip(data.labels, mapped, strict=True) if old != new)
     data.texts = [data.texts[i] for i in use]
     data.ids = [data.ids[i] for i in use]
     data.labels = [mapped[i] for i in use]
-    counts = dict(zip(*np.unique(data.labels, return_counts=True)))
+    counts = dict(zip(*np.unique(data.labels, return_counts=True), strict=True))
     return {"relabelled_rows": changed, "dropped_rows": len(mapped) - len(use),
             "labels": {str(k): int(v) for k, v in counts.items()}}
 
@@ -130,7 +130,7 @@ def load_unlabeled(config: UnlabeledDataConfig) -> list[str]:
     return texts
 
 
-def _fit(model, texts: list[str], labels: list[str], adaptation: AdaptationConfig | None,
+def fit_topic_model(model, texts: list[str], labels: list[str], adaptation: AdaptationConfig | None,
          unlabeled: list[str] | None) -> None:
     """Fit, with the adaptation settings and unlabeled articles when the config has them."""
     if adaptation is None:
@@ -164,7 +164,8 @@ def cross_validate(config: TrainConfig, data: LabelledData, unlabeled: list[str]
     scores = []
     for k, (fit_idx, test_idx) in enumerate(folds.split(data.texts, data.labels)):
         model = build_topic_model(_model_settings(config, for_cv=True), config.seed)
-        _fit(model, [data.texts[i] for i in fit_idx], [data.labels[i] for i in fit_idx], config.adaptation, unlabeled)
+        fit_texts, fit_labels = [data.texts[i] for i in fit_idx], [data.labels[i] for i in fit_idx]
+        fit_topic_model(model, fit_texts, fit_labels, config.adaptation, unlabeled)
         truth = [data.labels[i] for i in test_idx]
         scores.append(classification_metrics(truth, model.predict([data.texts[i] for i in test_idx]), model.classes_))
         log.info("fold %d/%d: accuracy %.4f, macro-F1 %.4f", k + 1, config.cv_folds, scores[-1]["accuracy"],
@@ -213,7 +214,7 @@ def train(config: TrainConfig, config_path: str | None = None) -> dict[str, Any]
     train_labels = [data.labels[i] for i in train_idx]
     model = build_topic_model(_model_settings(config), config.seed)
     started = time.perf_counter()
-    _fit(model, train_texts, train_labels, config.adaptation, unlabeled)
+    fit_topic_model(model, train_texts, train_labels, config.adaptation, unlabeled)
     train_seconds = time.perf_counter() - started
 
     val_texts = [data.texts[i] for i in val_idx]
@@ -293,9 +294,9 @@ def model_card(config: TrainConfig, metrics: dict[str, Any], command: str) -> st
     if config.labels.active:
         changes = metrics.get("labels_config", {})
         data_lines += (
-            f"- Labels (`labels:`): map {json.dumps(config.labels.map, ensure_ascii=False)}, drop {config.labels.drop}, "
-            f"keep {config.labels.keep}: {changes.get('relabelled_rows', 0)} rows relabelled, "
-            f"{changes.get('dropped_rows', 0)} left out\n"
+            f"- Labels (`labels:`): map {json.dumps(config.labels.map, ensure_ascii=False)}, "
+            f"drop {config.labels.drop}, keep {config.labels.keep}: "
+            f"{changes.get('relabelled_rows', 0)} rows relabelled, {changes.get('dropped_rows', 0)} left out\n"
         )
     adaptation = metrics.get("adaptation")
     if config.adaptation is not None and adaptation:
@@ -369,4 +370,4 @@ def evaluate(config: EvaluateConfig) -> dict[str, Any]:
     return metrics
 
 
-__all__ = ["apply_labels", "evaluate", "format_table", "load_labelled", "load_unlabeled", "train"]
+__all__ = ["apply_labels", "evaluate", "fit_topic_model", "format_table", "load_labelled", "load_unlabeled", "train"]
