@@ -183,3 +183,15 @@ def test_adaptation_needs_the_tfidf_kind(tmp_path):
     proc = _vnnews_train(tmp_path, data)
     assert proc.returncode == 2
     assert "adaptation works with model.kind tfidf_linear" in proc.stderr + proc.stdout
+
+
+def test_cv_folds_keep_calibration_when_self_training_needs_it(tmp_path):
+    # self-training picks pseudo-labels by calibrated probability: without the temperature (T = 1)
+    # a CV fold would pick other articles than the trained model does
+    from pipeline.topic.training import _model_settings
+
+    base = {"data": {"path": "x.jsonl"}, "output_dir": str(tmp_path), "model": {"calibration_folds": 3}}
+    plain = load_config(TrainConfig, data=base)
+    adapted = load_config(TrainConfig, data=base | {"adaptation": {"data": {"path": "y.jsonl"}}})
+    assert _model_settings(plain, for_cv=True)["calibration_folds"] == 0
+    assert _model_settings(adapted, for_cv=True)["calibration_folds"] == 3

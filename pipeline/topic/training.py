@@ -130,8 +130,9 @@ def load_unlabeled(config: UnlabeledDataConfig) -> list[str]:
     return texts
 
 
-def fit_topic_model(model, texts: list[str], labels: list[str], adaptation: AdaptationConfig | None,
-         unlabeled: list[str] | None) -> None:
+def fit_topic_model(
+    model, texts: list[str], labels: list[str], adaptation: AdaptationConfig | None, unlabeled: list[str] | None
+) -> None:
     """Fit, with the adaptation settings and unlabeled articles when the config has them."""
     if adaptation is None:
         model.fit(texts, labels)
@@ -148,8 +149,10 @@ def _write_metrics(directory: Path, metrics: dict[str, Any], y_true, y_pred, tit
 
 def _model_settings(config: TrainConfig, for_cv: bool = False) -> dict[str, Any]:
     settings = config.model.model_dump()
-    if for_cv and settings["kind"] == "tfidf_linear":
-        settings["calibration_folds"] = 0  # the temperature does not change accuracy; CV folds skip it
+    if for_cv and settings["kind"] == "tfidf_linear" and config.adaptation is None:
+        # the temperature does not change accuracy, so CV folds skip it, unless self-training's
+        # probability threshold needs it to pick the same pseudo-labels as the model does
+        settings["calibration_folds"] = 0
     return settings
 
 
