@@ -336,6 +336,80 @@ class LabelledDataConfig(Section):
     limit: int | None = Field(None, ge=1, description="Use only the first N rows (for quick trials).")
 
 
+class LabelsConfig(Section):
+    """Rename, merge, drop or keep labels of the labelled file before training or evaluating.
+
+    ``map`` applies first (several old labels may map to one new label: a merge); ``drop`` and
+    ``keep`` then name labels as they are after mapping. Every label named here must occur in the
+    data, or the job stops with an error naming it: a misspelled label would otherwise silently
+    train a different taxonomy.
+    """
+
+    map: dict[str, str] = Field(
+        default_factory=dict, description="Old label -> new label; several old labels may share a new one (merge)."
+    )
+    drop: list[str] = Field(default_factory=list, description="Labels (after mapping) whose rows are left out.")
+    keep: list[str] | None = Field(
+        None, description="Only rows with these labels (after mapping) are used; null = all labels."
+    )
+
+    @field_validator("map")
+    @classmethod
+    def _no_blank_labels(cls, value: dict[str, str]) -> dict[str, str]:
+        for old, new in value.items():
+            if not old.strip() or not new.strip():
+                raise ValueError(f"labels must be non-empty (got {old!r} -> {new!r})")
+        return value
+
+    @model_validator(mode="after")
+    def _drop_and_keep_agree(self) -> LabelsConfig:
+        if self.keep is not None:
+            both = sorted(set(self.keep) & set(self.drop))
+            if both:
+                raise ValueError(f"labels both kept and dropped: {', '.join(both)}")
+            if not self.keep:
+                raise ValueError("keep lists no label: leave it out (null) to keep every label")
+        return self
+
+    @property
+    def active(self) -> bool:
+        return bool(self.map or self.drop or self.keep is not None)
+
+
+class UnlabeledDataConfig(Section):
+    """Unlabeled articles (for example recent news) that domain adaptation learns from."""
+
+    path: Path = Field(description="File or folder of articles, read like a job's input.")
+    format: InputFormat = Field("auto", description="As input.format: 'auto' picks by extension.")
+    text_field: str = Field("text", description="Field holding the article body.")
+    title_field: str | None = Field("title", description="Field holding the title (read before the text); null = none.")
+    lead_field: str | None = Field(
+        None, description="Field holding a separate lead paragraph, read between title and text (VietNews: abstract)."
+    )
+    limit: int | None = Field(None, ge=1, description="Use only the first N rows (for quick trials).")
+
+
+class AdaptationConfig(Section):
+    """Adapt the topic model to other newsrooms and years with unlabeled articles (tfidf_linear only).
+
+    The vocabulary and idf are counted over the labelled and the unlabeled articles together, so
+    n-grams that only recent news uses get features; then, for ``rounds`` rounds, the model labels
+    the unlabeled articles, and those it labels with a calibrated probability of at least
+    ``threshold`` join the training set (self-training) with weight ``weight``.
+    """
+
+    data: UnlabeledDataConfig = Field(description="The unlabeled articles.")
+    vocabulary: bool = Field(True, description="Count vocabulary and idf over labelled + unlabeled articles.")
+    rounds: int = Field(1, ge=0, le=10, description="Self-training rounds; 0 = vocabulary and idf only.")
+    threshold: float = Field(
+        0.9, gt=0.0, le=1.0, description="Lowest calibrated probability for a pseudo-labelled article to be used."
+    )
+    max_per_class: int | None = Field(
+        None, ge=1, description="At most this many pseudo-labelled articles per topic (the most confident); null = all."
+    )
+    weight: float = Field(1.0, gt=0.0, le=1.0, description="Sample weight of a pseudo-labelled article (labelled: 1).")
+
+
 class TfidfLinearConfig(Section):
     """TF-IDF over syllable n-grams + a linear SVM, probabilities by temperature scaling."""
 
@@ -419,8 +493,20 @@ class TrainConfig(Section):
     )
     seed: int = 13
     model: TopicModelConfig = TfidfLinearConfig()
+    labels: LabelsConfig = Field(default_factory=LabelsConfig, description="Rename, merge, drop or keep labels.")
+    adaptation: AdaptationConfig | None = Field(
+        None, description="Learn from unlabeled articles of other newsrooms and years (tfidf_linear only); null = off."
+    )
     output_dir: Path
     name: str | None = Field(None, description="Model name for the card; defaults to the directory name.")
+
+    @model_validator(mode="after")
+    def _adaptation_needs_tfidf(self) -> TrainConfig:
+        if self.adaptation is not None and self.model.kind != "tfidf_linear":
+            raise ValueError(
+                f"adaptation works with model.kind tfidf_linear, not {self.model.kind}: set adaptation: null"
+            )
+        return self
 
 
 class EvaluateConfig(Section):
@@ -429,6 +515,7 @@ class EvaluateConfig(Section):
     task: Literal["topic"] = "topic"
     model: Path
     data: LabelledDataConfig
+    labels: LabelsConfig = Field(default_factory=LabelsConfig, description="Rename, merge, drop or keep labels.")
     output_dir: Path
     batch_size: int = Field(512, ge=1)
 

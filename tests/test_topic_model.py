@@ -135,3 +135,65 @@ def test_title_settings_are_validated():
         TfidfLinearConfig(title_weight=-0.1)
     with pytest.raises(ValidationError):
         TfidfLinearConfig(title_max_features=0)
+
+
+# Unlabeled "recent" articles: words the labelled set never uses ("điện thoại thông minh", "bóng rổ",
+# "tiền mã hoá") next to words it knows. Written for these tests.
+RECENT = (
+    [f"Cầu thủ bóng rổ ghi bàn, đội tuyển bóng rổ thắng lần {i}" for i in range(4)]
+    + [f"Giá tiền mã hoá tăng mạnh, ngân hàng lo tiền mã hoá lần {i}" for i in range(4)]
+    + [f"Bác sĩ bệnh viện khám điện thoại thông minh lần {i}" for i in range(2)]
+)
+
+
+def test_adaptation_vocabulary_counts_unlabeled_articles(toy):
+    plain = TfidfLinearClassifier(min_df=2, max_df=1.0).fit(*toy)
+    adapted = TfidfLinearClassifier(min_df=2, max_df=1.0).fit(*toy, unlabeled=RECENT, rounds=0)
+    assert adapted.vectorizer_.n_features > plain.vectorizer_.n_features
+    assert plain.vectorizer_.transform(["rổ tiền mã hoá"]).nnz == 0
+    assert adapted.vectorizer_.transform(["rổ tiền mã hoá"]).nnz > 0
+    assert adapted.adaptation_ == []
+    # vocabulary: false keeps the labelled vocabulary
+    same = TfidfLinearClassifier(min_df=2, max_df=1.0).fit(*toy, unlabeled=RECENT, vocabulary=False, rounds=0)
+    np.testing.assert_array_equal(same.vectorizer_.keys_, plain.vectorizer_.keys_)
+
+
+def test_self_training_learns_words_only_unlabeled_articles_use(toy):
+    # Before: new words have weight 0 even when they are features. After one round, the confident
+    # pseudo-labels ("bóng rổ" articles look like sport) teach the model the new words.
+    probe = ["rổ", "tiền mã hoá"]
+    vocab_only = TfidfLinearClassifier(min_df=2, max_df=1.0).fit(*toy, unlabeled=RECENT, rounds=0)
+    assert not np.any(vocab_only.decision_function(probe) - vocab_only.intercept_)
+    adapted = TfidfLinearClassifier(min_df=2, max_df=1.0).fit(*toy, unlabeled=RECENT, rounds=1, threshold=0.5)
+    assert adapted.predict(probe) == ["Thể thao", "Kinh doanh"]
+    (step,) = adapted.adaptation_
+    assert step["round"] == 1 and step["pseudo_labelled"] == sum(step["per_class"].values()) >= 8
+    assert step["per_class"]["Thể thao"] >= 4 and step["per_class"]["Kinh doanh"] >= 4
+
+
+def test_self_training_threshold_and_cap(toy):
+    capped = TfidfLinearClassifier(min_df=2, max_df=1.0).fit(*toy, unlabeled=RECENT, threshold=0.34,
+                                                               max_per_class=1)
+    assert max(capped.adaptation_[0]["per_class"].values()) == 1
+    # round 1 labels with the model fitted before it: exactly the articles it is sure enough of are added
+    base = TfidfLinearClassifier(min_df=2, max_df=1.0).fit(*toy, unlabeled=RECENT, rounds=0)
+    confidence = base.predict_proba(RECENT).max(axis=1)
+    lowest, next_lowest = np.unique(confidence)[:2]
+    threshold = float((lowest + next_lowest) / 2)
+    expected = int(np.sum(confidence >= threshold))
+    assert 0 < expected < len(RECENT)
+    strict = TfidfLinearClassifier(min_df=2, max_df=1.0).fit(*toy, unlabeled=RECENT, threshold=threshold)
+    assert strict.adaptation_[0]["pseudo_labelled"] == expected
+    # the adapted model saves and loads like any other (the adaptation is in its weights)
+    loaded_probe = ["bóng rổ thắng", "giá tiền mã hoá"]
+    adapted = TfidfLinearClassifier(min_df=2, max_df=1.0).fit(*toy, unlabeled=RECENT, threshold=0.5)
+    np.testing.assert_allclose(adapted.predict_proba(loaded_probe),
+                               TfidfLinearClassifier.load(adapted.save(_tmp_dir())).predict_proba(loaded_probe),
+                               rtol=1e-6)
+
+
+def _tmp_dir():
+    import tempfile
+    from pathlib import Path
+
+    return Path(tempfile.mkdtemp()) / "m"

@@ -1,4 +1,10 @@
+import gzip
 import json
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
 
 from pipeline.config import EvaluateConfig, TrainConfig, load_config
 from pipeline.topic import load_topic_model
@@ -59,3 +65,133 @@ def test_cross_validation_reports_mean_std_and_per_class(vntc_subset, tmp_path):
     assert 0.6 < cv["accuracy_mean"] <= 1.0 and cv["accuracy_std"] >= 0.0
     assert len(cv["per_class_f1_mean"]) == 10
     assert "3-fold cross-validation" in (tmp_path / "m" / "README.md").read_text(encoding="utf-8")
+
+
+# -- labels: and adaptation: through `vnnews train`, as a user runs it -------------------------------
+
+VNNEWS = str(Path(sys.executable).parent / "vnnews")
+
+# Short articles written for these tests (not taken from any newspaper), ten per topic.
+_TOPIC_WORDS = {
+    "Vi tính": ["phần mềm", "máy tính", "mạng internet", "ứng dụng điện thoại", "trình duyệt"],
+    "Khoa học": ["nhà nghiên cứu", "kính thiên văn", "loài khủng long", "phòng thí nghiệm", "tế bào"],
+    "Thể thao": ["đội tuyển", "huấn luyện viên", "trận chung kết", "cầu thủ", "bàn thắng"],
+    "Kinh doanh": ["giá vàng", "doanh nghiệp", "cổ phiếu", "lãi suất ngân hàng", "xuất khẩu gạo"],
+}
+
+
+def _newsroom_file(tmp_path: Path) -> Path:
+    rows = []
+    for label, words in _TOPIC_WORDS.items():
+        for i in range(10):
+            a, b = words[i % 5], words[(i + 2) % 5]
+            rows.append({"id": f"{label}-{i}", "category": label, "title": f"Tin {a} số {i}",
+                         "body": f"Hôm nay {a} và {b} được nhắc đến nhiều. Chuyện {b} còn dài."})
+    return write_jsonl(tmp_path / "newsroom.jsonl", rows)
+
+
+def _vnnews_train(tmp_path: Path, data: dict) -> subprocess.CompletedProcess:
+    cfg = tmp_path / "train.yaml"
+    cfg.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    return subprocess.run([VNNEWS, "train", str(cfg)], capture_output=True, text=True, timeout=300)
+
+
+def _newsroom_job(tmp_path: Path, labels: dict) -> dict:
+    return {"data": {"path": str(_newsroom_file(tmp_path)), "text_field": "body", "title_field": "title",
+                     "label_field": "category"},
+            "validation_split": 0.25, "seed": 5, "model": {"min_df": 1, "max_df": 1.0, "max_features": 1000},
+            "labels": labels, "output_dir": str(tmp_path / "model")}
+
+
+def test_train_maps_merges_and_drops_labels(tmp_path):
+    labels = {"map": {"Vi tính": "Công nghệ", "Khoa học": "Công nghệ"}, "drop": ["Kinh doanh"]}
+    proc = _vnnews_train(tmp_path, _newsroom_job(tmp_path, labels))
+    assert proc.returncode == 0, proc.stderr
+    model = load_topic_model(tmp_path / "model")
+    assert model.classes_ == ["Công nghệ", "Thể thao"]
+    metrics = json.loads((tmp_path / "model" / "metrics.json").read_text(encoding="utf-8"))
+    assert metrics["labels_config"] == {"relabelled_rows": 20, "dropped_rows": 10,
+                                        "labels": {"Công nghệ": 20, "Thể thao": 10}}
+    assert metrics["n"] + metrics["n_train"] == 30
+    assert model.predict(["Cầu thủ ghi bàn thắng trong trận chung kết"]) == ["Thể thao"]
+    assert "20 rows relabelled, 10 left out" in (tmp_path / "model" / "README.md").read_text(encoding="utf-8")
+    # `vnnews evaluate` takes the same section, so the newsroom's test files keep their own labels
+    cfg = tmp_path / "evaluate.yaml"
+    cfg.write_text(yaml.safe_dump({
+        "task": "topic", "model": str(tmp_path / "model"), "labels": labels, "output_dir": str(tmp_path / "eval"),
+        "data": {"path": str(tmp_path / "newsroom.jsonl"), "text_field": "body", "title_field": "title",
+                 "label_field": "category"}}, allow_unicode=True), encoding="utf-8")
+    proc = subprocess.run([VNNEWS, "evaluate", str(cfg)], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    evaluated = json.loads((tmp_path / "eval" / "metrics.json").read_text(encoding="utf-8"))
+    assert evaluated["n"] == 30 and evaluated["unseen_labels"] == []
+    assert evaluated["labels_config"]["dropped_rows"] == 10
+
+
+def test_train_keeps_only_listed_labels(tmp_path):
+    proc = _vnnews_train(tmp_path, _newsroom_job(tmp_path, {"keep": ["Thể thao", "Kinh doanh"]}))
+    assert proc.returncode == 0, proc.stderr
+    assert load_topic_model(tmp_path / "model").classes_ == ["Kinh doanh", "Thể thao"]
+
+
+def test_label_that_never_occurs_is_an_error_naming_the_key(tmp_path):
+    proc = _vnnews_train(tmp_path, _newsroom_job(tmp_path, {"map": {"Vi tinh": "Công nghệ"}}))
+    assert proc.returncode == 2
+    assert "labels.map: 'Vi tinh' never occurs in the data" in proc.stderr + proc.stdout
+    assert "Traceback" not in proc.stderr
+    assert not (tmp_path / "model").exists()
+    proc = _vnnews_train(tmp_path, _newsroom_job(tmp_path, {"map": {"Vi tính": "Công nghệ"}, "drop": ["Vi tính"]}))
+    assert proc.returncode == 2
+    assert "labels.drop: 'Vi tính' never occurs after labels.map" in proc.stderr + proc.stdout
+
+
+def test_labels_kept_and_dropped_at_once_is_a_config_error(tmp_path):
+    proc = _vnnews_train(tmp_path, _newsroom_job(tmp_path, {"keep": ["Thể thao"], "drop": ["Thể thao"]}))
+    assert proc.returncode == 2
+    assert "labels both kept and dropped: Thể thao" in proc.stderr + proc.stdout
+
+
+def test_train_with_adaptation_on_unlabeled_recent_news(vntc_subset, shared_data, tmp_path):
+    """A small-sample run of the shipped recipe: VNTC labels, VietNews (2016-2019) unlabeled articles."""
+    unlabeled = tmp_path / "recent.jsonl"
+    with gzip.open(shared_data / "vietnews" / "train_sample.jsonl.gz", "rt", encoding="utf-8") as fh:
+        unlabeled.write_text("".join(line for _, line in zip(range(400), fh, strict=False)), encoding="utf-8")
+    data = {"data": {"path": str(vntc_subset)}, "validation_split": 0.2, "seed": 3, "cv_folds": 2,
+            "model": {"max_features": 5000},
+            "adaptation": {"data": {"path": str(unlabeled), "text_field": "body", "lead_field": "abstract"},
+                           "rounds": 2, "threshold": 0.6, "max_per_class": 30, "weight": 0.5},
+            "output_dir": str(tmp_path / "model")}
+    proc = _vnnews_train(tmp_path, data)
+    assert proc.returncode == 0, proc.stderr
+    metrics = json.loads((tmp_path / "model" / "metrics.json").read_text(encoding="utf-8"))
+    adaptation = metrics["adaptation"]
+    assert adaptation["unlabeled_articles"] == 400
+    assert [r["round"] for r in adaptation["rounds"]] == [1, 2]
+    for r in adaptation["rounds"]:
+        assert 0 < r["pseudo_labelled"] == sum(r["per_class"].values())
+        assert max(r["per_class"].values()) <= 30
+    assert metrics["accuracy"] > 0.6 and metrics["cv"]["folds"] == 2
+    assert sorted(p.name for p in (tmp_path / "model").iterdir()) == [
+        "README.md", "config.json", "confusion_matrix.png", "metrics.json", "train_config.json",
+        "weights.safetensors"]
+    assert "400 unlabeled articles" in (tmp_path / "model" / "README.md").read_text(encoding="utf-8")
+
+
+def test_adaptation_needs_the_tfidf_kind(tmp_path):
+    data = {"data": {"path": "x.jsonl"}, "output_dir": str(tmp_path / "m"), "model": {"kind": "transformer"},
+            "adaptation": {"data": {"path": "y.jsonl"}}}
+    proc = _vnnews_train(tmp_path, data)
+    assert proc.returncode == 2
+    assert "adaptation works with model.kind tfidf_linear" in proc.stderr + proc.stdout
+
+
+def test_cv_folds_keep_calibration_when_self_training_needs_it(tmp_path):
+    # self-training picks pseudo-labels by calibrated probability: without the temperature (T = 1)
+    # a CV fold would pick other articles than the trained model does
+    from pipeline.topic.training import _model_settings
+
+    base = {"data": {"path": "x.jsonl"}, "output_dir": str(tmp_path), "model": {"calibration_folds": 3}}
+    plain = load_config(TrainConfig, data=base)
+    adapted = load_config(TrainConfig, data=base | {"adaptation": {"data": {"path": "y.jsonl"}}})
+    assert _model_settings(plain, for_cv=True)["calibration_folds"] == 0
+    assert _model_settings(adapted, for_cv=True)["calibration_folds"] == 3

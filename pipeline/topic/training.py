@@ -17,8 +17,17 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.config import EvaluateConfig, InputConfig, LabelledDataConfig, TrainConfig, resolve_model_path
-from pipeline.errors import InputError
+from pipeline.config import (
+    AdaptationConfig,
+    EvaluateConfig,
+    InputConfig,
+    LabelledDataConfig,
+    LabelsConfig,
+    TrainConfig,
+    UnlabeledDataConfig,
+    resolve_model_path,
+)
+from pipeline.errors import ConfigError, InputError
 from pipeline.io.readers import read_batches
 from pipeline.provenance import package_versions
 from pipeline.reports.metrics import calibration_metrics, classification_metrics, format_table, plot_confusion_matrix
@@ -63,6 +72,75 @@ def load_labelled(config: LabelledDataConfig) -> LabelledData:
     return data
 
 
+def apply_labels(data: LabelledData, config: LabelsConfig, section: str = "labels") -> dict[str, Any]:
+    """Rename/merge (``map``), then ``drop`` and ``keep`` labels, in place; returns what changed.
+
+    Every label the section names must occur in the data (``map`` keys before mapping, ``drop`` and
+    ``keep`` entries after it): otherwise a :class:`ConfigError` names the key, since a misspelled
+    label would silently train another taxonomy.
+    """
+    if not config.active:
+        return {}
+    present = set(data.labels)
+    missing = [old for old in config.map if old not in present]
+    if missing:
+        raise ConfigError(_absent(f"{section}.map", missing, present))
+    mapped = [config.map.get(label, label) for label in data.labels]
+    after = set(mapped)
+    for key, names in ((f"{section}.drop", config.drop), (f"{section}.keep", config.keep or [])):
+        missing = [name for name in names if name not in after]
+        if missing:
+            raise ConfigError(_absent(key, missing, after, mapped=bool(config.map)))
+    keep = set(config.keep) if config.keep is not None else after
+    use = [i for i, label in enumerate(mapped) if label in keep and label not in config.drop]
+    if not use:
+        raise ConfigError(f"{section}: no labelled rows are left after drop/keep.")
+    changed = sum(1 for old, new in zip(data.labels, mapped, strict=True) if old != new)
+    data.texts = [data.texts[i] for i in use]
+    data.ids = [data.ids[i] for i in use]
+    data.labels = [mapped[i] for i in use]
+    counts = dict(zip(*np.unique(data.labels, return_counts=True), strict=True))
+    return {"relabelled_rows": changed, "dropped_rows": len(mapped) - len(use),
+            "labels": {str(k): int(v) for k, v in counts.items()}}
+
+
+def _absent(key: str, names: list[str], present: set[str], mapped: bool = False) -> str:
+    where = "after labels.map" if mapped else "in the data"
+    shown = ", ".join(repr(n) for n in names)
+    known = ", ".join(repr(n) for n in sorted(present))
+    return f"{key}: {shown} never occurs {where} (labels there: {known})."
+
+
+def load_unlabeled(config: UnlabeledDataConfig) -> list[str]:
+    """Articles as the classifier reads them (title, lead, text; cleaned like the normalize stage)."""
+    input_config = InputConfig(
+        path=config.path, format=config.format, text_field=config.text_field, title_field=config.title_field,
+        id_field=None, batch_size=4096, limit=config.limit,
+    )
+    texts: list[str] = []
+    for batch in read_batches(input_config):
+        for record in batch.records:
+            text = record["text"]
+            lead = record.get(config.lead_field) if config.lead_field else None
+            if isinstance(lead, str) and lead.strip():
+                text = f"{lead}\n{text}"
+            texts.append(classifier_input({"title": clean_text(record.get("title") or ""), "text": clean_text(text)}))
+    if not texts:
+        raise InputError(f"No unlabeled articles in {config.path} (text field '{config.text_field}').")
+    return texts
+
+
+def fit_topic_model(
+    model, texts: list[str], labels: list[str], adaptation: AdaptationConfig | None, unlabeled: list[str] | None
+) -> None:
+    """Fit, with the adaptation settings and unlabeled articles when the config has them."""
+    if adaptation is None:
+        model.fit(texts, labels)
+        return
+    settings = adaptation.model_dump(exclude={"data"})
+    model.fit(texts, labels, unlabeled=unlabeled, **settings)
+
+
 def _write_metrics(directory: Path, metrics: dict[str, Any], y_true, y_pred, title: str) -> None:
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "metrics.json").write_text(json.dumps(metrics, ensure_ascii=False, indent=2), encoding="utf-8")
@@ -71,20 +149,26 @@ def _write_metrics(directory: Path, metrics: dict[str, Any], y_true, y_pred, tit
 
 def _model_settings(config: TrainConfig, for_cv: bool = False) -> dict[str, Any]:
     settings = config.model.model_dump()
-    if for_cv and settings["kind"] == "tfidf_linear":
-        settings["calibration_folds"] = 0  # the temperature does not change accuracy; CV folds skip it
+    if for_cv and settings["kind"] == "tfidf_linear" and config.adaptation is None:
+        # the temperature does not change accuracy, so CV folds skip it, unless self-training's
+        # probability threshold needs it to pick the same pseudo-labels as the model does
+        settings["calibration_folds"] = 0
     return settings
 
 
-def cross_validate(config: TrainConfig, data: LabelledData) -> dict[str, Any]:
-    """Stratified k-fold accuracy and macro-F1 (mean, std, per fold) and mean per-class F1, on all data."""
+def cross_validate(config: TrainConfig, data: LabelledData, unlabeled: list[str] | None = None) -> dict[str, Any]:
+    """Stratified k-fold accuracy and macro-F1 (mean, std, per fold) and mean per-class F1, on all data.
+
+    Each fold is trained as the model is, adaptation included.
+    """
     from sklearn.model_selection import StratifiedKFold
 
     folds = StratifiedKFold(n_splits=config.cv_folds, shuffle=True, random_state=config.seed)
     scores = []
     for k, (fit_idx, test_idx) in enumerate(folds.split(data.texts, data.labels)):
         model = build_topic_model(_model_settings(config, for_cv=True), config.seed)
-        model.fit([data.texts[i] for i in fit_idx], [data.labels[i] for i in fit_idx])
+        fit_texts, fit_labels = [data.texts[i] for i in fit_idx], [data.labels[i] for i in fit_idx]
+        fit_topic_model(model, fit_texts, fit_labels, config.adaptation, unlabeled)
         truth = [data.labels[i] for i in test_idx]
         scores.append(classification_metrics(truth, model.predict([data.texts[i] for i in test_idx]), model.classes_))
         log.info("fold %d/%d: accuracy %.4f, macro-F1 %.4f", k + 1, config.cv_folds, scores[-1]["accuracy"],
@@ -124,6 +208,8 @@ def train(config: TrainConfig, config_path: str | None = None) -> dict[str, Any]
     from sklearn.model_selection import train_test_split
 
     data = load_labelled(config.data)
+    label_changes = apply_labels(data, config.labels)
+    unlabeled = load_unlabeled(config.adaptation.data) if config.adaptation is not None else None
     train_idx, val_idx = train_test_split(
         range(len(data.texts)), test_size=config.validation_split, random_state=config.seed, stratify=data.labels
     )
@@ -131,7 +217,7 @@ def train(config: TrainConfig, config_path: str | None = None) -> dict[str, Any]
     train_labels = [data.labels[i] for i in train_idx]
     model = build_topic_model(_model_settings(config), config.seed)
     started = time.perf_counter()
-    model.fit(train_texts, train_labels)
+    fit_topic_model(model, train_texts, train_labels, config.adaptation, unlabeled)
     train_seconds = time.perf_counter() - started
 
     val_texts = [data.texts[i] for i in val_idx]
@@ -150,8 +236,12 @@ def train(config: TrainConfig, config_path: str | None = None) -> dict[str, Any]
         temperature=model.temperature_,
         calibration=calibration_metrics(model.predict_proba(val_texts), val_labels, model.classes_),
     )
+    if label_changes:
+        metrics["labels_config"] = label_changes
+    if unlabeled is not None:
+        metrics["adaptation"] = {"unlabeled_articles": len(unlabeled), "rounds": getattr(model, "adaptation_", [])}
     if config.cv_folds >= 2:
-        metrics["cv"] = cross_validate(config, data)
+        metrics["cv"] = cross_validate(config, data, unlabeled)
     out = config.output_dir
     _clear_model_files(out)
     model.save(out)
@@ -203,6 +293,24 @@ def model_card(config: TrainConfig, metrics: dict[str, Any], command: str) -> st
         if calib
         else ""
     )
+    data_lines = ""
+    if config.labels.active:
+        changes = metrics.get("labels_config", {})
+        data_lines += (
+            f"- Labels (`labels:`): map {json.dumps(config.labels.map, ensure_ascii=False)}, "
+            f"drop {config.labels.drop}, keep {config.labels.keep}: "
+            f"{changes.get('relabelled_rows', 0)} rows relabelled, {changes.get('dropped_rows', 0)} left out\n"
+        )
+    adaptation = metrics.get("adaptation")
+    if config.adaptation is not None and adaptation:
+        a = config.adaptation
+        added = ", ".join(str(r["pseudo_labelled"]) for r in adaptation["rounds"]) or "none"
+        data_lines += (
+            f"- Adaptation (`adaptation:`): {adaptation['unlabeled_articles']} unlabeled articles from "
+            f"`{a.data.path}`; vocabulary and idf over both sets: {a.vocabulary}; {a.rounds} self-training "
+            f"round(s), threshold {a.threshold}, max per class {a.max_per_class}, weight {a.weight}; "
+            f"pseudo-labelled articles per round: {added}\n"
+        )
     return f"""# {name}
 
 {KIND_DESCRIPTIONS.get(config.model.kind, config.model.kind)}
@@ -211,7 +319,7 @@ def model_card(config: TrainConfig, metrics: dict[str, Any], command: str) -> st
 - Training file: `{config.data.path}` (text field `{config.data.text_field}`, label field `{config.data.label_field}`)
 - Split: stratified, {metrics['n_train']} articles for training, {metrics['n']} held out for validation
   (share {config.validation_split}, seed {config.seed})
-
+{data_lines}
 ## Validation metrics
 - Accuracy: **{metrics['accuracy']:.4f}**
 - Macro-F1: **{metrics['macro_f1']:.4f}**
@@ -240,6 +348,7 @@ def evaluate(config: EvaluateConfig) -> dict[str, Any]:
     model_path = resolve_model_path(config.model)
     model = load_topic_model(model_path)
     data = load_labelled(config.data)
+    label_changes = apply_labels(data, config.labels)
     started = time.perf_counter()
     proba = np.vstack([
         model.predict_proba(data.texts[start : start + config.batch_size])
@@ -252,6 +361,7 @@ def evaluate(config: EvaluateConfig) -> dict[str, Any]:
         model=str(config.model),
         data=str(config.data.path),
         skipped_rows=data.skipped,
+        **({"labels_config": label_changes} if label_changes else {}),
         articles_per_second=round(len(data.texts) / seconds, 1) if seconds else None,
         calibration=calibration_metrics(proba, data.labels, model.classes_),
     )
@@ -263,4 +373,4 @@ def evaluate(config: EvaluateConfig) -> dict[str, Any]:
     return metrics
 
 
-__all__ = ["evaluate", "format_table", "load_labelled", "train"]
+__all__ = ["apply_labels", "evaluate", "fit_topic_model", "format_table", "load_labelled", "load_unlabeled", "train"]
