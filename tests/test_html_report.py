@@ -4,7 +4,6 @@ import base64
 import itertools
 import json
 import re
-import warnings
 
 import yaml
 from typer.testing import CliRunner
@@ -12,8 +11,6 @@ from typer.testing import CliRunner
 from pipeline.cli import app
 from pipeline.reports.html import (
     best_worst_examples,
-    plot_throughput,
-    plot_topic_distribution,
     table,
     topic_examples,
     write_run_report,
@@ -53,16 +50,6 @@ def test_best_worst_picks_extremes_of_the_first_system():
     picks = best_worst_examples(["0", "1", "2", "3"], ["t"] * 4, ["r"] * 4, systems, r2, n=1)
     assert [(p["tag"], p["id"]) for p in picks] == [("best", "1"), ("worst", "2")]
     assert picks[0]["lead"]["summary"] == "l1"
-
-
-def test_plots_render_vietnamese_without_missing_glyphs(tmp_path):
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        plot_topic_distribution({"Thể thao": 3, "Pháp luật": 2, "Đời sống": 1, "Vi tính": 1}, tmp_path / "t.png")
-        plot_throughput([[0.5, 64], [1.0, 128], [1.8, 150]], tmp_path / "s.png")
-    assert not [w for w in caught if "Glyph" in str(w.message)]
-    assert (tmp_path / "t.png").read_bytes().startswith(PNG_MAGIC)
-    assert (tmp_path / "s.png").stat().st_size > 5_000
 
 
 def test_run_report_from_a_manifest(tmp_path):
@@ -163,12 +150,10 @@ def test_report_plots_leave_the_matplotlib_backend_alone(tmp_path):
     try:
         plot_confusion_matrix(["A", "B"], ["A", "A"], ["A", "B"], tmp_path / "c.png", "Thể thao")
         plot_distribution({"s": score_system(["người dân"], ["người"])}, tmp_path / "d.png", "Phân bố")
-        plot_topic_distribution({"Thể thao": 1}, tmp_path / "t.png")
-        plot_throughput([[0.0, 0], [1.0, 4]], tmp_path / "s.png")
         assert matplotlib.get_backend() == "pdf"
     finally:
         matplotlib.use(before)
-    assert all((tmp_path / f"{n}.png").read_bytes().startswith(PNG_MAGIC) for n in "cdts")
+    assert all((tmp_path / f"{n}.png").read_bytes().startswith(PNG_MAGIC) for n in "cd")
 
 
 def test_run_report_charts_escape_labels_and_draw_every_point():

@@ -22,7 +22,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-# DejaVu Sans ships with matplotlib and has every Vietnamese letter (ư, ơ, đ and the stacked tones).
+# DejaVu Sans (it ships with matplotlib) has every Vietnamese letter (ư, ơ, đ and the stacked tones).
 FONT = "DejaVu Sans"
 
 STYLE = """
@@ -88,15 +88,6 @@ def _write(path: Path, document: str) -> Path:
 
     write_text_atomic(path, document)
     return path
-
-
-def _figure(figsize: tuple[float, float]):
-    """A figure not tied to pyplot: no backend switch, so a notebook's inline plots keep working."""
-    from matplotlib import rcParams
-    from matplotlib.figure import Figure
-
-    rcParams["font.family"] = FONT
-    return Figure(figsize=figsize)
 
 
 def write_topic_report(directory: Path, metrics: dict[str, Any], examples: list[dict[str, Any]]) -> Path:
@@ -196,44 +187,6 @@ def best_worst_examples(ids, titles, references, systems: dict[str, list[str]], 
             ex[name] = {"summary": preds[i], "rouge2_vietnamese": round(per_article_r2[name][i], 2)}
         out.append(ex)
     return out
-
-
-def plot_topic_distribution(counts: dict[str, int], path: Path) -> Path:
-    """Horizontal bars: articles per topic, largest on top."""
-    from matplotlib.ticker import MaxNLocator
-
-    items = sorted(counts.items(), key=lambda kv: kv[1])
-    fig = _figure((7, max(2.0, 0.4 * len(items) + 1)))
-    ax = fig.subplots()
-    ax.barh([k for k, _ in items], [v for _, v in items], color="#4c78a8")
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set_xlabel("số bài báo (articles)")
-    ax.set_title("Phân bố chủ đề (topics)")
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    return path
-
-
-def plot_throughput(points: list[list[float]], path: Path) -> Path:
-    """Rows done against seconds since the start, with the rate of each batch on a second axis."""
-    fig = _figure((7, 3.2))
-    ax = fig.subplots()
-    secs = [p[0] for p in points]
-    done = [p[1] for p in points]
-    ax.plot(secs, done, marker="o", color="#4c78a8")
-    ax.set_xlabel("giây từ lúc bắt đầu (seconds since start)")
-    ax.set_ylabel("số bài đã xử lý (rows done)")
-    if len(points) > 1:
-        rate = [(done[i] - done[i - 1]) / max(secs[i] - secs[i - 1], 1e-9) for i in range(1, len(points))]
-        twin = ax.twinx()
-        twin.step(secs[1:], rate, where="pre", color="#f58518", alpha=0.7)
-        twin.set_ylabel("bài/giây (rows/s)", color="#f58518")
-    ax.set_title("Tốc độ xử lý (throughput)")
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    return path
 
 
 _SVG_FONT = f'font-family="{FONT}, sans-serif" font-size="12"'
