@@ -1,7 +1,7 @@
 """Compiled syllable/character n-gram TF-IDF features (numba), batch in, CSR matrix out.
 
 Why not scikit-learn's ``TfidfVectorizer``: its tokenizer and n-gram loop run in Python, one
-document at a time, and cost ~95 % of the classifier's time (about 900 articles/s). Here a
+document at a time, and would be most of the classifier's time. Here a
 batch of texts becomes one array of code points, and a compiled kernel, parallel over documents,
 lower-cases, applies one tone-mark style, splits syllables (``\\w+`` like ``re``), hashes word
 and character n-grams to 64 bits, looks them up in the vocabulary and writes sub-linear TF-IDF
@@ -288,7 +288,7 @@ def _tfidf_rows(cp, offsets, lower_word, tone_src, tone_dst, tone_last, ngram_ma
     """CSR (indptr, indices, data) of L2-normalized TF-IDF rows for the vocabulary in (slots, cols).
 
     Documents are split into ``n_blocks`` runs, one per task; each run counts term frequencies in
-    a dense scratch array (reset after each document) instead of sorting, which was 3/4 of the time.
+    a dense scratch array (reset after each document) rather than sorting each document's n-grams.
     Column indices within a row are in first-occurrence order (CSR does not require sorted rows).
     """
     n_docs = offsets.shape[0] - 1
@@ -427,8 +427,7 @@ class NgramTfidfVectorizer:
         keep = (df >= self.min_df) & (df <= self.max_df * n_docs)
         keys, df = keys[keep], df[keep]
         # Columns in order of document frequency (highest first, ties by hash): the n-grams of almost
-        # every article then share a few cache lines of the weights and counts at prediction time
-        # (the kernel alone measured 6 % faster than with columns in hash order).
+        # every article then share a few cache lines of the weights and counts at prediction time.
         order = np.lexsort((keys, -df))
         if self.max_features is not None:
             order = order[: self.max_features]
