@@ -175,14 +175,20 @@ def test_append_job_compares_with_the_rows_already_in_the_output(tmp_path):
         assert ("have no stored signature" in proc.stderr) == bool(not_indexed)
 
 
-def test_upsert_replaces_the_previous_version_in_the_index(tmp_path):
-    """An edited article (same id) is not its own copy; a copy of its old text is no longer flagged."""
-    rows, _ = stream(30, 0)
+def _upsert_dedup_run(tmp_path: Path, rows: list[dict]) -> tuple[Path, Path, Path]:
+    """A first upsert run with dedup only (no models) over ``rows``: (input, output, config)."""
     path = write_jsonl(tmp_path / "in.jsonl", rows)
     output = tmp_path / "out" / "news.jsonl"
     cfg = _write_job(tmp_path, path, output, dedup={"enabled": True}, output={"mode": "upsert"},
                      classify={"enabled": False}, summarize={"enabled": False})
     _run(cfg)
+    return path, output, cfg
+
+
+def test_upsert_replaces_the_previous_version_in_the_index(tmp_path):
+    """An edited article (same id) is not its own copy; a copy of its old text is no longer flagged."""
+    rows, _ = stream(30, 0)
+    path, output, cfg = _upsert_dedup_run(tmp_path, rows)
     rng = random.Random(4)
     old = rows[5]
     rows[5] = {**republished(old, rng, old["id"])}  # today's version of a5 (same id, edited)
@@ -232,11 +238,7 @@ def test_a_killed_run_gives_the_flags_of_an_uninterrupted_one(tmp_path, mode):
 def test_dedup_fields_survive_an_upsert_refresh(tmp_path):
     """A row whose content is unchanged but whose other fields changed keeps its duplicate_of."""
     rows, truth = stream(20, 2)
-    path = write_jsonl(tmp_path / "in.jsonl", rows)
-    output = tmp_path / "out" / "news.jsonl"
-    cfg = _write_job(tmp_path, path, output, dedup={"enabled": True}, output={"mode": "upsert"},
-                     classify={"enabled": False}, summarize={"enabled": False})
-    _run(cfg)
+    path, output, cfg = _upsert_dedup_run(tmp_path, rows)
     write_jsonl(path, [{**row, "views": 7} for row in rows])
     _run(cfg)
     out = {r["id"]: r for r in map(json.loads, output.read_text(encoding="utf-8").splitlines())}
