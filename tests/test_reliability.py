@@ -133,13 +133,16 @@ def _check_exactly_once(output: Path, expected_ids: set[str]) -> dict:
     return manifest
 
 
-def _kill_and_finish(cfg: Path, output: Path, kills: int, seed: int, max_batches: int) -> dict:
+def _kill_and_finish(cfg: Path, output: Path, kills: int, seed: int, max_batches: int,
+                     max_delay: float = 0.3) -> dict:
     """``kills`` runs, each killed at a seeded random point: after 1..max_batches batches of its own, plus
-    0-0.3 s (anywhere within the next batch); then one run to the end, which must resume after the parts the
-    killed runs left (finished batches are not redone). Counting batches, not seconds, makes every kill land
-    mid-run on a fast machine too, as long as ``kills * max_batches`` is below the input's batches."""
+    0-``max_delay`` s (anywhere within the next batch); then one run to the end, which must resume after the
+    parts the killed runs left (finished batches are not redone). Counting batches, not seconds, makes every
+    kill land mid-run on a fast machine too, as long as ``kills * max_batches`` is below the input's batches
+    and ``max_delay`` is short next to what is left (batches of unchanged rows take a millisecond or two)."""
     rng = random.Random(seed)
-    outcomes = [_run_killed(cfg, output, rng.randint(1, max_batches), rng.uniform(0.0, 0.3)) for _ in range(kills)]
+    outcomes = [_run_killed(cfg, output, rng.randint(1, max_batches), rng.uniform(0.0, max_delay))
+                for _ in range(kills)]
     committed = _committed(output)
     assert outcomes[-1] == "killed" and committed > 0, f"the last kill did not land mid-run: {outcomes}"
     done = _run(cfg)
@@ -156,7 +159,7 @@ def test_kill_and_rerun_fast(tmp_path):
     input_path, ids = _make_input(tmp_path, 600)
     output = tmp_path / "out" / "results.jsonl"
     cfg = _config(tmp_path, input_path, output)
-    _kill_and_finish(cfg, output, kills=3, seed=1, max_batches=5)  # 600 rows: 24 batches
+    _kill_and_finish(cfg, output, kills=3, seed=1, max_batches=4, max_delay=0.1)  # 600 rows: 24 batches
     _check_exactly_once(output, ids)
     again = _run(cfg)
     assert again.returncode == 0 and "up to date" in again.stdout
@@ -185,7 +188,7 @@ def test_kill_and_rerun_every_sink(tmp_path, suffix):
     write_jsonl(input_path, rows)
     with open(input_path, "a", encoding="utf-8") as fh:
         fh.write("\n".join(BAD_LINES) + "\n")
-    manifest = _kill_and_finish(cfg, output, kills=2, seed=5, max_batches=40)
+    manifest = _kill_and_finish(cfg, output, kills=2, seed=5, max_batches=12, max_delay=0.02)  # mostly unchanged rows
     expected = {r["id"] for r in rows} | (ids - {r["id"] for r in rows})
     out_ids = _output_ids(output)
     assert len(out_ids) == len(set(out_ids)) and set(out_ids) == expected
