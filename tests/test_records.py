@@ -42,8 +42,9 @@ def test_bad_rows_are_quarantined_with_reasons():
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.dictionaries(st.text(max_size=8).filter(lambda k: k not in ("title", "text")), st.one_of(st.text(max_size=20), st.integers(), st.none(), st.booleans(),
-                                                      st.floats(allow_nan=True), st.lists(st.integers(), max_size=3)),
+@given(st.dictionaries(st.text(max_size=8).filter(lambda k: k not in ("title", "text")),  # (content_id's fields)
+                       st.one_of(st.text(max_size=20), st.integers(), st.none(), st.booleans(),
+                                 st.floats(allow_nan=True), st.lists(st.integers(), max_size=3)),
                        max_size=6))
 def test_input_hash_hashes_what_json_dumps_writes(meta):
     """input_hash assembles the usual fields' JSON itself: it must be json.dumps's text, character for character
