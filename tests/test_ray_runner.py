@@ -11,6 +11,7 @@ from tests.conftest import job, write_jsonl
 from tests.synthetic import articles
 
 ray = pytest.importorskip("ray")
+pytestmark = pytest.mark.slow  # a local Ray starts in seconds and its actors load the models: `make test` runs these
 
 
 @pytest.fixture(scope="module")
