@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import re
 
-from pipeline.text.normalize import syllables
-
 _CLAUSE_BREAK = re.compile(r"(?<=,)\s+")
 MIN_TRIMMED_SYLLABLES = 8  # shorter remainders are fragments, not summaries
 
@@ -36,17 +34,17 @@ def without_trailing_clause(sentence: str) -> str | None:
     return " ".join(parts[:-1]).rstrip(",").rstrip() + "."
 
 
-def trims(sentences: list[str]) -> list[tuple[int, int, str, int]]:
-    """Every trimmed variant long enough to keep, as (sentence index, trim kind, text, syllables).
+def candidate_text(sentence: str, trim: int) -> str:
+    """The text of a candidate: the sentence whole or trimmed (``trim`` is one of the kinds above).
 
-    Leading-clause trims of all sentences come first, then trailing-clause trims. A variant's
-    syllables are a suffix (leading clause dropped) or a prefix (trailing clause dropped) of its
-    sentence's: the features rely on it.
+    Which trims exist, and their syllable counts, the compiled features decide
+    (:func:`pipeline.summarize.kernels.batch_features` finds the same clause breaks in the code
+    points: a trimmed variant's syllables are a suffix or a prefix of its sentence's); trims that
+    keep fewer than ``MIN_TRIMMED_SYLLABLES`` syllables are not candidates.
     """
-    out = []
-    for kind, trim in ((NO_LEADING_CLAUSE, without_leading_clause), (NO_TRAILING_CLAUSE, without_trailing_clause)):
-        for i, sentence in enumerate(sentences):
-            variant = trim(sentence)
-            if variant is not None and (length := len(syllables(variant))) >= MIN_TRIMMED_SYLLABLES:
-                out.append((i, kind, variant, length))
-    return out
+    if trim == WHOLE:
+        return sentence
+    variant = without_leading_clause(sentence) if trim == NO_LEADING_CLAUSE else without_trailing_clause(sentence)
+    if variant is None:
+        raise ValueError(f"sentence has no clause break to trim: {sentence!r}")
+    return variant

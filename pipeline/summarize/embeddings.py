@@ -45,6 +45,15 @@ class CorpusVectors:
         # Row -1 of the padded tables is an unknown term: the largest idf, a zero vector.
         self.idf_padded = np.append(self.idf, np.float32(self.unknown_idf))
         self.weighted_padded = np.vstack([self.vectors * self.idf[:, None], np.zeros((1, self.dim), np.float32)])
+        self._keys: tuple[np.ndarray, np.ndarray] | None = None
+
+    def keys(self) -> tuple[np.ndarray, np.ndarray]:
+        """The vocabulary as sorted 64-bit term keys and their rows, what the compiled features look up."""
+        if self._keys is None:
+            from pipeline.summarize.kernels import vocabulary_keys
+
+            self._keys = vocabulary_keys(self.vocabulary)
+        return self._keys
 
     @property
     def dim(self) -> int:

@@ -63,3 +63,6 @@ class LeadTitleSummarizer:
         scores = self.rank(title, sentences)
         best = sorted(range(len(sentences)), key=lambda i: -scores[i])[: self.max_sentences]
         return " ".join(sentences[i] for i in sorted(best))
+
+    def summarize_batch(self, titles: list[str], texts: list[str]) -> list[str]:
+        return [self.summarize(title, text) for title, text in zip(titles, texts, strict=True)]

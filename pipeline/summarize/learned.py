@@ -31,8 +31,10 @@ import numpy as np
 from pipeline.config import LearnedExtractiveConfig, SummaryTrainConfig
 from pipeline.errors import ModelNotFoundError
 from pipeline.params import Params, field_defaults
+from pipeline.summarize.clauses import WHOLE, candidate_text
 from pipeline.summarize.embeddings import CorpusVectors
-from pipeline.summarize.features import FEATURE_NAMES, Candidate, candidate_features
+from pipeline.summarize.features import FEATURE_NAMES, Candidate, batch_candidate_features, candidate_features
+from pipeline.summarize import kernels
 from pipeline.text.normalize import split_sentences, syllables
 
 KIND = "learned_extractive"
@@ -207,25 +209,25 @@ class LearnedExtractiveSummarizer(Params):
             inner = ~t["is_leaf"].astype(bool)
             np.add.at(gains, t["feature_idx"][inner], np.maximum(t["gain"][inner], 0.0))
         self.feature_importances_ = (gains / gains.sum() if gains.sum() else gains).tolist()
+        self._lay_out_trees()
 
     # -- prediction ---------------------------------------------------------------------------
     def predict(self, X: np.ndarray) -> np.ndarray:
-        """Predicted ROUGE of each feature row (the boosted sum over all trees)."""
-        X = np.asarray(X, dtype=np.float32)
-        if len(X) == 0:
-            return np.zeros(0)
-        n_trees, n = len(self.roots_), len(X)
-        nodes = np.repeat(self.roots_, n)  # (tree, sample) pairs, tree-major
-        sample = np.tile(np.arange(n), n_trees)
-        active = np.arange(n_trees * n)  # the pairs still at an inner node: shallow leaves drop out early
-        while len(active):
-            current = nodes[active]
-            left = self.left_[current]
-            inner = left >= 0
-            active, current, left = active[inner], current[inner], left[inner]
-            go_left = X[sample[active], self.feature_[current]] <= self.threshold_[current]
-            nodes[active] = np.where(go_left, left, self.right_[current])
-        return self.baseline_ + self.value_[nodes].reshape(n_trees, n).sum(axis=0)
+        """Predicted ROUGE of each feature row (the boosted sum over all trees, compiled)."""
+        X = np.ascontiguousarray(X, dtype=np.float32)
+        if self._complete is not None:
+            return kernels.predict_complete(X, *self._complete, self.baseline_)
+        return kernels.predict_nodes(
+            X, self.left_, self.right_, self.feature_, self.threshold_, self.value_, self.roots_, self.baseline_
+        )
+
+    def _lay_out_trees(self) -> None:
+        """Trees no deeper than ``kernels.COMPLETE_MAX_DEPTH`` are also kept as complete trees (faster to score)."""
+        depth = kernels.tree_depth(self.left_, self.right_, self.roots_)
+        self._complete = None
+        if depth <= kernels.COMPLETE_MAX_DEPTH:
+            arrays = (self.left_, self.right_, self.feature_, self.threshold_, self.value_, self.roots_)
+            self._complete = (*kernels.complete_trees(*arrays, depth), depth)
 
     def _scores(self, features: np.ndarray) -> np.ndarray:
         scores = self.predict(features)
@@ -237,38 +239,70 @@ class LearnedExtractiveSummarizer(Params):
         return [c.sentence for c in self.select_candidates(title, sentences, k)]
 
     def select_candidates(self, title: str, sentences: list[str], k: int | None = None) -> list[Candidate]:
-        """The best candidates in article order: at most ``k``, one per sentence, within ``max_syllables``.
+        """The best candidates of one article in article order (see :meth:`select_batch`)."""
+        return self.select_batch([title], [sentences], k)[0]
+
+    def select_batch(
+        self, titles: list[str], sentence_lists: list[list[str]], k: int | None = None
+    ) -> list[list[Candidate]]:
+        """Per article, the best candidates in article order: at most ``k``, one per sentence, within ``max_syllables``.
 
         Candidates are taken in score order; one whose sentence is already used is skipped, and so
         is one that would push the summary past ``max_syllables`` (a shorter, lower-ranked one may
         still fit). The best candidate is always kept. ROUGE F1 rewards summaries about as long as
         the reference, which is why a budget helps. Articles of at most ``k`` sentences (and no
-        budget) are returned whole.
+        budget) are returned whole. The features of all the batch's other articles are computed
+        in one compiled call and scored in another.
         """
         k = self.max_sentences if k is None else k
         budget = self.max_syllables
-        if len(sentences) <= k and budget is None:
-            return [Candidate(i, 0, s) for i, s in enumerate(sentences)]
-        candidates, features = candidate_features(title, sentences, self.vectors_, self.trim_clauses)
-        scores = self._scores(features)
-        lengths = features[:, FEATURE_NAMES.index("length")]
+        out: list[list[Candidate]] = [
+            [Candidate(i, WHOLE, s) for i, s in enumerate(sentences)] for sentences in sentence_lists
+        ]
+        scored = [a for a, sentences in enumerate(sentence_lists) if len(sentences) > k or budget is not None]
+        if not scored:
+            return out
+        batch = batch_candidate_features(
+            [titles[a] for a in scored], [sentence_lists[a] for a in scored], self.vectors_, self.trim_clauses
+        )
+        scores = self._scores(batch.features)
+        lengths = batch.features[:, FEATURE_NAMES.index("length")]
+        for b, a in enumerate(scored):
+            lo, hi = int(batch.offsets[b]), int(batch.offsets[b + 1])
+            chosen = self._choose(scores[lo:hi], lengths[lo:hi], batch.sentence[lo:hi], k, budget)
+            sentences = sentence_lists[a]
+            out[a] = [
+                Candidate(i, trim, candidate_text(sentences[i], trim))
+                for i, trim in sorted((int(batch.sentence[lo + j]), int(batch.trim[lo + j])) for j in chosen)
+            ]
+        return out
+
+    def _choose(
+        self, scores: np.ndarray, lengths: np.ndarray, sentence: np.ndarray, k: int, budget: int | None
+    ) -> list[int]:
+        """Positions of the chosen candidates among one article's (see :meth:`select_batch`)."""
         chosen: list[int] = []
         used: set[int] = set()
         total = 0.0
-        for j in sorted(range(len(candidates)), key=lambda j: (-scores[j], j)):
+        for j in np.lexsort((np.arange(len(scores)), -scores)).tolist():
             if len(chosen) >= k:
                 break
             if chosen and lengths[j] < self.min_sentence_syllables:
                 break  # only captions and datelines are left (they score last)
-            if candidates[j].sentence in used or (chosen and budget is not None and total + lengths[j] > budget):
+            if int(sentence[j]) in used or (chosen and budget is not None and total + lengths[j] > budget):
                 continue
             chosen.append(j)
-            used.add(candidates[j].sentence)
+            used.add(int(sentence[j]))
             total += lengths[j]
-        return sorted((candidates[j] for j in chosen), key=lambda c: c.sentence)
+        return chosen
 
     def summarize(self, title: str, text: str) -> str:
-        return " ".join(c.text for c in self.select_candidates(title, split_sentences(text)))
+        return self.summarize_batch([title], [text])[0]
+
+    def summarize_batch(self, titles: list[str], texts: list[str]) -> list[str]:
+        """Summaries of many articles: sentences split one article at a time, features and scores per batch."""
+        chosen = self.select_batch(titles, [split_sentences(text) for text in texts])
+        return [" ".join(c.text for c in candidates) for candidates in chosen]
 
     # -- persistence --------------------------------------------------------------------------
     def save(self, directory: str | Path) -> Path:
@@ -332,6 +366,7 @@ class LearnedExtractiveSummarizer(Params):
         model.feature_, model.threshold_ = arrays["feature"], arrays["threshold"]
         model.value_, model.roots_ = arrays["value"], arrays["roots"]
         model.baseline_ = float(config["baseline"])
+        model._lay_out_trees()
         if max_sentences is not None:
             model.max_sentences = max_sentences
         if max_syllables is not None:
