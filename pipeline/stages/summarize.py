@@ -74,7 +74,8 @@ class SummarizeStage:
         if self.abstractive is not None:
             summaries = self.abstractive.summarize([r["text"] for r in records])
         else:
-            summaries = self.extractive.summarize_batch([r.get("title") or "" for r in records], [r["text"] for r in records])
+            titles = [r.get("title") or "" for r in records]
+            summaries = self.extractive.summarize_batch(titles, [r["text"] for r in records])
         for record, summary in zip(records, summaries, strict=True):
             record["summary"] = summary
         return records

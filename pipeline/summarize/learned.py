@@ -31,10 +31,10 @@ import numpy as np
 from pipeline.config import LearnedExtractiveConfig, SummaryTrainConfig
 from pipeline.errors import ModelNotFoundError
 from pipeline.params import Params, field_defaults
+from pipeline.summarize import kernels
 from pipeline.summarize.clauses import WHOLE, candidate_text
 from pipeline.summarize.embeddings import CorpusVectors
 from pipeline.summarize.features import FEATURE_NAMES, Candidate, batch_candidate_features, candidate_features
-from pipeline.summarize import kernels
 from pipeline.text.normalize import split_sentences, syllables
 
 KIND = "learned_extractive"
