@@ -125,6 +125,15 @@ def test_saved_trees_predict_exactly_what_sklearn_predicts(tmp_path, vectors):
     ).fit(X, y)
     np.testing.assert_allclose(model.predict(X), reference.predict(X), rtol=1e-6, atol=1e-9)
     assert abs(sum(model.feature_importances_) - 1) < 1e-9 and np.argmax(model.feature_importances_) == 0
+    assert model._complete is not None  # shallow trees are scored as complete trees ...
+    y_deep = np.sin(X[:, 0] * 3) * X[:, 1]  # rough in X0: best-first splitting grows long branches
+    deep = LearnedExtractiveSummarizer(**{**settings, "max_depth": None, "max_leaf_nodes": 60, "min_samples_leaf": 1},
+                                       seed=1).fit_features(X, y_deep)
+    deep_reference = HistGradientBoostingRegressor(
+        max_iter=20, learning_rate=0.2, max_leaf_nodes=60, min_samples_leaf=1, early_stopping=False, random_state=1
+    ).fit(X, y_deep)
+    assert deep._complete is None  # ... deeper ones node by node; both score what scikit-learn scores
+    np.testing.assert_allclose(deep.predict(X), deep_reference.predict(X), rtol=1e-6, atol=1e-9)
     model.vectors_ = vectors
     loaded = LearnedExtractiveSummarizer.load(model.save(tmp_path / "m"))
     np.testing.assert_allclose(loaded.predict(X), model.predict(X), rtol=0, atol=0)

@@ -12,6 +12,7 @@ the corpus vocabulary is looked up by the same hashes (:func:`vocabulary_keys`).
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 
 import numpy as np
@@ -22,15 +23,14 @@ _FNV_PRIME = np.uint64(1099511628211)
 _PAIR_SALT = np.uint64(0x9E3779B97F4A7C15)
 TABLE_SIZE = 0x10000  # code points above the BMP count as separators (rare in news text)
 
-# Bits of the per-character flags table (each about the character as it is, or lower-cased where noted).
+# Bits of the per-character flags table.
 WORD = 1  # \w in re: alphanumeric or "_"
 SPACE = 2  # \s in re (str.isspace)
-ALPHA = 4  # the lower-cased character is alphabetic (str.isalpha)
-DIGIT = 8  # the lower-cased character is a decimal digit (\d in re)
-CAPITAL = 16  # in the class [A-ZÀ-ỸĐ] that starts a name (features.py's entity pattern)
-QUOTE = 32  # one of " “ ” « »
-STOP = 64  # . ! ? … (a sentence end)
-CLOSER = 128  # " ” » ' ) (closing marks after a sentence end)
+DIGIT = 4  # \d in re: a decimal digit (a syllable with one is a figure: it cannot be all letters)
+CAPITAL = 8  # in the class [A-ZÀ-ỸĐ] that starts a name (features.py's entity pattern)
+QUOTE = 16  # one of " “ ” « »
+STOP = 32  # . ! ? … (a sentence end)
+CLOSER = 64  # " ” » ' ) (closing marks after a sentence end)
 
 N_FEATURES = 34
 _COMMA, _COLON = 44, 58
@@ -39,34 +39,29 @@ _DAMPING = 0.85  # TextRank's PageRank damping
 
 @lru_cache(maxsize=1)
 def char_tables() -> tuple[np.ndarray, np.ndarray]:
-    """Per BMP code point: its lower case (a single code point, else itself) and its flags (bits above)."""
-    lower = np.arange(TABLE_SIZE, dtype=np.uint32)
+    """Per BMP code point: its lower case (a single code point, else itself) and its flags (bits above).
+
+    The classes come from ``re`` itself, matched over a string of every BMP code point, so they
+    are exactly what the regex-based text functions see.
+    """
+    chars = "".join(map(chr, range(TABLE_SIZE)))
+    lower = np.fromiter(
+        (ord(low) if len(low) == 1 else code for code, low in enumerate(map(str.lower, chars))),
+        dtype=np.uint32,
+        count=TABLE_SIZE,
+    )
     flags = np.zeros(TABLE_SIZE, dtype=np.uint8)
-    for code in range(TABLE_SIZE):
-        char = chr(code)
-        low = char.lower()
-        if len(low) == 1:
-            lower[code] = ord(low)
-        else:
-            low = char
-        bits = 0
-        if char.isalnum() or char == "_":
-            bits |= WORD
-        if char.isspace():
-            bits |= SPACE
-        if low.isalpha():
-            bits |= ALPHA
-        if low.isdecimal():
-            bits |= DIGIT
-        if "A" <= char <= "Z" or "À" <= char <= "Ỹ" or char == "Đ":
-            bits |= CAPITAL
-        if char in "\"“”«»":
-            bits |= QUOTE
-        if char in ".!?…":
-            bits |= STOP
-        if char in "\"”»')":
-            bits |= CLOSER
-        flags[code] = bits
+    for pattern, bit in (
+        (r"\w", WORD),
+        (r"\s", SPACE),
+        (r"\d", DIGIT),
+        (r"[A-ZÀ-ỸĐ]", CAPITAL),
+        ("[\"“”«»]", QUOTE),
+        ("[.!?…]", STOP),
+        ("[\"”»')]", CLOSER),
+    ):
+        found = np.array([m.start() for m in re.finditer(pattern, chars)], dtype=np.int64)
+        flags[found] |= bit
     return lower, flags
 
 
@@ -149,7 +144,7 @@ def _find(keys, rows, key):
 @njit(cache=True)
 def _tokenize(cp, start, end, lower, flags, tok_start, tok_end, tok_hash, tok_digit, pos):
     """Append the ``\\w+`` tokens of ``cp[start:end]`` from index ``pos``: char span, FNV hash of the
-    lower-cased characters, and whether the token is a figure (not all letters, has a digit)."""
+    lower-cased characters, and whether the token is a figure (has a decimal digit)."""
     i = start
     while i < end:
         if not _flag(cp, i, flags, WORD):
@@ -157,20 +152,16 @@ def _tokenize(cp, start, end, lower, flags, tok_start, tok_end, tok_hash, tok_di
             continue
         s = i
         h = _FNV_OFFSET
-        all_alpha = True
         digit = False
         while i < end and _flag(cp, i, flags, WORD):
             c = cp[i]
-            low = lower[c]
-            bits = flags[c]
-            all_alpha = all_alpha and (bits & ALPHA) != 0
-            digit = digit or (bits & DIGIT) != 0
-            h = (h ^ np.uint64(low)) * _FNV_PRIME
+            digit = digit or (flags[c] & DIGIT) != 0
+            h = (h ^ np.uint64(lower[c])) * _FNV_PRIME
             i += 1
         tok_start[pos] = s
         tok_end[pos] = i
         tok_hash[pos] = h
-        tok_digit[pos] = digit and not all_alpha
+        tok_digit[pos] = digit
         pos += 1
     return pos
 

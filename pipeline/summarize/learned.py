@@ -23,9 +23,11 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import numba
 import numpy as np
 
 from pipeline.config import LearnedExtractiveConfig, SummaryTrainConfig
@@ -40,6 +42,7 @@ from pipeline.text.normalize import split_sentences, syllables
 KIND = "learned_extractive"
 FORMAT_VERSION = 3
 TARGETS = ("rouge_mean", "rouge1", "rouge2")
+_MIN_CHUNK = 32  # articles per thread: smaller batches are scored in one call
 # The settings' defaults are the config section's (what `vnnews train` uses), the seed the train job's.
 _D = field_defaults(LearnedExtractiveConfig) | {"seed": field_defaults(SummaryTrainConfig)["seed"]}
 
@@ -251,30 +254,51 @@ class LearnedExtractiveSummarizer(Params):
         is one that would push the summary past ``max_syllables`` (a shorter, lower-ranked one may
         still fit). The best candidate is always kept. ROUGE F1 rewards summaries about as long as
         the reference, which is why a budget helps. Articles of at most ``k`` sentences (and no
-        budget) are returned whole. The features of all the batch's other articles are computed
-        in one compiled call and scored in another.
+        budget) are returned whole.
+        """
+        return [
+            [Candidate(i, trim, candidate_text(sentences[i], trim)) for i, trim in chosen]
+            if chosen is not None
+            else [Candidate(i, WHOLE, s) for i, s in enumerate(sentences)]
+            for sentences, chosen in zip(sentence_lists, self._choices(titles, sentence_lists, k), strict=True)
+        ]
+
+    def _choices(
+        self, titles: list[str], sentence_lists: list[list[str]], k: int | None
+    ) -> list[list[tuple[int, int]] | None]:
+        """Per article its chosen (sentence, trim) pairs in article order, or None where it is kept whole.
+
+        The features of the scored articles are computed and scored by compiled kernels that release
+        the GIL, in as many chunks (threads) as numba's thread count (``NUMBA_NUM_THREADS``, the CPU
+        count by default), like the topic model's kernels.
         """
         k = self.max_sentences if k is None else k
         budget = self.max_syllables
-        out: list[list[Candidate]] = [
-            [Candidate(i, WHOLE, s) for i, s in enumerate(sentences)] for sentences in sentence_lists
-        ]
         scored = [a for a, sentences in enumerate(sentence_lists) if len(sentences) > k or budget is not None]
+        out: list[list[tuple[int, int]] | None] = [None] * len(sentence_lists)
         if not scored:
             return out
-        batch = batch_candidate_features(
-            [titles[a] for a in scored], [sentence_lists[a] for a in scored], self.vectors_, self.trim_clauses
-        )
-        scores = self._scores(batch.features)
-        lengths = batch.features[:, FEATURE_NAMES.index("length")]
-        for b, a in enumerate(scored):
-            lo, hi = int(batch.offsets[b]), int(batch.offsets[b + 1])
-            chosen = self._choose(scores[lo:hi], lengths[lo:hi], batch.sentence[lo:hi], k, budget)
-            sentences = sentence_lists[a]
-            out[a] = [
-                Candidate(i, trim, candidate_text(sentences[i], trim))
-                for i, trim in sorted((int(batch.sentence[lo + j]), int(batch.trim[lo + j])) for j in chosen)
-            ]
+        n_chunks = max(1, min(numba.get_num_threads(), len(scored) // _MIN_CHUNK))
+        chunks = [scored[c * len(scored) // n_chunks : (c + 1) * len(scored) // n_chunks] for c in range(n_chunks)]
+
+        def score(chunk: list[int]) -> tuple[Any, np.ndarray]:
+            batch = batch_candidate_features(
+                [titles[a] for a in chunk], [sentence_lists[a] for a in chunk], self.vectors_, self.trim_clauses
+            )
+            return batch, self._scores(batch.features)
+
+        if n_chunks == 1:
+            results = [score(scored)]
+        else:
+            with ThreadPoolExecutor(n_chunks) as pool:
+                results = list(pool.map(score, chunks))
+        for chunk, (batch, scores) in zip(chunks, results, strict=True):
+            lengths = batch.features[:, FEATURE_NAMES.index("length")]
+            sentence, trim = batch.sentence.tolist(), batch.trim.tolist()
+            for b, a in enumerate(chunk):
+                lo, hi = int(batch.offsets[b]), int(batch.offsets[b + 1])
+                chosen = self._choose(scores[lo:hi], lengths[lo:hi], batch.sentence[lo:hi], k, budget)
+                out[a] = sorted((sentence[lo + j], trim[lo + j]) for j in chosen)
         return out
 
     def _choose(
@@ -301,8 +325,13 @@ class LearnedExtractiveSummarizer(Params):
 
     def summarize_batch(self, titles: list[str], texts: list[str]) -> list[str]:
         """Summaries of many articles: sentences split one article at a time, features and scores per batch."""
-        chosen = self.select_batch(titles, [split_sentences(text) for text in texts])
-        return [" ".join(c.text for c in candidates) for candidates in chosen]
+        sentence_lists = [split_sentences(text) for text in texts]
+        return [
+            " ".join(candidate_text(sentences[i], trim) for i, trim in chosen)
+            if chosen is not None
+            else " ".join(sentences)
+            for sentences, chosen in zip(sentence_lists, self._choices(titles, sentence_lists, None), strict=True)
+        ]
 
     # -- persistence --------------------------------------------------------------------------
     def save(self, directory: str | Path) -> Path:
