@@ -610,26 +610,40 @@ def _article(cp, offs, t0, n, lower, flags, keys, rows, idf_padded, weighted, tr
     pair_row = np.empty(n_pairs, dtype=np.int64)
     for c in range(n_pairs):
         pair_row[c] = _find(keys, rows, _pair_key(term_hash[pair_a[c]], term_hash[pair_b[c]]))
+    # Running sums along each sentence (syllable i adds its vector and the vector of the pair it ends),
+    # so any candidate, a span of one sentence, is a difference of two of them.
+    run = np.zeros((n_tok + n, dim))
+    run_idf = np.zeros(n_tok + n)
+    for i in range(n):
+        base = starts[i] + i  # sentence i's running sums are rows base .. base + sizes[i]
+        for t in range(starts[i], starts[i] + sizes[i]):
+            q = base + t - starts[i]
+            row = corpus_row[ids[t]]
+            run_idf[q + 1] = run_idf[q] + idf_padded[row]
+            for d in range(dim):
+                run[q + 1, d] = run[q, d] + weighted[row, d]
+            if t > starts[i]:
+                row = pair_row[pair_col[t - 1]]
+                for d in range(dim):
+                    run[q + 1, d] += weighted[row, d]
     emb = np.zeros((m, dim), dtype=np.float32)
     mean_idf = np.zeros(m)
     v = np.zeros(dim)
     for r in range(m):
-        v[:] = 0.0
-        idf_sum = 0.0
-        for t in range(c_first[r], c_first[r] + c_k[r]):
-            row = corpus_row[ids[t]]
-            idf_sum += idf_padded[row]
+        i = c_sent[r]
+        lo = starts[i] + i + c_first[r] - starts[i]  # the running-sum row before the span's first syllable
+        hi = lo + c_k[r]
+        for d in range(dim):
+            v[d] = run[hi, d] - run[lo, d]
+        if lo > starts[i] + i and c_k[r] > 0:  # a span that starts mid-sentence: drop the pair entering it
+            row = pair_row[pair_col[c_first[r] - 1]]
             for d in range(dim):
-                v[d] += weighted[row, d]
-        for t in range(c_first[r], c_first[r] + c_k[r] - 1):
-            row = pair_row[pair_col[t]]
-            for d in range(dim):
-                v[d] += weighted[row, d]
+                v[d] -= weighted[row, d]
         u = _unit(v)
         for d in range(dim):
             emb[r, d] = u[d]
         if c_k[r] > 0:
-            mean_idf[r] = idf_sum / c_k[r]
+            mean_idf[r] = (run_idf[hi] - run_idf[lo]) / c_k[r]
     v[:] = 0.0
     for t in range(n_tok, pos):
         row = corpus_row[ids[t]]
@@ -793,19 +807,34 @@ def complete_trees(left, right, feature, threshold, value, roots, depth):
     return feat, thr, leaf
 
 
+_ROW_BLOCK = 16  # rows walked down one tree together: their paths are independent loads the CPU overlaps
+
+
 @njit(cache=True, nogil=True)
 def predict_complete(x, feat, thr, leaf, depth, baseline):
-    """The boosted sum over the trees of :func:`complete_trees` for each row of ``x`` (left when <=)."""
+    """The boosted sum over the trees of :func:`complete_trees` for each row of ``x`` (left when <=).
+
+    One path down a tree is a chain of dependent loads; ``_ROW_BLOCK`` rows descend each tree
+    level by level together, so their chains overlap instead of waiting on each other.
+    """
     inner = 2**depth - 1
-    out = np.empty(x.shape[0])
-    for i in range(x.shape[0]):
-        s = 0.0
+    n = x.shape[0]
+    out = np.empty(n)
+    pos = np.zeros(_ROW_BLOCK, dtype=np.int64)
+    total = np.zeros(_ROW_BLOCK)
+    for start in range(0, n, _ROW_BLOCK):
+        rows = min(_ROW_BLOCK, n - start)
+        total[:] = 0.0
         for t in range(feat.shape[0]):
-            p = 0
+            pos[:] = 0
             for _ in range(depth):
-                p = 2 * p + 1 + (x[i, feat[t, p]] > thr[t, p])
-            s += leaf[t, p - inner]
-        out[i] = baseline + s
+                for b in range(rows):
+                    p = pos[b]
+                    pos[b] = 2 * p + 1 + (x[start + b, feat[t, p]] > thr[t, p])
+            for b in range(rows):
+                total[b] += leaf[t, pos[b] - inner]
+        for b in range(rows):
+            out[start + b] = baseline + total[b]
     return out
 
 
