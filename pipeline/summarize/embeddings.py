@@ -48,7 +48,7 @@ class CorpusVectors:
         self._keys: tuple[np.ndarray, np.ndarray] | None = None
 
     def keys(self) -> tuple[np.ndarray, np.ndarray]:
-        """The vocabulary as sorted 64-bit term keys and their rows, what the compiled features look up."""
+        """The vocabulary as a hash table of 64-bit term keys (:func:`~pipeline.summarize.kernels.vocabulary_keys`)."""
         if self._keys is None:
             from pipeline.summarize.kernels import vocabulary_keys
 
