@@ -143,7 +143,7 @@ the article, the title and the lead, TextRank centrality, idf-weighted title rec
 the `max_sentences` best candidates (one per sentence) are kept in article order. No download, no GPU.
 Stored without pickle: `config.json` (settings, feature names), `trees.safetensors` (the trees'
 split features, thresholds, children and leaf values), `vocabulary.json` and `vectors.safetensors`
-(the corpus idf and float16 vectors); the trees are evaluated with numpy.
+(the corpus idf and float16 vectors); features and trees are computed by compiled kernels (numba).
 
 ## Data
 - Training file: `{config.data.path}`{limit} ({size};
