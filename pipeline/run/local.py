@@ -1,6 +1,6 @@
 """The local streaming runner: read in batches, run the stages, commit results and quarantine.
 
-Guarantees (checked by tests/test_reliability.py and tests/test_reruns.py):
+Guarantees (checked by tests/e2e/test_reliability.py and tests/e2e/test_reruns.py):
 - Every input row ends up exactly once in the output or in the quarantine, with
   ``read == written + quarantined + unchanged`` (``unchanged``: upsert rows whose content, config
   and input fields did not change, so nothing was written for them). ``refreshed`` counts the

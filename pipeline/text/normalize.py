@@ -164,7 +164,7 @@ def _sent_tokenize():
     translation included, and with it transformers and torch: seconds at the start of a job that
     only splits sentences. The splitter's module needs nothing of the package (the standard library
     and its ``punkt_params.json``), so it is loaded alone, under a name of ours; the function is the
-    package's own (``tests/test_text.py`` compares it with ``underthesea.sent_tokenize``).
+    package's own (``tests/text/test_normalize.py`` compares it with ``underthesea.sent_tokenize``).
     """
     import importlib.util
 

@@ -22,7 +22,7 @@ import yaml
 
 from pipeline.config import InputConfig, OutputConfig
 from pipeline.io.writers import commit, open_sink
-from tests.conftest import write_jsonl
+from tests.conftest import ROOT, write_jsonl
 from tests.synthetic import articles
 
 VNNEWS = str(Path(sys.executable).parent / "vnnews")
@@ -367,7 +367,7 @@ def test_replaced_model_file_recomputes(tmp_path, change):
     import shutil
 
     model = tmp_path / "model"
-    shutil.copytree(Path(__file__).resolve().parents[1] / "models" / "summary-extractive-vietnews", model)
+    shutil.copytree(ROOT / "models" / "summary-extractive-vietnews", model)
     output = tmp_path / "out" / "day.jsonl"
     cfg = _job(tmp_path, _input(tmp_path), summarize={"method": "learned", "extractive_model": str(model)})
     _run(cfg)
