@@ -12,7 +12,7 @@ import pytest
 from pipeline.config import InputConfig, JobConfig, load_config
 from pipeline.errors import ConfigError, Interrupted
 from pipeline.io.writers import side_path
-from pipeline.run.local import Points, check_paths, read_settings_hash, run_job
+from pipeline.run.local import READ_SETTINGS_EXCLUDE, Points, check_paths, read_settings_hash, run_job
 from tests.conftest import job, write_jsonl
 from tests.run.tiny_stages import TinyStage, pipeline_of
 
@@ -138,11 +138,19 @@ def test_checkpoints_by_time_and_size_decide_which_finished_batches_are_on_disk(
     assert summary.written == 9  # (no stage rejects here)
 
 
-def test_read_settings_hash_ignores_only_the_path_and_batch_size():
-    here = read_settings_hash(InputConfig(path="a.jsonl"))
-    assert read_settings_hash(InputConfig(path="b/c.jsonl", batch_size=7)) == here
-    for change in ({"limit": 3}, {"encoding": "cp1258"}, {"text_field": "body"}, {"max_rows": 10}):
-        assert read_settings_hash(InputConfig(path="a.jsonl", **change)) != here, change
+def test_every_reader_setting_is_in_the_state_identity():
+    """A new InputConfig field enters the identity without anyone listing it (only path and batch_size are out)."""
+    assert {"path", "batch_size"} == READ_SETTINGS_EXCLUDE
+    base = InputConfig(path=Path("in.jsonl"))
+    changed = {"format": "csv", "text_field": "body", "title_field": None, "id_field": None, "raw_pages": True,
+               "txt_first_line_title": False, "split": "test", "encoding": "cp1258", "limit": 3, "max_rows": 9,
+               "max_line_bytes": 5_000, "csv_delimiter": ";",
+               "html_favor": "precision"}
+    assert set(changed) == set(InputConfig.model_fields) - READ_SETTINGS_EXCLUDE, "add the new field here"
+    for name, value in changed.items():
+        assert read_settings_hash(base.model_copy(update={name: value})) != read_settings_hash(base), name
+    assert read_settings_hash(base.model_copy(update={"batch_size": 7, "path": Path("x.jsonl")})) \
+        == read_settings_hash(base)
 
 
 def test_outputs_that_would_destroy_or_feed_the_input_are_refused(tmp_path):
