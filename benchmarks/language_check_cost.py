@@ -12,22 +12,17 @@ and best microseconds per article and the throughput ratio (with / without).
 
 from __future__ import annotations
 
-import argparse
 import gc
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
+from common import ROOT, argument_parser
+from topic_stage_profile import load_records  # the same sample as the stage profile
 
 from pipeline.config import JobConfig, load_config
 from pipeline.stages import QUARANTINE_KEY
 from pipeline.stages.classify import ClassifyStage
 from pipeline.stages.normalize import NormalizeStage
-
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "benchmarks"))
-from topic_stage_profile import load_records  # noqa: E402 (the same sample as the stage profile)
 
 
 def run(normalize: NormalizeStage, classify: ClassifyStage, batches: list[list[dict]]) -> float:
@@ -40,7 +35,7 @@ def run(normalize: NormalizeStage, classify: ClassifyStage, batches: list[list[d
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argument_parser(__doc__)
     parser.add_argument("--data", choices=["vntc", "vietnews"], default="vntc")
     parser.add_argument("--limit", type=int, default=3376)
     parser.add_argument("--batch", type=int, default=512)

@@ -13,11 +13,11 @@ vnnews, hence the separate environment; docs/warc.md has the numbers and the cho
 from __future__ import annotations
 
 import io
-import sys
 import tempfile
 import time
 from pathlib import Path
 
+from common import ROOT, argument_parser
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
@@ -62,8 +62,11 @@ def with_fastwarc(path: Path) -> tuple[int, int]:
 
 
 def main() -> None:
-    folder = Path(sys.argv[1] if len(sys.argv) > 1 else "samples/pages")
-    n = int(sys.argv[2]) if len(sys.argv) > 2 else 300
+    parser = argument_parser(__doc__)
+    parser.add_argument("folder", nargs="?", type=Path, default=ROOT / "samples" / "pages", help="HTML pages")
+    parser.add_argument("n", nargs="?", type=int, default=300, help="response records to write")
+    args = parser.parse_args()
+    folder, n = args.folder, args.n
     pages = [p.read_bytes() for p in sorted(folder.glob("*.html"))]
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "bench.warc.gz"

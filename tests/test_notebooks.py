@@ -1,10 +1,13 @@
-"""The notebooks are committed without outputs (they may hold article text and go stale); nbmake runs them.
+"""The notebooks are committed without outputs (they may hold article text and go stale), and they run.
 
-`make test` executes every notebook top to bottom (``--nbmake`` in pytest's addopts, with
-``notebooks`` in testpaths); this file checks what is in git.
+`make test` executes every notebook top to bottom once: nbmake runs notebooks 02-04 (``--nbmake`` in
+pytest's addopts, with ``notebooks`` in testpaths), and this file runs 01_quickstart itself (addopts
+keeps it from nbmake) so that it can check what the quickstart prints, started from the repo root.
 """
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -33,8 +36,15 @@ def test_notebook_finds_the_repo_root_first(path):
     assert "pyproject.toml" in "".join(first["source"]) and "os.chdir(root)" in "".join(first["source"])
 
 
-def test_quickstart_notebook_also_runs_from_the_repo_root(tmp_path):
-    """nbmake starts kernels in notebooks/; a person may start Jupyter in the repo root instead."""
+def _first_code_cell(path: Path) -> str:
+    notebook = json.loads(path.read_text(encoding="utf-8"))
+    return "".join(next(cell for cell in notebook["cells"] if cell["cell_type"] == "code")["source"])
+
+
+def test_quickstart_notebook_runs_from_the_repo_root(tmp_path):
+    """The quickstart's one run in `make test`: a kernel started in the repo root (as when Jupyter is
+    started there), every cell, and what it prints; nbmake would start it in notebooks/ instead, which
+    the test below covers for the first cell, the only one that depends on where the kernel starts."""
     import nbformat
     from nbclient import NotebookClient
 
@@ -43,3 +53,13 @@ def test_quickstart_notebook_also_runs_from_the_repo_root(tmp_path):
     NotebookClient(notebook, timeout=300, resources={"metadata": {"path": str(root)}}).execute()
     printed = "".join(out.get("text", "") for cell in notebook.cells for out in cell.get("outputs", []))
     assert f"working in {root}" in printed and "written 10" in printed
+
+
+def test_quickstart_first_cell_moves_to_the_repo_root_from_notebooks(tmp_path):
+    """Where nbmake (and Jupyter started in notebooks/) starts the kernel; outside the repository it says so."""
+    root = NOTEBOOKS[0].parent.parent
+    code = _first_code_cell(NOTEBOOKS[0]) + "\nprint('cwd', os.getcwd())\n"
+    out = subprocess.run([sys.executable, "-c", code], cwd=root / "notebooks", capture_output=True, text=True)
+    assert out.returncode == 0 and f"working in {root}\ncwd {root}\n" == out.stdout, out.stderr
+    outside = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True)
+    assert outside.returncode == 1 and "run this notebook inside the vnnews repository" in outside.stderr

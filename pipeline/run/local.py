@@ -1,6 +1,6 @@
 """The local streaming runner: read in batches, run the stages, commit results and quarantine.
 
-Guarantees (checked by tests/test_reliability.py and tests/test_reruns.py):
+Guarantees (checked by tests/e2e/test_reliability.py and tests/e2e/test_reruns.py):
 - Every input row ends up exactly once in the output or in the quarantine, with
   ``read == written + quarantined + unchanged`` (``unchanged``: upsert rows whose content, config
   and input fields did not change, so nothing was written for them). ``refreshed`` counts the
@@ -259,10 +259,22 @@ def _open_run(pipe: Pipeline) -> RunContext | RunSummary:
                           config.runner.resume,
                           lambda: output_signature(sink, quarantine), config.runner.checkpoint_seconds,
                           int(config.runner.checkpoint_mb * (1 << 20)))
+    try:
+        return _start_run(pipe, reader, total, state, sink, started, started_at)
+    except BaseException:
+        state.close()
+        raise
+
+
+def _start_run(pipe: Pipeline, reader: Any, total: int | None, state: RunState, sink: Sink, started: float,
+               started_at: str) -> RunContext | RunSummary:
+    """With the state open: return early when up to date, else tell the stages and set up the processing phase."""
+    config, out_cfg, chash = pipe.config, pipe.config.output, pipe.config_hash
     remove_stale_temporaries(out_cfg.path)
     if state.complete:
         log.info("up to date: %s was already processed with this config (run %s); nothing to do",
                  config.input.path, state.run_id)
+        state.close()
         return _previous_summary(state, config)
     start = state.committed_rows()
     if start:
@@ -323,6 +335,13 @@ def run_job(pipe: Pipeline, preview_rows: int = 10) -> RunSummary:
     ctx = _open_run(pipe)
     if isinstance(ctx, RunSummary):
         return ctx
+    try:
+        return _run_opened(pipe, ctx, preview_rows)
+    finally:
+        ctx.state.close()  # the lock goes with the run, even when a traceback keeps the state alive
+
+
+def _run_opened(pipe: Pipeline, ctx: RunContext, preview_rows: int) -> RunSummary:
     try:
         if pipe.config.runner.kind == "ray":
             from pipeline.run.ray import process_with_ray

@@ -143,8 +143,9 @@ class RunState:
         another output (``day.csv`` beside ``day.jsonl``) are refused, never taken over.
         ``checkpoint_seconds`` and ``checkpoint_bytes`` say how often :meth:`save_batch` writes a part.
 
-        Holds an exclusive lock on the state directory until the process ends, so two runs
-        (say an overlapping cron job) never write the same output at once.
+        Holds an exclusive lock on the state directory until :meth:`close` (the runner closes the
+        state when the run returns or stops) or the process ends, so two runs (say an overlapping
+        cron job) never write the same output at once.
         """
         state = cls(directory, checkpoint_seconds=checkpoint_seconds, checkpoint_bytes=checkpoint_bytes)
         state._lock()
@@ -182,7 +183,7 @@ class RunState:
         import fcntl
 
         self.directory.mkdir(parents=True, exist_ok=True)
-        self._lock_file = open(self.directory / "lock", "w")  # noqa: SIM115 - held for the process lifetime
+        self._lock_file = open(self.directory / "lock", "w")  # noqa: SIM115 - held until close()
         try:
             fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -191,6 +192,16 @@ class RunState:
                 f"Another vnnews run is writing this output (lock {self.directory / 'lock'} is held); "
                 "wait for it to finish, or give this run another output.path."
             ) from None
+
+    def close(self) -> None:
+        """Release the lock: the run is over (committed, up to date or stopped); its state stays on disk.
+
+        Without it, a run stopped in a Python session (Ctrl-C in a notebook, whose traceback keeps the
+        state alive) would hold the lock, and the same job started again there would find it taken.
+        """
+        lock = getattr(self, "_lock_file", None)
+        if lock is not None:
+            lock.close()
 
     def _load(self) -> dict[str, Any] | None:
         try:

@@ -116,8 +116,3 @@ def language_verdicts(texts: list[str], counts: np.ndarray | None = None) -> Lan
             elif not diacritics:
                 no_diacritics.append(i)
     return LanguageVerdicts(problems, no_diacritics)
-
-
-def language_problem(text: str) -> str | None:
-    """Why ``text`` is not Vietnamese, or None (:func:`language_verdicts` of one text)."""
-    return language_verdicts([text]).problems[0]

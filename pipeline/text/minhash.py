@@ -12,7 +12,7 @@ updated with the shingles' 32-bit hashes, computed for a whole batch in one comp
 each white-space token is hashed once (its syllables in canonical form, blake2b, cached: news uses
 a bounded vocabulary) and a shingle's hash combines its tokens' hashes, where datasketch would hash
 every shingle's bytes with SHA-1 in a Python loop (6 to 10 times slower per article, docs/dedup.md).
-``tests/test_dedup.py`` checks that the values equal datasketch's own ``update_batch``. Signatures
+``tests/stages/test_dedup.py`` checks that the values equal datasketch's own ``update_batch``. Signatures
 are comparable across runs while ``SIGNATURE_VERSION``, ``num_perm``, ``seed`` and
 ``shingle_size`` are.
 """

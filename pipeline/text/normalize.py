@@ -168,7 +168,7 @@ def _sent_tokenize():
 
     Its splitter (underthesea 9.x) walks every character in Python, which made splitting the
     largest cost of a summarizing job; :class:`_PunktSplitter` runs the same rules with the same
-    abbreviation list but jumps from one ``.?!`` to the next with a regex (``tests/test_text.py``
+    abbreviation list but jumps from one ``.?!`` to the next with a regex (``tests/text/test_normalize.py``
     compares the two on VietNews articles and on generated text). Another underthesea layout gets
     its own ``sent_tokenize``.
     """

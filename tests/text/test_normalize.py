@@ -85,3 +85,26 @@ def test_sentence_splitter_agrees_with_underthesea_on_generated_text(text):
     from pipeline.text.normalize import _sent_tokenize
 
     assert _sent_tokenize()(text) == sent_tokenize(text)
+
+
+# Properties (hypothesis): the normalizer never fails and is stable, whatever text it is given.
+
+VIETNAMESE_LETTERS = "aăâbcdđeêghiklmnoôơpqrstuưvxyàáảãạằắẳẵặầấẩẫậèéẻẽẹềếểễệìíỉĩịòóỏõọồốổỗộờớởỡợùúủũụừứửữựỳýỷỹỵ"
+vietnamese_text = st.text(alphabet=st.sampled_from(VIETNAMESE_LETTERS + VIETNAMESE_LETTERS.upper() + " \n\t.,"))
+any_text = st.one_of(st.text(), vietnamese_text, vietnamese_text.map(lambda t: unicodedata.normalize("NFD", t)))
+styles = st.sampled_from(["keep", "old", "new"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(any_text, styles)
+def test_clean_text_is_idempotent_and_nfc(text, style):
+    once = clean_text(text, style)
+    assert clean_text(once, style) == once
+    assert unicodedata.is_normalized("NFC", once)
+
+
+@settings(max_examples=300, deadline=None)
+@given(vietnamese_text)
+def test_tone_styles_round_trip(text):
+    new = set_tone_style(text, "new")
+    assert set_tone_style(set_tone_style(new, "old"), "new") == new

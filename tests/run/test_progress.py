@@ -65,20 +65,3 @@ def test_bytes_bar_follows_the_reader_position():
     finally:
         progress.close()
 
-
-def test_throughput_points_stay_few_and_spread_over_a_long_run():
-    """The manifest's throughput points (one per batch) are thinned to at most 2 * limit, evenly spread, first
-    and last kept, so a run of a million rows does not grow its memory or manifest with them."""
-    import itertools
-
-    from pipeline.run.local import Points
-
-    points = Points(limit=100)
-    points.append([0.0, 0])  # models loaded
-    for batch in range(1, 10_001):
-        points.add([batch * 0.5, batch * 64])
-    points.close()
-    assert 100 <= len(points) <= 202
-    assert points[0] == [0.0, 0] and points[-1] == [5000.0, 640_000]
-    gaps = [b[1] - a[1] for a, b in itertools.pairwise(points[1:-1])]
-    assert len(set(gaps)) == 1  # evenly spread

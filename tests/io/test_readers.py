@@ -6,10 +6,22 @@ import tracemalloc
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from pipeline.config import InputConfig
 from pipeline.errors import InputError
-from pipeline.io.readers import FolderReader, _split_lines, detect_format, list_folder, open_reader, read_batches
+from pipeline.io.readers import (
+    CsvReader,
+    FolderReader,
+    JsonlReader,
+    TxtFolderReader,
+    _split_lines,
+    detect_format,
+    list_folder,
+    open_reader,
+    read_batches,
+)
 from pipeline.io.records import Quarantined, carry_problem, to_record
 from tests.conftest import write_jsonl
 
@@ -396,3 +408,33 @@ def test_jsonl_rows_are_what_python_s_json_reads(tmp_path):
     rows = list(JsonlReader(path).rows())
     expected = [stdlib_json.loads(line, parse_constant=lambda _: None) for line in lines]
     assert [repr(r) for r in rows] == [repr(e) for e in expected]
+
+
+# Properties (hypothesis): the readers never fail in an unplanned way, whatever bytes they are given.
+
+
+def _drain(rows) -> None:
+    for row in rows:
+        assert isinstance(row, (dict, Quarantined))
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.binary(max_size=2000))
+def test_readers_survive_any_bytes(tmp_path, data):
+    for name in ("x.jsonl", "x.csv", "x.txt"):
+        path = tmp_path / name
+        path.write_bytes(data)
+        reader = {"x.jsonl": JsonlReader, "x.csv": CsvReader, "x.txt": TxtFolderReader}[name](path)
+        _drain(reader.rows())
+        reader.estimate_total()
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.one_of(st.binary(max_size=200), st.just(b'{"id": 1, "text": "a"}')), max_size=20))
+def test_gzip_jsonl_survives_any_lines(tmp_path, lines):
+    import gzip
+
+    path = tmp_path / "x.jsonl.gz"
+    blob = gzip.compress(b"\n".join(lines))
+    path.write_bytes(blob[: max(2, len(blob) - len(lines))])  # often truncated
+    _drain(JsonlReader(path).rows())

@@ -6,6 +6,7 @@ import pytest
 from pipeline.errors import ModelNotFoundError
 from pipeline.topic import load_topic_model
 from pipeline.topic.tfidf_linear import TfidfLinearClassifier, fit_temperature
+from tests.conftest import ROOT
 
 TEXTS = {
     "Thể thao": ["Đội bóng đá thắng trận chung kết", "Cầu thủ ghi bàn phút cuối", "Huấn luyện viên đội tuyển"],
@@ -77,9 +78,7 @@ def test_missing_and_unknown_models(tmp_path):
 
 
 def test_shipped_default_model_is_small_and_loads():
-    from pathlib import Path
-
-    model_dir = Path(__file__).resolve().parent.parent / "models" / "topic-tfidf-vntc"
+    model_dir = ROOT / "models" / "topic-tfidf-vntc"
     size = sum(p.stat().st_size for p in model_dir.iterdir())
     assert size < 8_000_000
     assert not list(model_dir.glob("*.pkl")) and not list(model_dir.glob("*.joblib"))

@@ -95,7 +95,7 @@ def test_object_store_style_uris_are_listed_and_read(tmp_path):
 
 def test_ray_reads_a_folder_of_warc_files_one_per_task(tmp_path, local_ray):
     """Each .warc.gz is one read task; rows, quarantine and the manifest's skipped counts are the local runner's."""
-    from tests.test_warc import SKIPPED, write_crawl, write_two_pages
+    from tests.io.test_warc import SKIPPED, write_crawl, write_two_pages
 
     crawl = tmp_path / "crawl"
     crawl.mkdir()
@@ -121,7 +121,7 @@ def test_a_killed_ray_run_resumes_by_finished_file(tmp_path):
     files saved whole, with every row exactly once in the output or the quarantine and a file's skipped counts kept."""
     import yaml
 
-    from tests.test_reliability import _check_exactly_once, _kill_and_finish
+    from tests.e2e.test_reliability import _check_exactly_once, _kill_and_finish
 
     folder = tmp_path / "day"
     folder.mkdir()

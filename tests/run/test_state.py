@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
+from pipeline.errors import OutputError
 from pipeline.io.records import Quarantined
 from pipeline.run.state import KeyFilter, KeySet, RunState
 
@@ -49,7 +52,7 @@ def test_a_resumed_state_knows_its_keys_and_counts(tmp_path):
     state = _open(tmp_path, seconds=0)
     state.save_batch(0, 3, _rows(0, 3), [], 0, refreshed=[{"id": "r1", "url": "u"}])
     run_id = state.run_id
-    state._lock_file.close()  # (another process, in a real resume)
+    state.close()  # (another process, in a real resume)
     again = _open(tmp_path)
     assert again.run_id == run_id and again.committed_rows() == 3
     seen = again.seen_keys("id")
@@ -70,3 +73,13 @@ def test_key_filter_quarantines_repeats_in_input_order(tmp_path):
     todo, _, rejected, _ = KeyFilter("id", "c", {}, {"b"}, False).split(records, "run")
     assert [r["text"] for r in todo] == ["x"]
     assert [q.reason.split(" ")[0] for q in rejected] == ["missing", "duplicate", "duplicate"]
+
+
+def test_the_lock_is_held_until_close(tmp_path):
+    """One writer per output: a second open of the same state fails while the first holds it (flock is per open
+    file, so this holds within one process too), and succeeds once the first run closes its state."""
+    first = _open(tmp_path)
+    with pytest.raises(OutputError, match="Another vnnews run is writing this output"):
+        _open(tmp_path)
+    first.close()
+    _open(tmp_path).close()

@@ -203,7 +203,7 @@ def test_upsert_replaces_the_previous_version_in_the_index(tmp_path):
 @pytest.mark.parametrize("mode", ["overwrite", "append"])
 def test_a_killed_run_gives_the_flags_of_an_uninterrupted_one(tmp_path, mode):
     """Kill-and-rerun with the tests' harness: the resumed index equals the uninterrupted one at every row."""
-    from tests.test_reliability import _kill_and_finish
+    from tests.e2e.test_reliability import _kill_and_finish
 
     rows, truth = stream(1000, 100, seed=11)  # 45 batches: every kill lands well before the end
     rng = random.Random(12)

@@ -21,9 +21,10 @@ from pipeline.errors import ConfigError
 from pipeline.io.html import HtmlReader, decode_page, extract, looks_like_name
 from pipeline.io.readers import detect_format, format_of_name, open_reader, read_batches
 from pipeline.io.records import Quarantined
+from tests.conftest import ROOT
 
-PAGES = Path(__file__).parent.parent / "samples" / "pages"
-EXPECTED_FILE = Path(__file__).parent / "fixtures" / "pages_expected.json"
+PAGES = ROOT / "samples" / "pages"
+EXPECTED_FILE = ROOT / "tests" / "fixtures" / "pages_expected.json"
 EXPECTED = {k: v for k, v in json.loads(EXPECTED_FILE.read_text(encoding="utf-8")).items()
             if not k.startswith("_")}
 VNNEWS = str(Path(sys.executable).parent / "vnnews")

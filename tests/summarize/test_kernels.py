@@ -19,7 +19,7 @@ from pipeline.summarize.learned import LearnedExtractiveSummarizer
 from pipeline.text.normalize import split_sentences, syllables
 from tests.conftest import ROOT
 
-CHOICES = ROOT / "tests" / "data" / "summary_choices_dev.json"
+CHOICES = ROOT / "tests" / "summarize" / "data" / "summary_choices_dev.json"
 _CAPITALIZED_RE = re.compile(r"\b[A-ZÀ-ỸĐ]\w*", re.UNICODE)
 _QUOTES = ('"', "“", "”", "«", "»")
 
@@ -84,7 +84,7 @@ def _choices(model, rows):
 def test_shipped_summarizer_picks_the_recorded_sentences(shared_data):
     """The first 1,000 VietNews dev articles: the shipped model picks the same (sentence, trim) as when
     recorded. After retraining the model, record again:
-    ``.venv/bin/python -c "from tests.test_summary_kernels import record; record()"``."""
+    ``.venv/bin/python -c "from tests.summarize.test_kernels import record; record()"``."""
     recorded = json.loads(CHOICES.read_text(encoding="utf-8"))
     model_dir = ROOT / "models" / "summary-extractive-vietnews"
     assert recorded["trees_sha256"] == hashlib.sha256((model_dir / "trees.safetensors").read_bytes()).hexdigest(), (
@@ -97,7 +97,7 @@ def test_shipped_summarizer_picks_the_recorded_sentences(shared_data):
 
 
 def record() -> None:
-    """Write tests/data/summary_choices_dev.json from the shipped model (ids and indices, no text)."""
+    """Write tests/summarize/data/summary_choices_dev.json from the shipped model (ids and indices, no text)."""
     from tests.conftest import SHARED_DATA
 
     model_dir = ROOT / "models" / "summary-extractive-vietnews"
