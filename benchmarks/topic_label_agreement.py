@@ -52,6 +52,14 @@ def cohen_kappa(a: list[str], b: list[str]) -> float:
     return (observed - expected) / (1 - expected)
 
 
+def wilson(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """95 % Wilson score interval of a proportion (sound near 0 and 1, unlike the normal approximation)."""
+    p = successes / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * ((p * (1 - p) / n + z * z / (4 * n * n)) ** 0.5) / (1 + z * z / n)
+    return centre - half, centre + half
+
+
 def show(start: int, count: int, chars: int) -> None:
     ids = second_sample()[start : start + count]
     wanted = set(ids)
@@ -70,8 +78,9 @@ def agreement() -> None:
         chosen = [i for i in ids if part == "all" or split_of(i) == part]
         a, b = [first[i] for i in chosen], [second[i] for i in chosen]
         agree = sum(x == y for x, y in zip(a, b, strict=True))
-        print(f"{part:<9} n={len(chosen):3d} agreement {agree / len(chosen):.3f} ({agree}/{len(chosen)}), "
-              f"Cohen's kappa {cohen_kappa(a, b):.3f}")
+        low, high = wilson(agree, len(chosen))
+        print(f"{part:<9} n={len(chosen):3d} agreement {agree / len(chosen):.3f} ({agree}/{len(chosen)}, 95 % "
+              f"interval {low:.3f}-{high:.3f}), Cohen's kappa {cohen_kappa(a, b):.3f}")
     pairs = Counter((first[i], second[i]) for i in ids if first[i] != second[i])
     print("\ndisagreements (first reading -> second reading): count")
     for (x, y), n in pairs.most_common():
