@@ -29,7 +29,8 @@ from pipeline.topic.tfidf_linear import TfidfLinearClassifier, _as_2d, _softmax
 from pipeline.topic.training import load_labelled, load_unlabeled
 
 # name -> settings; keys: rounds, threshold, weight, cw ("all": balanced over labelled + pseudo,
-# as fit does; "labelled": balanced weights counted on the labelled articles only), em (pseudo-labels
+# as fit does; "labelled": balanced weights counted on the labelled articles only; "none": no class
+# weights in the self-training fits), em (pseudo-labels
 # from posteriors adjusted to EM-estimated target priors), C
 VARIANTS: dict[str, dict] = {
     "base": {},  # the shipped config: 2 rounds, threshold 0.9
@@ -45,6 +46,10 @@ VARIANTS: dict[str, dict] = {
     "em_r3": {"em": True, "rounds": 3},
     "em_t08": {"em": True, "threshold": 0.8},
     "em_cwlab": {"em": True, "cw": "labelled"},
+    "cwnone": {"cw": "none"},
+    "cwnone_r3": {"cw": "none", "rounds": 3},
+    "cwlab_t08": {"cw": "labelled", "threshold": 0.8},
+    "em_cwnone": {"em": True, "cw": "none"},
     "C05": {"C": 0.5},
     "C2": {"C": 2.0},
 }
@@ -95,8 +100,16 @@ def features(config: TrainConfig, cache: Path) -> dict:
     return out
 
 
-def run_variant(config: TrainConfig, f: dict, settings: dict) -> tuple[TfidfLinearClassifier, list[dict]]:
-    """Self-training as ``TfidfLinearClassifier.fit`` does it, with the variant's changes."""
+_INITIAL: dict = {}  # C -> (coef, intercept, classes, temperature) of the labelled-only model
+
+
+def run_variant(config: TrainConfig, f: dict, settings: dict,
+                extra: tuple | None = None) -> tuple[TfidfLinearClassifier, list[dict]]:
+    """Self-training as ``TfidfLinearClassifier.fit`` does it, with the variant's changes.
+
+    ``extra`` = (X, y, weight): labelled articles of the target kind that join every self-training
+    fit (not the first, labelled-only model, so its pseudo-labels are shared across folds).
+    """
     from sklearn.utils.class_weight import compute_class_weight
 
     s = DEFAULTS | settings
@@ -105,8 +118,14 @@ def run_variant(config: TrainConfig, f: dict, settings: dict) -> tuple[TfidfLine
         params["C"] = s["C"]
     model = TfidfLinearClassifier(**params, seed=config.seed)
     X, XU, y = f["X"], f["XU"], np.asarray(f["y"])
-    model._set_weights(model._make_svm().fit(X, y))
-    model.temperature_ = model._fit_temperature(X, y)
+    if model.C not in _INITIAL:
+        model._set_weights(model._make_svm().fit(X, y))
+        model.temperature_ = model._fit_temperature(X, y)
+        _INITIAL[model.C] = (model.coef_, model.intercept_, model.classes_, model.temperature_)
+    model.coef_, model.intercept_, model.classes_, model.temperature_ = _INITIAL[model.C]
+    if extra is not None:
+        X = sp.vstack([X, extra[0]], format="csr")
+        y = np.concatenate([y, np.asarray(extra[1])])
     classes = np.asarray(model.classes_)
     labelled_cw = compute_class_weight("balanced", classes=classes, y=y)
     log = []
@@ -123,15 +142,34 @@ def run_variant(config: TrainConfig, f: dict, settings: dict) -> tuple[TfidfLine
         X_all = sp.vstack([X, XU[chosen]], format="csr")
         y_all = np.concatenate([y, classes[guess[chosen]]])
         w_all = np.concatenate([np.ones(len(y)), np.full(len(chosen), s["weight"])])
+        if extra is not None:
+            w_all[len(f["y"]) : len(y)] = extra[2]
         svm = model._make_svm()
-        if s["cw"] == "labelled":
+        if s["cw"] != "all":
             svm.set_params(class_weight=None)
+        if s["cw"] == "labelled":
             w_all = w_all * labelled_cw[np.searchsorted(classes, y_all)]
         model._set_weights(svm.fit(X_all, y_all, sample_weight=w_all))
         counts = np.bincount(guess[chosen], minlength=len(classes))
-        log.append({"round": round_no, "pseudo_labelled": int(len(chosen)),
+        log.append({"round": round_no, "pseudo_labelled": len(chosen),
                     "per_class": dict(zip(classes.tolist(), counts.tolist(), strict=True))})
     return model, log
+
+
+def few_shot_cv(config: TrainConfig, f: dict, settings: dict, weight: float, folds: int = 5) -> dict:
+    """k-fold CV over the tuning part: each fold's other tuning articles join the self-training fits."""
+    from sklearn.model_selection import KFold
+
+    ytune = np.asarray(f["ytune"])
+    predicted = np.empty(len(ytune), dtype=object)
+    val = []
+    for fit_idx, test_idx in KFold(folds, shuffle=True, random_state=config.seed).split(ytune):
+        model, _ = run_variant(config, f, settings, extra=(f["Xtune"][fit_idx], ytune[fit_idx], weight))
+        margins = f["Xtune"][test_idx] @ model.coef_ + model.intercept_
+        predicted[test_idx] = np.asarray(model.classes_)[margins.argmax(axis=1)]
+        val.append(accuracy(model, f["Xval"], f["yval"]))
+    return {"weight": weight, "folds": folds, "tuning_cv_acc": round(float(np.mean(predicted == ytune)), 4),
+            "vntc_val_acc_mean": round(float(np.mean(val)), 4)}
 
 
 def accuracy(model: TfidfLinearClassifier, X, y) -> float:
@@ -153,6 +191,8 @@ def main() -> None:
     parser.add_argument("--variants", nargs="*", default=["base"])
     parser.add_argument("--list", action="store_true")
     parser.add_argument("--held-out", action="store_true", help="also score the held-out part (once, at the end)")
+    parser.add_argument("--few-shot", type=float, nargs="*", default=[],
+                        help="weights of tuning articles added as labelled data (5-fold CV over the tuning part)")
     args = parser.parse_args()
     if args.list:
         for name, settings in VARIANTS.items():
@@ -165,6 +205,14 @@ def main() -> None:
     started = time.perf_counter()
     f = features(config, Path(args.cache))
     print(f"features ready in {time.perf_counter() - started:.0f} s", flush=True)
+    for weight in args.few_shot:
+        for name in args.variants:
+            started = time.perf_counter()
+            row = {"variant": name, **few_shot_cv(config, f, VARIANTS[name], weight),
+                   "seconds": round(time.perf_counter() - started)}
+            print(json.dumps(row, ensure_ascii=False), flush=True)
+    if args.few_shot:
+        return
     for name in args.variants:
         started = time.perf_counter()
         model, log = run_variant(config, f, VARIANTS[name])
