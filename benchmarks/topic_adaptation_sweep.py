@@ -50,10 +50,26 @@ VARIANTS: dict[str, dict] = {
     "cwnone_r3": {"cw": "none", "rounds": 3},
     "cwlab_t08": {"cw": "labelled", "threshold": 0.8},
     "em_cwnone": {"em": True, "cw": "none"},
+    "tw06": {"tw": 0.6},
+    "tw08": {"tw": 0.8},
+    "tw10": {"tw": 1.0},
     "C05": {"C": 0.5},
     "C2": {"C": 2.0},
 }
-DEFAULTS = {"rounds": 2, "threshold": 0.9, "weight": 1.0, "cw": "all", "em": False, "C": None}
+DEFAULTS = {"rounds": 2, "threshold": 0.9, "weight": 1.0, "cw": "all", "em": False, "C": None, "tw": None}
+
+
+def with_title_weight(f: dict, config: TrainConfig, title_weight: float | None) -> dict:
+    """The cached matrices with the first-line block rescaled: the same as training with another ``title_weight``."""
+    if title_weight is None:
+        return f
+    n_body = config.model.max_features
+    out = dict(f)
+    for name in ("X", "XU", "Xval", "Xtune", "Xheld"):
+        scale = np.ones(f[name].shape[1], dtype=np.float32)
+        scale[n_body:] = title_weight / config.model.title_weight
+        out[name] = sp.csr_matrix(f[name].multiply(scale[None, :]))
+    return out
 
 
 def em_priors(proba: np.ndarray, train_priors: np.ndarray, iterations: int = 100) -> np.ndarray:
@@ -100,7 +116,8 @@ def features(config: TrainConfig, cache: Path) -> dict:
     return out
 
 
-_INITIAL: dict = {}  # C -> (coef, intercept, classes, temperature) of the labelled-only model
+_INITIAL: dict = {}  # (C, title weight) -> (coef, intercept, classes, temperature) of the labelled-only model
+LAST_FIT: dict = {}  # the last self-training fit's X, y and sample weights (for models fitted beside it)
 
 
 def run_variant(config: TrainConfig, f: dict, settings: dict,
@@ -118,11 +135,12 @@ def run_variant(config: TrainConfig, f: dict, settings: dict,
         params["C"] = s["C"]
     model = TfidfLinearClassifier(**params, seed=config.seed)
     X, XU, y = f["X"], f["XU"], np.asarray(f["y"])
-    if model.C not in _INITIAL:
+    key = (model.C, s["tw"])
+    if key not in _INITIAL:
         model._set_weights(model._make_svm().fit(X, y))
         model.temperature_ = model._fit_temperature(X, y)
-        _INITIAL[model.C] = (model.coef_, model.intercept_, model.classes_, model.temperature_)
-    model.coef_, model.intercept_, model.classes_, model.temperature_ = _INITIAL[model.C]
+        _INITIAL[key] = (model.coef_, model.intercept_, model.classes_, model.temperature_)
+    model.coef_, model.intercept_, model.classes_, model.temperature_ = _INITIAL[key]
     if extra is not None:
         X = sp.vstack([X, extra[0]], format="csr")
         y = np.concatenate([y, np.asarray(extra[1])])
@@ -150,6 +168,7 @@ def run_variant(config: TrainConfig, f: dict, settings: dict,
         if s["cw"] == "labelled":
             w_all = w_all * labelled_cw[np.searchsorted(classes, y_all)]
         model._set_weights(svm.fit(X_all, y_all, sample_weight=w_all))
+        LAST_FIT.update(X=X_all, y=y_all, w=w_all)
         counts = np.bincount(guess[chosen], minlength=len(classes))
         log.append({"round": round_no, "pseudo_labelled": len(chosen),
                     "per_class": dict(zip(classes.tolist(), counts.tolist(), strict=True))})
@@ -215,15 +234,16 @@ def main() -> None:
         return
     for name in args.variants:
         started = time.perf_counter()
-        model, log = run_variant(config, f, VARIANTS[name])
+        fv = with_title_weight(f, config, (DEFAULTS | VARIANTS[name])["tw"])
+        model, log = run_variant(config, fv, VARIANTS[name])
         row = {"variant": name, "settings": DEFAULTS | VARIANTS[name],
-               "vntc_val_acc": round(accuracy(model, f["Xval"], f["yval"]), 4),
-               "vntc_val_f1": round(macro_f1(model, f["Xval"], f["yval"]), 4),
-               "tuning_acc": round(accuracy(model, f["Xtune"], f["ytune"]), 4),
+               "vntc_val_acc": round(accuracy(model, fv["Xval"], f["yval"]), 4),
+               "vntc_val_f1": round(macro_f1(model, fv["Xval"], f["yval"]), 4),
+               "tuning_acc": round(accuracy(model, fv["Xtune"], f["ytune"]), 4),
                "pseudo": [r["pseudo_labelled"] for r in log], "last_round": log[-1]["per_class"] if log else {},
                "seconds": round(time.perf_counter() - started)}
         if args.held_out:
-            row["held_out_acc"] = round(accuracy(model, f["Xheld"], f["yheld"]), 4)
+            row["held_out_acc"] = round(accuracy(model, fv["Xheld"], f["yheld"]), 4)
         print(json.dumps(row, ensure_ascii=False), flush=True)
 
 
