@@ -9,7 +9,8 @@ class weights and how pseudo-labels are chosen (for example with class priors re
 unlabeled articles by EM, Saerens et al. 2002). The held-out part of the VietNews sample is only
 scored with ``--held-out`` (once, for the variant chosen on the tuning part).
 
-    .venv/bin/python benchmarks/topic_adaptation_sweep.py --variants base r3 em2      # ~10 min per variant
+    .venv/bin/python benchmarks/topic_adaptation_sweep.py --variants base r3 em   # ~3 min to cache, ~2 min a variant
+    .venv/bin/python benchmarks/topic_adaptation_sweep.py --variants base --few-shot 5 20   # ~10 min a weight
     .venv/bin/python benchmarks/topic_adaptation_sweep.py --list
 """
 
