@@ -96,19 +96,23 @@ def test_run_report_can_be_switched_off(tmp_path):
     assert (tmp_path / "out.manifest.json").is_file() and not (tmp_path / "out.report.html").exists()
 
 
+def _evaluate(tmp_path, cfg):
+    """Run `vnnews evaluate` on ``cfg`` (reports under tmp_path/rep): the HTML report and metrics.json."""
+    path = tmp_path / "evaluate.yaml"
+    path.write_text(yaml.safe_dump({**cfg, "output_dir": str(tmp_path / "rep")}, allow_unicode=True), encoding="utf-8")
+    result = runner.invoke(app, ["evaluate", str(path)])
+    assert result.exit_code == 0, result.output
+    document = (tmp_path / "rep" / "report.html").read_text(encoding="utf-8")
+    return document, json.loads((tmp_path / "rep" / "metrics.json").read_text(encoding="utf-8"))
+
+
 def test_evaluate_topic_writes_a_self_contained_report(tmp_path, sample_rows):
     rows = [{"id": r["id"], "text": r["title"] + ". " + r["text"], "label": r.get("topic") or "Thể thao"}
             for r in sample_rows]
     rows[0]["text"] = "<b>không phải HTML</b> " + rows[0]["text"]
     data = write_jsonl(tmp_path / "eval.jsonl", rows)
-    cfg = {"task": "topic", "model": "models/topic-tfidf-vntc", "data": {"path": str(data)},
-           "output_dir": str(tmp_path / "rep")}
-    path = tmp_path / "evaluate.yaml"
-    path.write_text(yaml.safe_dump(cfg, allow_unicode=True), encoding="utf-8")
-    result = runner.invoke(app, ["evaluate", str(path)])
-    assert result.exit_code == 0, result.output
-    document = (tmp_path / "rep" / "report.html").read_text(encoding="utf-8")
-    metrics = json.loads((tmp_path / "rep" / "metrics.json").read_text(encoding="utf-8"))
+    document, metrics = _evaluate(tmp_path, {"task": "topic", "model": "models/topic-tfidf-vntc",
+                                             "data": {"path": str(data)}})
     assert f"{metrics['accuracy']:.4f}" in document and f"{metrics['macro_f1']:.4f}" in document
     assert all(label in document for label in metrics["per_class"])
     assert "<b>không phải HTML</b>" not in document
@@ -122,14 +126,8 @@ def test_evaluate_summary_writes_both_rouge_variants_and_examples(tmp_path, samp
     data = write_jsonl(tmp_path / "pairs.jsonl", rows)
     cfg = {"task": "summary", "data": {"path": str(data), "text_field": "body", "title_field": "title",
                                        "summary_field": "abstract"},
-           "summarize": {"kind": "extractive", "method": "lead_title"}, "lead_baseline": 2, "examples": 2,
-           "output_dir": str(tmp_path / "rep")}
-    path = tmp_path / "evaluate.yaml"
-    path.write_text(yaml.safe_dump(cfg, allow_unicode=True), encoding="utf-8")
-    result = runner.invoke(app, ["evaluate", str(path)])
-    assert result.exit_code == 0, result.output
-    document = (tmp_path / "rep" / "report.html").read_text(encoding="utf-8")
-    metrics = json.loads((tmp_path / "rep" / "metrics.json").read_text(encoding="utf-8"))
+           "summarize": {"kind": "extractive", "method": "lead_title"}, "lead_baseline": 2, "examples": 2}
+    document, metrics = _evaluate(tmp_path, cfg)
     for system in metrics["systems"].values():
         assert f"{system['vietnamese']['rouge2']:.2f}" in document
         assert f"{system['rouge_score_default']['rouge2']:.2f}" in document
