@@ -286,6 +286,11 @@ class RunnerConfig(Section):
         32.0, gt=0.0, le=4096.0,
         description="Save finished batches sooner when their results reach this many MB in memory.",
     )
+    prefetch_batches: int = Field(
+        2, ge=0, le=64,
+        description="Local runner: batches read ahead by a reader thread (parsing the next batches while the "
+        "stages' compiled kernels run on the current one); 0 = read in the main thread.",
+    )
     max_quarantined_fraction: float = Field(
         1.0, gt=0.0, le=1.0,
         description="Fail (exit 6, output kept) when this share of the rows read is quarantined; "
