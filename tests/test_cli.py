@@ -1,6 +1,7 @@
 """End to end through the `vnnews` command line, in process (CliRunner) and as a real subprocess."""
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -226,3 +227,16 @@ def test_jobs_without_transformer_models_import_neither_torch_nor_transformers(t
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout.strip().splitlines()[-1]) == []
     assert len((tmp_path / "out.jsonl").read_text(encoding="utf-8").splitlines()) == 10
+
+
+@pytest.mark.parametrize("given, expected", [(None, "PASSIVE"), ("active", "active")])
+def test_openmp_threads_sleep_between_kernels_unless_the_user_says_otherwise(given, expected):
+    """numba's OpenMP threads spin after each kernel by default, taking the cores the runner's Python needs
+    between kernels; importing the package makes them sleep, unless OMP_WAIT_POLICY is already set."""
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    if given is not None:
+        env["OMP_WAIT_POLICY"] = given
+    proc = subprocess.run([sys.executable, "-c", "import os, pipeline; print(os.environ['OMP_WAIT_POLICY'])"],
+                          capture_output=True, text=True, env=env, cwd=ROOT, check=True)
+    assert proc.stdout.strip() == expected
+
