@@ -47,6 +47,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from pipeline.config import InputConfig, JobConfig, OutputConfig, dump_config
 from pipeline.errors import ConfigError, InputError, Interrupted, QuarantineThresholdError
 from pipeline.io.readers import FolderReader, bytes_progress, open_reader, read_batches
+from pipeline.io.records import Batch, stamp_hashes
 from pipeline.io.writers import (
     SIDE_SUFFIXES,
     JsonlRows,
@@ -370,7 +371,7 @@ def _process_locally(pipe: Pipeline, ctx: RunContext, preview_rows: int) -> None
                 "runner.resume: false to start over."
             )
     ctx.throughput.append([round(time.monotonic() - ctx.started, 3), summary.resumed_from])  # models loaded
-    batches = read_batches(pipe.config.input, ctx.reader, start=summary.resumed_from)
+    batches = _stamped(read_batches(pipe.config.input, ctx.reader, start=summary.resumed_from), ctx.key_filter.key)
     try:
         with Prefetch(batches, pipe.config.runner.prefetch_batches) as prefetched:
             for batch in prefetched:
@@ -387,10 +388,21 @@ def _process_locally(pipe: Pipeline, ctx: RunContext, preview_rows: int) -> None
     ctx.skipped.update(getattr(ctx.reader, "skipped", {}))
 
 
-def _process_batch(pipe: Pipeline, ctx: RunContext, batch, preview_rows: int) -> None:
-    """Key filter, stages and saving of one batch read from the input."""
+def _stamped(batches: Iterator[Batch], key: str) -> Iterator[Batch]:
+    """``batches`` with :func:`~pipeline.io.records.stamp_hashes` done on every record that has ``key``
+    (what :meth:`KeyFilter.split` would do first). Hashing whole articles is Python work that needs no
+    state of the run, so it runs in the reader thread, while the main thread's stages are in kernels."""
+    for batch in batches:
+        for record in batch.records:
+            if record.get(key) is not None:
+                stamp_hashes(record)
+        yield batch
+
+
+def _process_batch(pipe: Pipeline, ctx: RunContext, batch: Batch, preview_rows: int) -> None:
+    """Key filter, stages and saving of one batch read from the input (its records stamped by :func:`_stamped`)."""
     state, summary = ctx.state, ctx.summary
-    todo, refreshed, rejected, unchanged = ctx.key_filter.split(batch.records, state.run_id)
+    todo, refreshed, rejected, unchanged = ctx.key_filter.split(batch.records, state.run_id, stamped=True)
     result = pipe.process_batch(todo)
     for row in result.records:
         row["run_id"] = state.run_id
