@@ -60,6 +60,7 @@ def test_prefetch_raises_the_readers_error_where_the_item_would_have_come():
 @pytest.mark.parametrize("depth", [0, 2])
 def test_leaving_early_stops_the_reader_and_closes_the_items(depth):
     closed = threading.Event()
+    interval = sys.getswitchinterval()
 
     def items():
         try:
@@ -73,6 +74,7 @@ def test_leaving_early_stops_the_reader_and_closes_the_items(depth):
                 raise KeyboardInterrupt
     assert closed.wait(5)
     assert not [t for t in threading.enumerate() if t.name == "vnnews-reader"]
+    assert sys.getswitchinterval() == interval
 
 
 @pytest.fixture(scope="module")

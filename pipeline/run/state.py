@@ -502,6 +502,9 @@ class KeyFilter:
             if problem is not None:
                 rejected.append(problem)
                 continue
+            if not self.known:  # (no earlier output to compare with: every row is processed)
+                todo.append(record)
+                continue
             verdict = self.verdict(record)
             if verdict == "unchanged":
                 unchanged += 1
