@@ -9,7 +9,15 @@ import pytest
 
 from pipeline.config import InputConfig
 from pipeline.errors import InputError
-from pipeline.io.readers import FolderReader, _split_lines, detect_format, list_folder, open_reader, read_batches
+from pipeline.io.readers import (
+    FolderReader,
+    JsonlReader,
+    _split_lines,
+    detect_format,
+    list_folder,
+    open_reader,
+    read_batches,
+)
 from pipeline.io.records import Quarantined, carry_problem, to_record
 from tests.conftest import write_jsonl
 
@@ -396,3 +404,20 @@ def test_jsonl_rows_are_what_python_s_json_reads(tmp_path):
     rows = list(JsonlReader(path).rows())
     expected = [stdlib_json.loads(line, parse_constant=lambda _: None) for line in lines]
     assert [repr(r) for r in rows] == [repr(e) for e in expected]
+
+
+@pytest.mark.parametrize("pieces", [
+    [b'{"id": 1}\n'] * 5,
+    [b'{"id": 1}\r\n'] * 5 + [b'{"id": 2}'],
+    [b'{"id": 1}\r'] * 7,
+    [b'{"id": 1, "text": "' + b"x" * 400_000 + b'"}\n'] * 3 + [b'{"id": 2}\r'] * 4 + [b'{"id": 3}\n'],
+    [b'{"id": 1}\r'] * 3 + [b'{"id": 1, "text": "' + b"x" * 1_500_000 + b'"}\n'] * 2,
+])
+def test_estimate_total_counts_line_breaks_in_every_block(tmp_path, pieces):
+    """The row estimate is max(LF count, CR count) plus an unterminated last line, whichever blocks the CRs
+    are in (CRs are only counted in blocks that hold one)."""
+    data = b"".join(pieces)
+    path = tmp_path / "rows.jsonl"
+    path.write_bytes(data)
+    expected = max(data.count(b"\n"), data.count(b"\r")) + (data[-1:] not in (b"\n", b"\r"))
+    assert JsonlReader(path).estimate_total() == expected
