@@ -6,16 +6,7 @@
 
 from __future__ import annotations
 
-import os
 from typing import TYPE_CHECKING
-
-# numba's parallel kernels run on OpenMP, whose threads by default spin after every parallel region
-# waiting for the next one. Between two kernels a job runs Python (reading, hashing, writing), so
-# the spinning threads take the cores that Python needs, and on a machine shared with other work
-# they wait at each region's barrier for a descheduled thread. Sleeping instead costs a wake-up of
-# microseconds per kernel call (docs/throughput.md). Read once, when OpenMP starts; a value the
-# user set is kept.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 if TYPE_CHECKING:
     from pipeline.run.pipeline import Pipeline
