@@ -101,8 +101,10 @@ def _topic_only(input_path: Path, output: Path, *extra: str) -> list[list]:
 def test_topic_only_output_on_vntc_is_the_recorded_one(vntc_sample, tmp_path):
     """Ids, hashes, topics, scores and top 3 of 844 VNTC articles, field order included, as the runner of
     commit 522d53f wrote them (every 40th row of its output over VNTC train, ``run_id`` left out).
-    A retrained topic model changes ``config_hash`` and the topics: then the rows cannot match, and
-    the recorded rows must be made again (the same rows of a topic-only run over VNTC train)."""
+    A retrained topic model changes ``config_hash`` and the topics: then the rows cannot match (the test
+    skips and says so), and the rows must be recorded again from a runner known to be right: rows 0, 40,
+    80... of ``benchmarks/whole_process.py``'s topic-only output over VNTC train, ``run_id`` dropped,
+    one JSON object a line, gzipped to ``tests/fixtures/topic_only_vntc_expected.jsonl.gz``."""
     with gzip.open(EXPECTED, "rt", encoding="utf-8") as fh:
         expected = [[[k, v] for k, v in json.loads(line).items()] for line in fh]
     rows = _topic_only(vntc_sample, tmp_path / "out.jsonl")
