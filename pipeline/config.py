@@ -286,6 +286,18 @@ class RunnerConfig(Section):
         32.0, gt=0.0, le=4096.0,
         description="Save finished batches sooner when their results reach this many MB in memory.",
     )
+    omp_wait_policy: Literal["auto", "passive", "active"] = Field(
+        "auto",
+        description="What OpenMP threads do between parallel regions (OMP_WAIT_POLICY, set before the models "
+        "load): 'passive' sleeps, so numba's kernel threads leave the cores to the job's Python between "
+        "kernels; 'active' spins. 'auto': passive, unless the job runs a torch model (abstractive summarizer, "
+        "transformer topic model) or OMP_WAIT_POLICY is set already.",
+    )
+    prefetch_batches: int = Field(
+        2, ge=0, le=64,
+        description="Local runner: batches read ahead by a reader thread (parsing the next batches while the "
+        "stages' compiled kernels run on the current one); 0 = read in the main thread.",
+    )
     max_quarantined_fraction: float = Field(
         1.0, gt=0.0, le=1.0,
         description="Fail (exit 6, output kept) when this share of the rows read is quarantined; "

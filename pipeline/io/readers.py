@@ -203,7 +203,10 @@ class JsonlReader:
                     return None
                 lf, cr, last = 0, 0, b"\n"
                 for block in iter(lambda: fh.read(1 << 20), b""):
-                    lf, cr, last = lf + block.count(b"\n"), cr + block.count(b"\r"), block[-1:]
+                    # (a CR is rare: looking for one is a memchr, counting them a second pass over the block)
+                    lf, last = lf + block.count(b"\n"), block[-1:]
+                    if b"\r" in block:
+                        cr += block.count(b"\r")
             except (EOFError, OSError, zlib.error):  # corrupt gzip: rows() quarantines the damage
                 return None
             return max(lf, cr) + (last not in (b"\n", b"\r"))

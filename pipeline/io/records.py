@@ -246,10 +246,7 @@ def to_record(
 
 
 def output_row(record: Record, include_text: bool) -> Record:
-    """What a sink receives: every field except internal ones (and the text unless asked for)."""
-    row = dict(record)
-    if not include_text:
-        row.pop("text", None)
-    for key in [k for k in row if k[:1] == "_"]:
-        del row[key]
-    return row
+    """What a sink receives: every field except internal ones (and the text unless asked for), in order."""
+    if include_text:
+        return {k: v for k, v in record.items() if k[:1] != "_"}
+    return {k: v for k, v in record.items() if k[:1] != "_" and k != "text"}

@@ -33,17 +33,22 @@ import contextlib
 import hashlib
 import json
 import logging
+import queue
+import sys
+import threading
 import time
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from itertools import chain
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pipeline.config import InputConfig, JobConfig, OutputConfig, dump_config
 from pipeline.errors import ConfigError, InputError, Interrupted, QuarantineThresholdError
 from pipeline.io.readers import FolderReader, bytes_progress, open_reader, read_batches
+from pipeline.io.records import Batch, stamp_hashes
 from pipeline.io.writers import (
     SIDE_SUFFIXES,
     JsonlRows,
@@ -215,6 +220,86 @@ def add_point(points: list[list[float]], point: list[float]) -> None:
         points.append(point)
 
 
+T = TypeVar("T")
+
+
+class Prefetch:
+    """Iterate ``items`` in a reader thread, up to ``depth`` items ahead of the consumer.
+
+    Reading a batch (lines, JSON, records) is Python; the stages spend most of their time in
+    compiled kernels that release the GIL. With the next batches read while the current one is in
+    a kernel, the two overlap on a second core. The items come in the same order, and an exception
+    the reader raises is raised by the consumer where the item would have come, so the run sees
+    what it would have seen reading in its own thread. Leaving the ``with`` block (the end, an
+    error, Ctrl-C) stops the reader and closes ``items`` in the reader thread. ``depth`` 0 reads
+    in the consumer's thread.
+    """
+
+    _END = object()
+    # While the reader runs, the main thread comes back from each GIL-free kernel needing the GIL to start
+    # the next step, and waits until the reader (in Python) is asked to let go: up to the switch interval,
+    # 5 ms by default, several times per batch. 1 ms lets the stages go on sooner for a few more switches.
+    switch_interval = 0.001
+
+    def __init__(self, items: Iterator[T], depth: int) -> None:
+        self.items, self.depth = items, depth
+        self._queue: queue.Queue = queue.Queue(maxsize=max(depth, 1))
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def _put(self, entry: tuple[bool, Any]) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(entry, timeout=0.05)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _read(self) -> None:
+        try:
+            for item in self.items:
+                if not self._put((True, item)):
+                    return
+            self._put((False, self._END))
+        except BaseException as exc:  # handed to the consumer, raised there
+            self._put((False, exc))
+        finally:
+            close = getattr(self.items, "close", None)
+            if close is not None:
+                with contextlib.suppress(Exception):
+                    close()
+
+    def __enter__(self) -> Iterator[T]:
+        if self.depth <= 0:
+            return iter(self.items)
+        self._interval = sys.getswitchinterval()
+        sys.setswitchinterval(min(self._interval, self.switch_interval))
+        self._thread = threading.Thread(target=self._read, name="vnnews-reader", daemon=True)
+        self._thread.start()
+        return self._consume()
+
+    def _consume(self) -> Iterator[T]:
+        while True:
+            ok, item = self._queue.get()
+            if ok:
+                yield item
+            elif item is self._END:
+                return
+            else:
+                raise item
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._thread is None:
+            close = getattr(self.items, "close", None)
+            if close is not None:
+                close()
+            return
+        self._stop.set()
+        self._thread.join(timeout=10)  # (a reader stuck in a system call is a daemon: it cannot hold the exit)
+        sys.setswitchinterval(self._interval)
+
+
 @dataclass
 class RunContext:
     """What a run's processing phase needs (shared by the local and the Ray runner)."""
@@ -306,18 +391,11 @@ def _process_locally(pipe: Pipeline, ctx: RunContext, preview_rows: int) -> None
                 "runner.resume: false to start over."
             )
     ctx.throughput.append([round(time.monotonic() - ctx.started, 3), summary.resumed_from])  # models loaded
+    batches = _stamped(read_batches(pipe.config.input, ctx.reader, start=summary.resumed_from), ctx.key_filter.key)
     try:
-        for batch in read_batches(pipe.config.input, ctx.reader, start=summary.resumed_from):
-            todo, refreshed, rejected, unchanged = ctx.key_filter.split(batch.records, state.run_id)
-            result = pipe.process_batch(todo)
-            for row in result.records:
-                row["run_id"] = state.run_id
-            state.save_batch(batch.start, batch.end, result.records,
-                             batch.quarantined + rejected + result.quarantined, unchanged, refreshed)
-            if len(summary.preview) < preview_rows:
-                summary.preview.extend(result.records[: preview_rows - len(summary.preview)])
-            ctx.progress.update(batch.size)
-            add_point(ctx.throughput, [round(time.monotonic() - ctx.started, 3), batch.end])
+        with Prefetch(batches, pipe.config.runner.prefetch_batches) as prefetched:
+            for batch in prefetched:
+                _process_batch(pipe, ctx, batch, preview_rows)
         if isinstance(ctx.throughput, Points):
             ctx.throughput.close()
         state.checkpoint()
@@ -328,6 +406,32 @@ def _process_locally(pipe: Pipeline, ctx: RunContext, preview_rows: int) -> None
     finally:
         ctx.progress.close()
     ctx.skipped.update(getattr(ctx.reader, "skipped", {}))
+
+
+def _stamped(batches: Iterator[Batch], key: str) -> Iterator[Batch]:
+    """``batches`` with :func:`~pipeline.io.records.stamp_hashes` done on every record that has ``key``
+    (what :meth:`KeyFilter.split` would do first). Hashing whole articles is Python work that needs no
+    state of the run, so it runs in the reader thread, while the main thread's stages are in kernels."""
+    for batch in batches:
+        for record in batch.records:
+            if record.get(key) is not None:
+                stamp_hashes(record)
+        yield batch
+
+
+def _process_batch(pipe: Pipeline, ctx: RunContext, batch: Batch, preview_rows: int) -> None:
+    """Key filter, stages and saving of one batch read from the input (its records stamped by :func:`_stamped`)."""
+    state, summary = ctx.state, ctx.summary
+    todo, refreshed, rejected, unchanged = ctx.key_filter.split(batch.records, state.run_id, stamped=True)
+    result = pipe.process_batch(todo)
+    for row in result.records:
+        row["run_id"] = state.run_id
+    state.save_batch(batch.start, batch.end, result.records,
+                     batch.quarantined + rejected + result.quarantined, unchanged, refreshed)
+    if len(summary.preview) < preview_rows:
+        summary.preview.extend(result.records[: preview_rows - len(summary.preview)])
+    ctx.progress.update(batch.size)
+    add_point(ctx.throughput, [round(time.monotonic() - ctx.started, 3), batch.end])
 
 
 def run_job(pipe: Pipeline, preview_rows: int = 10) -> RunSummary:

@@ -491,8 +491,13 @@ class KeyFilter:
         """The new input fields of a refreshed row; its model fields are added at commit."""
         return {**output_row(record, self.include_text), "config_hash": self.config_hash, "run_id": run_id}
 
-    def split(self, records: list[Record], run_id: str) -> tuple[list[Record], list[Record], list[Quarantined], int]:
-        """(rows to process, refreshed rows, quarantined rows, count of unchanged rows)."""
+    def split(self, records: list[Record], run_id: str,
+              stamped: bool = False) -> tuple[list[Record], list[Record], list[Quarantined], int]:
+        """(rows to process, refreshed rows, quarantined rows, count of unchanged rows).
+
+        Records with a key get :func:`~pipeline.io.records.stamp_hashes` first, unless ``stamped`` says the
+        caller already stamped every record that has one (the local runner does it in its reader thread).
+        """
         todo, refreshed, rejected, unchanged = [], [], [], 0
         keyed = [record.get(self.key) is not None for record in records]
         fresh = iter(self.seen.add_all([str(r.get(self.key)) for r, has in zip(records, keyed, strict=True) if has]))
@@ -501,11 +506,15 @@ class KeyFilter:
             if not has_key:
                 problem = self.missing(record)
             else:
-                stamp_hashes(record)
+                if not stamped:
+                    stamp_hashes(record)
                 if not next(fresh):
                     problem = self._duplicate(record)
             if problem is not None:
                 rejected.append(problem)
+                continue
+            if not self.known:  # (no earlier output to compare with: every row is processed)
+                todo.append(record)
                 continue
             verdict = self.verdict(record)
             if verdict == "unchanged":

@@ -25,8 +25,10 @@ forum questions typed without accents and sports calendars full of foreign names
 
 from __future__ import annotations
 
+import os
 import re
 from functools import lru_cache
+from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:
@@ -57,14 +59,94 @@ class LanguageVerdicts(NamedTuple):
     no_diacritics: list[int]  # indices of texts kept as Vietnamese typed without diacritics
 
 
+# The identifier's arrays as py3langid holds them once limited to ISO 639-1 languages (see _identifier).
+_MODEL_ARRAYS = ("ptc", "pc", "classes", "nextmove", "row", "output")
+
+
 @lru_cache(maxsize=1)
 def _identifier():
-    """py3langid's model limited to ISO 639-1 languages, loaded once (about 1 s) when first needed."""
+    """py3langid's model limited to ISO 639-1 languages, loaded once when first needed.
+
+    The model ships LZMA-compressed (4 MB, 68 MB unpacked): unpacking it took most of a second at
+    the first doubtful text of every job. So the unpacked arrays, already limited to ISO 639-1, are
+    kept as ``.npy`` files beside numba's kernels in ``pipeline/text/__pycache__`` (as the scan
+    tables are), under a key of the model file's bytes, the py3langid version and this file, and
+    mapped from there: a job reads only the pages the identifier touches. The identifier is the
+    same object py3langid builds (same arrays, same classes); a missing, stale or unreadable cache
+    is rebuilt from the model, and a folder that cannot be written is no error.
+    """
+    from py3langid.langid import LanguageIdentifier
+
+    cached = _cached_model()
+    if cached is not None:
+        ptc, pc, classes, nextmove, row, output = cached
+        return LanguageIdentifier(ptc, pc, classes, nextmove, output, tk_row=row)
+    identifier = _identifier_from_package()
+    _save_model(identifier)
+    return identifier
+
+
+def _identifier_from_package():
+    """The identifier as py3langid loads it from its wheel, limited to two-letter (ISO 639-1) codes."""
     from py3langid.langid import MODEL_FILE, LanguageIdentifier
 
     identifier = LanguageIdentifier.from_model_file(MODEL_FILE)
     identifier.set_languages(sorted({lang for lang in identifier.nb_classes if len(lang) == 2}))
     return identifier
+
+
+def _model_cache() -> Path | None:
+    """Where the unpacked model lives: ``pipeline/text/__pycache__/langid.<key>``, or None without py3langid."""
+    import hashlib
+    from importlib.metadata import version
+
+    import numpy as np
+    from py3langid.langid import MODEL_DIR, MODEL_FILE
+
+    model = Path(MODEL_DIR) / MODEL_FILE
+    try:
+        digest = hashlib.sha256(model.read_bytes())
+    except OSError:
+        return None
+    digest.update(f"{version('py3langid')} {np.__version__}".encode())
+    digest.update(Path(__file__).read_bytes())
+    return Path(__file__).parent / "__pycache__" / f"langid.{digest.hexdigest()[:16]}"
+
+
+def _cached_model() -> tuple | None:
+    import numpy as np
+
+    folder = _model_cache()
+    if folder is None:
+        return None
+    try:
+        arrays = {name: np.load(folder / f"{name}.npy", mmap_mode="r", allow_pickle=False) for name in _MODEL_ARRAYS}
+    except (OSError, ValueError):
+        return None
+    plain = {name: np.asarray(value) for name, value in arrays.items()}  # ndarrays over the mapped files
+    return (plain["ptc"], plain["pc"], plain["classes"].tolist(), plain["nextmove"], plain["row"].tolist(),
+            plain["output"].tolist())
+
+
+def _save_model(identifier) -> None:
+    import numpy as np
+
+    folder = _model_cache()
+    if folder is None:
+        return
+    arrays = {"ptc": identifier.nb_ptc, "pc": identifier.nb_pc, "classes": np.array(identifier.nb_classes),
+              "nextmove": np.frombuffer(identifier.tk_nextmove, dtype=f"u{identifier.tk_nextmove.itemsize}"),
+              "row": np.array(identifier.tk_row, dtype=np.int64), "output": np.array(identifier.tk_output, np.int64)}
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        for name, value in arrays.items():  # each file atomic; the cache counts only when all are there
+            tmp = folder / f".{name}.{os.getpid()}.tmp"
+            with open(tmp, "wb") as fh:
+                np.save(fh, np.ascontiguousarray(value), allow_pickle=False)
+            os.replace(tmp, folder / f"{name}.npy")
+    except OSError:
+        pass
+
 
 
 def identify(text: str) -> str:

@@ -221,7 +221,7 @@ def build_scan_tables() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return flags, packed, verdict
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, parallel=True, nogil=True)
 def _scan(cp, offsets, flags, packed, verdict, status, counts):
     n_docs = offsets.shape[0] - 1
     for d in prange(n_docs):

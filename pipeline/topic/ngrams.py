@@ -12,13 +12,16 @@ a few million n-grams have probability ~1e-7), so the model needs no pickle and 
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 import numba
 import numpy as np
-import scipy.sparse as sp
 from numba import njit, prange
 
 from pipeline.text.scan import encode_batch  # (UTF-16 when possible)
+
+if TYPE_CHECKING:  # (scipy.sparse takes 0.06 s to import; prediction never builds a matrix)
+    import scipy.sparse as sp
 
 _FNV_OFFSET = np.uint64(14695981039346656037)
 _FNV_PRIME = np.uint64(1099511628211)
@@ -36,8 +39,41 @@ def char_table() -> np.ndarray:
     """Per BMP code point: its lower case if it is a ``\\w`` character (what ``re`` would do), else 0.
 
     One table for both questions, so the kernel does one lookup per character (no word
-    character is NUL or lower-cases to it).
+    character is NUL or lower-cases to it). Building it asks Python about every BMP code point
+    (about 0.1 s, at the start of every job that classifies), so it is kept in
+    ``pipeline/topic/__pycache__`` beside numba's compiled kernels, under a key of what it depends
+    on (Python, its Unicode database, this file); a missing or unreadable file is rebuilt, a folder
+    that cannot be written is no error.
     """
+    import hashlib
+    import os
+    import sys
+    import unicodedata
+    from pathlib import Path
+
+    key = hashlib.sha256(f"{sys.version_info[:3]} {unicodedata.unidata_version}".encode())
+    key.update(Path(__file__).read_bytes())
+    cache = Path(__file__).parent / "__pycache__" / f"char_table.{key.hexdigest()[:16]}.npy"
+    try:
+        table = np.load(cache, allow_pickle=False)
+        if table.shape == (TABLE_SIZE,) and table.dtype == np.uint32:
+            return table
+    except (OSError, ValueError):
+        pass
+    table = build_char_table()
+    try:
+        cache.parent.mkdir(exist_ok=True)
+        tmp = cache.with_name(f".{cache.name}.{os.getpid()}.tmp")
+        with open(tmp, "wb") as fh:
+            np.save(fh, table, allow_pickle=False)
+        os.replace(tmp, cache)
+    except OSError:
+        pass
+    return table
+
+
+def build_char_table() -> np.ndarray:
+    """The table of :func:`char_table`, computed."""
     lower_word = np.zeros(TABLE_SIZE, dtype=np.uint32)
     for code in range(TABLE_SIZE):
         char = chr(code)
@@ -330,7 +366,7 @@ def _tfidf_rows(cp, offsets, lower_word, tone_src, tone_dst, tone_last, ngram_ma
     return indptr, indices, data
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, parallel=True, nogil=True)
 def _tfidf_scores(cp, offsets, lower_word, tone_src, tone_dst, tone_last, ngram_max, char_min, char_max,
                   drop_digits, stop, table, idf, sublinear, coef, intercept, n_blocks):
     """``transform(texts) @ coef + intercept`` without building the matrix: the prediction hot path.
@@ -465,6 +501,8 @@ class NgramTfidfVectorizer:
 
     def transform(self, texts: list[str]) -> sp.csr_matrix:
         """L2-normalized TF-IDF rows (float32 CSR), one per text."""
+        import scipy.sparse as sp
+
         table = self._lookup_table()
         blocks = []
         for start in range(0, max(len(texts), 1), self.chunk_size):

@@ -438,3 +438,20 @@ def test_gzip_jsonl_survives_any_lines(tmp_path, lines):
     blob = gzip.compress(b"\n".join(lines))
     path.write_bytes(blob[: max(2, len(blob) - len(lines))])  # often truncated
     _drain(JsonlReader(path).rows())
+
+
+@pytest.mark.parametrize("pieces", [
+    [b'{"id": 1}\n'] * 5,
+    [b'{"id": 1}\r\n'] * 5 + [b'{"id": 2}'],
+    [b'{"id": 1}\r'] * 7,
+    [b'{"id": 1, "text": "' + b"x" * 400_000 + b'"}\n'] * 3 + [b'{"id": 2}\r'] * 4 + [b'{"id": 3}\n'],
+    [b'{"id": 1}\r'] * 3 + [b'{"id": 1, "text": "' + b"x" * 1_500_000 + b'"}\n'] * 2,
+])
+def test_estimate_total_counts_line_breaks_in_every_block(tmp_path, pieces):
+    """The row estimate is max(LF count, CR count) plus an unterminated last line, whichever blocks the CRs
+    are in (CRs are only counted in blocks that hold one)."""
+    data = b"".join(pieces)
+    path = tmp_path / "rows.jsonl"
+    path.write_bytes(data)
+    expected = max(data.count(b"\n"), data.count(b"\r")) + (data[-1:] not in (b"\n", b"\r"))
+    assert JsonlReader(path).estimate_total() == expected

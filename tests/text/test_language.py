@@ -105,3 +105,50 @@ def test_no_vntc_train_article_is_quarantined_as_foreign(shared_data):
     problems, no_diacritics = language_verdicts(cleaned, counts)
     assert [(i, problem) for i, problem in enumerate(problems) if problem] == []
     assert len(no_diacritics) >= 15  # the forum questions typed without accents, now kept
+
+
+def test_identifier_is_unpacked_once_and_classifies_as_py3langid(tmp_path, monkeypatch):
+    """The first use unpacks py3langid's LZMA model into .npy files; later processes map those instead of
+    unpacking again (most of a second per job), and the identifier decides exactly as py3langid's own."""
+    import lzma
+
+    from pipeline.text import language
+
+    texts = [VI, NO_DIACRITICS, CALENDAR, EN, FR, ZH, "Xin chào"]
+    reference = language._identifier_from_package()
+    monkeypatch.setattr(language, "_model_cache", lambda: tmp_path / "langid")
+    language._identifier.cache_clear()
+    try:
+        first = language._identifier()
+        assert sorted(p.name for p in (tmp_path / "langid").iterdir()) == sorted(
+            f"{name}.npy" for name in language._MODEL_ARRAYS)
+        language._identifier.cache_clear()
+
+        def no_unpacking(*args, **kwargs):
+            raise AssertionError("the model was unpacked again")
+
+        monkeypatch.setattr(lzma, "open", no_unpacking)
+        cached = language._identifier()
+        for identifier in (first, cached):
+            assert identifier.nb_classes == reference.nb_classes
+            for text in texts:
+                assert identifier._decide(text[:2000]).tobytes() == reference._decide(text[:2000]).tobytes()
+        assert [cached.classify(t)[0] for t in texts[3:6]] == ["en", "fr", "zh"]
+    finally:
+        language._identifier.cache_clear()
+
+
+def test_unreadable_identifier_cache_is_rebuilt(tmp_path, monkeypatch):
+    from pipeline.text import language
+
+    folder = tmp_path / "langid"
+    monkeypatch.setattr(language, "_model_cache", lambda: folder)
+    language._identifier.cache_clear()
+    try:
+        language._identifier()
+        (folder / "nextmove.npy").write_bytes(b"not an array")
+        language._identifier.cache_clear()
+        assert language._identifier().classify(EN)[0] == "en"
+        assert (folder / "nextmove.npy").stat().st_size > 1000
+    finally:
+        language._identifier.cache_clear()

@@ -87,3 +87,15 @@ def test_stop_syllables_are_skipped_in_any_case_and_tone_style():
     vec = NgramTfidfVectorizer(min_df=1, max_df=1.0, stop_syllables=["NLĐ", "hoà"]).fit(["(NLĐ)- hòa bình", "bình yên"])
     assert vec.n_features == 3  # "bình", "yên", "bình yên": neither "nlđ" nor "hòa" (nor n-grams with them)
     assert vec.transform(["nlđ hoà"]).nnz == 0
+
+
+def test_char_table_is_kept_beside_the_kernels_and_equals_the_computed_one():
+    from pathlib import Path
+
+    from pipeline.topic import ngrams
+
+    ngrams.char_table.cache_clear()
+    table = ngrams.char_table()
+    assert np.array_equal(table, ngrams.build_char_table())
+    saved = list((Path(ngrams.__file__).parent / "__pycache__").glob("char_table.*.npy"))
+    assert saved and any(np.array_equal(np.load(path), table) for path in saved)

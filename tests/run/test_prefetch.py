@@ -1,0 +1,128 @@
+"""The local runner's reading thread (:class:`pipeline.run.local.Prefetch`) and what a topic-only job writes.
+
+The kill-and-rerun guarantees with the reader thread on (the default) are tested in
+tests/e2e/test_reliability.py and tests/e2e/test_reruns.py; here: order, errors and shutdown of the reader,
+and that the rows a topic-only job writes over real VNTC articles are the ones recorded from the
+runner before the reader thread, the OpenMP wait policy and the cached model tables existed.
+"""
+
+from __future__ import annotations
+
+import gzip
+import itertools
+import json
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from pipeline.run.local import Prefetch
+
+ROOT = Path(__file__).resolve().parents[2]
+VNNEWS = str(Path(sys.executable).parent / "vnnews")
+EXPECTED = ROOT / "tests" / "fixtures" / "topic_only_vntc_expected.jsonl.gz"
+EVERY = 40  # the fixture holds VNTC train rows 0, 40, 80, ...
+
+
+def test_prefetch_keeps_order_and_reads_ahead():
+    produced = []
+
+    def items():
+        for i in range(20):
+            produced.append(i)
+            yield i
+
+    with Prefetch(items(), 3) as batches:
+        first = next(batches)
+        deadline = time.monotonic() + 5
+        while len(produced) < 4 and time.monotonic() < deadline:  # 1 taken + 3 waiting
+            time.sleep(0.01)
+        assert first == 0 and len(produced) >= 4
+        assert [first, *batches] == list(range(20))
+
+
+def test_prefetch_raises_the_readers_error_where_the_item_would_have_come():
+    def items():
+        yield 1
+        yield 2
+        raise ValueError("row 3 is broken")
+
+    seen = []
+    with pytest.raises(ValueError, match="row 3 is broken"), Prefetch(items(), 2) as batches:
+        for item in batches:
+            seen.append(item)
+    assert seen == [1, 2]
+
+
+@pytest.mark.parametrize("depth", [0, 2])
+def test_leaving_early_stops_the_reader_and_closes_the_items(depth):
+    closed = threading.Event()
+    interval = sys.getswitchinterval()
+
+    def items():
+        try:
+            yield from itertools.count()
+        finally:
+            closed.set()
+
+    with pytest.raises(KeyboardInterrupt), Prefetch(items(), depth) as batches:
+        for item in batches:
+            if item == 5:
+                raise KeyboardInterrupt
+    assert closed.wait(5)
+    assert not [t for t in threading.enumerate() if t.name == "vnnews-reader"]
+    assert sys.getswitchinterval() == interval
+
+
+@pytest.fixture(scope="module")
+def vntc_sample(shared_data: Path, tmp_path_factory) -> Path:
+    """Every 40th line of VNTC train, as it is in the file (id, label, source, text)."""
+    path = tmp_path_factory.mktemp("vntc") / "sample.jsonl"
+    with gzip.open(shared_data / "vntc" / "train.jsonl.gz", "rt", encoding="utf-8") as fh, \
+            open(path, "w", encoding="utf-8") as out:
+        out.writelines(itertools.islice(fh, 0, None, EVERY))
+    return path
+
+
+def _topic_only(input_path: Path, output: Path, *extra: str) -> list[list]:
+    """Run the quickstart job without the summarizer (the throughput benchmark's topic-only job);
+    its output rows without ``run_id``, as (field, value) lists so that field order counts too."""
+    subprocess.run([VNNEWS, "run", str(ROOT / "configs" / "quickstart.yaml"), "-q",
+                    "--set", f"input.path={input_path}", "--set", f"output.path={output}",
+                    "--set", "summarize.enabled=false", "--set", "input.title_field=null", *extra],
+                   check=True, cwd=ROOT, capture_output=True)
+    with open(output, encoding="utf-8") as fh:
+        return [[[k, v] for k, v in json.loads(line).items() if k != "run_id"] for line in fh]
+
+
+def test_topic_only_output_on_vntc_is_the_recorded_one(vntc_sample, tmp_path):
+    """Ids, hashes, topics, scores and top 3 of 844 VNTC articles, field order included, as the runner of
+    commit 522d53f wrote them (every 40th row of its output over VNTC train, ``run_id`` left out).
+    A retrained topic model changes ``config_hash`` and the topics: then the rows cannot match (the test
+    skips and says so), and the rows must be recorded again from a runner known to be right: rows 0, 40,
+    80... of ``benchmarks/whole_process.py``'s topic-only output over VNTC train, ``run_id`` dropped,
+    one JSON object a line, gzipped to ``tests/fixtures/topic_only_vntc_expected.jsonl.gz``."""
+    with gzip.open(EXPECTED, "rt", encoding="utf-8") as fh:
+        expected = [[[k, v] for k, v in json.loads(line).items()] for line in fh]
+    rows = _topic_only(vntc_sample, tmp_path / "out.jsonl")
+    recorded_hash, current_hash = dict(expected[0])["config_hash"], dict(rows[0])["config_hash"]
+    if current_hash != recorded_hash:
+        pytest.skip(f"the topic model or the job's settings changed since {EXPECTED.name} was recorded "
+                    f"(config_hash {current_hash}, recorded {recorded_hash}): record it again")
+    assert len(rows) == len(expected) == 844
+    assert rows == expected
+
+
+def test_reading_in_a_thread_changes_no_output(vntc_sample, tmp_path):
+    """The same job with the reader thread (default) and without (runner.prefetch_batches=0), with a
+    batch size that leaves a short last batch: the same rows, quarantine and counts."""
+    small = ("--set", "input.batch_size=100")
+    threaded = _topic_only(vntc_sample, tmp_path / "a.jsonl", *small)
+    inline = _topic_only(vntc_sample, tmp_path / "b.jsonl", *small, "--set", "runner.prefetch_batches=0")
+    assert threaded == inline and len(threaded) == 844
+    for name in ("a", "b"):
+        manifest = json.loads((tmp_path / f"{name}.manifest.json").read_text(encoding="utf-8"))
+        assert manifest["counts"] == {"read": 844, "written": 844, "quarantined": 0, "unchanged": 0, "refreshed": 0}
