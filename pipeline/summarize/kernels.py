@@ -18,8 +18,8 @@ from functools import lru_cache
 import numpy as np
 from numba import njit
 
-_FNV_OFFSET = np.uint64(14695981039346656037)
-_FNV_PRIME = np.uint64(1099511628211)
+from pipeline.text.hashing import FNV_OFFSET, FNV_PRIME, splitmix64
+
 _PAIR_SALT = np.uint64(0x9E3779B97F4A7C15)
 TABLE_SIZE = 0x10000  # code points above the BMP count as separators (rare in news text)
 
@@ -66,24 +66,13 @@ def char_tables() -> tuple[np.ndarray, np.ndarray]:
 
 
 @njit(cache=True, inline="always")
-def _mix(h):
-    # splitmix64 finalizer: the unigram and pair keys below do not collide by construction of their inputs
-    h = h ^ (h >> np.uint64(33))
-    h = h * np.uint64(0xFF51AFD7ED558CCD)
-    h = h ^ (h >> np.uint64(33))
-    h = h * np.uint64(0xC4CEB9FE1A85EC53)
-    h = h ^ (h >> np.uint64(33))
-    return h
-
-
-@njit(cache=True, inline="always")
 def _unigram_key(h):
-    return _mix(h)
+    return splitmix64(h)
 
 
 @njit(cache=True, inline="always")
 def _pair_key(a, b):
-    return _mix(a * _PAIR_SALT + b + np.uint64(1))
+    return splitmix64(a * _PAIR_SALT + b + np.uint64(1))
 
 
 @njit(cache=True, inline="always")
@@ -98,17 +87,17 @@ def _vocabulary_keys(cp, offsets, lower):
     n = offsets.shape[0] - 1
     keys = np.empty(n, dtype=np.uint64)
     for t in range(n):
-        h = _FNV_OFFSET
-        first = _FNV_OFFSET
+        h = FNV_OFFSET
+        first = FNV_OFFSET
         pair = False
         for i in range(offsets[t], offsets[t + 1]):
             c = cp[i]
             if c == 32 and not pair:
                 pair = True
                 first = h
-                h = _FNV_OFFSET
+                h = FNV_OFFSET
                 continue
-            h = (h ^ np.uint64(lower[c] if c < TABLE_SIZE else c)) * _FNV_PRIME
+            h = (h ^ np.uint64(lower[c] if c < TABLE_SIZE else c)) * FNV_PRIME
         keys[t] = _pair_key(first, h) if pair else _unigram_key(h)
     return keys
 
@@ -167,12 +156,12 @@ def _tokenize(cp, start, end, lower, flags, tok_start, tok_end, tok_hash, tok_di
             i += 1
             continue
         s = i
-        h = _FNV_OFFSET
+        h = FNV_OFFSET
         digit = False
         while i < end and _flag(cp, i, flags, WORD):
             c = cp[i]
             digit = digit or (flags[c] & DIGIT) != 0
-            h = (h ^ np.uint64(lower[c])) * _FNV_PRIME
+            h = (h ^ np.uint64(lower[c])) * FNV_PRIME
             i += 1
         tok_start[pos] = s
         tok_end[pos] = i
@@ -355,7 +344,7 @@ def _article(cp, offs, t0, n, lower, flags, keys, rows, idf_padded, weighted, tr
     mask = np.uint64(size - 1)
     for t in range(pos):
         h = tok_hash[t]
-        s = _mix(h) & mask
+        s = splitmix64(h) & mask
         while slot_id[s] >= 0 and slot_key[s] != h:
             s = (s + np.uint64(1)) & mask
         if slot_id[s] < 0:
@@ -571,7 +560,7 @@ def _article(cp, offs, t0, n, lower, flags, keys, rows, idf_padded, weighted, tr
     for i in range(n):
         for t in range(starts[i], starts[i] + sizes[i] - 1):
             key = ids[t] * width + ids[t + 1]
-            s = np.int64(_mix(np.uint64(key)) & np.uint64(pmask))
+            s = np.int64(splitmix64(np.uint64(key)) & np.uint64(pmask))
             while pslot_id[s] >= 0 and pslot_key[s] != key:
                 s = (s + 1) & pmask
             if pslot_id[s] < 0:
@@ -596,7 +585,7 @@ def _article(cp, offs, t0, n, lower, flags, keys, rows, idf_padded, weighted, tr
     n_title_pairs = np.unique(title_keys).shape[0] if n_title > 1 else 0
     for t in range(n_title - 1):
         key = title_keys[t]
-        s = np.int64(_mix(np.uint64(key)) & np.uint64(pmask))
+        s = np.int64(splitmix64(np.uint64(key)) & np.uint64(pmask))
         while pslot_id[s] >= 0 and pslot_key[s] != key:
             s = (s + 1) & pmask
         if pslot_id[s] >= 0:

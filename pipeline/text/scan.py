@@ -25,6 +25,7 @@ import os
 import re
 import sys
 import unicodedata
+from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
 from typing import NamedTuple
@@ -152,33 +153,47 @@ def _tables_cache() -> Path:
     return Path(__file__).parent / "__pycache__" / f"scan_tables.{_tables_key()}.npz"
 
 
+def cached_arrays(cache: Path, build: Callable[[], dict[str, np.ndarray]],
+                  valid: Callable[[dict[str, np.ndarray]], bool]) -> dict[str, np.ndarray]:
+    """Arrays that ``build`` computes, kept in the ``.npz`` file ``cache`` (no pickle) for the next process.
+
+    For tables that walk every BMP code point in Python: the caller names the file under a key of
+    everything the arrays depend on. A missing, unreadable or invalid file is rebuilt and written
+    atomically (another process may be reading it); a folder that cannot be written is no error.
+    """
+    try:
+        with np.load(cache, allow_pickle=False) as saved:
+            arrays = {name: saved[name] for name in saved.files}
+        if valid(arrays):
+            return arrays
+    except (OSError, ValueError, KeyError):
+        pass
+    arrays = build()
+    try:
+        cache.parent.mkdir(exist_ok=True)
+        tmp = cache.with_name(f".{cache.name}.{os.getpid()}.tmp")
+        with open(tmp, "wb") as fh:
+            np.savez(fh, **arrays)
+        os.replace(tmp, cache)
+    except OSError:
+        pass
+    return arrays
+
+
 @lru_cache(maxsize=1)
 def scan_tables() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per BMP code point its flags and packed letter counts, and the three-character verdicts.
 
     Building them walks every BMP code point in Python (about half a second), so they are kept
-    beside numba's compiled kernels in ``pipeline/text/__pycache__``, under a key of everything they
-    depend on; a missing, stale or unreadable file is rebuilt, a folder that cannot be written is
-    no error.
+    beside numba's compiled kernels in ``pipeline/text/__pycache__`` (:func:`cached_arrays`), under
+    a key of everything they depend on.
     """
-    cache = _tables_cache()
-    try:
-        with np.load(cache, allow_pickle=False) as saved:
-            tables = tuple(saved[name] for name in TABLE_NAMES)
-        if [t.shape for t in tables] == [(TABLE_SIZE,), (TABLE_SIZE,), (1 << 12,)]:
-            return tables
-    except (OSError, ValueError, KeyError):
-        pass
-    tables = build_scan_tables()
-    try:
-        cache.parent.mkdir(exist_ok=True)
-        tmp = cache.with_name(f".{cache.name}.{os.getpid()}.tmp")
-        with open(tmp, "wb") as fh:
-            np.savez(fh, **dict(zip(TABLE_NAMES, tables, strict=True)))
-        os.replace(tmp, cache)
-    except OSError:
-        pass
-    return tables
+    arrays = cached_arrays(
+        _tables_cache(),
+        lambda: dict(zip(TABLE_NAMES, build_scan_tables(), strict=True)),
+        lambda a: [a.get(n, np.zeros(0)).shape for n in TABLE_NAMES] == [(TABLE_SIZE,), (TABLE_SIZE,), (1 << 12,)],
+    )
+    return tuple(arrays[name] for name in TABLE_NAMES)
 
 
 def build_scan_tables() -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -18,13 +18,12 @@ import numba
 import numpy as np
 from numba import njit, prange
 
-from pipeline.text.scan import encode_batch  # (UTF-16 when possible)
+from pipeline.text.hashing import FNV_OFFSET, FNV_PRIME, splitmix64
+from pipeline.text.scan import cached_arrays, encode_batch  # (UTF-16 when possible)
 
 if TYPE_CHECKING:  # (scipy.sparse takes 0.06 s to import; prediction never builds a matrix)
     import scipy.sparse as sp
 
-_FNV_OFFSET = np.uint64(14695981039346656037)
-_FNV_PRIME = np.uint64(1099511628211)
 _WORD_SALT = np.uint64(0x9E3779B97F4A7C15)
 _CHAR_SALT = np.uint64(0xC2B2AE3D27D4EB4F)
 _EMPTY = np.uint64(0)
@@ -46,30 +45,19 @@ def char_table() -> np.ndarray:
     that cannot be written is no error.
     """
     import hashlib
-    import os
     import sys
     import unicodedata
     from pathlib import Path
 
     key = hashlib.sha256(f"{sys.version_info[:3]} {unicodedata.unidata_version}".encode())
     key.update(Path(__file__).read_bytes())
-    cache = Path(__file__).parent / "__pycache__" / f"char_table.{key.hexdigest()[:16]}.npy"
-    try:
-        table = np.load(cache, allow_pickle=False)
-        if table.shape == (TABLE_SIZE,) and table.dtype == np.uint32:
-            return table
-    except (OSError, ValueError):
-        pass
-    table = build_char_table()
-    try:
-        cache.parent.mkdir(exist_ok=True)
-        tmp = cache.with_name(f".{cache.name}.{os.getpid()}.tmp")
-        with open(tmp, "wb") as fh:
-            np.save(fh, table, allow_pickle=False)
-        os.replace(tmp, cache)
-    except OSError:
-        pass
-    return table
+    cache = Path(__file__).parent / "__pycache__" / f"char_table.{key.hexdigest()[:16]}.npz"
+    arrays = cached_arrays(
+        cache,
+        lambda: {"lower_word": build_char_table()},
+        lambda a: a.get("lower_word", np.zeros(0)).shape == (TABLE_SIZE,) and a["lower_word"].dtype == np.uint32,
+    )
+    return arrays["lower_word"]
 
 
 def build_char_table() -> np.ndarray:
@@ -109,21 +97,17 @@ def stop_hashes(syllables: tuple[str, ...], style: str) -> np.ndarray:
 
     hashes = set()
     for syllable in syllables:
-        h = int(_FNV_OFFSET)
+        h = int(FNV_OFFSET)
         for char in set_tone_style(nfc(syllable).lower(), style):
-            h = ((h ^ ord(char)) * int(_FNV_PRIME)) & 0xFFFFFFFFFFFFFFFF
+            h = ((h ^ ord(char)) * int(FNV_PRIME)) & 0xFFFFFFFFFFFFFFFF
         hashes.add(h)
     return np.array(sorted(hashes), dtype=np.uint64)
 
 
 @njit(cache=True, inline="always")
 def _mix(h):
-    # splitmix64 finalizer: spreads FNV bits so the low bits index the hash table well
-    h = h ^ (h >> np.uint64(33))
-    h = h * np.uint64(0xFF51AFD7ED558CCD)
-    h = h ^ (h >> np.uint64(33))
-    h = h * np.uint64(0xC4CEB9FE1A85EC53)
-    h = h ^ (h >> np.uint64(33))
+    # splitmix64 spreads FNV bits so the low bits index the hash table well; 0 marks an empty slot
+    h = splitmix64(h)
     if h == _EMPTY:
         h = np.uint64(1)
     return h
@@ -193,14 +177,14 @@ def _fill_grams(cp, start, end, lower_word, tone_src, tone_dst, tone_last, ngram
         # (which the tone style may still rewrite)
         length = 0
         has_digit = False
-        head = _FNV_OFFSET
+        head = FNV_OFFSET
         while True:
             if 48 <= ch <= 57:
                 has_digit = True
             length += 1
             buf[length] = ch
             if length >= 3:
-                head = (head ^ np.uint64(buf[length - 2])) * _FNV_PRIME
+                head = (head ^ np.uint64(buf[length - 2])) * FNV_PRIME
             if i >= end:
                 break
             c = cp[i]
@@ -218,7 +202,7 @@ def _fill_grams(cp, start, end, lower_word, tone_src, tone_dst, tone_last, ngram
                     break
         h = head
         for k in range(max(1, length - 1), length + 1):
-            h = (h ^ np.uint64(buf[k])) * _FNV_PRIME
+            h = (h ^ np.uint64(buf[k])) * FNV_PRIME
         if (stop_bits >> (h & np.uint64(63))) & np.uint64(1) and _in_sorted(stop, h):
             continue
         toks[nt] = h
@@ -229,9 +213,9 @@ def _fill_grams(cp, start, end, lower_word, tone_src, tone_dst, tone_last, ngram
             padded = length + 2
             for m in range(char_min, char_max + 1):
                 for s in range(0, padded - m + 1):
-                    g = _FNV_OFFSET ^ np.uint64(m)
+                    g = FNV_OFFSET ^ np.uint64(m)
                     for k in range(s, s + m):
-                        g = (g ^ np.uint64(buf[k])) * _FNV_PRIME
+                        g = (g ^ np.uint64(buf[k])) * FNV_PRIME
                     out[count] = _mix(g ^ _CHAR_SALT)
                     count += 1
     for t in range(nt):

@@ -97,5 +97,5 @@ def test_char_table_is_kept_beside_the_kernels_and_equals_the_computed_one():
     ngrams.char_table.cache_clear()
     table = ngrams.char_table()
     assert np.array_equal(table, ngrams.build_char_table())
-    saved = list((Path(ngrams.__file__).parent / "__pycache__").glob("char_table.*.npy"))
-    assert saved and any(np.array_equal(np.load(path), table) for path in saved)
+    saved = list((Path(ngrams.__file__).parent / "__pycache__").glob("char_table.*.npz"))
+    assert saved and any(np.array_equal(np.load(path)["lower_word"], table) for path in saved)
