@@ -75,6 +75,14 @@ def test_string_features_match_their_python_definitions(tiny_vectors, title, art
     assert np.isfinite(features).all()
 
 
+def test_the_kernel_writes_one_column_per_feature_name(tiny_vectors):
+    from pipeline.summarize import kernels
+
+    assert len(FEATURE_NAMES) == kernels.N_FEATURES
+    features = candidate_features("Tiêu đề", ["Một câu có chữ.", "Câu hai."], tiny_vectors)[1]
+    assert features.shape == (2, len(FEATURE_NAMES))
+
+
 def _choices(model, rows):
     titles = [r.get("title") or "" for r in rows]
     chosen = model.select_batch(titles, [split_sentences(r["body"]) for r in rows])
