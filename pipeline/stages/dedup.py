@@ -30,6 +30,7 @@ import logging
 import os
 import shutil
 import uuid
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -113,7 +114,10 @@ class SignatureStore:
         self.spec = spec
 
     def files(self) -> list[Path]:
-        return sorted(self.directory.glob("*.npz")) if self.directory.exists() else []
+        """The stored batches (a write killed midway leaves only a hidden ``.*.tmp`` file, never listed)."""
+        if not self.directory.exists():
+            return []
+        return sorted(p for p in self.directory.glob("*.npz") if not p.name.startswith("."))
 
     def load(self, wanted: set[tuple[str, str]]) -> dict[tuple[str, str], np.ndarray]:
         found: dict[tuple[str, str], np.ndarray] = {}
@@ -121,7 +125,7 @@ class SignatureStore:
             try:
                 with np.load(path, allow_pickle=False) as data:
                     keys, hashes, signatures = data["key"], data["content_hash"], data["signature"]
-            except (OSError, ValueError, KeyError) as exc:  # a damaged file: its rows are signed again or not indexed
+            except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:  # damaged: its rows are signed again
                 log.warning("dedup: cannot read %s (%s); ignoring it", path, exc)
                 continue
             for i, pair in enumerate(zip(keys.tolist(), hashes.tolist(), strict=True)):
@@ -136,7 +140,7 @@ class SignatureStore:
         self.directory.mkdir(parents=True, exist_ok=True)
         (self.directory / "settings.json").write_text(json.dumps(self.spec), encoding="utf-8")
         path = self.directory / f"{name or uuid.uuid4().hex}.npz"
-        tmp = path.with_name(f".{path.stem}.tmp.npz")
+        tmp = path.with_name(f".{path.name}.tmp")
         with open(tmp, "wb") as fh:
             np.savez(fh, key=np.array(keys, dtype=str), content_hash=np.array(hashes, dtype=str),
                      signature=np.asarray(signatures, dtype=np.uint32))
@@ -150,7 +154,7 @@ class SignatureStore:
         pairs = list(keep)
         signatures = np.stack([keep[p] for p in pairs]) if pairs else np.empty((0, 0), dtype=np.uint32)
         self.append([k for k, _ in pairs], [h for _, h in pairs], signatures, name=f"compact-{uuid.uuid4().hex}")
-        for path in old:
+        for path in [*old, *self.directory.glob(".*.tmp")]:  # (and what killed writes left)
             path.unlink(missing_ok=True)
         for other in self.root.iterdir():
             if other.is_dir() and other != self.directory:

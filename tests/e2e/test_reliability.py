@@ -70,26 +70,36 @@ def _committed(output: Path) -> int:
 
 
 def _wait_for_new_parts(proc: subprocess.Popen, output: Path, before: set[str], count: int = 1,
-                        timeout: float = 300) -> None:
-    """Until the run has written ``count`` parts (batches) of its own, or ended."""
+                        timeout: float = 300) -> float:
+    """Until the run has written ``count`` parts of its own, or ended; returns the seconds between two parts
+    as seen meanwhile (a batch with ``checkpoint_seconds: 0``), 0.0 when fewer than two were seen apart."""
     deadline = time.monotonic() + timeout
-    while proc.poll() is None and len({p.name for p in _parts(output)} - before) < count:
+    seen: list[tuple[float, int]] = []
+    while proc.poll() is None:
+        new = len({p.name for p in _parts(output)} - before)
+        if new and (not seen or new > seen[-1][1]):
+            seen.append((time.monotonic(), new))
+        if new >= count:
+            break
         if time.monotonic() > deadline:
             proc.kill()
             raise AssertionError(f"no batch was committed to a part within {timeout} s")
-        time.sleep(0.01)
+        time.sleep(0.002)
+    if len(seen) < 2:
+        return 0.0
+    return (seen[-1][0] - seen[0][0]) / (seen[-1][1] - seen[0][1])
 
 
-def _run_killed(cfg: Path, output: Path, batches: int, delay: float) -> str:
-    """Start a run, wait until it has written ``batches`` parts of its own, SIGKILL it ``delay`` seconds later.
+def _run_killed(cfg: Path, output: Path, batches: int, fraction: float) -> str:
+    """Start a run, wait until it has written ``batches`` parts of its own, SIGKILL it ``fraction`` of the time
+    between two parts later (so within the next batch, however fast the machine and the job).
 
     Returns "killed" when the kill landed mid-run (the process was still working and left parts
     behind), else how the run ended by itself.
     """
     before = {p.name for p in _parts(output)}
     proc = subprocess.Popen([VNNEWS, "run", str(cfg)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    _wait_for_new_parts(proc, output, before, batches)
-    time.sleep(delay)
+    time.sleep(fraction * _wait_for_new_parts(proc, output, before, batches))
     if proc.poll() is None:
         os.kill(proc.pid, signal.SIGKILL)
         proc.communicate()
@@ -133,16 +143,14 @@ def _check_exactly_once(output: Path, expected_ids: set[str]) -> dict:
     return manifest
 
 
-def _kill_and_finish(cfg: Path, output: Path, kills: int, seed: int, max_batches: int,
-                     max_delay: float = 0.3) -> dict:
-    """``kills`` runs, each killed at a seeded random point: after 1..max_batches batches of its own, plus
-    0-``max_delay`` s (anywhere within the next batch); then one run to the end, which must resume after the
-    parts the killed runs left (finished batches are not redone). Counting batches, not seconds, makes every
-    kill land mid-run on a fast machine too, as long as ``kills * max_batches`` is below the input's batches
-    and ``max_delay`` is short next to what is left (batches of unchanged rows take a millisecond or two)."""
+def _kill_and_finish(cfg: Path, output: Path, kills: int, seed: int, max_batches: int) -> dict:
+    """``kills`` runs, each killed at a seeded random point: after 1..max_batches parts of its own, plus a
+    random fraction of the time between two parts (anywhere within the next batch); then one run to the end,
+    which must resume after the parts the killed runs left (finished batches are not redone). Counting
+    batches, not seconds, makes every kill land mid-run on a fast machine too, as long as ``kills *
+    max_batches`` is well below the input's batches (the poll may see a few parts late)."""
     rng = random.Random(seed)
-    outcomes = [_run_killed(cfg, output, rng.randint(1, max_batches), rng.uniform(0.0, max_delay))
-                for _ in range(kills)]
+    outcomes = [_run_killed(cfg, output, rng.randint(1, max_batches), rng.uniform(0.0, 1.0)) for _ in range(kills)]
     committed = _committed(output)
     assert outcomes[-1] == "killed" and committed > 0, f"the last kill did not land mid-run: {outcomes}"
     done = _run(cfg)
@@ -155,11 +163,11 @@ def _kill_and_finish(cfg: Path, output: Path, kills: int, seed: int, max_batches
 
 
 def test_kill_and_rerun_fast(tmp_path):
-    """The default-run variant: JSONL, 600 articles, three kills."""
-    input_path, ids = _make_input(tmp_path, 600)
+    """The default-run variant: JSONL, 1,500 articles, three kills."""
+    input_path, ids = _make_input(tmp_path, 1500)
     output = tmp_path / "out" / "results.jsonl"
     cfg = _config(tmp_path, input_path, output)
-    _kill_and_finish(cfg, output, kills=3, seed=1, max_batches=4, max_delay=0.1)  # 600 rows: 24 batches
+    _kill_and_finish(cfg, output, kills=3, seed=1, max_batches=4)  # 1,500 rows: 60 batches
     _check_exactly_once(output, ids)
     again = _run(cfg)
     assert again.returncode == 0 and "up to date" in again.stdout
@@ -177,7 +185,7 @@ def test_kill_and_rerun_every_sink(tmp_path, suffix):
         output = output.with_name(f"{table}.pg")
         extra = {"format": "sql", "url": postgres_url(), "table": table}
     cfg = _config(tmp_path, input_path, output, mode="upsert", **extra)
-    _kill_and_finish(cfg, output, kills=5, seed=zlib.crc32(suffix.encode()), max_batches=16)  # 120 batches
+    _kill_and_finish(cfg, output, kills=5, seed=zlib.crc32(suffix.encode()), max_batches=10)  # 120 batches
     _check_exactly_once(output, ids)
 
     # A day later: 300 articles changed (every tenth), 10 new ones; killed twice, then finished.
@@ -188,7 +196,7 @@ def test_kill_and_rerun_every_sink(tmp_path, suffix):
     write_jsonl(input_path, rows)
     with open(input_path, "a", encoding="utf-8") as fh:
         fh.write("\n".join(BAD_LINES) + "\n")
-    manifest = _kill_and_finish(cfg, output, kills=2, seed=5, max_batches=12, max_delay=0.02)  # mostly unchanged rows
+    manifest = _kill_and_finish(cfg, output, kills=2, seed=5, max_batches=12)  # mostly unchanged rows
     expected = {r["id"] for r in rows} | (ids - {r["id"] for r in rows})
     out_ids = _output_ids(output)
     assert len(out_ids) == len(set(out_ids)) and set(out_ids) == expected
@@ -197,21 +205,24 @@ def test_kill_and_rerun_every_sink(tmp_path, suffix):
 
 
 def test_second_run_on_one_output_is_refused_while_the_first_runs(tmp_path):
-    """The one-writer lock: an overlapping run (say two cron jobs) exits 5 and the first finishes normally."""
+    """The one-writer lock: an overlapping run (say two cron jobs) exits 5 and the first finishes normally.
+
+    The first run is paused (SIGSTOP) once it has written a part, so it holds the lock mid-run however
+    fast it is, and resumed (SIGCONT) after the second has given up."""
     input_path, ids = _make_input(tmp_path, 1000)
     output = tmp_path / "out" / "results.jsonl"
     cfg = _config(tmp_path, input_path, output)
     first = subprocess.Popen([VNNEWS, "run", str(cfg)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         _wait_for_new_parts(first, output, set())
+        os.kill(first.pid, signal.SIGSTOP)
         assert first.poll() is None, "the first run finished before the second could start"
         second = _run(cfg)
-        overlapped = first.poll() is None
     finally:
+        os.kill(first.pid, signal.SIGCONT)
         _, err = first.communicate(timeout=600)
     assert second.returncode == 5, (second.returncode, second.stdout, second.stderr)
     assert "Another vnnews run is writing this output" in second.stderr
-    assert overlapped, "the first run finished before the second reached the lock"
     assert "Traceback" not in second.stderr
     assert first.returncode == 0, err
     _check_exactly_once(output, ids)
@@ -274,8 +285,8 @@ def test_kill_during_the_commit(tmp_path, mode, moment):
 def test_kill_with_time_checkpoints_then_rerun(tmp_path):
     """The default checkpointing (a part every 2 s, not every batch): kills mid-run lose at most the batches
     since the last part, and the rerun resumes at the last part's end with every row once."""
-    input_path, ids = _make_input(tmp_path, 3000)
+    input_path, ids = _make_input(tmp_path, 10000)
     output = tmp_path / "out" / "results.jsonl"
-    cfg = _config(tmp_path, input_path, output, checkpoint_seconds=1)
-    _kill_and_finish(cfg, output, kills=2, seed=3, max_batches=1)
+    cfg = _config(tmp_path, input_path, output, checkpoint_seconds=0.3)
+    _kill_and_finish(cfg, output, kills=2, seed=3, max_batches=2)
     _check_exactly_once(output, ids)

@@ -244,3 +244,21 @@ def test_dedup_fields_survive_an_upsert_refresh(tmp_path):
     out = {r["id"]: r for r in map(json.loads, output.read_text(encoding="utf-8").splitlines())}
     assert all(r["views"] == 7 for r in out.values())
     assert {k: r[DUPLICATE_OF] for k, r in out.items() if r[DUPLICATE_OF]} == truth
+
+
+def test_signature_files_cut_by_a_kill_are_ignored_not_fatal(tmp_path):
+    """A kill during a store write leaves a hidden temporary file (never read); a damaged batch file is skipped
+    with a warning, and compacting removes both."""
+    import numpy as np
+
+    from pipeline.stages.dedup import SignatureStore
+
+    store = SignatureStore(tmp_path / "news.dedup", {"version": 1})
+    store.append(["a", "b"], ["h1", "h2"], np.ones((2, 4), dtype=np.uint32))
+    whole = store.files()[0].read_bytes()
+    (store.directory / f".{store.files()[0].name}.tmp").write_bytes(whole[: len(whole) // 2])  # a killed write
+    (store.directory / "damaged.npz").write_bytes(whole[: len(whole) // 2])  # a file cut some other way
+    assert len(store.files()) == 2  # the temporary file is not a stored batch
+    assert set(store.load({("a", "h1"), ("b", "h2")})) == {("a", "h1"), ("b", "h2")}
+    store.compact(store.load({("a", "h1")}))
+    assert [p.name.startswith("compact-") for p in store.directory.iterdir() if p.suffix != ".json"] == [True]
