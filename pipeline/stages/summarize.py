@@ -68,7 +68,7 @@ class SummarizeStage:
         return directory_fingerprint(local) if local.exists() else self.config.model
 
     def start(self, run: RunStart) -> None:
-        """Nothing to prepare: articles are summarized one by one."""
+        """Nothing to prepare: the models are loaded in __init__ and each batch is summarized on its own."""
 
     def __call__(self, records: list[Record]) -> list[Record]:
         if self.abstractive is not None:
