@@ -26,7 +26,6 @@ from pipeline.stages import QUARANTINE_KEY
 from pipeline.stages.classify import ClassifyStage, classifier_input
 from pipeline.stages.normalize import NormalizeStage
 from pipeline.text.scan import _scan, encode_batch, scan_tables
-from pipeline.topic import ngrams
 
 DATA = SHARED_DATA
 
@@ -76,11 +75,8 @@ def main() -> None:
     tables = scan_tables()
     coef = np.ascontiguousarray(model.coef_[: vectorizer.n_features], dtype=np.float32)
     intercept = np.ascontiguousarray(model.intercept_, dtype=np.float32)
-    kernel_args = vectorizer._kernel_args(inputs)
-    table = vectorizer._lookup_table()
+    input_cp, input_offsets = encode_batch(inputs)
     import numba
-
-    blocks = 4 * numba.get_num_threads()
     gc.collect()
     gc.freeze()
 
@@ -93,8 +89,7 @@ def main() -> None:
         "  model predict_proba": (lambda: model.predict_proba(inputs), False),
         "    encode inputs to UTF-16": (lambda: encode_batch(inputs), False),
         "    n-gram kernel (fused tf-idf x weights)": (
-            lambda: ngrams._tfidf_scores(*kernel_args, table, vectorizer.idf_, vectorizer.sublinear_tf, coef,
-                                         intercept, blocks), False),
+            lambda: vectorizer.scores(input_cp, input_offsets, coef, intercept), False),
     }
     print(f"{n} {args.data} articles ({sum(bool(r['title']) for r in records)} titled), "
           f"{numba.get_num_threads()} threads; us per article, best / median of {args.repeats}")

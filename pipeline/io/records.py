@@ -55,8 +55,10 @@ class Batch:
 
 def content_id(title: str, text: str) -> str:
     """A stable id for articles that come without one: a hash of title and text."""
-    digest = hashlib.sha1(f"{title}\n{text}".encode()).hexdigest()
-    return f"sha1-{digest[:16]}"
+    digest = hashlib.sha1(title.encode())  # = sha1 of f"{title}\n{text}", without copying the text into it
+    digest.update(b"\n")
+    digest.update(text.encode())
+    return f"sha1-{digest.hexdigest()[:16]}"
 
 
 def input_hash(record: Record) -> str:

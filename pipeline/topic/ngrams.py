@@ -352,11 +352,13 @@ def _tfidf_rows(cp, offsets, lower_word, tone_src, tone_dst, tone_last, ngram_ma
 
 @njit(cache=True, parallel=True, nogil=True)
 def _tfidf_scores(cp, offsets, lower_word, tone_src, tone_dst, tone_last, ngram_max, char_min, char_max,
-                  drop_digits, stop, table, idf, sublinear, coef, intercept, n_blocks):
+                  drop_digits, stop, table, idf, sublinear, coef, intercept, n_blocks, first_line):
     """``transform(texts) @ coef + intercept`` without building the matrix: the prediction hot path.
 
     Same features and weights as :func:`_tfidf_rows`; each document's TF-IDF row is folded into
-    its class scores as soon as it is known, so no CSR arrays are allocated or copied.
+    its class scores as soon as it is known, so no CSR arrays are allocated or copied. With
+    ``first_line`` each document is read up to its first ``\\n`` (``str.partition("\\n")[0]``): the
+    title features of an article come from the code points already encoded for its body.
     """
     n_docs = offsets.shape[0] - 1
     n_classes = coef.shape[1]
@@ -376,7 +378,13 @@ def _tfidf_scores(cp, offsets, lower_word, tone_src, tone_dst, tone_last, ngram_
         toks = np.empty(longest // 2 + 2, dtype=np.uint64)
         buf = np.empty(longest + 2, dtype=np.uint32)
         for d in range(lo, hi):
-            n_grams = _fill_grams(cp, offsets[d], offsets[d + 1], lower_word, tone_src, tone_dst, tone_last,
+            end = offsets[d + 1]
+            if first_line:
+                newline = offsets[d]
+                while newline < end and cp[newline] != 10:
+                    newline += 1
+                end = newline
+            n_grams = _fill_grams(cp, offsets[d], end, lower_word, tone_src, tone_dst, tone_last,
                                   ngram_max, char_min, char_max, drop_digits, stop, grams, toks, buf)
             nu = _count_terms(grams, n_grams, table, tf, touched, first)
             acc[:] = 0.0
@@ -473,15 +481,23 @@ class NgramTfidfVectorizer:
 
     def transform_dot(self, texts: list[str], coef: np.ndarray, intercept: np.ndarray) -> np.ndarray:
         """``transform(texts) @ coef + intercept`` (coef: features x classes), fused in the kernel."""
-        coef = np.ascontiguousarray(coef, dtype=np.float32)
-        intercept = np.ascontiguousarray(intercept, dtype=np.float32)
-        parts = [np.empty((0, coef.shape[1]), dtype=np.float32)]
+        parts = [np.empty((0, np.shape(coef)[1]), dtype=np.float32)]
         for start in range(0, len(texts), self.chunk_size):
-            parts.append(_tfidf_scores(
-                *self._kernel_args(texts[start : start + self.chunk_size]), self._lookup_table(), self.idf_,
-                self.sublinear_tf, coef, intercept, 4 * numba.get_num_threads(),
-            ))
+            parts.append(self.scores(*encode_batch(texts[start : start + self.chunk_size]), coef, intercept))
         return np.vstack(parts)
+
+    def scores(self, cp: np.ndarray, offsets: np.ndarray, coef: np.ndarray, intercept: np.ndarray,
+               first_line: bool = False) -> np.ndarray:
+        """:meth:`transform_dot` of texts already encoded (:func:`~pipeline.text.scan.encode_batch`); with
+        ``first_line``, of their first lines only."""
+        src, dst, last = tone_tables(self.tone_style)
+        char_max = self.char_ngram_max if self.char_ngram_min > 0 else 0
+        return _tfidf_scores(
+            cp, offsets, char_table(), src, dst, last, self.ngram_max, max(self.char_ngram_min, 1), char_max,
+            self.drop_digits, stop_hashes(tuple(self.stop_syllables), self.tone_style), self._lookup_table(),
+            self.idf_, self.sublinear_tf, np.ascontiguousarray(coef, dtype=np.float32),
+            np.ascontiguousarray(intercept, dtype=np.float32), 4 * numba.get_num_threads(), first_line,
+        )
 
     def transform(self, texts: list[str]) -> sp.csr_matrix:
         """L2-normalized TF-IDF rows (float32 CSR), one per text."""

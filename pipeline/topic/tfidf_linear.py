@@ -30,6 +30,7 @@ import numpy as np
 
 from pipeline.config import AdaptationConfig, TfidfLinearConfig, TrainConfig
 from pipeline.params import Params, field_defaults
+from pipeline.text.scan import encode_batch
 from pipeline.topic.ngrams import NgramTfidfVectorizer
 
 if TYPE_CHECKING:  # (scipy.sparse takes 0.06 s to import: training and transform import it, prediction does not)
@@ -219,14 +220,20 @@ class TfidfLinearClassifier(Params):
 
     # -- inference --------------------------------------------------------------------------
     def decision_function(self, texts: list[str]) -> np.ndarray:
-        """Class margins, one row per text (one batched vectorize + one sparse product, per vectorizer)."""
+        """Class margins, one row per text: one encode and one fused kernel call per vectorizer and chunk
+        (the title vectorizer reads the first lines of the same code points)."""
         texts = list(texts)
         if self.title_vectorizer_ is None:
             return self.vectorizer_.transform_dot(texts, self.coef_, self.intercept_)
-        n_body = self.vectorizer_.n_features
-        scores = self.vectorizer_.transform_dot(texts, self.coef_[:n_body], self.intercept_)
-        scores += self.title_vectorizer_.transform_dot(first_lines(texts), self._title_coef(), self._zero_intercept())
-        return scores
+        n_body, size = self.vectorizer_.n_features, self.vectorizer_.chunk_size
+        parts = [np.empty((0, len(self.classes_)), dtype=np.float32)]
+        for start in range(0, len(texts), size):
+            cp, offsets = encode_batch(texts[start : start + size])
+            scores = self.vectorizer_.scores(cp, offsets, self.coef_[:n_body], self.intercept_)
+            scores += self.title_vectorizer_.scores(cp, offsets, self._title_coef(), self._zero_intercept(),
+                                                    first_line=True)
+            parts.append(scores)
+        return np.vstack(parts)
 
     def _title_coef(self) -> np.ndarray:
         """The first-line block of ``coef_`` times ``title_weight`` (cached: prediction calls this per batch)."""

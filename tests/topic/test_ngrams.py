@@ -99,3 +99,20 @@ def test_char_table_is_kept_beside_the_kernels_and_equals_the_computed_one():
     assert np.array_equal(table, ngrams.build_char_table())
     saved = list((Path(ngrams.__file__).parent / "__pycache__").glob("char_table.*.npz"))
     assert saved and any(np.array_equal(np.load(path)["lower_word"], table) for path in saved)
+
+
+def test_first_line_scores_equal_scores_of_the_first_lines_as_texts():
+    from pipeline.text.scan import encode_batch
+
+    vec = NgramTfidfVectorizer(min_df=1, max_df=1.0).fit(TEXTS)
+    coef = np.random.default_rng(0).normal(size=(vec.n_features, 3)).astype(np.float32)
+    intercept = np.array([0.5, 0.0, -0.5], dtype=np.float32)
+    texts = ["Hà Nội mưa lớn\nGiá vàng tăng mạnh", "không xuống dòng: bóng đá", "", "\nbệnh viện", "a\r\nb\nc",
+             "Đội bóng 😀 thắng\nngân hàng"]  # (the astral character makes the batch UTF-32)
+    for batch in (texts, texts[:-1]):
+        cp, offsets = encode_batch(batch)
+        firsts = [text.partition("\n")[0] for text in batch]
+        np.testing.assert_array_equal(vec.scores(cp, offsets, coef, intercept, first_line=True),
+                                      vec.transform_dot(firsts, coef, intercept))
+        np.testing.assert_array_equal(vec.scores(cp, offsets, coef, intercept),
+                                      vec.transform_dot(batch, coef, intercept))
