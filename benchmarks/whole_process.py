@@ -152,13 +152,16 @@ def ours(input_path: Path, output: Path, *extra: str) -> list:
 
 
 def compare(name: str, ours_cmd: list[str], theirs_cmd: list[str], repeats: int, rows: int,
-            baseline: Path | None = None) -> None:
+            baseline: Path | None = None, names: tuple[str, str] = ("vnnews", "by hand")) -> None:
     """Alternate the sides (the order turns every repeat); print medians and the median per-repeat ratio.
+
+    ``names``: what the two sides are called in the table (the ratio is the second's seconds over the first's).
 
     ``baseline``: a checkout of another vnnews version (``git archive <commit> | tar -x -C DIR``), run as a
     third side with the same arguments and this venv (for before/after numbers in one run).
     """
-    sides = [("vnnews", ours_cmd, None), ("by hand", theirs_cmd, None)]
+    first, second = names
+    sides = [(first, ours_cmd, None), (second, theirs_cmd, None)]
     if baseline is not None:
         env = {**os.environ, "PYTHONPATH": str(baseline)}
         base_cmd = [PYTHON, "-c", "import sys; sys.path[0] = sys.argv.pop(1); from pipeline.cli import main; main()",
@@ -171,20 +174,20 @@ def compare(name: str, ours_cmd: list[str], theirs_cmd: list[str], repeats: int,
     for i in range(repeats):
         for side, cmd, env in sides[i % len(sides):] + sides[:i % len(sides)]:
             results[side].append(run(cmd, env=env))
-    ratios = [t["wall"] / o["wall"] for o, t in zip(results["vnnews"], results["by hand"], strict=True)]
+    ratios = [t["wall"] / o["wall"] for o, t in zip(results[first], results[second], strict=True)]
     print(f"\n{name}: {rows:,} articles, {repeats} repeats, whole processes")
-    print(f"{'side':<10} {'median s':>9} {'articles/s':>11} {'CPU s':>7} {'peak RSS MiB':>13}   wall s per repeat")
+    print(f"{'side':<16} {'median s':>9} {'articles/s':>11} {'CPU s':>7} {'peak RSS MiB':>13}   wall s per repeat")
     for side, runs in results.items():
         wall = statistics.median(r["wall"] for r in runs)
         cpu = statistics.median(r["cpu"] for r in runs)
         rss = max(r["rss_mib"] for r in runs)
-        print(f"{side:<10} {wall:9.2f} {rows / wall:11,.0f} {cpu:7.2f} {rss:13.0f}   "
+        print(f"{side:<16} {wall:9.2f} {rows / wall:11,.0f} {cpu:7.2f} {rss:13.0f}   "
               + " ".join(f"{r['wall']:.2f}" for r in runs))
-    print(f"speed ratio vnnews / by hand (median of per-repeat ratios): {statistics.median(ratios):.2f} "
+    print(f"speed ratio {first} / {second} (median of per-repeat ratios): {statistics.median(ratios):.2f} "
           f"(per repeat: {' '.join(f'{r:.2f}' for r in ratios)})")
     for side in list(results)[2:]:
-        before = [t["wall"] / o["wall"] for o, t in zip(results[side], results["by hand"], strict=True)]
-        print(f"speed ratio {side} / by hand: {statistics.median(before):.2f} "
+        before = [t["wall"] / o["wall"] for o, t in zip(results[side], results[second], strict=True)]
+        print(f"speed ratio {side} / {second}: {statistics.median(before):.2f} "
               f"(per repeat: {' '.join(f'{r:.2f}' for r in before)})")
 
 
