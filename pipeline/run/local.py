@@ -66,7 +66,7 @@ from pipeline.io.writers import (
 )
 from pipeline.provenance import package_versions
 from pipeline.run.progress import Progress
-from pipeline.run.state import KeyFilter, RunState, input_fingerprint
+from pipeline.run.state import KeyFilter, KnownRows, RunState, input_fingerprint
 from pipeline.stages import RunStart
 
 if TYPE_CHECKING:
@@ -365,10 +365,10 @@ def _start_run(pipe: Pipeline, reader: Any, total: int | None, state: RunState, 
     if start:
         log.info("resuming run %s at input row %d", state.run_id, start)
     key = out_cfg.key
-    known = {}
+    known = KnownRows()
     if out_cfg.mode == "upsert":
-        known = {str(r.get(key)): (r.get("content_hash"), r.get("config_hash"), r.get("input_hash"))
-                 for r in sink.read_rows()}
+        known = KnownRows((str(r.get(key)), (r.get("content_hash"), r.get("config_hash"), r.get("input_hash")))
+                          for r in sink.read_rows())
     key_filter = KeyFilter(key, chash, known, state.seen_keys(key) if start else set(), out_cfg.include_text)
     pipe.start(RunStart(out_cfg.mode, key, out_cfg.path, sink.read_rows, state.rows if start else tuple))
     progress = Progress(total, config.runner.progress, config.runner.log_every_seconds, initial=start,

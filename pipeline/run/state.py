@@ -448,21 +448,88 @@ class KeySet:
         self._recent = set()
 
 
+class KnownRows:
+    """The existing output's ``(content_hash, config_hash, input_hash)`` by key, for an upsert run, in bounded memory.
+
+    An upsert run compares every input row with the row of the same key in the output, and the
+    output grows with every day's run. The first ``memory_limit`` keys are a dict; the others go,
+    with their hashes, to a private temporary SQLite database on disk (2 MB of page cache in
+    memory) and are looked up once per batch (:meth:`get_many`). A key the output holds twice
+    (an append-mode output later upserted) counts with its last row, as a dict would.
+    """
+
+    memory_limit = 1 << 16
+
+    def __init__(self, rows: Iterable[tuple[str, tuple]] = ()) -> None:
+        self._recent: dict[str, tuple] = {}
+        self._older = None  # the SQLite connection, opened when the dict is full
+        self._older_count = 0
+        pending: list[tuple] = []
+        for key, hashes in rows:
+            if self._older is None and (len(self._recent) < self.memory_limit or key in self._recent):
+                self._recent[key] = tuple(hashes)
+                continue
+            pending.append((key, *hashes))
+            if len(pending) >= 10_000:
+                self._spill(pending)
+                pending = []
+        if pending:
+            self._spill(pending)
+
+    def _spill(self, rows: list[tuple]) -> None:
+        if self._older is None:
+            import sqlite3
+
+            self._older = sqlite3.connect("")  # private, on disk, deleted when closed
+            for pragma in ("cache_size=-2048", "journal_mode=OFF", "synchronous=OFF"):
+                self._older.execute(f"PRAGMA {pragma}")
+            self._older.execute("CREATE TABLE k (key TEXT PRIMARY KEY, c, g, i) WITHOUT ROWID")
+        for row in rows:
+            self._recent.pop(row[0], None)  # (the last row of a key wins)
+        self._older.executemany("INSERT OR REPLACE INTO k VALUES (?, ?, ?, ?)", rows)
+        self._older_count = self._older.execute("SELECT count(*) FROM k").fetchone()[0]
+
+    def __len__(self) -> int:
+        return len(self._recent) + self._older_count
+
+    def get(self, key: str) -> tuple | None:
+        return self.get_many([key])[0]
+
+    def get_many(self, keys: list[str]) -> list[tuple | None]:
+        """The hashes of each key's output row (None for a key the output does not have)."""
+        found = [self._recent.get(key) for key in keys]
+        if self._older is not None:
+            missing = list({key for key, hashes in zip(keys, found, strict=True) if hashes is None})
+            older: dict[str, tuple] = {}
+            for i in range(0, len(missing), 500):  # (SQLite's older releases take at most 999 parameters)
+                chunk = missing[i:i + 500]
+                query = f"SELECT key, c, g, i FROM k WHERE key IN ({','.join('?' * len(chunk))})"
+                older.update((row[0], row[1:]) for row in self._older.execute(query, chunk))
+            found = [hashes if hashes is not None else older.get(key) for key, hashes in zip(keys, found, strict=True)]
+        return found
+
+    def items(self) -> Iterator[tuple[str, tuple]]:
+        yield from self._recent.items()
+        if self._older is not None:
+            for row in self._older.execute("SELECT key, c, g, i FROM k"):
+                yield row[0], row[1:]
+
+
 class KeyFilter:
     """Before model work: quarantine rows without a key or with a repeated key, sort upsert rows.
 
-    ``known`` maps the keys of the existing output to their ``(content_hash, config_hash,
-    input_hash)``. A row whose three hashes match is unchanged (nothing to write); one whose content
-    and config match but whose other input fields changed is refreshed (its new input fields are
-    written with the previous row's model fields, see :func:`pipeline.io.writers.with_previous_fields`);
-    every other row is processed.
+    ``known`` holds the keys of the existing output with their ``(content_hash, config_hash,
+    input_hash)`` (:class:`KnownRows`; a dict is taken as one). A row whose three hashes match is
+    unchanged (nothing to write); one whose content and config match but whose other input fields
+    changed is refreshed (its new input fields are written with the previous row's model fields, see
+    :func:`pipeline.io.writers.with_previous_fields`); every other row is processed.
     """
 
-    def __init__(self, key: str, config_hash: str, known: dict[str, tuple], seen: Iterable[str],
+    def __init__(self, key: str, config_hash: str, known: KnownRows | dict[str, tuple], seen: Iterable[str],
                  include_text: bool) -> None:
         self.key = key
         self.config_hash = config_hash
-        self.known = known
+        self.known = known if isinstance(known, KnownRows) else KnownRows(known.items())
         self.seen = seen if isinstance(seen, KeySet) else KeySet(seen)
         self.include_text = include_text
 
@@ -480,9 +547,10 @@ class KeyFilter:
         return Quarantined(f"duplicate {self.key} {str(record.get(self.key))!r}: an earlier row of this input has it",
                            record, "input", record.get("id"))
 
-    def verdict(self, record: Record) -> str:
-        """'unchanged', 'refresh' or 'process' for a stamped record."""
-        known = tuple(self.known.get(str(record.get(self.key)), ()))
+    def verdict(self, record: Record, known: tuple | None = None) -> str:
+        """'unchanged', 'refresh' or 'process' for a stamped record (``known``: its key's output hashes, when
+        the caller looked them up already)."""
+        known = tuple((known if known is not None else self.known.get(str(record.get(self.key)))) or ())
         if known[:2] != (record["content_hash"], self.config_hash):
             return "process"
         return "unchanged" if known[2:] == (record["input_hash"],) else "refresh"
@@ -500,7 +568,9 @@ class KeyFilter:
         """
         todo, refreshed, rejected, unchanged = [], [], [], 0
         keyed = [record.get(self.key) is not None for record in records]
-        fresh = iter(self.seen.add_all([str(r.get(self.key)) for r, has in zip(records, keyed, strict=True) if has]))
+        keys = [str(r.get(self.key)) for r, has in zip(records, keyed, strict=True) if has]
+        fresh = iter(self.seen.add_all(keys))
+        known = iter(self.known.get_many(keys) if self.known else ())
         for record, has_key in zip(records, keyed, strict=True):
             problem = None
             if not has_key:
@@ -508,6 +578,7 @@ class KeyFilter:
             else:
                 if not stamped:
                     stamp_hashes(record)
+                hashes = next(known, None)
                 if not next(fresh):
                     problem = self._duplicate(record)
             if problem is not None:
@@ -516,7 +587,7 @@ class KeyFilter:
             if not self.known:  # (no earlier output to compare with: every row is processed)
                 todo.append(record)
                 continue
-            verdict = self.verdict(record)
+            verdict = self.verdict(record, hashes)
             if verdict == "unchanged":
                 unchanged += 1
             elif verdict == "refresh":

@@ -179,3 +179,25 @@ def test_throughput_points_stay_few_and_spread_over_a_long_run():
     assert points[0] == [0.0, 0] and points[-1] == [5000.0, 640_000]
     gaps = [b[1] - a[1] for a, b in itertools.pairwise(points[1:-1])]
     assert len(set(gaps)) == 1  # evenly spread
+
+
+@pytest.mark.parametrize("limit", [1 << 16, 2])
+def test_an_upsert_rerun_processes_only_changed_rows_whether_the_known_rows_fit_in_memory_or_not(
+        tmp_path, monkeypatch, limit):
+    """The output's keys and hashes go to a private SQLite file past ``KnownRows.memory_limit``: same verdicts."""
+    from pipeline.run.state import KnownRows
+
+    monkeypatch.setattr(KnownRows, "memory_limit", limit)
+    run_job(pipeline_of(monkeypatch, _data(tmp_path, output={"mode": "upsert", "report": False}), _stages([])))
+    changed = [dict(row) for row in ROWS]
+    changed[1]["text"] += " (cập nhật)"  # new text: processed again
+    changed[2]["pad"] = "y"  # another input field: refreshed without model work
+    (tmp_path / "in.jsonl").unlink()
+    events: list[tuple] = []
+    summary = run_job(pipeline_of(monkeypatch, _data(tmp_path, changed, output={"mode": "upsert", "report": False}),
+                                  _stages(events)))
+    assert [call for call in _calls(events) if call] == [["a1"], ["a4"]]  # (a4 was rejected: not in the output)
+    counts = (summary.read, summary.written, summary.refreshed, summary.unchanged, summary.quarantined)
+    assert counts == (10, 2, 1, 6, 2)  # (written: the processed and the refreshed row)
+    rows = {row["id"]: row for row in _lines(Path(summary.output))}
+    assert sorted(rows) == sorted(WRITTEN) and rows["a2"]["pad"] == "y"

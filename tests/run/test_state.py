@@ -1,4 +1,4 @@
-"""The run state's parts, checkpoints and key set (pipeline/run/state.py), without a whole run."""
+"""The run state's parts, checkpoints, key set and known output rows (pipeline/run/state.py), without a whole run."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 
 from pipeline.errors import OutputError
 from pipeline.io.records import Quarantined
-from pipeline.run.state import KeyFilter, KeySet, RunState
+from pipeline.run.state import KeyFilter, KeySet, KnownRows, RunState
 
 
 def _open(tmp_path, seconds: float = 3600.0, megabytes: float = 32.0, resume: bool = True) -> RunState:
@@ -83,3 +83,37 @@ def test_the_lock_is_held_until_close(tmp_path):
         _open(tmp_path)
     first.close()
     _open(tmp_path).close()
+
+
+@pytest.mark.parametrize("limit", [2, 1 << 16])
+def test_known_rows_answer_like_a_dict_in_memory_or_spilled(monkeypatch, limit):
+    monkeypatch.setattr(KnownRows, "memory_limit", limit)
+    rows = [(f"k{i}", (f"c{i}", "g", None if i % 3 else f"i{i}")) for i in range(25)]
+    rows += [("k1", ("c1-last", "g", "i")), ("k20", ("c20-last", "g", "i"))]  # a key twice: its last row counts
+    known = KnownRows(rows)
+    expected = dict(rows)
+    probe = ["k1", "k20", "k0", "k24", "missing", "k1", *expected]
+    assert known.get_many(probe) == [expected.get(k) for k in probe]
+    assert known.get("k5") == expected["k5"] and known.get("nope") is None
+    assert len(known) == len(expected) and dict(known.items()) == expected
+    assert len(known._recent) <= limit  # the others wait on disk
+    assert not KnownRows() and len(KnownRows()) == 0
+
+
+def test_key_filter_sorts_upsert_rows_the_same_with_spilled_known_rows(monkeypatch):
+    from pipeline.io.records import stamp_hashes
+
+    records = [{"id": f"a{i}", "title": "", "text": f"bài {i}", "views": i} for i in range(8)]
+    stamped = [dict(r) for r in records]
+    for record in stamped:
+        stamp_hashes(record)
+    known = {r["id"]: (r["content_hash"], "c", r["input_hash"]) for r in stamped[:6]}
+    known["a1"] = (stamped[1]["content_hash"], "c", "an older input hash")  # refreshed
+    known["a2"] = ("sha1-old", "c", stamped[2]["input_hash"])  # text changed: processed again
+    results = []
+    for limit in (1 << 16, 2):
+        monkeypatch.setattr(KnownRows, "memory_limit", limit)
+        todo, refreshed, rejected, unchanged = KeyFilter("id", "c", KnownRows(known.items()), set(), False).split(
+            [dict(r) for r in records], "run")
+        results.append(([r["id"] for r in todo], [r["id"] for r in refreshed], rejected, unchanged))
+    assert results[0] == results[1] == (["a2", "a6", "a7"], ["a1"], [], 4)
