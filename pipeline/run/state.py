@@ -455,7 +455,9 @@ class KnownRows:
     output grows with every day's run. The first ``memory_limit`` keys are a dict; the others go,
     with their hashes, to a private temporary SQLite database on disk (2 MB of page cache in
     memory) and are looked up once per batch (:meth:`get_many`). A key the output holds twice
-    (an append-mode output later upserted) counts with its last row, as a dict would.
+    (an append-mode output later upserted) counts with its last row, as a dict would. On disk, keys
+    are UTF-8 with lone surrogates kept (``surrogatepass``: an edited output may hold one) and a
+    hash that is not text is kept as null: it matches no row's hash either way.
     """
 
     memory_limit = 1 << 16
@@ -469,7 +471,8 @@ class KnownRows:
             if self._older is None and (len(self._recent) < self.memory_limit or key in self._recent):
                 self._recent[key] = tuple(hashes)
                 continue
-            pending.append((key, *hashes))
+            pending.append((key.encode("utf-8", "surrogatepass"),
+                            *(value if isinstance(value, str) else None for value in hashes)))
             if len(pending) >= 10_000:
                 self._spill(pending)
                 pending = []
@@ -483,9 +486,9 @@ class KnownRows:
             self._older = sqlite3.connect("")  # private, on disk, deleted when closed
             for pragma in ("cache_size=-2048", "journal_mode=OFF", "synchronous=OFF"):
                 self._older.execute(f"PRAGMA {pragma}")
-            self._older.execute("CREATE TABLE k (key TEXT PRIMARY KEY, c, g, i) WITHOUT ROWID")
+            self._older.execute("CREATE TABLE k (key BLOB PRIMARY KEY, c, g, i) WITHOUT ROWID")
         for row in rows:
-            self._recent.pop(row[0], None)  # (the last row of a key wins)
+            self._recent.pop(row[0].decode("utf-8", "surrogatepass"), None)  # (the last row of a key wins)
         self._older.executemany("INSERT OR REPLACE INTO k VALUES (?, ?, ?, ?)", rows)
         self._older_count = self._older.execute("SELECT count(*) FROM k").fetchone()[0]
 
@@ -499,12 +502,14 @@ class KnownRows:
         """The hashes of each key's output row (None for a key the output does not have)."""
         found = [self._recent.get(key) for key in keys]
         if self._older is not None:
-            missing = list({key for key, hashes in zip(keys, found, strict=True) if hashes is None})
+            missing = list({key.encode("utf-8", "surrogatepass")
+                            for key, hashes in zip(keys, found, strict=True) if hashes is None})
             older: dict[str, tuple] = {}
             for i in range(0, len(missing), 500):  # (SQLite's older releases take at most 999 parameters)
                 chunk = missing[i:i + 500]
                 query = f"SELECT key, c, g, i FROM k WHERE key IN ({','.join('?' * len(chunk))})"
-                older.update((row[0], row[1:]) for row in self._older.execute(query, chunk))
+                older.update((row[0].decode("utf-8", "surrogatepass"), row[1:])
+                             for row in self._older.execute(query, chunk))
             found = [hashes if hashes is not None else older.get(key) for key, hashes in zip(keys, found, strict=True)]
         return found
 
@@ -512,7 +517,7 @@ class KnownRows:
         yield from self._recent.items()
         if self._older is not None:
             for row in self._older.execute("SELECT key, c, g, i FROM k"):
-                yield row[0], row[1:]
+                yield row[0].decode("utf-8", "surrogatepass"), row[1:]
 
 
 class KeyFilter:

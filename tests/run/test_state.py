@@ -117,3 +117,23 @@ def test_key_filter_sorts_upsert_rows_the_same_with_spilled_known_rows(monkeypat
             [dict(r) for r in records], "run")
         results.append(([r["id"] for r in todo], [r["id"] for r in refreshed], rejected, unchanged))
     assert results[0] == results[1] == (["a2", "a6", "a7"], ["a1"], [], 4)
+
+
+def test_known_rows_on_disk_take_any_key_and_value_an_output_may_hold(monkeypatch):
+    """An edited output may hold a key with a lone surrogate or hashes that are not text, which SQLite would
+    refuse to bind: they are kept, and the verdicts stay those of the in-memory dict."""
+    from pipeline.io.records import stamp_hashes
+
+    monkeypatch.setattr(KnownRows, "memory_limit", 1)
+    records = [{"id": key, "title": "", "text": "bài"} for key in ("a", "b", "c", "d")]
+    for record in records:
+        stamp_hashes(record)
+    b, d = records[1], records[3]
+    known = {"a": ("x", "c", "y"), "e\ud800": ("x", "c", "y"), "b": (b["content_hash"], "c", b["input_hash"]),
+             "c": (["not", "text"], {"a": 1}, 3), "d": (d["content_hash"], "c", None)}
+    spilled = KnownRows(known.items())
+    assert dict(spilled.items())["e\ud800"] == known["e\ud800"] and spilled.get("e\ud800") == known["e\ud800"]
+    filters = [KeyFilter("id", "c", rows, set(), False) for rows in (known, spilled)]
+    verdicts = [[f.verdict(r, h) for r, h in zip(records, f.known.get_many([r["id"] for r in records]), strict=True)]
+                for f in filters]
+    assert verdicts[0] == verdicts[1] == ["process", "unchanged", "process", "refresh"]
