@@ -555,10 +555,13 @@ class KeyFilter:
         return Quarantined(f"duplicate {self.key} {str(record.get(self.key))!r}: an earlier row of this input has it",
                            record, "input", record.get("id"))
 
-    def verdict(self, record: Record, known: tuple | None = None) -> str:
-        """'unchanged', 'refresh' or 'process' for a stamped record (``known``: its key's output hashes, when
-        the caller looked them up already)."""
-        known = tuple((known if known is not None else self.known.get(str(record.get(self.key)))) or ())
+    def verdict(self, record: Record) -> str:
+        """'unchanged', 'refresh' or 'process' for a stamped record."""
+        return self._verdict(record, self.known.get(str(record.get(self.key))))
+
+    def _verdict(self, record: Record, known: tuple | None) -> str:
+        """:meth:`verdict` given the hashes of the output's row with the record's key (None: no such row)."""
+        known = tuple(known or ())
         if known[:2] != (record["content_hash"], self.config_hash):
             return "process"
         return "unchanged" if known[2:] == (record["input_hash"],) else "refresh"
@@ -595,7 +598,7 @@ class KeyFilter:
             if not self.known:  # (no earlier output to compare with: every row is processed)
                 todo.append(record)
                 continue
-            verdict = self.verdict(record, hashes)
+            verdict = self._verdict(record, hashes)
             if verdict == "unchanged":
                 unchanged += 1
             elif verdict == "refresh":
