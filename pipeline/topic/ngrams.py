@@ -437,11 +437,13 @@ class NgramTfidfVectorizer:
         self.chunk_size = chunk_size
 
     def _kernel_args(self, texts: list[str]) -> tuple:
-        lower_word = char_table()
+        return (*encode_batch(texts), *self._settings_args())
+
+    def _settings_args(self) -> tuple:
+        """The kernels' arguments after the code points and offsets: tables and n-gram settings."""
         src, dst, last = tone_tables(self.tone_style)
-        cp, offsets = encode_batch(texts)
         char_max = self.char_ngram_max if self.char_ngram_min > 0 else 0
-        return (cp, offsets, lower_word, src, dst, last, self.ngram_max, max(self.char_ngram_min, 1), char_max,
+        return (char_table(), src, dst, last, self.ngram_max, max(self.char_ngram_min, 1), char_max,
                 self.drop_digits, stop_hashes(tuple(self.stop_syllables), self.tone_style))
 
     def fit(self, texts: list[str]) -> NgramTfidfVectorizer:
@@ -490,13 +492,10 @@ class NgramTfidfVectorizer:
                first_line: bool = False) -> np.ndarray:
         """:meth:`transform_dot` of texts already encoded (:func:`~pipeline.text.scan.encode_batch`); with
         ``first_line``, of their first lines only."""
-        src, dst, last = tone_tables(self.tone_style)
-        char_max = self.char_ngram_max if self.char_ngram_min > 0 else 0
         return _tfidf_scores(
-            cp, offsets, char_table(), src, dst, last, self.ngram_max, max(self.char_ngram_min, 1), char_max,
-            self.drop_digits, stop_hashes(tuple(self.stop_syllables), self.tone_style), self._lookup_table(),
-            self.idf_, self.sublinear_tf, np.ascontiguousarray(coef, dtype=np.float32),
-            np.ascontiguousarray(intercept, dtype=np.float32), 4 * numba.get_num_threads(), first_line,
+            cp, offsets, *self._settings_args(), self._lookup_table(), self.idf_, self.sublinear_tf,
+            np.ascontiguousarray(coef, dtype=np.float32), np.ascontiguousarray(intercept, dtype=np.float32),
+            4 * numba.get_num_threads(), first_line,
         )
 
     def transform(self, texts: list[str]) -> sp.csr_matrix:
