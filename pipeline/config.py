@@ -11,6 +11,7 @@ model paths additionally fall back to the project checkout (see :func:`resolve_m
 from __future__ import annotations
 
 import codecs
+import logging
 import math
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
@@ -20,6 +21,8 @@ from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, Validatio
 
 from pipeline.errors import ConfigError
 from pipeline.redact import redact
+
+log = logging.getLogger(__name__)
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -258,17 +261,38 @@ class OutputConfig(Section):
     )
 
 
+class LocalRunnerConfig(Section):
+    """Settings of the local runner (``runner.kind: local``): this process, streaming batches."""
+
+    prefetch_batches: int = Field(
+        2, ge=0, le=64,
+        description="Batches read ahead by a reader thread (parsing the next batches while the stages' compiled "
+        "kernels run on the current one); 0 = read in the main thread.",
+    )
+
+
+class RayRunnerConfig(Section):
+    """Settings of the Ray runner (``runner.kind: ray``): Ray Data ``map_batches`` over an actor pool."""
+
+    address: str | None = Field(
+        None, description="'auto' or 'ray://host:10001' joins a cluster; null starts Ray on this machine."
+    )
+    num_cpus: int | None = Field(None, ge=1, description="Without address: CPUs of the local Ray (null: all).")
+    actors: int = Field(2, ge=1, description="Size of the actor pool; each actor loads the models once.")
+    cpus_per_actor: float = Field(1.0, gt=0, description="CPUs reserved per actor.")
+    gpus_per_actor: float = Field(0.0, ge=0, description="GPUs per actor (abstractive models on GPU nodes).")
+
+
+# Keys that moved from ``runner`` into its runners' own sections: still read, with a warning naming the new key.
+MOVED_RUNNER_KEYS = {"prefetch_batches": "local", **dict.fromkeys(RayRunnerConfig.model_fields, "ray")}
+
+
 class RunnerConfig(Section):
-    """How the job is driven: here (local) or on a Ray cluster (ray)."""
+    """How the job is driven: here (local) or on a Ray cluster (ray), and how a run saves and reports progress."""
 
     kind: Literal["local", "ray"] = Field("local", description="local: this process; ray: Ray Data map_batches.")
-    address: str | None = Field(
-        None, description="Ray: 'auto' or 'ray://host:10001' joins a cluster; null starts Ray on this machine."
-    )
-    num_cpus: int | None = Field(None, ge=1, description="Ray without address: CPUs of the local Ray (null: all).")
-    actors: int = Field(2, ge=1, description="Ray: size of the actor pool; each actor loads the models once.")
-    cpus_per_actor: float = Field(1.0, gt=0, description="Ray: CPUs reserved per actor.")
-    gpus_per_actor: float = Field(0.0, ge=0, description="Ray: GPUs per actor (abstractive models on GPU nodes).")
+    local: LocalRunnerConfig = LocalRunnerConfig()
+    ray: RayRunnerConfig = RayRunnerConfig()
 
     progress: Literal["auto", "bar", "log", "off"] = Field(
         "auto", description="'auto': a bar on a terminal, periodic log lines otherwise."
@@ -293,16 +317,31 @@ class RunnerConfig(Section):
         "kernels; 'active' spins. 'auto': passive, unless the job runs a torch model (abstractive summarizer, "
         "transformer topic model) or OMP_WAIT_POLICY is set already.",
     )
-    prefetch_batches: int = Field(
-        2, ge=0, le=64,
-        description="Local runner: batches read ahead by a reader thread (parsing the next batches while the "
-        "stages' compiled kernels run on the current one); 0 = read in the main thread.",
-    )
     max_quarantined_fraction: float = Field(
         1.0, gt=0.0, le=1.0,
         description="Fail (exit 6, output kept) when this share of the rows read is quarantined; "
         "1.0 = only when every row is.",
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _moved_keys(cls, data: Any) -> Any:
+        """``runner.address`` and the other keys of one runner now live in ``runner.ray`` / ``runner.local``:
+        an old key is moved there with a warning; the same setting given in both places is an error."""
+        if not isinstance(data, dict) or not MOVED_RUNNER_KEYS.keys() & data.keys():
+            return data
+        data = dict(data)
+        for key in [k for k in data if k in MOVED_RUNNER_KEYS]:
+            section = MOVED_RUNNER_KEYS[key]
+            nested = data.get(section)
+            nested = dict(nested) if isinstance(nested, dict) else {} if nested is None else nested
+            if not isinstance(nested, dict) or key in nested:
+                raise ValueError(f"runner.{key} is runner.{section}.{key} now, and both are set: remove "
+                                 f"runner.{key}")
+            nested[key] = data.pop(key)
+            data[section] = nested
+            log.warning("runner.%s is deprecated: write runner.%s.%s (the setting was applied)", key, section, key)
+        return data
 
     @field_validator("progress", mode="before")
     @classmethod

@@ -6,7 +6,7 @@ non-zero without a traceback. Anything else is a bug: the CLI prints one paragra
 saves the traceback to a file (exit 1).
 
 Exit codes: 0 done, 1 internal error (a bug), 2 config, 3 model, 4 input, 5 output, 6 too many rows
-quarantined, 130 interrupted by SIGINT (Ctrl-C), 143 interrupted by SIGTERM.
+quarantined, 129/130/143 interrupted by SIGHUP / SIGINT (Ctrl-C) / SIGTERM.
 """
 
 from __future__ import annotations
@@ -48,12 +48,34 @@ class QuarantineThresholdError(VnnewsError):
     exit_code = 6
 
 
+SIGNAL_EXIT_CODES = {"SIGHUP": 129, "SIGINT": 130, "SIGTERM": 143}
+
+
 class Interrupted(VnnewsError):
-    """The run was stopped by a signal; finished batches are saved and a rerun resumes after them."""
+    """The run was stopped by a signal; finished batches are saved and a rerun resumes after them.
+
+    Exit code 128 + the signal's number, as a shell reports a process the signal ended.
+    """
 
     def __init__(self, message: str, signal_name: str = "SIGINT") -> None:
         super().__init__(message)
-        self.exit_code = 143 if signal_name == "SIGTERM" else 130
+        self.exit_code = SIGNAL_EXIT_CODES.get(signal_name, 130)
+
+
+def interrupt_signal(exc: BaseException) -> str | None:
+    """The signal behind ``exc`` ("SIGINT", "SIGTERM", "SIGHUP"), or None when it is not an interrupt.
+
+    A signal turned into :class:`KeyboardInterrupt` can surface as another exception: one that
+    arrives while a compiled kernel returns becomes numba's ``SystemError(... returned a result
+    with an exception set)``, with the interrupt as its cause. The chain of causes tells.
+    """
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, KeyboardInterrupt):
+            return str(exc.args[0]) if exc.args else "SIGINT"
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return None
 
 
 def first_line(exc: BaseException) -> str:

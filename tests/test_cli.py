@@ -262,7 +262,7 @@ def test_openmp_threads_sleep_between_kernels_unless_told_otherwise(given, sets,
 def test_jobs_with_torch_models_keep_openmp_as_it_is():
     """torch runs many small parallel regions back to back: 'auto' leaves its threads' policy alone."""
     from pipeline.config import JobConfig, load_config
-    from pipeline.run.pipeline import omp_wait_policy
+    from pipeline.run.processing import omp_wait_policy
 
     abstractive = load_config(JobConfig, ROOT / "configs" / "vit5.yaml")
     assert omp_wait_policy(abstractive) is None

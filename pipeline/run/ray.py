@@ -11,22 +11,20 @@ whose types vary from row to row, which Arrow would refuse to put in one typed c
 
 A killed Ray run resumes by finished input file. Results arrive out of input order, so the driver
 holds each file's results until all of them are in (a file's reader tells how many rows it read),
-then saves them as one part of the run state; ``<stem>.state/ray_files.jsonl`` lists the files
-whose parts are saved, each line written (and fsynced) before its part, so the files a rerun skips
-are exactly those whose rows are saved, and a kill costs at most the files in flight. The previous
-output stays intact until the new one is committed.
+then saves them as one part of the run state labelled with the file's name (a file without rows
+gets an empty part), so the files a rerun skips are exactly those whose parts are saved, and a kill
+costs at most the files in flight. The run's life (open, verify, commit) is
+:mod:`pipeline.run.job`'s, as for the local runner.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import os
 import tempfile
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
@@ -34,11 +32,8 @@ from pipeline.config import JobConfig, resolve_model_path
 from pipeline.errors import ConfigError, first_line
 from pipeline.io.records import Quarantined, stamp_hashes
 from pipeline.io.writers import dumps
-
-if TYPE_CHECKING:
-    from pipeline.run.local import RunContext
-    from pipeline.run.pipeline import Pipeline
-    from pipeline.run.state import RunState
+from pipeline.run.job import Job, RunSummary, run_job
+from pipeline.run.processing import Processor
 
 log = logging.getLogger(__name__)
 
@@ -144,10 +139,9 @@ class PipelineActor:
 
     def __init__(self, config_data: dict[str, Any], config_hash: str, run_id: str,
                  known: dict[str, list[str]]) -> None:
-        from pipeline.run.pipeline import Pipeline
-        from pipeline.run.state import KeyFilter
+        from pipeline.run.keys import KeyFilter
 
-        self.pipe = Pipeline.from_dict(config_data)
+        self.pipe = Processor.from_dict(config_data)
         _ = self.pipe.stages  # load models once per actor
         self.config_hash = config_hash
         self.run_id = run_id
@@ -192,7 +186,7 @@ def init_ray(config: JobConfig) -> None:
 
     if ray.is_initialized():
         return
-    runner = config.runner
+    runner = config.runner.ray
     kwargs: dict[str, Any] = {"include_dashboard": False, "logging_level": logging.WARNING,
                               "log_to_driver": False}
     try:
@@ -202,19 +196,16 @@ def init_ray(config: JobConfig) -> None:
             ray.init(num_cpus=runner.num_cpus, **kwargs)
     except (ConnectionError, ValueError, RuntimeError, TimeoutError) as exc:
         reason = first_line(exc)
-        where = f"the Ray cluster at runner.address={runner.address}" if runner.address else "a local Ray instance"
+        where = f"the Ray cluster at runner.ray.address={runner.address}" if runner.address else "a local Ray instance"
         raise ConfigError(
             f"Cannot start or join {where}: {reason}. Start the cluster first (`ray start --head` on its head "
-            "node), fix runner.address, or set runner.address: null to start Ray on this machine."
+            "node), fix runner.ray.address, or set runner.ray.address: null to start Ray on this machine."
         ) from None
     context = ray.data.DataContext.get_current()
     context.enable_progress_bars = False
     # Small blocks (a few hundred articles of JSON) so that one big input file is split and feeds
     # every actor; a repartition step would need CPUs of its own, which a full actor pool leaves none of.
     context.target_max_block_size = BLOCK_BYTES
-
-
-FILES_DONE = "ray_files.jsonl"  # in the run's state directory: the input files whose rows are saved
 
 
 @dataclass
@@ -229,74 +220,66 @@ class _FileResults:
     expected: int | None = None  # the file's row count, once its end marker arrived
     skipped: dict = field(default_factory=dict)
 
+    def add(self, item: dict[str, Any]) -> None:
+        if "s" in item:  # a file's skipped records: counts for the manifest, not a row
+            self.skipped = item["s"]
+            return
+        if "e" in item:
+            self.expected = item["e"]
+            return
+        if "r" in item or "f" in item:
+            (self.rows if "r" in item else self.refreshed).append(item.get("r") or item["f"])
+        elif "q" in item:
+            q = item["q"]
+            self.quarantined.append(Quarantined(q["reason"], q["raw"], q["source"], q["id"]))
+        else:
+            self.unchanged += 1
+        self.size += 1
 
-def finished_files(ctx: RunContext) -> dict[str, dict[str, Any]]:
-    """The input files a killed Ray run saved whole (path -> its line); the list is rewritten to them.
-
-    A line is written before its file's part, so a line whose rows go past the saved parts (the
-    kill fell between the two) is dropped here: that file is read again.
-    """
-    path = ctx.state.directory / FILES_DONE
-    committed = ctx.summary.resumed_from
-    lines = [entry for entry in saved_files(ctx.state) if entry["end"] <= committed]
-    if committed and max((e["end"] for e in lines), default=0) != committed:
-        raise ConfigError(
-            f"The unfinished run in {ctx.state.directory} was not started by the Ray runner (its saved rows are "
-            "not whole input files). Finish it with runner.kind: local, or set runner.resume: false to start over."
-        )
-    _append_lines(path, lines, mode="w")
-    return {entry["file"]: entry for entry in lines}
-
-
-def saved_files(state: RunState) -> list[dict[str, Any]]:
-    """The lines of ``ray_files.jsonl`` that belong to the state's run (a file's name, the end of its rows)."""
-    path = state.directory / FILES_DONE
-    if not path.exists():
-        return []
-    entries = (json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip())
-    return [entry for entry in entries if entry.get("run_id") == state.run_id]
+    @property
+    def done(self) -> bool:
+        return self.expected is not None and self.size == self.expected
 
 
-def _append_lines(path: Path, entries: list[dict[str, Any]], mode: str = "a") -> None:
-    with open(path, mode, encoding="utf-8") as fh:
-        fh.writelines(json.dumps(entry, ensure_ascii=False) + "\n" for entry in entries)
-        fh.flush()
-        os.fsync(fh.fileno())
+class RayRunner:
+    """Computes a job's rows on a Ray Data pipeline: actors compute, the driver saves one part per input file."""
 
+    kind = "ray"
 
-def process_with_ray(pipe: Pipeline, ctx: RunContext, preview_rows: int) -> None:
-    """Fill the run's parts from a Ray Data pipeline (the driver writes; actors compute), one part per input file.
+    def __init__(self, preview_rows: int = 10) -> None:
+        self.preview_rows = preview_rows
 
-    A resumed run skips the files a killed run saved whole (:func:`finished_files`).
-    """
-    import ray
+    def process(self, job: Job) -> int:
+        """Save a part for every input file not saved yet (a resumed run skips the files whose parts are
+        saved); returns the rows of every file."""
+        import ray
 
-    config = pipe.config
-    runner = config.runner
-    init_ray(config)
-    data = portable_config(config)
-    done = finished_files(ctx)
-    for entry in done.values():
-        ctx.skipped.update(entry["skipped"])
-    items = list_input_files(data["input"]["path"], _input_format(config), config.input.format)
-    names = {item["n"]: item["path"] for item in items}
-    items = [item for item in items if item["path"] not in done]
-    position = ctx.summary.resumed_from
-    files_done = ctx.state.directory / FILES_DONE
-    try:
-        if items:
+        config = job.config
+        init_ray(config)
+        data = portable_config(config)
+        done = {part.label for part in job.state.parts()}
+        for part in job.state.parts():
+            job.skipped.update(part.skipped)
+        items = list_input_files(data["input"]["path"], _input_format(config), config.input.format)
+        names = {item["n"]: item["path"] for item in items}
+        items = [item for item in items if item["path"] not in done]
+        position = job.start
+        try:
+            if not items:
+                return position
             ds = ray.data.from_items(items, override_num_blocks=max(1, len(items)))
             # Reading is I/O and parsing: it reserves no CPU, so a pool of actors that takes every CPU
             # (2 actors x 1 CPU on a 2-core machine) cannot starve it into a deadlock.
             ds = ds.flat_map(read_file, fn_kwargs={"input_data": data["input"]}, num_cpus=0)
+            ray_cfg = config.runner.ray
             ds = ds.map_batches(
                 PipelineActor,
-                fn_constructor_kwargs={"config_data": data, "config_hash": ctx.summary.config_hash,
-                                       "run_id": ctx.state.run_id,
-                                       "known": {k: list(v) for k, v in ctx.key_filter.known.items()}},
-                compute=ray.data.ActorPoolStrategy(size=runner.actors),
-                num_cpus=runner.cpus_per_actor,
-                num_gpus=runner.gpus_per_actor or None,
+                fn_constructor_kwargs={"config_data": data, "config_hash": job.summary.config_hash,
+                                       "run_id": job.state.run_id,
+                                       "known": {k: list(v) for k, v in job.known.items()}},
+                compute=ray.data.ActorPoolStrategy(size=ray_cfg.actors),
+                num_cpus=ray_cfg.cpus_per_actor,
+                num_gpus=ray_cfg.gpus_per_actor or None,
                 batch_size=config.input.batch_size,
                 batch_format="numpy",
             )
@@ -305,54 +288,48 @@ def process_with_ray(pipe: Pipeline, ctx: RunContext, preview_rows: int) -> None
                 finished = set()
                 for text in batch["json"]:
                     item = json.loads(text)
-                    n = item["i"]
-                    results = pending.setdefault(n, _FileResults())
-                    if "s" in item:  # a file's skipped records: counts for the manifest, not a row
-                        results.skipped = item["s"]
-                    elif "e" in item:
-                        results.expected = item["e"]
-                    elif "r" in item or "f" in item:
-                        (results.rows if "r" in item else results.refreshed).append(item.get("r") or item["f"])
-                    elif "q" in item:
-                        q = item["q"]
-                        results.quarantined.append(Quarantined(q["reason"], q["raw"], q["source"], q["id"]))
-                    else:
-                        results.unchanged += 1
-                    if not ("s" in item or "e" in item):
-                        results.size += 1
-                    if results.expected is not None and results.size == results.expected:
-                        finished.add(n)
+                    results = pending.setdefault(item["i"], _FileResults())
+                    results.add(item)
+                    if results.done:
+                        finished.add(item["i"])
                 for n in sorted(finished):
-                    position = _save_file(ctx, names[n], pending.pop(n), position, files_done, preview_rows)
+                    position = self._save_file(job, names[n], pending.pop(n), position)
             if pending:  # (Ray returned fewer rows than a file's reader read: never expected)
                 raise RuntimeError(f"incomplete results for {len(pending)} input file(s) from Ray")
-    finally:
-        ctx.progress.close()
+            return position
+        finally:
+            job.progress.close()
+
+    def _save_file(self, job: Job, name: str, results: _FileResults, position: int) -> int:
+        """Save one whole file's results as a part labelled with its name; returns the new position."""
+        rows, refreshed = [], []
+        quarantined = list(results.quarantined)
+        for kind, found in (("r", results.rows), ("f", results.refreshed)):
+            for row in found:
+                duplicate = job.key_filter.duplicate(row)
+                if duplicate is not None:
+                    quarantined.append(duplicate)
+                else:
+                    (rows if kind == "r" else refreshed).append(row)
+        end = position + results.size
+        job.state.write_part(position, end, rows, quarantined, results.unchanged, refreshed, label=name,
+                             skipped=results.skipped)
+        job.add_point(end)
+        job.progress.update(results.size)
+        job.skipped.update(results.skipped)
+        summary = job.summary
+        if len(summary.preview) < self.preview_rows:
+            summary.preview.extend(rows[: self.preview_rows - len(summary.preview)])
+        return end
+
+    def saved(self, job: Job) -> str:
+        return (f"the input files whose rows were all saved ({job.state.committed_rows():,} rows) are kept in "
+                f"{job.state.directory}: run the same command to go on with the other files")
 
 
-def _save_file(ctx: RunContext, name: str, results: _FileResults, position: int, files_done: Path,
-               preview_rows: int) -> int:
-    """Save one whole file's results as a part (its line in ``ray_files.jsonl`` first); returns the new position."""
-    rows, refreshed = [], []
-    quarantined = list(results.quarantined)
-    for kind, found in (("r", results.rows), ("f", results.refreshed)):
-        for row in found:
-            duplicate = ctx.key_filter.duplicate(row)
-            if duplicate is not None:
-                quarantined.append(duplicate)
-            else:
-                (rows if kind == "r" else refreshed).append(row)
-    end = position + results.size
-    _append_lines(files_done, [{"run_id": ctx.state.run_id, "file": name, "end": end,
-                                "skipped": results.skipped}])
-    if results.size:
-        ctx.state.write_part(position, end, rows, quarantined, results.unchanged, refreshed)
-        ctx.throughput.append([round(time.monotonic() - ctx.started, 3), end])
-        ctx.progress.update(results.size)
-    ctx.skipped.update(results.skipped)
-    if len(ctx.summary.preview) < preview_rows:
-        ctx.summary.preview.extend(rows[: preview_rows - len(ctx.summary.preview)])
-    return end
+def run_ray(pipe: Processor, preview_rows: int = 10) -> RunSummary:
+    """Run ``pipe``'s configured job on Ray (see :func:`pipeline.run.job.run_job`)."""
+    return run_job(pipe, RayRunner(preview_rows))
 
 
 def _input_format(config: JobConfig) -> str:

@@ -97,7 +97,7 @@ def test_interrupt_says_how_to_resume_and_the_rerun_finishes(tmp_path, sig, code
     proc = subprocess.Popen([VNNEWS, "run", str(cfg)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     parts = tmp_path / "out" / "res.state" / "parts"
     deadline = time.monotonic() + 90
-    while not (parts.is_dir() and any(parts.glob("*.jsonl"))):  # interrupt while batches are processed
+    while not (parts.is_dir() and any(parts.glob("*.part"))):  # interrupt while batches are processed
         assert proc.poll() is None and time.monotonic() < deadline, "the run ended before it could be interrupted"
         time.sleep(0.05)
     proc.send_signal(sig)
@@ -260,13 +260,13 @@ def test_interrupt_saves_the_batches_waiting_for_a_checkpoint(tmp_path):
     for line in proc.stderr:  # the progress log says batches are done
         if "progress:" in line:
             break
-    assert not list(parts.glob("*.jsonl"))  # nothing saved yet: the batches wait in memory
+    assert not list(parts.glob("*.part"))  # nothing saved yet: the batches wait in memory
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=60)
     message = _one_paragraph(subprocess.CompletedProcess(proc.args, proc.returncode, "", err), 143)
     saved = int(message.split("rows before ")[1].split(" ")[0].replace(",", ""))
     assert saved > 0 and saved % 50 == 0
-    assert max(int(p.stem.split("-")[1]) for p in parts.glob("*.jsonl")) == saved
+    assert max(int(p.stem.split("-")[1]) for p in parts.glob("*.part")) == saved
     rerun = _vnnews("run", str(cfg), timeout=300)
     assert rerun.returncode == 0 and "resuming run" in rerun.stderr, rerun.stderr
     assert len((tmp_path / "out" / "res.jsonl").read_text(encoding="utf-8").splitlines()) == 3000

@@ -61,7 +61,7 @@ def _run(cfg: Path) -> subprocess.CompletedProcess:
 
 def _parts(output: Path) -> list[Path]:
     parts = output.with_name(f"{output.stem}.state") / "parts"
-    return sorted(parts.glob("*.jsonl")) if parts.exists() else []
+    return sorted(parts.glob("*.part")) if parts.exists() else []
 
 
 def _committed(output: Path) -> int:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 
 from pipeline.config import JobConfig, load_config
-from pipeline.run.pipeline import build_stages
+from pipeline.run.processing import build_stages
 from pipeline.stages import QUARANTINE_KEY, SKIP_MODELS_KEY, RunStart, Stage
 from tests.conftest import job
 from tests.run.tiny_stages import TinyStage, pipeline_of

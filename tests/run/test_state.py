@@ -1,18 +1,20 @@
-"""The run state's parts, checkpoints, key set and known output rows (pipeline/run/state.py), without a whole run."""
+"""The run state (pipeline/run/state.py) without a whole run: parts, checkpoints, the verified prefix, damage."""
 
 from __future__ import annotations
 
 import json
+from itertools import chain
 
 import pytest
 
 from pipeline.errors import OutputError
 from pipeline.io.records import Quarantined
-from pipeline.run.state import KeyFilter, KeySet, KnownRows, RunState
+from pipeline.run.keys import KeySet
+from pipeline.run.state import RunState
 
 
 def _open(tmp_path, seconds: float = 3600.0, megabytes: float = 32.0, resume: bool = True) -> RunState:
-    return RunState.open(tmp_path / "out.state", {"config_hash": "c"}, "out.jsonl", resume, lambda: None,
+    return RunState.open(tmp_path / "out.state", {"config_hash": "c"}, "out.jsonl", "local", resume, lambda: None,
                          checkpoint_seconds=seconds, checkpoint_bytes=int(megabytes * (1 << 20)))
 
 
@@ -50,29 +52,13 @@ def test_checkpoint_by_time_and_by_size(tmp_path):
 
 def test_a_resumed_state_knows_its_keys_and_counts(tmp_path):
     state = _open(tmp_path, seconds=0)
-    state.save_batch(0, 3, _rows(0, 3), [], 0, refreshed=[{"id": "r1", "url": "u"}])
+    state.save_batch(0, 4, _rows(0, 3), [], 0, refreshed=[{"id": "r1", "url": "u"}])
     run_id = state.run_id
     state.close()  # (another process, in a real resume)
     again = _open(tmp_path)
-    assert again.run_id == run_id and again.committed_rows() == 3
-    seen = again.seen_keys("id")
+    assert again.run_id == run_id and again.committed_rows() == 4
+    seen = KeySet(str(row["id"]) for row in chain(again.rows(), again.refreshed()))
     assert len(seen) == 4 and "a1" in seen and "r1" in seen and "a9" not in seen
-
-
-def test_key_set_is_exact_across_merges():
-    keys = KeySet()
-    keys.recent_limit = 8  # merge into the sorted array often
-    first = keys.add_all([f"k{i}" for i in range(50)] + ["k3", "k49", "new"])
-    assert first == [True] * 50 + [False, False, True]
-    assert keys.add_all(["k0", "k17", "k50", "k50"]) == [False, False, True, False]
-    assert len(keys) == 52 and "k25" in keys and "k99" not in keys
-
-
-def test_key_filter_quarantines_repeats_in_input_order(tmp_path):
-    records = [{"id": "a", "text": "x"}, {"text": "no key"}, {"id": "a", "text": "y"}, {"id": "b", "text": "z"}]
-    todo, _, rejected, _ = KeyFilter("id", "c", {}, {"b"}, False).split(records, "run")
-    assert [r["text"] for r in todo] == ["x"]
-    assert [q.reason.split(" ")[0] for q in rejected] == ["missing", "duplicate", "duplicate"]
 
 
 def test_the_lock_is_held_until_close(tmp_path):
@@ -85,56 +71,92 @@ def test_the_lock_is_held_until_close(tmp_path):
     _open(tmp_path).close()
 
 
-@pytest.mark.parametrize("limit", [2, 1 << 16])
-def test_known_rows_answer_like_a_dict_in_memory_or_spilled(monkeypatch, limit):
-    monkeypatch.setattr(KnownRows, "memory_limit", limit)
-    rows = [(f"k{i}", (f"c{i}", "g", None if i % 3 else f"i{i}")) for i in range(25)]
-    rows += [("k1", ("c1-last", "g", "i")), ("k20", ("c20-last", "g", "i"))]  # a key twice: its last row counts
-    known = KnownRows(rows)
-    expected = dict(rows)
-    probe = ["k1", "k20", "k0", "k24", "missing", "k1", *expected]
-    assert known.get_many(probe) == [expected.get(k) for k in probe]
-    assert known.get("k5") == expected["k5"] and known.get("nope") is None
-    assert len(known) == len(expected) and dict(known.items()) == expected
-    assert len(known._recent) <= limit  # the others wait on disk
-    assert not KnownRows() and len(KnownRows()) == 0
+def _three_parts(tmp_path) -> RunState:
+    state = _open(tmp_path, seconds=0)
+    for start in (0, 3, 6):
+        state.save_batch(start, start + 3, _rows(start, start + 3), [], 0)
+    return state
 
 
-def test_key_filter_sorts_upsert_rows_the_same_with_spilled_known_rows(monkeypatch):
-    from pipeline.io.records import stamp_hashes
-
-    records = [{"id": f"a{i}", "title": "", "text": f"bài {i}", "views": i} for i in range(8)]
-    stamped = [dict(r) for r in records]
-    for record in stamped:
-        stamp_hashes(record)
-    known = {r["id"]: (r["content_hash"], "c", r["input_hash"]) for r in stamped[:6]}
-    known["a1"] = (stamped[1]["content_hash"], "c", "an older input hash")  # refreshed
-    known["a2"] = ("sha1-old", "c", stamped[2]["input_hash"])  # text changed: processed again
-    results = []
-    for limit in (1 << 16, 2):
-        monkeypatch.setattr(KnownRows, "memory_limit", limit)
-        todo, refreshed, rejected, unchanged = KeyFilter("id", "c", KnownRows(known.items()), set(), False).split(
-            [dict(r) for r in records], "run")
-        results.append(([r["id"] for r in todo], [r["id"] for r in refreshed], rejected, unchanged))
-    assert results[0] == results[1] == (["a2", "a6", "a7"], ["a1"], [], 4)
+def _part(state: RunState, start: int):
+    return next(p.path for p in state.parts() if p.start == start)
 
 
-def test_known_rows_on_disk_take_any_key_and_value_an_output_may_hold(monkeypatch):
-    """An edited output may hold a key with a lone surrogate or hashes that are not text, which SQLite would
-    refuse to bind: they are kept, and the verdicts stay those of the in-memory dict."""
-    from pipeline.io.records import stamp_hashes
+def test_verify_passes_when_parts_cover_exactly_the_rows_read(tmp_path):
+    state = _three_parts(tmp_path)
+    assert state.verify(9) is None and state.committed_rows() == 9
+    damage = state.verify(12)  # the runner read rows that no part holds
+    assert damage.first_row == 9 and "rows 9-12 are in no part" in str(damage)
 
-    monkeypatch.setattr(KnownRows, "memory_limit", 1)
-    raw = [{"id": key, "title": "", "text": "bài"} for key in ("a", "b", "c", "d")]
-    records = [dict(r) for r in raw]
-    for record in records:
-        stamp_hashes(record)
-    b, d = records[1], records[3]
-    known = {"a": ("x", "c", "y"), "e\ud800": ("x", "c", "y"), "b": (b["content_hash"], "c", b["input_hash"]),
-             "c": (["not", "text"], {"a": 1}, 3), "d": (d["content_hash"], "c", None)}
-    spilled = KnownRows(known.items())
-    assert dict(spilled.items())["e\ud800"] == known["e\ud800"] and spilled.get("e\ud800") == known["e\ud800"]
-    filters = [KeyFilter("id", "c", rows, set(), False) for rows in (known, spilled)]
-    verdicts = [[f.verdict(r) for r in records] for f in filters]
-    assert [f.split([dict(r) for r in raw], "run")[3] for f in filters] == [1, 1]  # "b" unchanged
-    assert verdicts[0] == verdicts[1] == ["process", "unchanged", "process", "refresh"]
+
+@pytest.mark.parametrize(("harm", "says"), [
+    (lambda path: path.unlink(), "rows 3-6 are in no part"),
+    (lambda path: path.write_bytes(path.read_bytes()[:-7]), "cut short"),
+    (lambda path: path.write_bytes(b"\0" * path.stat().st_size), "no readable header"),
+    (lambda path: path.write_bytes(path.read_bytes().replace(b"a4", b"b4")), "fails its checksum"),
+    (lambda path: path.write_bytes(path.read_bytes().replace(path.read_bytes().split(b'"')[3], b"0ther0run000")),
+     "belongs to run"),
+    (lambda path: path.write_bytes(b""), "no readable header"),
+    (lambda path: path.write_bytes(path.read_bytes() + b"{}\n"), "bytes after its last section"),
+])
+def test_a_part_removed_or_damaged_during_the_run_is_named_and_its_rows_computed_again(tmp_path, harm, says):
+    state = _three_parts(tmp_path)
+    harm(_part(state, 3))
+    damage = state.verify(9)
+    assert damage is not None and damage.first_row == 3 and says in str(damage)
+    state.truncate()  # what the runner does before computing rows 3.. again
+    assert [(p.start, p.end) for p in state.parts()] == [(0, 3)]
+    assert len(list(state.parts_dir.iterdir())) == 1
+    state.save_batch(3, 9, _rows(3, 9), [], 0)  # computed again
+    assert state.verify(9) is None and [r["id"] for r in state.rows()] == [f"a{i}" for i in range(9)]
+
+
+def test_a_resumed_run_keeps_the_verified_prefix_and_drops_the_rest(tmp_path, caplog):
+    state = _three_parts(tmp_path)
+    middle = _part(state, 3)
+    middle.write_bytes(middle.read_bytes()[:40])
+    state.close()
+    again = _open(tmp_path)
+    assert again.committed_rows() == 3 and [p.start for p in again.parts()] == [0]
+    assert len(list(again.parts_dir.iterdir())) == 1  # the cut part and the one after it are gone
+    assert "computed again" in caplog.text and middle.name in caplog.text
+
+
+def test_a_part_changed_after_verification_stops_the_commit_before_anything_is_written(tmp_path):
+    state = _three_parts(tmp_path)
+    assert state.verify(9) is None
+    _part(state, 6).write_bytes(b"")
+    with pytest.raises(OutputError, match="changed while this run read it"):
+        b"".join(state.row_lines().blocks())
+
+
+def test_a_batch_must_account_for_every_row_it_covers(tmp_path):
+    state = _open(tmp_path)
+    with pytest.raises(ValueError, match="accounts for 2 rows"):
+        state.save_batch(0, 3, _rows(0, 2), [], 0)
+
+
+@pytest.mark.parametrize("damage", [b"", b"\0" * 64, b"{\"run_id\": 3", b"[1, 2]"])
+def test_an_unreadable_state_file_starts_the_run_over(tmp_path, damage, caplog):
+    state = _three_parts(tmp_path)
+    run_id = state.run_id
+    state.close()
+    (tmp_path / "out.state" / "state.json").write_bytes(damage)
+    again = _open(tmp_path)
+    assert again.run_id != run_id and again.committed_rows() == 0 and not list(again.parts_dir.iterdir())
+    assert "starts over" in caplog.text
+
+
+@pytest.mark.parametrize("make", [
+    lambda path: path.write_text("not a folder"),
+    lambda path: (path.mkdir(), path.chmod(0o500)),
+])
+def test_a_state_folder_that_cannot_be_written_is_an_output_error(tmp_path, make):
+    import os
+
+    if os.geteuid() == 0 and "chmod" in repr(make.__code__.co_names):
+        pytest.skip("root writes into a read-only folder")
+    make(tmp_path / "out.state")
+    with pytest.raises(OutputError, match="run state"):
+        _open(tmp_path)
+

@@ -41,7 +41,7 @@ class TinyStage:
         self.calls += 1
         if self.calls == self.interrupt_on:
             raise self.exception
-        parts = sorted(p.stem for p in self.parts_dir.glob("*.jsonl")) if self.parts_dir else None
+        parts = sorted(p.stem for p in self.parts_dir.glob("*.part")) if self.parts_dir else None
         self.events.append((self.name, "call", [r["id"] for r in records], parts))
         for record in records:
             record["trail"] = [*record.get("trail", []), self.name]
@@ -68,5 +68,5 @@ class TinyStage:
 def pipeline_of(monkeypatch, data: dict[str, Any], stages: list[TinyStage]) -> Pipeline:
     """The Pipeline of job ``data`` with ``stages`` in place of those its config enables: ``build_stages``
     (where a pipeline gets its stages) returns them; everything else is the real runner."""
-    monkeypatch.setattr("pipeline.run.pipeline.build_stages", lambda config: list(stages))
+    monkeypatch.setattr("pipeline.run.processing.build_stages", lambda config: list(stages))
     return Pipeline.from_dict(data)

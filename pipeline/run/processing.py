@@ -1,0 +1,145 @@
+"""The :class:`Processor`: a job's stages, built once from its config, run over batches of records.
+
+What every runner and the Python API share: the runners feed it batches
+(:mod:`pipeline.run.local`, :mod:`pipeline.run.ray`), :class:`~pipeline.run.pipeline.Pipeline`
+adds in-memory rows, DataFrames and the batch job on top of it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from pipeline.config import JobConfig, load_config, resolve_model_path
+from pipeline.io.records import Batch, Quarantined, Record, output_row
+from pipeline.provenance import processing_hash
+from pipeline.stages import QUARANTINE_KEY, SKIP_MODELS_KEY, RunStart, Stage
+
+
+class Processor:
+    """Stages built once from a :class:`~pipeline.config.JobConfig`, run over batches of records.
+
+    Models load on first use (``stages``), so constructing one is cheap; the runners load them
+    before reading any input, so a missing model fails the job before any work.
+    """
+
+    def __init__(self, config: JobConfig) -> None:
+        self.config = config
+        self._stages: list[Stage] | None = None
+        self._config_hash: str | None = None
+        self.timings: dict[str, float] = {}
+
+    @classmethod
+    def from_yaml(cls, path: str | Path, overrides: dict[str, Any] | list[str] | None = None):
+        """Load and validate a job file; ``overrides`` maps dotted keys to values (like ``--set``)."""
+        return cls(load_config(JobConfig, path, overrides))
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], overrides: dict[str, Any] | None = None):
+        return cls(load_config(JobConfig, data=data, overrides=overrides))
+
+    @property
+    def stages(self) -> list[Stage]:
+        if self._stages is None:
+            self._stages = build_stages(self.config)
+        return self._stages
+
+    @property
+    def config_hash(self) -> str:
+        """Hash of the settings and model files that shape each row (written to rows as ``config_hash``)."""
+        if self._config_hash is None:
+            self._config_hash = processing_hash(self.config, self.stages)
+        return self._config_hash
+
+    def process_batch(self, records: list[Record]) -> Batch:
+        """Run every stage over records; returns output rows and the records a stage rejected."""
+        out = Batch()
+        live = records
+        spared: list[Record] = []  # marked SKIP_MODELS_KEY by a stage: written without the later stages
+        for stage in self.stages:
+            started = time.perf_counter()
+            live = stage(live)
+            self.timings[stage.name] = self.timings.get(stage.name, 0.0) + time.perf_counter() - started
+            kept = []
+            for record in live:
+                reason = record.pop(QUARANTINE_KEY, None)
+                if reason is not None:
+                    out.quarantined.append(Quarantined(reason, record, stage.name, record.get("id")))
+                elif record.get(SKIP_MODELS_KEY):
+                    spared.append(record)
+                else:
+                    kept.append(record)
+            live = kept
+        if spared:  # back in input order
+            order = {id(record): i for i, record in enumerate(records)}
+            live = sorted([*live, *spared], key=lambda record: order[id(record)])
+        out.records = [output_row(r, self.config.output.include_text) for r in live]
+        for row in out.records:
+            row["config_hash"] = self.config_hash
+        return out
+
+    def start(self, run: RunStart) -> None:
+        """Tell every stage a batch run begins (the dedup stage loads its index of earlier rows)."""
+        for stage in self.stages:
+            stage.start(run)
+
+
+def omp_wait_policy(config: JobConfig) -> str | None:
+    """The ``OMP_WAIT_POLICY`` a job sets before its models load (None: leave the environment as it is).
+
+    numba's parallel kernels run on OpenMP, whose threads by default spin after every parallel region,
+    waiting for the next. Between two kernels a job runs Python (reading, hashing, writing): the
+    spinning threads took the cores that Python needed, and on a shared machine they waited at each
+    region's barrier for a thread the system had descheduled (docs/throughput.md). Sleeping costs a
+    wake-up of microseconds per kernel call, but torch runs many small parallel regions back to back,
+    so ``auto`` leaves jobs with a torch model, and a policy the user set, alone.
+    """
+    policy = config.runner.omp_wait_policy
+    if policy != "auto":
+        return policy.upper()
+    if "OMP_WAIT_POLICY" in os.environ or _uses_torch(config):
+        return None
+    return "PASSIVE"
+
+
+def _uses_torch(config: JobConfig) -> bool:
+    if config.summarize.enabled and config.summarize.kind == "abstractive":
+        return True
+    if not config.classify.enabled:
+        return False
+    try:  # (the model's own kind; a missing or unreadable model is reported when the stage loads it)
+        settings = json.loads((resolve_model_path(config.classify.model) / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(settings, dict) and settings.get("kind") == "transformer"
+
+
+def build_stages(config: JobConfig) -> list[Stage]:
+    """The enabled stages in order; loading their models here makes a missing model fail early.
+
+    Sets ``OMP_WAIT_POLICY`` first (:func:`omp_wait_policy`): OpenMP reads it once, when it starts.
+    """
+    from pipeline.stages.normalize import NormalizeStage
+
+    if (policy := omp_wait_policy(config)) is not None:
+        os.environ["OMP_WAIT_POLICY"] = policy
+
+    stages: list[Stage] = []
+    if config.normalize.enabled:
+        stages.append(NormalizeStage(config.normalize, raw_pages=config.input.raw_pages))
+    if config.dedup.enabled:
+        from pipeline.stages.dedup import DedupStage
+
+        stages.append(DedupStage(config.dedup, key=config.output.key))
+    if config.classify.enabled:
+        from pipeline.stages.classify import ClassifyStage
+
+        stages.append(ClassifyStage(config.classify))
+    if config.summarize.enabled:
+        from pipeline.stages.summarize import SummarizeStage
+
+        stages.append(SummarizeStage(config.summarize))
+    return stages
