@@ -52,7 +52,7 @@ def main() -> None:
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     init_s = time.perf_counter() - started
     started = time.perf_counter()
-    remote = Pipeline.from_dict(config("ray", kind="ray", actors=args.actors)).run()
+    remote = Pipeline.from_dict(config("ray", kind="ray", ray={"actors": args.actors})).run()
     ray_s = time.perf_counter() - started
     ray.shutdown()
 

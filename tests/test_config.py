@@ -161,3 +161,15 @@ def test_mutated_config_files_never_traceback_in_the_cli(tmp_path, changes):
     assert result.exit_code in (0, 2), result.output
     assert "Traceback" not in result.output
     assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+def test_each_runner_has_its_own_section_and_old_runner_keys_still_work_with_a_warning(caplog):
+    config = load_config(JobConfig, data=BASE,
+                         overrides=["runner.address=auto", "runner.actors=3", "runner.prefetch_batches=0"])
+    assert (config.runner.ray.address, config.runner.ray.actors, config.runner.local.prefetch_batches) == ("auto", 3, 0)
+    for key, new in (("address", "ray.address"), ("actors", "ray.actors"), ("prefetch_batches", "local.prefetch_batches")):
+        assert f"runner.{key} is deprecated: write runner.{new}" in caplog.text
+    with pytest.raises(ConfigError, match=r"runner.ray.actors now, and both are set"):
+        load_config(JobConfig, data={**BASE, "runner": {"actors": 2, "ray": {"actors": 3}}})
+    with pytest.raises(ConfigError, match=r"runner\.ray\.adress"):
+        load_config(JobConfig, data={**BASE, "runner": {"ray": {"adress": "auto"}}})

@@ -232,10 +232,10 @@ def test_a_bug_prints_one_paragraph_and_saves_the_traceback(tmp_path, small_inpu
 
 
 def test_ray_without_a_cluster_is_a_config_error(tmp_path, small_input):
-    proc = _vnnews("run", str(_config(tmp_path, small_input, runner={"kind": "ray", "address": "auto"})),
+    proc = _vnnews("run", str(_config(tmp_path, small_input, runner={"kind": "ray", "ray": {"address": "auto"}})),
                    env={k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"})
     message = _one_paragraph(proc, 2)
-    assert "runner.address=auto" in message and "ray start --head" in message
+    assert "runner.ray.address=auto" in message and "ray start --head" in message
     assert len(proc.stderr.strip().splitlines()) == 1
 
 

@@ -39,7 +39,7 @@ def _input(tmp_path):
 def test_ray_rows_equal_local_rows(tmp_path, local_ray):
     path = _input(tmp_path)
     local_cfg = job(tmp_path / "local", path, classify={"top_k": 2})
-    ray_cfg = job(tmp_path / "ray", path, classify={"top_k": 2}, runner={"kind": "ray", "actors": 2})
+    ray_cfg = job(tmp_path / "ray", path, classify={"top_k": 2}, runner={"kind": "ray", "ray": {"actors": 2}})
     local = Pipeline.from_dict(local_cfg).run()
     remote = Pipeline.from_dict(ray_cfg).run()
     assert (remote.read, remote.written, remote.quarantined) == (local.read, local.written, local.quarantined) \
@@ -64,7 +64,7 @@ def test_ray_rows_equal_local_rows(tmp_path, local_ray):
 
 def test_ray_upsert_skips_unchanged_rows(tmp_path, local_ray):
     path = _input(tmp_path)
-    cfg = job(tmp_path, path, runner={"kind": "ray", "actors": 2}, output={"mode": "upsert"})
+    cfg = job(tmp_path, path, runner={"kind": "ray", "ray": {"actors": 2}}, output={"mode": "upsert"})
     first = Pipeline.from_dict(cfg).run()
     assert first.written == 300
     cfg["runner"]["resume"] = False  # same input and config: force a second pass through Ray
@@ -104,7 +104,7 @@ def test_ray_reads_a_folder_of_warc_files_one_per_task(tmp_path, local_ray):
     skipped = {**SKIPPED, "request record": SKIPPED["request record"] + 2}
     summaries, manifests, rows = {}, {}, {}
     for kind in ("local", "ray"):
-        cfg = job(tmp_path / kind, crawl, runner={"kind": kind, "actors": 2})
+        cfg = job(tmp_path / kind, crawl, runner={"kind": kind, "ray": {"actors": 2}})
         summaries[kind] = Pipeline.from_dict(cfg).run()
         out = tmp_path / kind / "out"
         manifests[kind] = json.loads((out / "results.manifest.json").read_text(encoding="utf-8"))
@@ -141,7 +141,7 @@ def test_a_killed_ray_run_resumes_by_finished_file(tmp_path):
         "input": {"path": str(folder), "batch_size": 20},
         "summarize": {"kind": "extractive", "method": "lead_title", "max_sentences": 1},
         "output": {"path": str(output)},
-        "runner": {"kind": "ray", "actors": 1, "num_cpus": 2, "progress": "off"},
+        "runner": {"kind": "ray", "ray": {"actors": 1, "num_cpus": 2}, "progress": "off"},
     }), encoding="utf-8")
     manifest = _kill_and_finish(cfg, output, kills=2, seed=3, max_batches=3)  # 13 files: 13 parts
     _check_exactly_once(output, ids)
