@@ -167,7 +167,8 @@ def test_each_runner_has_its_own_section_and_old_runner_keys_still_work_with_a_w
     config = load_config(JobConfig, data=BASE,
                          overrides=["runner.address=auto", "runner.actors=3", "runner.prefetch_batches=0"])
     assert (config.runner.ray.address, config.runner.ray.actors, config.runner.local.prefetch_batches) == ("auto", 3, 0)
-    for key, new in (("address", "ray.address"), ("actors", "ray.actors"), ("prefetch_batches", "local.prefetch_batches")):
+    moved = (("address", "ray.address"), ("actors", "ray.actors"), ("prefetch_batches", "local.prefetch_batches"))
+    for key, new in moved:
         assert f"runner.{key} is deprecated: write runner.{new}" in caplog.text
     with pytest.raises(ConfigError, match=r"runner.ray.actors now, and both are set"):
         load_config(JobConfig, data={**BASE, "runner": {"actors": 2, "ray": {"actors": 3}}})
