@@ -18,7 +18,7 @@ from typing import Annotated
 
 import typer
 
-from pipeline.errors import Interrupted, VnnewsError
+from pipeline.errors import Interrupted, VnnewsError, interrupt_signal
 from pipeline.redact import redact
 
 app = typer.Typer(
@@ -73,26 +73,34 @@ def _fail(exc: VnnewsError) -> None:
     raise typer.Exit(exc.exit_code)
 
 
-def _on_sigterm(signum, frame) -> None:
-    """SIGTERM (a scheduler stopping the job) unwinds like Ctrl-C, so batches in flight are dropped cleanly."""
-    raise KeyboardInterrupt("SIGTERM")
+def _on_signal(signum, frame) -> None:
+    """SIGTERM (a scheduler stopping the job) and SIGHUP (a closed terminal, a dropped ssh session) unwind
+    like Ctrl-C, so batches in flight are dropped cleanly and finished ones are saved."""
+    raise KeyboardInterrupt(signal.Signals(signum).name)
 
 
 @contextlib.contextmanager
 def _interruptible(what_now: str):
-    """Turn SIGINT/SIGTERM into one line and exit 130/143 instead of a traceback or a silent exit.
+    """Turn SIGINT/SIGTERM/SIGHUP into one line and exit 130/143/129 instead of a traceback or a silent exit.
 
     The runner reports where a run stopped (its own :class:`Interrupted`); a signal outside it
-    (while models load, say) gets ``what_now``.
+    (while models load, say) gets ``what_now``. A signal that lands inside a compiled kernel
+    surfaces as another exception caused by the interrupt (:func:`~pipeline.errors.interrupt_signal`).
     """
-    previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    handled = [signal.SIGINT, signal.SIGTERM, signal.SIGHUP]
+    previous = {signum: signal.signal(signum, _on_signal) for signum in handled}
     try:
         yield
-    except KeyboardInterrupt as exc:
-        name = str(exc.args[0]) if exc.args else "SIGINT"
+    except (typer.Exit, VnnewsError):
+        raise
+    except BaseException as exc:
+        name = interrupt_signal(exc)
+        if name is None:
+            raise
         _fail(Interrupted(f"interrupted by {name}; {what_now}", name))
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def _print_preview(summary) -> None:
@@ -296,10 +304,11 @@ def models_convert(
     _setup_logging(quiet)
     if quantization not in QUANTIZATIONS:
         raise typer.BadParameter(f"must be one of {', '.join(QUANTIZATIONS)}", param_hint="--quantization")
-    try:
-        out = convert_model(source, output, quantization=quantization, force=force)
-    except VnnewsError as exc:
-        _fail(exc)
+    with _interruptible("the conversion stopped; its output folder is left as it was: run the same command again."):
+        try:
+            out = convert_model(source, output, quantization=quantization, force=force)
+        except VnnewsError as exc:
+            _fail(exc)
     typer.echo(f"converted {source} -> {out} ({quantization}); model card: {out / 'README.md'}")
     typer.echo(f"use it with: --set summarize.backend=ctranslate2 --set summarize.model={out}")
 

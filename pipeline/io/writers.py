@@ -181,8 +181,18 @@ class _AtomicFile:
         except OSError as exc:
             raise OutputError(f"Cannot write to {target.parent}: {exc.strerror or exc}.") from None
         self.tmp = Path(tmp)
-        os.chmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; results follow the umask like other files
-        self.handle = os.fdopen(fd, "wb") if binary else os.fdopen(fd, "w", encoding="utf-8", newline="")
+        try:
+            os.chmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; results follow the umask like other files
+            self.handle = os.fdopen(fd, "wb") if binary else os.fdopen(fd, "w", encoding="utf-8", newline="")
+        except BaseException:  # (a signal between the two: the temporary file goes)
+            os.close(fd)
+            self.tmp.unlink(missing_ok=True)
+            raise
+
+    def _discard(self) -> None:
+        with contextlib.suppress(OSError):
+            self.handle.close()
+        self.tmp.unlink(missing_ok=True)
 
     def __enter__(self) -> _AtomicFile:
         return self
@@ -197,9 +207,10 @@ class _AtomicFile:
                 return
             except OSError as error:
                 exc_type, exc = type(error), error
-        with contextlib.suppress(OSError):
-            self.handle.close()
-        self.tmp.unlink(missing_ok=True)
+            except BaseException:  # (a signal while the file is flushed: no temporary file is left behind)
+                self._discard()
+                raise
+        self._discard()
         if issubclass(exc_type, OSError):  # disk full, quota, file too large, I/O error
             raise OutputError(
                 f"Cannot write {self.target}: {exc.strerror or exc}. The previous {self.target.name} is unchanged; "
@@ -231,11 +242,18 @@ def check_writable(directory: Path) -> None:
 
 
 def remove_stale_temporaries(output: Path) -> None:
-    """Delete temporary files a killed commit left beside the output (call while holding the run lock)."""
-    for pattern in (f".{output.name}.*.partial", f".{output.stem}.quarantine.jsonl.*.partial",
-                    f".{output.stem}.rejected.jsonl.*.partial"):
-        for stale in output.parent.glob(pattern):
-            stale.unlink(missing_ok=True)
+    """Delete the temporary files a killed commit left beside the output: ``.<name>.<random>.partial`` of the
+    output and of each of its side files (call while holding the run lock). Names are compared, never used as
+    glob patterns: an output named ``res[12].jsonl`` must not match another output's files."""
+    names = {output.name, *(side_path(output, suffix).name for suffix in SIDE_SUFFIXES)}
+    try:
+        entries = list(os.scandir(output.parent))
+    except OSError:
+        return
+    for entry in entries:
+        name = entry.name
+        if name.startswith(".") and name.endswith(".partial") and name[1:].rsplit(".", 2)[0] in names:
+            Path(entry.path).unlink(missing_ok=True)
 
 
 def ordered_columns(rows: Iterable[Record]) -> list[str]:
