@@ -49,7 +49,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pipeline.errors import OutputError
+from pipeline.errors import ConfigError, OutputError
 from pipeline.io.records import Quarantined, Record
 from pipeline.io.writers import JsonlRows, dumps_bytes
 
@@ -343,7 +343,7 @@ class RunState:
             self.data = previous
             return
         if same and resume and previous.get("runner", "local") != runner and self._part_files():
-            raise OutputError(
+            raise ConfigError(
                 f"The unfinished run in {self.directory} was started by the {previous.get('runner', 'local')} runner; "
                 f"its saved parts are not what the {runner} runner resumes from. Finish it with runner.kind: "
                 f"{previous.get('runner', 'local')}, or set runner.resume: false to start over."
