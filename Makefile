@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 
 .PHONY: install demo test test-fast lint docs clean
 
-$(STAMP): pyproject.toml constraints.txt
+$(STAMP): pyproject.toml constraints.txt setup.py $(wildcard csrc/*)  # (the C kernels are built by the install)
 	python3 -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 	# CPU torch first, from the pinned version, so nothing pulls a CUDA build

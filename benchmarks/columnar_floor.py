@@ -86,7 +86,7 @@ def job(source: str, target: str) -> None:
 
     from pipeline.io.records import input_hash
     from pipeline.stages.classify import round6
-    from pipeline.text.scan import _scan, scan_tables
+    from pipeline.text.scan import kernel_threads, scan, scan_tables
     from pipeline.topic import load_topic_model
     from pipeline.topic.tfidf_linear import _softmax
 
@@ -105,7 +105,8 @@ def job(source: str, target: str) -> None:
             cp, cp_offsets = utf16_units(data, offsets.astype(np.int64))
             status = np.empty(len(text), dtype=np.uint8)
             counts = np.empty((len(text), 4), dtype=np.int64)
-            _scan(cp, cp_offsets, *tables, status, counts)  # (the job's clean-up and language verdicts read these)
+            # (the job's clean-up and language verdicts read these)
+            scan(cp, cp_offsets, *tables, status, counts, kernel_threads())
             scores = body.scores(cp, cp_offsets, model.coef_[:n_body], model.intercept_)
             scores += title.scores(cp, cp_offsets, model._title_coef(), model._zero_intercept(), first_line=True)
             proba = _softmax(scores.astype(np.float64) / model.temperature_)

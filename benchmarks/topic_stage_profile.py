@@ -25,7 +25,7 @@ from pipeline.config import JobConfig, load_config
 from pipeline.stages import QUARANTINE_KEY
 from pipeline.stages.classify import ClassifyStage, classifier_input
 from pipeline.stages.normalize import NormalizeStage
-from pipeline.text.scan import _scan, encode_batch, scan_tables
+from pipeline.text.scan import encode_batch, kernel_threads, scan, scan_tables
 
 DATA = SHARED_DATA
 
@@ -76,14 +76,14 @@ def main() -> None:
     coef = np.ascontiguousarray(model.coef_[: vectorizer.n_features], dtype=np.float32)
     intercept = np.ascontiguousarray(model.intercept_, dtype=np.float32)
     input_cp, input_offsets = encode_batch(inputs)
-    import numba
     gc.collect()
     gc.freeze()
 
     parts = {
         "normalize stage (total)": (lambda batch: normalize(batch), True),
         "  encode texts to UTF-16": (lambda: encode_batch(texts), False),
-        "  scan kernel (clean flags, letter counts)": (lambda: _scan(cp, offsets, *tables, status, counts), False),
+        "  scan kernel (clean flags, letter counts)": (
+            lambda: scan(cp, offsets, *tables, status, counts, kernel_threads()), False),
         "classify stage (total)": (lambda batch: classify(batch), True),
         "  classifier input strings": (lambda: [classifier_input(r) for r in live], False),
         "  model predict_proba": (lambda: model.predict_proba(inputs), False),
@@ -92,7 +92,7 @@ def main() -> None:
             lambda: vectorizer.scores(input_cp, input_offsets, coef, intercept), False),
     }
     print(f"{n} {args.data} articles ({sum(bool(r['title']) for r in records)} titled), "
-          f"{numba.get_num_threads()} threads; us per article, best / median of {args.repeats}")
+          f"{kernel_threads()} threads; us per article, best / median of {args.repeats}")
     for name, (fn, takes_records) in parts.items():
         count = n if name.startswith(("normalize", "  encode texts", "  scan")) else len(live)
         if takes_records:  # fresh records each call (made outside the clock, as a reader would)

@@ -27,7 +27,6 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-import numba
 import numpy as np
 
 from pipeline.config import LearnedExtractiveConfig, SummaryTrainConfig
@@ -38,6 +37,7 @@ from pipeline.summarize.clauses import WHOLE, candidate_text
 from pipeline.summarize.embeddings import CorpusVectors
 from pipeline.summarize.features import FEATURE_NAMES, Candidate, batch_candidate_features, candidate_features
 from pipeline.text.normalize import split_sentences, syllables
+from pipeline.text.scan import kernel_threads
 
 KIND = "learned_extractive"
 FORMAT_VERSION = 3
@@ -269,8 +269,8 @@ class LearnedExtractiveSummarizer(Params):
         """Per article its chosen (sentence, trim) pairs in article order, or None where it is kept whole.
 
         The features of the scored articles are computed and scored by compiled kernels that release
-        the GIL, in as many chunks (threads) as numba's thread count (``NUMBA_NUM_THREADS``, the CPU
-        count by default), like the topic model's kernels.
+        the GIL, in as many chunks (threads) as the CPUs this process may run on, like the topic
+        model's kernels (:func:`pipeline.text.scan.kernel_threads`).
         """
         k = self.max_sentences if k is None else k
         budget = self.max_syllables
@@ -278,7 +278,7 @@ class LearnedExtractiveSummarizer(Params):
         out: list[list[tuple[int, int]] | None] = [None] * len(sentence_lists)
         if not scored:
             return out
-        n_chunks = max(1, min(numba.get_num_threads(), len(scored) // _MIN_CHUNK))
+        n_chunks = max(1, min(kernel_threads(), len(scored) // _MIN_CHUNK))
         chunks = [scored[c * len(scored) // n_chunks : (c + 1) * len(scored) // n_chunks] for c in range(n_chunks)]
 
         def score(chunk: list[int]) -> tuple[Any, np.ndarray]:

@@ -69,7 +69,7 @@ def _identifier():
 
     The model ships LZMA-compressed (4 MB, 68 MB unpacked): unpacking it took most of a second at
     the first doubtful text of every job. So the unpacked arrays, already limited to ISO 639-1, are
-    kept as ``.npy`` files beside numba's kernels in ``pipeline/text/__pycache__`` (as the scan
+    kept as ``.npy`` files in the user's cache folder (:mod:`pipeline.text.cache`, as the scan
     tables are), under a key of the model file's bytes, the py3langid version and this file, and
     mapped from there: a job reads only the pages the identifier touches. The identifier is the
     same object py3langid builds (same arrays, same classes); a missing, stale or unreadable cache
@@ -81,6 +81,10 @@ def _identifier():
     if cached is not None:
         ptc, pc, classes, nextmove, row, output = cached
         return LanguageIdentifier(ptc, pc, classes, nextmove, output, tk_row=row)
+    import logging
+
+    logging.getLogger(__name__).info("Unpacking the language identifier's model once (about a second); kept in %s",
+                                     _model_cache())
     identifier = _identifier_from_package()
     _save_model(identifier)
     return identifier
@@ -96,7 +100,7 @@ def _identifier_from_package():
 
 
 def _model_cache() -> Path | None:
-    """Where the unpacked model lives: ``pipeline/text/__pycache__/langid.<key>``, or None without py3langid."""
+    """Where the unpacked model lives: ``<cache folder>/langid.<key>``, or None without py3langid."""
     import hashlib
     from importlib.metadata import version
 
@@ -110,7 +114,9 @@ def _model_cache() -> Path | None:
         return None
     digest.update(f"{version('py3langid')} {np.__version__}".encode())
     digest.update(Path(__file__).read_bytes())
-    return Path(__file__).parent / "__pycache__" / f"langid.{digest.hexdigest()[:16]}"
+    from pipeline.text.cache import cache_dir
+
+    return cache_dir() / f"langid.{digest.hexdigest()[:16]}"
 
 
 def _cached_model() -> tuple | None:

@@ -8,7 +8,7 @@ estimate: ``num_perm`` minimum hash values per article, equal in a share of posi
 estimates it with a standard error of about ``sqrt(J * (1 - J) / num_perm)``.
 
 A signature is the ``hashvalues`` of a datasketch ``MinHash`` (scheme ``affine32``, ``seed``)
-updated with the shingles' 32-bit hashes, computed for a whole batch in one compiled loop (numba):
+updated with the shingles' 32-bit hashes, computed for a whole batch in one compiled loop (``csrc/text.c``):
 each white-space token is hashed once (its syllables in canonical form, blake2b, cached: news uses
 a bounded vocabulary) and a shingle's hash combines its tokens' hashes, where datasketch would hash
 every shingle's bytes with SHA-1 in a Python loop (6 to 10 times slower per article, docs/dedup.md).
@@ -24,8 +24,8 @@ import re
 
 import numpy as np
 from datasketch import MinHash
-from numba import njit
 
+from pipeline.text._kernels import signatures
 from pipeline.text.normalize import set_tone_style
 
 # What makes two signatures comparable besides num_perm, seed and shingle size: bump it whenever the
@@ -56,35 +56,6 @@ def syllable_shingles(words: list[str], size: int) -> set[str]:
     return {" ".join(words[i : i + size]) for i in range(len(words) - size + 1)}
 
 
-@njit(cache=True)
-def _signatures(ids: np.ndarray, offsets: np.ndarray, size: int, multipliers: np.ndarray, a: np.ndarray,
-                b: np.ndarray, out: np.ndarray) -> None:
-    """Fill ``out[t]`` with the MinHash of text ``t``'s shingles; text ``t``'s syllable hashes are
-    ``ids[offsets[t]:offsets[t + 1]]``. Per shingle: the wrapped sum of its syllables' hashes times
-    the position multipliers, its upper 32 bits, datasketch's fmix32, then ``a * h + b mod 2**32``
-    for each permutation; the minimum over the shingles. A text shorter than ``size`` is one shingle."""
-    mask = np.uint64(0xFFFFFFFF)
-    for t in range(len(offsets) - 1):
-        start, end = offsets[t], offsets[t + 1]
-        width = min(size, end - start)
-        if width == 0:
-            continue
-        for i in range(start, end - width + 1):
-            combined = np.uint64(0)
-            for j in range(width):
-                combined += ids[i + j] * multipliers[j]
-            h = combined >> np.uint64(32)
-            h ^= h >> np.uint64(16)
-            h = (h * np.uint64(0x85EBCA6B)) & mask
-            h ^= h >> np.uint64(13)
-            h = (h * np.uint64(0xC2B2AE35)) & mask
-            h ^= h >> np.uint64(16)
-            for k in range(len(a)):
-                value = np.uint32((np.uint64(a[k]) * h + np.uint64(b[k])) & mask)
-                if value < out[t, k]:
-                    out[t, k] = value
-
-
 class Signer:
     """Computes MinHash signatures with fixed permutations (built once, shared by every article)."""
 
@@ -95,6 +66,8 @@ class Signer:
         self.seed = seed
         self.shingle_size = shingle_size
         self._permutations = MinHash(num_perm=num_perm, seed=seed, scheme=SCHEME).permutations
+        # (the kernel's copy of the permutations: uint64, as a * h + b is computed modulo 2**64)
+        self._a, self._b = (np.ascontiguousarray(p, dtype=np.uint64) for p in self._permutations)
         self._syllables: dict[str, int] = {}  # lower-cased syllable -> 64-bit hash of its canonical form
 
     def _syllable_hash(self, token: str) -> int:
@@ -133,14 +106,16 @@ class Signer:
     def sign(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
         """``(signatures, syllables)``: one ``uint32`` signature row per text, ``(len(texts), num_perm)``,
         and each text's number of syllables. A text without a syllable gets datasketch's empty signature."""
-        a, b = self._permutations
         ids = [self.syllable_ids(text) for text in texts]
         lengths = np.array([len(i) for i in ids], dtype=np.int64)
         offsets = np.zeros(len(texts) + 1, dtype=np.int64)
         np.cumsum(lengths, out=offsets[1:])
         out = np.full((len(texts), self.num_perm), np.iinfo(np.uint32).max, dtype=np.uint32)
         if len(texts):
-            _signatures(np.concatenate(ids), offsets, self.shingle_size, _POSITION_MULTIPLIERS, a, b, out)
+            # Per shingle: the wrapped sum of its syllables' hashes times the position multipliers, its
+            # upper 32 bits, datasketch's fmix32, then a * h + b mod 2**32 for each permutation; the
+            # minimum over the shingles. A text shorter than the shingle size is one shingle.
+            signatures(np.concatenate(ids), offsets, self.shingle_size, _POSITION_MULTIPLIERS, self._a, self._b, out)
         return out, lengths
 
     def minhash(self, signature: np.ndarray) -> MinHash:

@@ -4,8 +4,9 @@ Why: the normalize stage ran ``clean_text`` (a few C regex scans plus Python glu
 ``language_check`` (a Python loop over every character, ~400 us) on each article, ten times the
 topic model's own cost. Almost every real article is already clean (97.5 % of VNTC, all of
 VietNews), and the language check only needs four counts over ``text.lower()``. Here all texts
-of a batch become one array of code points (as the topic model's vectorizer does) and a numba
-kernel, parallel over texts, decides per text, in one pass over a 64k-entry table:
+of a batch become one array of code points (as the topic model's vectorizer does) and a compiled
+kernel (``csrc/text.c``, built with the package as ``pipeline.text._kernels``), parallel over texts
+and without the GIL, decides per text, in one pass over a 64k-entry table:
 
 * ``clean``: the text has nothing that ``clean_text`` rewrites (``\\r``, invisible or control
   characters, blanks other than space and newline, two spaces in a row, whitespace at either end
@@ -25,34 +26,42 @@ import os
 import re
 import sys
 import unicodedata
-from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
-from numba import njit, prange
 
+from pipeline.text._kernels import (
+    DIRTY,  # per-text result bits of the scan: clean_text would change the text (besides NFC and tone style)
+    HAS_LESS_THAN,
+    HAS_UNKNOWN,
+    LANE,  # letter counts are packed as four 16-bit lanes of one uint64 per code point
+    LESS_THAN,  # "<": the text may carry HTML markup (the caller decides)
+    MAYBE_NOT_NFC,
+    NEWLINE,
+    NFC_UNSAFE,  # may change under NFC next to its neighbours: the text needs unicodedata's check
+    SPACE,  # str.isspace() other than "\n": stripped at line and text ends
+    UNKNOWN,  # a surrogate (UTF-16 half of an astral character, or a lone one): counted in Python
+    scan,
+)
+from pipeline.text.cache import cached_arrays
 from pipeline.text.chars import CLEAN_REWRITES_RE, letter_class
 
 TABLE_SIZE = 0x10000  # one entry per BMP code point; astral characters are looked up as a surrogate
-LANE = 16  # letter counts are packed as four 16-bit lanes of one uint64 per code point
-FLUSH = 16_384  # characters between unpacking the lanes (each adds at most 3 per lane: no overflow)
-# Flags per code point. The low four bits form a three-character window (12 bits) whose verdict
-# (would clean_text change something here?) is precomputed in VERDICT.
+# Flags per code point (the kernel's, and two more). The low four bits form a three-character window
+# (12 bits) whose verdict (would clean_text change something here?) is precomputed in VERDICT.
 BAD = 1  # clean_text deletes or rewrites it wherever it stands
-SPACE = 2  # str.isspace() other than "\n": stripped at line and text ends
-NEWLINE = 4
 ASCII_SPACE = 8  # " " (has SPACE too): two in a row are squeezed
-UNKNOWN = 16  # a surrogate (UTF-16 half of an astral character, or a lone one): counted in Python
-NFC_UNSAFE = 32  # may change under NFC next to its neighbours: the text needs unicodedata's check
-LESS_THAN = 64  # "<": the text may carry HTML markup (the caller decides)
 _ASTRAL_RE = re.compile("[\U00010000-\U0010ffff]")
-# Per-text result bits of the scan
-DIRTY = 1  # clean_text would change the text (besides NFC and tone style)
-MAYBE_NOT_NFC = 2
-HAS_UNKNOWN = 4
-HAS_LESS_THAN = 8
+
+
+def kernel_threads() -> int:
+    """Threads of the compiled kernels' parallel loops: the CPUs this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # (not on Linux)
+        return os.cpu_count() or 1
 
 
 class Scan(NamedTuple):
@@ -149,47 +158,17 @@ def _tables_key() -> str:
     return digest.hexdigest()[:16]
 
 
-def _tables_cache() -> Path:
-    return Path(__file__).parent / "__pycache__" / f"scan_tables.{_tables_key()}.npz"
-
-
-def cached_arrays(cache: Path, build: Callable[[], dict[str, np.ndarray]],
-                  valid: Callable[[dict[str, np.ndarray]], bool]) -> dict[str, np.ndarray]:
-    """Arrays that ``build`` computes, kept in the ``.npz`` file ``cache`` (no pickle) for the next process.
-
-    For tables that walk every BMP code point in Python: the caller names the file under a key of
-    everything the arrays depend on. A missing, unreadable or invalid file is rebuilt and written
-    atomically (another process may be reading it); a folder that cannot be written is no error.
-    """
-    try:
-        with np.load(cache, allow_pickle=False) as saved:
-            arrays = {name: saved[name] for name in saved.files}
-        if valid(arrays):
-            return arrays
-    except (OSError, ValueError, KeyError):
-        pass
-    arrays = build()
-    try:
-        cache.parent.mkdir(exist_ok=True)
-        tmp = cache.with_name(f".{cache.name}.{os.getpid()}.tmp")
-        with open(tmp, "wb") as fh:
-            np.savez(fh, **arrays)
-        os.replace(tmp, cache)
-    except OSError:
-        pass
-    return arrays
-
-
 @lru_cache(maxsize=1)
 def scan_tables() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per BMP code point its flags and packed letter counts, and the three-character verdicts.
 
-    Building them walks every BMP code point in Python (about half a second), so they are kept
-    beside numba's compiled kernels in ``pipeline/text/__pycache__`` (:func:`cached_arrays`), under
-    a key of everything they depend on.
+    Building them walks every BMP code point in Python (about half a second), so they are kept in
+    the user's cache folder (:func:`pipeline.text.cache.cached_arrays`), under a key of everything
+    they depend on.
     """
     arrays = cached_arrays(
-        _tables_cache(),
+        f"scan_tables.{_tables_key()}.npz",
+        "the text scan's code-point tables",
         lambda: dict(zip(TABLE_NAMES, build_scan_tables(), strict=True)),
         lambda a: [a.get(n, np.zeros(0)).shape for n in TABLE_NAMES] == [(TABLE_SIZE,), (TABLE_SIZE,), (1 << 12,)],
     )
@@ -236,40 +215,6 @@ def build_scan_tables() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return flags, packed, verdict
 
 
-@njit(cache=True, parallel=True, nogil=True)
-def _scan(cp, offsets, flags, packed, verdict, status, counts):
-    n_docs = offsets.shape[0] - 1
-    for d in prange(n_docs):
-        start = offsets[d]
-        end = offsets[d + 1]
-        dirty = 0
-        seen = 0
-        window = 0
-        for k in range(4):
-            counts[d, k] = 0
-        for chunk in range(start, end, FLUSH):
-            lanes = np.uint64(0)
-            for i in range(chunk, min(chunk + FLUSH, end)):
-                c = cp[i]
-                if c > 0xFFFF:  # only in UTF-32 input; never true (and compiled away) for UTF-16
-                    c = 0xD800
-                f = flags[c]
-                seen |= f
-                window = ((window << 4) | (f & 15)) & 0xFFF
-                dirty |= verdict[window]
-                lanes += packed[c]
-            for k in range(4):
-                counts[d, k] += np.int64((lanes >> np.uint64(LANE * k)) & np.uint64(0xFFFF))
-        if end > start:
-            first = cp[start]
-            if first > 0xFFFF:
-                first = 0xD800
-            if (flags[first] | window) & (SPACE | NEWLINE):  # whitespace at either end of the text
-                dirty = DIRTY
-        status[d] = (dirty | (MAYBE_NOT_NFC if seen & NFC_UNSAFE else 0) | (HAS_UNKNOWN if seen & UNKNOWN else 0)
-                     | (HAS_LESS_THAN if seen & LESS_THAN else 0))
-
-
 def scan_texts(texts: list[str]) -> Scan:
     """Clean flags and letter counts for every text of a batch (see the module docstring)."""
     flags, packed, verdict = scan_tables()
@@ -277,7 +222,7 @@ def scan_texts(texts: list[str]) -> Scan:
     n = len(texts)
     status = np.empty(n, dtype=np.uint8)
     counts = np.empty((n, 4), dtype=np.int64)
-    _scan(cp, offsets, flags, packed, verdict, status, counts)
+    scan(cp, offsets, flags, packed, verdict, status, counts, kernel_threads())
     clean = (status & DIRTY) == 0
     for d in np.flatnonzero(status & HAS_UNKNOWN):
         for char in _ASTRAL_RE.findall(texts[d]):

@@ -262,14 +262,14 @@ def test_tone_style_fast_path_equals_set_tone_style_after_cleaning():
 
 
 def test_scan_tables_saved_on_disk_are_the_tables_built(tmp_path, monkeypatch):
-    """The scan's tables are built once and kept in pipeline/text/__pycache__: what is loaded must be what
+    """The scan's tables are built once and kept in the user's cache folder: what is loaded must be what
     is built, and a damaged file is rebuilt, not trusted."""
     import numpy as np
 
     from pipeline.text import scan
 
-    cache = tmp_path / "__pycache__" / "scan_tables.x.npz"
-    monkeypatch.setattr(scan, "_tables_cache", lambda: cache)
+    monkeypatch.setenv("VNNEWS_CACHE_DIR", str(tmp_path / "cache"))
+    cache = tmp_path / "cache" / f"scan_tables.{scan._tables_key()}.npz"
     built = scan.build_scan_tables()
     for damage in (None, b"not an npz file"):
         if damage:

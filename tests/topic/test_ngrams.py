@@ -89,16 +89,17 @@ def test_stop_syllables_are_skipped_in_any_case_and_tone_style():
     assert vec.transform(["nlđ hoà"]).nnz == 0
 
 
-def test_char_table_is_kept_beside_the_kernels_and_equals_the_computed_one():
-    from pathlib import Path
-
+def test_char_table_is_kept_in_the_cache_folder_and_equals_the_computed_one(tmp_path, monkeypatch):
     from pipeline.topic import ngrams
 
+    monkeypatch.setenv("VNNEWS_CACHE_DIR", str(tmp_path))
+    for _ in range(2):  # built and saved, then loaded
+        ngrams.char_table.cache_clear()
+        table = ngrams.char_table()
+        assert np.array_equal(table, ngrams.build_char_table())
+        saved = list(tmp_path.glob("char_table.*.npz"))
+        assert len(saved) == 1 and np.array_equal(np.load(saved[0])["lower_word"], table)
     ngrams.char_table.cache_clear()
-    table = ngrams.char_table()
-    assert np.array_equal(table, ngrams.build_char_table())
-    saved = list((Path(ngrams.__file__).parent / "__pycache__").glob("char_table.*.npz"))
-    assert saved and any(np.array_equal(np.load(path)["lower_word"], table) for path in saved)
 
 
 def test_first_line_scores_equal_scores_of_the_first_lines_as_texts():
