@@ -285,6 +285,9 @@ class RayRunnerConfig(Section):
 
 # Keys that moved from ``runner`` into its runners' own sections: still read, with a warning naming the new key.
 MOVED_RUNNER_KEYS = {"prefetch_batches": "local", **dict.fromkeys(RayRunnerConfig.model_fields, "ray")}
+# Keys that no longer do anything: still accepted (a daily job's config keeps working), with a warning saying why.
+REMOVED_RUNNER_KEYS = {"omp_wait_policy": "vnnews' compiled kernels use their own threads, not OpenMP; set "
+                       "OMP_WAIT_POLICY in the environment for torch models"}
 
 
 class RunnerConfig(Section):
@@ -310,13 +313,6 @@ class RunnerConfig(Section):
         32.0, gt=0.0, le=4096.0,
         description="Save finished batches sooner when their results reach this many MB in memory.",
     )
-    omp_wait_policy: Literal["auto", "passive", "active"] = Field(
-        "auto",
-        description="What OpenMP threads do between parallel regions (OMP_WAIT_POLICY, set before the models "
-        "load): 'passive' sleeps, so numba's kernel threads leave the cores to the job's Python between "
-        "kernels; 'active' spins. 'auto': passive, unless the job runs a torch model (abstractive summarizer, "
-        "transformer topic model) or OMP_WAIT_POLICY is set already.",
-    )
     max_quarantined_fraction: float = Field(
         1.0, gt=0.0, le=1.0,
         description="Fail (exit 6, output kept) when this share of the rows read is quarantined; "
@@ -328,9 +324,13 @@ class RunnerConfig(Section):
     def _moved_keys(cls, data: Any) -> Any:
         """``runner.address`` and the other keys of one runner now live in ``runner.ray`` / ``runner.local``:
         an old key is moved there with a warning; the same setting given in both places is an error."""
-        if not isinstance(data, dict) or not MOVED_RUNNER_KEYS.keys() & data.keys():
+        if not isinstance(data, dict) or not (MOVED_RUNNER_KEYS.keys() | REMOVED_RUNNER_KEYS.keys()) & data.keys():
             return data
         data = dict(data)
+        for key in REMOVED_RUNNER_KEYS.keys() & data.keys():
+            data.pop(key)
+            log.warning("runner.%s has no effect any more and will be refused in a later release: %s", key,
+                        REMOVED_RUNNER_KEYS[key])
         for key in [k for k in data if k in MOVED_RUNNER_KEYS]:
             section = MOVED_RUNNER_KEYS[key]
             nested = data.get(section)

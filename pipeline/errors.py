@@ -66,8 +66,8 @@ def interrupt_signal(exc: BaseException) -> str | None:
     """The signal behind ``exc`` ("SIGINT", "SIGTERM", "SIGHUP"), or None when it is not an interrupt.
 
     A signal turned into :class:`KeyboardInterrupt` can surface as another exception: one that
-    arrives while a compiled kernel returns becomes numba's ``SystemError(... returned a result
-    with an exception set)``, with the interrupt as its cause. The chain of causes tells.
+    arrives while a compiled extension returns can become ``SystemError(... returned a result with
+    an exception set)``, with the interrupt as its cause. The chain of causes tells.
     """
     seen: set[int] = set()
     while exc is not None and id(exc) not in seen:

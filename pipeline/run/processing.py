@@ -7,13 +7,11 @@ adds in-memory rows, DataFrames and the batch job on top of it.
 
 from __future__ import annotations
 
-import json
-import os
 import time
 from pathlib import Path
 from typing import Any
 
-from pipeline.config import JobConfig, load_config, resolve_model_path
+from pipeline.config import JobConfig, load_config
 from pipeline.io.records import Batch, Quarantined, Record, output_row
 from pipeline.provenance import processing_hash
 from pipeline.stages import QUARANTINE_KEY, SKIP_MODELS_KEY, RunStart, Stage
@@ -87,45 +85,11 @@ class Processor:
             stage.start(run)
 
 
-def omp_wait_policy(config: JobConfig) -> str | None:
-    """The ``OMP_WAIT_POLICY`` a job sets before its models load (None: leave the environment as it is).
-
-    numba's parallel kernels run on OpenMP, whose threads by default spin after every parallel region,
-    waiting for the next. Between two kernels a job runs Python (reading, hashing, writing): the
-    spinning threads took the cores that Python needed, and on a shared machine they waited at each
-    region's barrier for a thread the system had descheduled (docs/throughput.md). Sleeping costs a
-    wake-up of microseconds per kernel call, but torch runs many small parallel regions back to back,
-    so ``auto`` leaves jobs with a torch model, and a policy the user set, alone.
-    """
-    policy = config.runner.omp_wait_policy
-    if policy != "auto":
-        return policy.upper()
-    if "OMP_WAIT_POLICY" in os.environ or _uses_torch(config):
-        return None
-    return "PASSIVE"
-
-
-def _uses_torch(config: JobConfig) -> bool:
-    if config.summarize.enabled and config.summarize.kind == "abstractive":
-        return True
-    if not config.classify.enabled:
-        return False
-    try:  # (the model's own kind; a missing or unreadable model is reported when the stage loads it)
-        settings = json.loads((resolve_model_path(config.classify.model) / "config.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return False
-    return isinstance(settings, dict) and settings.get("kind") == "transformer"
-
-
 def build_stages(config: JobConfig) -> list[Stage]:
     """The enabled stages in order; loading their models here makes a missing model fail early.
 
-    Sets ``OMP_WAIT_POLICY`` first (:func:`omp_wait_policy`): OpenMP reads it once, when it starts.
     """
     from pipeline.stages.normalize import NormalizeStage
-
-    if (policy := omp_wait_policy(config)) is not None:
-        os.environ["OMP_WAIT_POLICY"] = policy
 
     stages: list[Stage] = []
     if config.normalize.enabled:
