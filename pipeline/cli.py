@@ -149,12 +149,13 @@ def _print_preview(summary) -> None:
 def run(config: ConfigArg, set_: SetOption = None, quiet: QuietOption = False) -> None:
     """Run the batch job: read, normalize, classify, summarize, write."""
     from pipeline.config import JobConfig, load_config
+    from pipeline.run.job import process_start
     from pipeline.run.pipeline import Pipeline
 
     _setup_logging(quiet)
     with _interruptible("finished batches are saved: run the same command to resume."):
         try:
-            summary = Pipeline(load_config(JobConfig, config, set_ or [])).run()
+            summary = Pipeline(load_config(JobConfig, config, set_ or [])).run(since=process_start())
         except VnnewsError as exc:
             _fail(exc)
     if not quiet:

@@ -270,7 +270,7 @@ def write_run_report(path: Path, manifest: dict[str, Any], rows: Iterable[dict[s
     skipped = manifest.get("skipped") or {}
     skipped_html = table(["reason", "records"], sorted(([k, v] for k, v in skipped.items()), key=lambda r: -r[1]))
     duplicates = (manifest.get("stages") or {}).get("dedup")
-    stage_rows = [[name, float(sec)] for name, sec in (manifest.get("stage_seconds") or {}).items()]
+    step_rows = [[name, float(sec)] for name, sec in (manifest.get("seconds_by_step") or {}).items()]
     topic_html = (svg_bars(dict(topics), "Phân bố chủ đề (topics)")
                   + table(["topic", "articles"], topics.most_common())) if topics else "<p>No topics.</p>"
     points = manifest.get("throughput") or []
@@ -284,7 +284,7 @@ def write_run_report(path: Path, manifest: dict[str, Any], rows: Iterable[dict[s
                                        "threshold": duplicates["threshold"]}))] if duplicates else []),
         ("Topic distribution (rows written by this run)", topic_html),
         ("Throughput over time", speed_html),
-        ("Seconds per stage", table(["stage", "seconds"], stage_rows)),
+        (f"Where the {manifest['seconds']:,} seconds went (start-up to commit)", table(["step", "seconds"], step_rows)),
     ]
     document = page(f"Run {manifest['run_id']}", sections,
                     f"{manifest['input']} → {manifest['output']}; config {manifest['config_hash']}; "

@@ -186,6 +186,23 @@ def _log_run(path: Path, manifest: dict[str, Any]) -> None:
         ) from None
 
 
+def process_start() -> float:
+    """The ``time.monotonic()`` at which this process started (interpreter start-up and imports before it);
+    now, where the system does not say (Linux tells through /proc)."""
+    return time.monotonic() - _process_age()
+
+
+def _process_age() -> float:
+    try:
+        import os
+
+        ticks = int(Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()[19])
+        uptime = float(Path("/proc/uptime").read_text().split()[0])
+        return max(0.0, uptime - ticks / os.sysconf("SC_CLK_TCK"))
+    except (OSError, ValueError, IndexError):
+        return 0.0
+
+
 class Points(list):
     """Throughput points ``[seconds since start, input rows done]``, one offered per batch, kept evenly spread
     and at most ``2 * limit`` (when full, every other point goes and later ones are kept at twice the
@@ -246,6 +263,10 @@ class Job:
     # Input records the reader read past without making a row (a WARC file's redirects, images...), by reason.
     skipped: Counter[str] = field(default_factory=Counter)
     rounds: int = 0
+    # Where the run's wall time went, outside the stages (which keep their own in ``pipe.timings``):
+    # "start-up" (interpreter and imports, before the job opened), "open" (models, output, input, state),
+    # and what the runner adds ("read": waiting for input batches, "save": writing parts, ...).
+    timings: Counter[str] = field(default_factory=Counter)
 
     @property
     def config(self) -> JobConfig:
@@ -256,13 +277,15 @@ class Job:
         return side_path(self.config.output.path, "quarantine.jsonl")
 
     @classmethod
-    def open(cls, pipe: Processor, runner: str) -> Job | RunSummary:
+    def open(cls, pipe: Processor, runner: str, since: float | None = None) -> Job | RunSummary:
         """Check paths, load models, open output and input, open the run state; a finished identical run
-        returns its summary ("up to date") instead."""
+        returns its summary ("up to date") instead. ``since``: the ``time.monotonic()`` at which the run's
+        clock starts, when it starts before this call (the ``vnnews`` command: its process start)."""
         config, out_cfg = pipe.config, pipe.config.output
+        opening = time.monotonic()
+        started = opening if since is None else min(since, opening)
+        started_at = datetime.fromtimestamp(time.time() - (opening - started), UTC).isoformat(timespec="seconds")
         check_paths(config)
-        started = time.monotonic()
-        started_at = datetime.now(UTC).isoformat(timespec="seconds")
         _ = pipe.stages  # load models before any input is read
         sink = open_sink(out_cfg)
         reader = open_reader(config.input)
@@ -299,6 +322,7 @@ class Job:
         job = cls(pipe, sink, reader, total, state, known, started, started_at)
         job.summary = RunSummary(run_id=state.run_id, config_hash=pipe.config_hash,
                                  resumed_from=state.committed_rows())
+        job.timings.update({"start-up": opening - started, "open": time.monotonic() - opening})
         return job
 
     def begin(self) -> None:
@@ -328,6 +352,7 @@ class Job:
         """Check the run may replace the output, write output and quarantine atomically, then the config,
         manifest, run log and report, and mark the run complete with the signature of what was committed."""
         config, out_cfg, state, summary = self.config, self.config.output, self.state, self.summary
+        committing = time.monotonic()
         counts = state.counts()
         self._check_read_something(counts["read"])
         self._check_replace(counts)
@@ -346,6 +371,7 @@ class Job:
         summary.read, summary.written = counts["read"], counts["written"]
         summary.quarantined, summary.unchanged = counts["quarantined"], counts["unchanged"]
         summary.refreshed = counts["refreshed"]
+        self.timings["commit"] += time.monotonic() - committing  # (the manifest and report follow: milliseconds)
         summary.seconds = time.monotonic() - self.started
         summary.quarantine_reasons = dict(reasons)
         summary.skipped = sum(self.skipped.values())
@@ -366,7 +392,7 @@ class Job:
             "skipped": dict(self.skipped.most_common()),
             "seconds": round(summary.seconds, 3),
             "articles_per_second": round(summary.articles_per_second, 2),
-            "stage_seconds": {k: round(v, 3) for k, v in self.pipe.timings.items()},
+            "seconds_by_step": self._seconds_by_step(summary.seconds),
             "stages": {stage.name: stage.describe() for stage in stages},
             "versions": package_versions(),
             "throughput": self.throughput,
@@ -388,6 +414,15 @@ class Job:
             summary.articles_per_second, out_cfg.path,
         )
         return summary
+
+    def _seconds_by_step(self, total: float) -> dict[str, float]:
+        """Where the run's ``total`` wall seconds went, in order: start-up, open, the runner's steps and each
+        stage, commit, and "other" (the runner's own bookkeeping), so that the steps add up to the total."""
+        steps = {"start-up": self.timings["start-up"], "open": self.timings["open"],
+                 **{k: v for k, v in self.timings.items() if k not in ("start-up", "open", "commit")},
+                 **self.pipe.timings, "commit": self.timings["commit"]}
+        steps["other"] = max(0.0, total - sum(steps.values()))
+        return {name: round(seconds, 3) for name, seconds in steps.items()}
 
     def _check_read_something(self, read: int) -> None:
         """A WARC input that gave no row at all is an input problem (exit 4), said with what its records were."""
@@ -455,9 +490,11 @@ def _previous_summary(state: RunState, config: JobConfig) -> RunSummary:
     )
 
 
-def run_job(pipe: Processor, runner: Runner) -> RunSummary:
-    """Run ``pipe``'s configured job end to end with ``runner``: open, compute, verify, commit (module docstring)."""
-    job = Job.open(pipe, runner.kind)
+def run_job(pipe: Processor, runner: Runner, since: float | None = None) -> RunSummary:
+    """Run ``pipe``'s configured job end to end with ``runner``: open, compute, verify, commit (module docstring).
+
+    ``since``: when the run's clock starts (:meth:`Job.open`)."""
+    job = Job.open(pipe, runner.kind, since)
     if isinstance(job, RunSummary):
         return job
     try:

@@ -13,6 +13,7 @@ import contextlib
 import queue
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any, TypeVar
 
@@ -20,6 +21,8 @@ from pipeline.io.readers import read_batches
 from pipeline.io.records import Batch, stamp_hashes
 from pipeline.run.job import Job, RunSummary, run_job
 from pipeline.run.processing import Processor
+
+T = TypeVar("T")
 
 
 class LocalRunner:
@@ -38,10 +41,12 @@ class LocalRunner:
         batches = _stamped(read_batches(config.input, job.reader, start=job.start), config.output.key)
         try:
             with Prefetch(batches, config.runner.local.prefetch_batches) as prefetched:
-                for batch in prefetched:
+                for batch in _timed(prefetched, job.timings, "read"):
                     self._process_batch(job, batch)
                     end = batch.end
+            saving = time.monotonic()
             state.checkpoint()
+            job.timings["save"] += time.monotonic() - saving
         except BaseException:
             with contextlib.suppress(Exception):  # (a full disk fails again: the error that stopped the run is shown)
                 state.checkpoint()
@@ -53,13 +58,18 @@ class LocalRunner:
 
     def _process_batch(self, job: Job, batch: Batch) -> None:
         """Key filter, stages and saving of one batch (its records stamped by :func:`_stamped`)."""
-        state, summary = job.state, job.summary
+        state, summary, timings = job.state, job.summary, job.timings
+        started = time.monotonic()
         todo, refreshed, rejected, unchanged = job.key_filter.split(batch.records, state.run_id, stamped=True)
+        filtered = time.monotonic()
+        timings["keys"] += filtered - started
         result = job.pipe.process_batch(todo)
         for row in result.records:
             row["run_id"] = state.run_id
+        saving = time.monotonic()
         state.save_batch(batch.start, batch.end, result.records,
                          batch.quarantined + rejected + result.quarantined, unchanged, refreshed)
+        timings["save"] += time.monotonic() - saving
         if len(summary.preview) < self.preview_rows:
             summary.preview.extend(result.records[: self.preview_rows - len(summary.preview)])
         job.progress.update(batch.size)
@@ -70,9 +80,22 @@ class LocalRunner:
                 "command to resume from there")
 
 
-def run_local(pipe: Processor, preview_rows: int = 10) -> RunSummary:
+def run_local(pipe: Processor, preview_rows: int = 10, since: float | None = None) -> RunSummary:
     """Run ``pipe``'s configured job in this process (see :func:`pipeline.run.job.run_job`)."""
-    return run_job(pipe, LocalRunner(preview_rows))
+    return run_job(pipe, LocalRunner(preview_rows), since)
+
+
+def _timed(items: Iterator[T], timings: dict[str, float], name: str) -> Iterator[T]:
+    """``items``, adding the time spent waiting for each to ``timings[name]``."""
+    while True:
+        waiting = time.monotonic()
+        try:
+            item = next(items)
+        except StopIteration:
+            timings[name] += time.monotonic() - waiting
+            return
+        timings[name] += time.monotonic() - waiting
+        yield item
 
 
 def _stamped(batches: Iterator[Batch], key: str) -> Iterator[Batch]:
@@ -85,8 +108,6 @@ def _stamped(batches: Iterator[Batch], key: str) -> Iterator[Batch]:
                 stamp_hashes(record)
         yield batch
 
-
-T = TypeVar("T")
 
 
 class Prefetch:

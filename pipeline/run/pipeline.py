@@ -102,12 +102,16 @@ class Pipeline(Processor):
                 out.append({**kept, "id": entry.id or kept.get("id"), "quarantine_reason": entry.reason})
         return pd.DataFrame(out, index=frame.index, columns=_columns(out))
 
-    def run(self):
-        """Run the configured batch job with the configured runner (``runner.kind``); returns its RunSummary."""
+    def run(self, since: float | None = None):
+        """Run the configured batch job with the configured runner (``runner.kind``); returns its RunSummary.
+
+        ``since``: the ``time.monotonic()`` from which the run's seconds count (the ``vnnews`` command passes
+        its process start, so start-up is part of the run's time); by default, from this call.
+        """
         if self.config.runner.kind == "ray":
             from pipeline.run.ray import run_ray
 
-            return run_ray(self)
+            return run_ray(self, since=since)
         from pipeline.run.local import run_local
 
-        return run_local(self)
+        return run_local(self, since=since)

@@ -22,6 +22,8 @@ from __future__ import annotations
 import json
 import logging
 import tempfile
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -284,7 +286,8 @@ class RayRunner:
                 batch_format="numpy",
             )
             pending: dict[int, _FileResults] = {}
-            for batch in ds.iter_batches(batch_size=config.input.batch_size * 4, batch_format="numpy"):
+            batches = ds.iter_batches(batch_size=config.input.batch_size * 4, batch_format="numpy")
+            for batch in _waited(batches, job):
                 finished = set()
                 for text in batch["json"]:
                     item = json.loads(text)
@@ -312,8 +315,10 @@ class RayRunner:
                 else:
                     (rows if kind == "r" else refreshed).append(row)
         end = position + results.size
+        saving = time.monotonic()
         job.state.write_part(position, end, rows, quarantined, results.unchanged, refreshed, label=name,
                              skipped=results.skipped)
+        job.timings["save"] += time.monotonic() - saving
         job.add_point(end)
         job.progress.update(results.size)
         job.skipped.update(results.skipped)
@@ -327,9 +332,20 @@ class RayRunner:
                 f"{job.state.directory}: run the same command to go on with the other files")
 
 
-def run_ray(pipe: Processor, preview_rows: int = 10) -> RunSummary:
+def _waited(batches: Iterator[Any], job: Job) -> Iterator[Any]:
+    """``batches``, adding the time the driver waits for each (Ray reading and computing) to the job's timings."""
+    while True:
+        waiting = time.monotonic()
+        batch = next(batches, None)
+        job.timings["ray (read and compute)"] += time.monotonic() - waiting
+        if batch is None:
+            return
+        yield batch
+
+
+def run_ray(pipe: Processor, preview_rows: int = 10, since: float | None = None) -> RunSummary:
     """Run ``pipe``'s configured job on Ray (see :func:`pipeline.run.job.run_job`)."""
-    return run_job(pipe, RayRunner(preview_rows))
+    return run_job(pipe, RayRunner(preview_rows), since)
 
 
 def _input_format(config: JobConfig) -> str:

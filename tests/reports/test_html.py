@@ -57,7 +57,7 @@ def test_run_report_from_a_manifest(tmp_path):
         "run_id": "r1", "input": "in.jsonl", "output": "out.jsonl", "config_hash": "abc", "started_at": "t0",
         "finished_at": "t1", "counts": {"read": 4, "written": 3, "quarantined": 1, "unchanged": 0},
         "quarantine_reasons": {"empty text": 1}, "seconds": 1.5, "articles_per_second": 2.7,
-        "stage_seconds": {"normalize": 0.1}, "throughput": [[0.7, 2], [1.4, 4]],
+        "seconds_by_step": {"start-up": 0.3, "normalize": 0.1, "commit": 0.05, "other": 0.1}, "throughput": [[0.7, 2], [1.4, 4]],
     }
     rows = [{"topic": "Thể thao"}, {"topic": "Thể thao"}, {"topic": "Kinh doanh"}]
     document = write_run_report(tmp_path / "x.report.html", manifest, rows).read_text(encoding="utf-8")
