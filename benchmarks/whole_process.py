@@ -44,14 +44,14 @@ TOPIC_ONLY = ["--set", "summarize.enabled=false", "--set", "input.title_field=nu
 # runner's first throughput point after the start): time to first batch, interpreter start included.
 FIRST_BATCH_DRIVER = """
 import sys, time
-import pipeline.run.local as local
-original = local.add_point
-def add_point(points, point, *args, **kwargs):
-    if point[1] > 0 and not getattr(add_point, "seen", False):
+from pipeline.run.job import Job
+original = Job.add_point
+def add_point(self, rows_done):
+    if rows_done > 0 and not getattr(add_point, "seen", False):
         add_point.seen = True
         print(f"FIRST_BATCH {time.time()!r} {time.process_time()!r}", file=sys.stderr, flush=True)
-    return original(points, point, *args, **kwargs)
-local.add_point = add_point
+    return original(self, rows_done)
+Job.add_point = add_point
 from pipeline.cli import main
 sys.argv = ["vnnews", *sys.argv[1:]]
 main()
