@@ -219,7 +219,7 @@ print(json.dumps(heavy))
 ])
 def test_jobs_without_transformer_models_import_neither_torch_nor_transformers(tmp_path, name, sets):
     """A job whose models are ours (topic, learned extractive) never pays for torch's import (seconds):
-    underthesea's sentence splitter is loaded without its package, whose __init__ imports torch, and
+    sentences are split without underthesea, whose __init__ imports torch when it is installed, and
     the run report draws its charts without matplotlib."""
     args = ["run", str(ROOT / "configs" / "quickstart.yaml"), "-q", "--set", f"output.path={tmp_path / 'out.jsonl'}"]
     for item in sets:
