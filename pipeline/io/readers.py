@@ -33,6 +33,7 @@ import orjson
 
 from pipeline.config import InputConfig
 from pipeline.errors import InputError
+from pipeline.extras import require
 from pipeline.io.html import HtmlReader
 from pipeline.io.records import Batch, EscapedRow, FileRow, Quarantined, lone_surrogate, to_record
 from pipeline.io.warc import WarcReader
@@ -709,6 +710,7 @@ class HfDatasetReader:
     """A dataset saved with ``Dataset.save_to_disk`` (or a DatasetDict with ``input.split``)."""
 
     def __init__(self, path: Path, split: str | None, batch_size: int = 1024) -> None:
+        require("hf", f"Input {path} (a saved Hugging Face dataset)")
         import datasets
 
         try:

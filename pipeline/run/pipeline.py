@@ -210,8 +210,10 @@ def build_stages(config: JobConfig) -> list[Stage]:
 
     Sets ``OMP_WAIT_POLICY`` first (:func:`omp_wait_policy`): OpenMP reads it once, when it starts.
     """
+    from pipeline.extras import check_job
     from pipeline.stages.normalize import NormalizeStage
 
+    check_job(config)  # a missing optional package stops the job here, before any model loads
     if (policy := omp_wait_policy(config)) is not None:
         os.environ["OMP_WAIT_POLICY"] = policy
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.config import SummaryEvaluateConfig
+from pipeline.extras import check_summary_evaluate
 from pipeline.summarize.data import SummaryPairs, load_pairs
 from pipeline.summarize.rouge import ROUGE_TYPES, VietnameseTokenizer, rouge_per_pair
 from pipeline.text.normalize import split_sentences
@@ -125,6 +126,7 @@ def examples_markdown(examples: list[dict], systems: list[str]) -> str:
 
 def evaluate(config: SummaryEvaluateConfig) -> dict[str, Any]:
     """Score the configured summarizer (and Lead-k) on reference summaries; write the report files."""
+    check_summary_evaluate(config)
     pairs = load_pairs(config.data, config.tone_style)
     predictions, described, seconds = summarize_all(config, pairs)
     systems = {"summarizer": predictions}

@@ -20,6 +20,7 @@ from typing import Any
 
 from pipeline.config import LearnedExtractiveConfig, Seq2SeqTrainConfig, SummarizeConfig, SummaryTrainConfig
 from pipeline.errors import ConfigError, ModelNotFoundError, first_line
+from pipeline.extras import check_summary_train
 from pipeline.provenance import package_versions
 from pipeline.summarize.data import SummaryPairs, load_pairs
 from pipeline.summarize.evaluation import score_system
@@ -209,6 +210,10 @@ def _tokenized_dataset(pairs: SummaryPairs, tokenizer: Any, settings: Seq2SeqTra
 
 def train_seq2seq(config: SummaryTrainConfig, config_path: str | None = None) -> dict[str, Any]:
     """Fine-tune ``model.base_model`` on the pairs; save model + tokenizer; score held-out pairs."""
+    from pipeline.hub import load_source, missing_model_message
+
+    settings: Seq2SeqTrainConfig = config.model  # type: ignore[assignment]
+    source = load_source(settings.base_model, "model.base_model")  # first: an unreachable hub fails at once
     from transformers import (
         AutoModelForSeq2SeqLM,
         AutoTokenizer,
@@ -218,17 +223,14 @@ def train_seq2seq(config: SummaryTrainConfig, config_path: str | None = None) ->
         set_seed,
     )
 
-    from pipeline.hub import check_local, missing_model_message
     from pipeline.summarize.abstractive import Seq2SeqSummarizer
 
-    settings: Seq2SeqTrainConfig = config.model  # type: ignore[assignment]
     flags = _device_flags(settings)
     train_pairs, val_pairs = split_pairs(config, settings.tone_style)
     set_seed(config.seed)
-    check_local(settings.base_model, "model.base_model")
     try:
-        tokenizer = AutoTokenizer.from_pretrained(settings.base_model, trust_remote_code=False)
-        model = AutoModelForSeq2SeqLM.from_pretrained(settings.base_model, trust_remote_code=False)
+        tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=False)
+        model = AutoModelForSeq2SeqLM.from_pretrained(source, trust_remote_code=False)
     except (OSError, ValueError, KeyError) as exc:
         reason = first_line(exc)
         raise ModelNotFoundError(missing_model_message(settings.base_model, reason, "model.base_model")) from None
@@ -322,7 +324,8 @@ Built {datetime.now(UTC).date().isoformat()} with {versions}.
 
 
 def train(config: SummaryTrainConfig, config_path: str | None = None) -> dict[str, Any]:
-    """Dispatch on ``model.kind``."""
+    """Dispatch on ``model.kind`` (after checking the optional packages it needs are installed)."""
+    check_summary_train(config)
     if config.model.kind == "seq2seq":
         return train_seq2seq(config, config_path)
     return train_learned_extractive(config, config_path)

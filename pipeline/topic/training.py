@@ -28,6 +28,7 @@ from pipeline.config import (
     resolve_model_path,
 )
 from pipeline.errors import ConfigError, InputError
+from pipeline.extras import check_topic_evaluate, check_topic_train
 from pipeline.io.readers import read_batches
 from pipeline.provenance import package_versions
 from pipeline.reports.metrics import calibration_metrics, classification_metrics, format_table, plot_confusion_matrix
@@ -207,6 +208,7 @@ def train(config: TrainConfig, config_path: str | None = None) -> dict[str, Any]
     """Fit on a stratified train split, measure on the held-out split, save model + card + metrics."""
     from sklearn.model_selection import train_test_split
 
+    check_topic_train(config)
     data = load_labelled(config.data)
     label_changes = apply_labels(data, config.labels)
     unlabeled = load_unlabeled(config.adaptation.data) if config.adaptation is not None else None
@@ -345,6 +347,7 @@ Built {datetime.now(UTC).date().isoformat()} with {versions}.
 
 def evaluate(config: EvaluateConfig) -> dict[str, Any]:
     """Score a model directory on a labelled file; writes metrics.json and the confusion matrix."""
+    check_topic_evaluate(config)
     model_path = resolve_model_path(config.model)
     model = load_topic_model(model_path)
     data = load_labelled(config.data)
