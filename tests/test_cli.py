@@ -268,3 +268,12 @@ def test_jobs_with_torch_models_keep_openmp_as_it_is():
     assert omp_wait_policy(abstractive) is None
     quickstart = load_config(JobConfig, ROOT / "configs" / "quickstart.yaml")
     assert omp_wait_policy(quickstart) in (None, "PASSIVE")  # (None when the test's environment sets it)
+
+
+def test_version_prints_the_installed_version():
+    from importlib.metadata import version
+
+    proc = subprocess.run([str(Path(sys.executable).with_name("vnnews")), "--version"], capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == f"vnnews {version('vnnews')}\n"
