@@ -2,12 +2,14 @@
 
 The core install runs the default job: read JSONL, CSV, Parquet, folders, HTML pages and WARC
 files; normalize, check the language, flag near-duplicates; the TF-IDF topic model and the learned
-extractive summarizer; JSONL, CSV, Parquet and SQLite outputs with their run report; and training
-and evaluating those two models. Everything heavier is an extra:
+extractive summarizer; JSONL, CSV, Parquet and SQLite outputs with their run report. Everything
+else is an extra:
 
 =================  ======================================================================
 extra              what it adds
 =================  ======================================================================
+``train``          ``vnnews train`` and ``vnnews evaluate`` (scikit-learn, matplotlib,
+                   rouge-score)
 ``transformers``   abstractive summaries on torch, transformer topic models, seq2seq
                    fine-tuning (torch, transformers, accelerate, datasets, underthesea...)
 ``ct2``            ``summarize.backend: ctranslate2`` and ``vnnews models convert``
@@ -42,6 +44,7 @@ from pipeline.errors import ConfigError
 
 # The modules each extra installs that vnnews imports (the extra may install more, e.g. sentencepiece).
 EXTRAS: dict[str, tuple[str, ...]] = {
+    "train": ("sklearn", "matplotlib", "rouge_score"),
     "transformers": ("torch", "transformers", "accelerate", "datasets", "underthesea"),
     "ct2": ("ctranslate2", "transformers", "torch"),
     "ray": ("ray",),
@@ -138,6 +141,7 @@ def check_job(config: JobConfig) -> None:
 
 def check_topic_train(config: TrainConfig) -> None:
     """What `vnnews train` with ``task: topic`` needs beyond the core install."""
+    require("train", "vnnews train (task: topic)", ("sklearn", "matplotlib"))
     _check_hf(config.data.format, "data.format")
     if config.adaptation is not None:
         _check_hf(config.adaptation.data.format, "adaptation.data.format")
@@ -149,12 +153,14 @@ def check_topic_train(config: TrainConfig) -> None:
 
 def check_topic_evaluate(config: EvaluateConfig) -> None:
     """What `vnnews evaluate` with ``task: topic`` needs beyond the core install."""
+    require("train", "vnnews evaluate (task: topic)", ("sklearn", "matplotlib"))
     _check_hf(config.data.format, "data.format")
     _check_topic_model_dir(config.model, "model")
 
 
 def check_summary_train(config: SummaryTrainConfig) -> None:
     """What `vnnews train` with ``task: summary`` needs beyond the core install."""
+    require("train", "vnnews train (task: summary)", ("sklearn", "rouge_score"))
     _check_hf(config.data.format, "data.format")
     if config.validation is not None:
         _check_hf(config.validation.format, "validation.format")
@@ -164,5 +170,6 @@ def check_summary_train(config: SummaryTrainConfig) -> None:
 
 def check_summary_evaluate(config: SummaryEvaluateConfig) -> None:
     """What `vnnews evaluate` with ``task: summary`` needs beyond the core install."""
+    require("train", "vnnews evaluate (task: summary)", ("matplotlib", "rouge_score"))
     _check_hf(config.data.format, "data.format")
     check_summarizer(config.summarize)

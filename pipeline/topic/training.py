@@ -206,9 +206,9 @@ def _clear_model_files(directory: Path) -> None:
 
 def train(config: TrainConfig, config_path: str | None = None) -> dict[str, Any]:
     """Fit on a stratified train split, measure on the held-out split, save model + card + metrics."""
+    check_topic_train(config)
     from sklearn.model_selection import train_test_split
 
-    check_topic_train(config)
     data = load_labelled(config.data)
     label_changes = apply_labels(data, config.labels)
     unlabeled = load_unlabeled(config.adaptation.data) if config.adaptation is not None else None
