@@ -32,6 +32,7 @@ from pipeline.extras import check_topic_evaluate, check_topic_train
 from pipeline.io.readers import read_batches
 from pipeline.provenance import package_versions
 from pipeline.reports.metrics import calibration_metrics, classification_metrics, format_table, plot_confusion_matrix
+from pipeline.reports.training_data import training_overlap
 from pipeline.stages.classify import classifier_input
 from pipeline.text.normalize import clean_text
 from pipeline.topic import build_topic_model, load_topic_model
@@ -349,6 +350,9 @@ def evaluate(config: EvaluateConfig) -> dict[str, Any]:
     """Score a model directory on a labelled file; writes metrics.json and the confusion matrix."""
     check_topic_evaluate(config)
     model_path = resolve_model_path(config.model)
+    warnings = training_overlap(model_path, config.data.path)
+    for warning in warnings:
+        log.warning("%s", warning)
     model = load_topic_model(model_path)
     data = load_labelled(config.data)
     label_changes = apply_labels(data, config.labels)
@@ -368,6 +372,8 @@ def evaluate(config: EvaluateConfig) -> dict[str, Any]:
         articles_per_second=round(len(data.texts) / seconds, 1) if seconds else None,
         calibration=calibration_metrics(proba, data.labels, model.classes_),
     )
+    if warnings:
+        metrics["warnings"] = warnings
     _write_metrics(config.output_dir, metrics, data.labels, predicted, f"{model_path.name} on {config.data.path.name}")
     from pipeline.reports.html import topic_examples, write_topic_report
 
