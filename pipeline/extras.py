@@ -51,6 +51,7 @@ EXTRAS: dict[str, tuple[str, ...]] = {
     "postgres": ("psycopg",),
     "hf": ("datasets",),
 }
+PACKAGE_NAMES = {"sklearn": "scikit-learn", "rouge_score": "rouge-score"}  # where the pip name differs
 TORCH_HINT = (
     "On a machine without a GPU, install the CPU build of torch first "
     "(pip install torch --index-url https://download.pytorch.org/whl/cpu): otherwise pip downloads a multi-GB "
@@ -71,7 +72,7 @@ def require(extra: str, what: str, modules: tuple[str, ...] | None = None) -> No
 
     ``modules`` are the ones this use needs (default: every module of the extra).
     """
-    missing = [name for name in (modules or EXTRAS[extra]) if not installed(name)]
+    missing = [PACKAGE_NAMES.get(name, name) for name in (modules or EXTRAS[extra]) if not installed(name)]
     if missing:
         hint = f" {TORCH_HINT}" if "torch" in missing else ""
         raise ConfigError(
