@@ -16,7 +16,17 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from pipeline.errors import ConfigError
 from pipeline.redact import redact
@@ -258,6 +268,14 @@ class OutputConfig(Section):
     )
 
 
+def _yaml_off(value: Any) -> Any:
+    # YAML 1.1 reads a bare `off` as false and `on` as true.
+    return {False: "off", True: "auto"}.get(value, value) if isinstance(value, bool) else value
+
+
+ProgressMode = Annotated[Literal["auto", "bar", "log", "off"], BeforeValidator(_yaml_off)]
+
+
 class RunnerConfig(Section):
     """How the job is driven: here (local) or on a Ray cluster (ray)."""
 
@@ -270,9 +288,7 @@ class RunnerConfig(Section):
     cpus_per_actor: float = Field(1.0, gt=0, description="Ray: CPUs reserved per actor.")
     gpus_per_actor: float = Field(0.0, ge=0, description="Ray: GPUs per actor (abstractive models on GPU nodes).")
 
-    progress: Literal["auto", "bar", "log", "off"] = Field(
-        "auto", description="'auto': a bar on a terminal, periodic log lines otherwise."
-    )
+    progress: ProgressMode = Field("auto", description="'auto': a bar on a terminal, periodic log lines otherwise.")
     log_every_seconds: float = Field(10.0, gt=0, description="Interval of progress log lines when not a terminal.")
     resume: bool = Field(
         True, description="Continue a killed run of the same input and config; false starts it over."
@@ -303,12 +319,6 @@ class RunnerConfig(Section):
         description="Fail (exit 6, output kept) when this share of the rows read is quarantined; "
         "1.0 = only when every row is.",
     )
-
-    @field_validator("progress", mode="before")
-    @classmethod
-    def _yaml_off(cls, value: Any) -> Any:
-        # YAML 1.1 reads a bare `off` as false and `on` as true.
-        return {False: "off", True: "auto"}.get(value, value) if isinstance(value, bool) else value
 
 
 class JobConfig(Section):
@@ -511,6 +521,10 @@ class TrainConfig(Section):
     )
     output_dir: Path
     name: str | None = Field(None, description="Model name for the card; defaults to the directory name.")
+    progress: ProgressMode = Field(
+        "auto", description="Progress of each phase: 'auto': a bar on a terminal, periodic log lines otherwise."
+    )
+    log_every_seconds: float = Field(10.0, gt=0, description="Interval of progress log lines when not a terminal.")
 
     @model_validator(mode="after")
     def _adaptation_needs_tfidf(self) -> TrainConfig:
@@ -765,6 +779,10 @@ class SummaryTrainConfig(Section):
     model: LearnedExtractiveConfig | Seq2SeqTrainConfig = Field(discriminator="kind")
     output_dir: Path
     name: str | None = Field(None, description="Model name for the card; defaults to the directory name.")
+    progress: ProgressMode = Field(
+        "auto", description="Progress of each phase: 'auto': a bar on a terminal, periodic log lines otherwise."
+    )
+    log_every_seconds: float = Field(10.0, gt=0, description="Interval of progress log lines when not a terminal.")
 
 
 class SummaryEvaluateConfig(Section):

@@ -37,6 +37,7 @@ from pipeline.extras import require
 from pipeline.io.html import HtmlReader
 from pipeline.io.records import Batch, EscapedRow, FileRow, Quarantined, lone_surrogate, to_record
 from pipeline.io.warc import WarcReader
+from pipeline.progress import ProgressSettings
 
 Row = dict[str, Any] | Quarantined
 
@@ -792,3 +793,18 @@ def read_batches(config: InputConfig, reader=None, start: int = 0) -> Iterator[B
             batch = Batch(start=index + 1)
     if batch.size:
         yield batch
+
+
+def counted_batches(config: InputConfig, progress: ProgressSettings, label: str) -> Iterator[Batch]:
+    """:func:`read_batches`, counted by a progress bar or log lines (rows, with an ETA when they can be counted)."""
+    reader = open_reader(config)
+    total = reader.estimate_total() if progress.mode != "off" else None
+    if total is not None and config.limit is not None:
+        total = min(total, config.limit)
+    bar = progress.start(total, label)
+    try:
+        for batch in read_batches(config, reader):
+            yield batch
+            bar.update(batch.size)
+    finally:
+        bar.close()

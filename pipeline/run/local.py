@@ -64,8 +64,8 @@ from pipeline.io.writers import (
     with_previous_fields,
     write_text_atomic,
 )
+from pipeline.progress import Progress
 from pipeline.provenance import package_versions
-from pipeline.run.progress import Progress
 from pipeline.run.state import KeyFilter, KnownRows, RunState, input_fingerprint
 from pipeline.stages import RunStart
 

@@ -19,8 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.config import LearnedExtractiveConfig, Seq2SeqTrainConfig, SummarizeConfig, SummaryTrainConfig
-from pipeline.errors import ConfigError, ModelNotFoundError, first_line
+from pipeline.errors import ConfigError, ModelNotFoundError, OutputError, first_line
 from pipeline.extras import check_summary_train
+from pipeline.progress import ProgressSettings
 from pipeline.provenance import package_versions
 from pipeline.summarize.data import SummaryPairs, load_pairs
 from pipeline.summarize.evaluation import score_system
@@ -29,11 +30,15 @@ from pipeline.text.normalize import split_sentences
 log = logging.getLogger(__name__)
 
 
+def _progress(config: SummaryTrainConfig) -> ProgressSettings:
+    return ProgressSettings(config.progress, config.log_every_seconds)
+
+
 def split_pairs(config: SummaryTrainConfig, tone_style: str = "keep") -> tuple[SummaryPairs, SummaryPairs | None]:
     """Training pairs and held-out pairs: the validation file, or a seeded share of the data."""
-    pairs = load_pairs(config.data, tone_style)
+    pairs = load_pairs(config.data, tone_style, _progress(config))
     if config.validation is not None:
-        return pairs, load_pairs(config.validation, tone_style)
+        return pairs, load_pairs(config.validation, tone_style, _progress(config))
     if config.validation_split == 0:
         return pairs, None
     order = list(range(len(pairs)))
@@ -84,7 +89,12 @@ def train_learned_extractive(config: SummaryTrainConfig, config_path: str | None
     train_pairs, val_pairs = split_pairs(config)
     model = LearnedExtractiveSummarizer(**settings.model_dump(exclude={"kind"}), seed=config.seed)
     started = time.perf_counter()
-    model.fit(list(zip(train_pairs.titles, train_pairs.texts, strict=True)), train_pairs.references)
+    bar = _progress(config).start(len(train_pairs), "fit: label and featurize")
+    try:
+        model.fit(list(zip(train_pairs.titles, train_pairs.texts, strict=True)), train_pairs.references,
+                  on_article=lambda: bar.update(1))
+    finally:
+        bar.close()
     metrics: dict[str, Any] = {
         "n_train": len(train_pairs),
         "n_training_sentences": model.n_training_sentences_,
@@ -96,7 +106,12 @@ def train_learned_extractive(config: SummaryTrainConfig, config_path: str | None
     }
     if val_pairs is not None:
         started = time.perf_counter()
-        predictions = [model.summarize(t, x) for t, x in zip(val_pairs.titles, val_pairs.texts, strict=True)]
+        bar = _progress(config).start(len(val_pairs), "validation summaries")
+        predictions = []
+        for title, text in zip(val_pairs.titles, val_pairs.texts, strict=True):
+            predictions.append(model.summarize(title, text))
+            bar.update(1)
+        bar.close()
         metrics["validation"] = _validation_metrics(val_pairs.references, predictions, time.perf_counter() - started)
         lead = [" ".join(split_sentences(t)[:2]) for t in val_pairs.texts]
         metrics["validation_lead2"] = score_system(val_pairs.references, lead)["vietnamese"]
@@ -323,9 +338,16 @@ Built {datetime.now(UTC).date().isoformat()} with {versions}.
 """
 
 
-def train(config: SummaryTrainConfig, config_path: str | None = None) -> dict[str, Any]:
-    """Dispatch on ``model.kind`` (after checking the optional packages it needs are installed)."""
+def train(config: SummaryTrainConfig, config_path: str | None = None, overwrite: bool = False) -> dict[str, Any]:
+    """Dispatch on ``model.kind``, once the optional packages it needs are installed and ``output_dir`` holds
+    no model, or ``overwrite`` says to replace it."""
     check_summary_train(config)
+    if not overwrite and (config.output_dir / "config.json").exists():
+        raise OutputError(
+            f"output_dir {config.output_dir} already holds a model (its config.json); training would replace it. "
+            f"Pass --overwrite to replace it, or write the new model elsewhere "
+            f"(--set output_dir={config.output_dir}-new)."
+        )
     if config.model.kind == "seq2seq":
         return train_seq2seq(config, config_path)
     return train_learned_extractive(config, config_path)
