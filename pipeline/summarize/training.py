@@ -195,6 +195,11 @@ Built {datetime.now(UTC).date().isoformat()} with {versions}.
 
 
 # -- seq2seq fine-tuning -----------------------------------------------------------------------
+def _check_precision(settings: Seq2SeqTrainConfig, cuda: bool) -> None:
+    if settings.precision != "fp32" and not cuda:
+        raise ConfigError(f"model.precision={settings.precision} needs a CUDA device; use fp32 on CPU.")
+
+
 def _device_flags(settings: Seq2SeqTrainConfig) -> dict[str, Any]:
     import torch
 
@@ -203,8 +208,7 @@ def _device_flags(settings: Seq2SeqTrainConfig) -> dict[str, Any]:
     cuda = resolve_device(settings.device) == "cuda"
     if settings.device == "cuda" and not torch.cuda.is_available():
         raise ConfigError("model.device is 'cuda' but no CUDA device is available; use 'auto' or 'cpu'.")
-    if settings.precision != "fp32" and not cuda:
-        raise ConfigError(f"model.precision={settings.precision} needs a CUDA device; use fp32 on CPU.")
+    _check_precision(settings, cuda)
     return {"use_cpu": not cuda, "fp16": settings.precision == "fp16", "bf16": settings.precision == "bf16"}
 
 
@@ -228,7 +232,9 @@ def train_seq2seq(config: SummaryTrainConfig, config_path: str | None = None) ->
     from pipeline.hub import load_source, missing_model_message
 
     settings: Seq2SeqTrainConfig = config.model  # type: ignore[assignment]
-    source = load_source(settings.base_model, "model.base_model")  # first: an unreachable hub fails at once
+    if settings.device == "cpu":
+        _check_precision(settings, cuda=False)  # a config error comes first, without torch's import
+    source = load_source(settings.base_model, "model.base_model")  # before torch: an unreachable hub fails at once
     from transformers import (
         AutoModelForSeq2SeqLM,
         AutoTokenizer,
