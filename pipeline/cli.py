@@ -42,6 +42,23 @@ QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="Only warnings 
 log = logging.getLogger("pipeline")
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from pipeline import __version__
+
+        typer.echo(f"vnnews {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_print_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    pass
+
+
 def _setup_logging(quiet: bool) -> None:
     logging.basicConfig(
         level=logging.WARNING if quiet else logging.INFO,
@@ -188,12 +205,13 @@ def _load_and_call(schema, config: Path, set_: list[str] | None, job):
         _fail(exc)
 
 
-def _train_summary(config: Path, set_: list[str] | None) -> None:
+def _train_summary(config: Path, set_: list[str] | None, overwrite: bool) -> None:
     from pipeline.config import SummaryTrainConfig
     from pipeline.summarize.training import format_train_report
     from pipeline.summarize.training import train as train_summary
 
-    cfg, metrics = _load_and_call(SummaryTrainConfig, config, set_, lambda c: train_summary(c, config_path=str(config)))
+    cfg, metrics = _load_and_call(SummaryTrainConfig, config, set_,
+                                  lambda c: train_summary(c, config_path=str(config), overwrite=overwrite))
     typer.echo(format_train_report(metrics))
     typer.echo(f"model: {cfg.output_dir} (model card: {cfg.output_dir / 'README.md'})")
 
@@ -211,7 +229,14 @@ def _evaluate_summary(config: Path, set_: list[str] | None) -> None:
 
 
 @app.command()
-def train(config: ConfigArg, set_: SetOption = None, quiet: QuietOption = False) -> None:
+def train(
+    config: ConfigArg,
+    set_: SetOption = None,
+    quiet: QuietOption = False,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace the model already in output_dir (else training refuses).")
+    ] = False,
+) -> None:
     """Train a topic classifier (task: topic) or a summarizer (task: summary); writes a model directory."""
     from pipeline.config import TrainConfig
     from pipeline.topic.training import format_table
@@ -220,9 +245,10 @@ def train(config: ConfigArg, set_: SetOption = None, quiet: QuietOption = False)
     _setup_logging(quiet)
     with _interruptible("training stopped; run the same command to start it again."):
         if config_task(config, set_) == "summary":
-            _train_summary(config, set_)
+            _train_summary(config, set_, overwrite)
             return
-        cfg, metrics = _load_and_call(TrainConfig, config, set_, lambda c: train_model(c, config_path=str(config)))
+        cfg, metrics = _load_and_call(TrainConfig, config, set_,
+                                      lambda c: train_model(c, config_path=str(config), overwrite=overwrite))
     typer.echo(format_table(metrics))
     typer.echo(f"trained in {metrics['train_seconds']}s; model: {cfg.output_dir}")
 

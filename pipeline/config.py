@@ -17,7 +17,17 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from pipeline.errors import ConfigError
 from pipeline.redact import redact
@@ -261,6 +271,13 @@ class OutputConfig(Section):
     )
 
 
+def _yaml_off(value: Any) -> Any:
+    # YAML 1.1 reads a bare `off` as false and `on` as true.
+    return {False: "off", True: "auto"}.get(value, value) if isinstance(value, bool) else value
+
+
+ProgressMode = Annotated[Literal["auto", "bar", "log", "off"], BeforeValidator(_yaml_off)]
+
 class LocalRunnerConfig(Section):
     """Settings of the local runner (``runner.kind: local``): this process, streaming batches."""
 
@@ -297,9 +314,7 @@ class RunnerConfig(Section):
     local: LocalRunnerConfig = LocalRunnerConfig()
     ray: RayRunnerConfig = RayRunnerConfig()
 
-    progress: Literal["auto", "bar", "log", "off"] = Field(
-        "auto", description="'auto': a bar on a terminal, periodic log lines otherwise."
-    )
+    progress: ProgressMode = Field("auto", description="'auto': a bar on a terminal, periodic log lines otherwise.")
     log_every_seconds: float = Field(10.0, gt=0, description="Interval of progress log lines when not a terminal.")
     resume: bool = Field(
         True, description="Continue a killed run of the same input and config; false starts it over."
@@ -342,13 +357,6 @@ class RunnerConfig(Section):
             data[section] = nested
             log.warning("runner.%s is deprecated: write runner.%s.%s (the setting was applied)", key, section, key)
         return data
-
-    @field_validator("progress", mode="before")
-    @classmethod
-    def _yaml_off(cls, value: Any) -> Any:
-        # YAML 1.1 reads a bare `off` as false and `on` as true.
-        return {False: "off", True: "auto"}.get(value, value) if isinstance(value, bool) else value
-
 
 class JobConfig(Section):
     """A complete `vnnews run` job."""
@@ -550,6 +558,10 @@ class TrainConfig(Section):
     )
     output_dir: Path
     name: str | None = Field(None, description="Model name for the card; defaults to the directory name.")
+    progress: ProgressMode = Field(
+        "auto", description="Progress of each phase: 'auto': a bar on a terminal, periodic log lines otherwise."
+    )
+    log_every_seconds: float = Field(10.0, gt=0, description="Interval of progress log lines when not a terminal.")
 
     @model_validator(mode="after")
     def _adaptation_needs_tfidf(self) -> TrainConfig:
@@ -804,6 +816,10 @@ class SummaryTrainConfig(Section):
     model: LearnedExtractiveConfig | Seq2SeqTrainConfig = Field(discriminator="kind")
     output_dir: Path
     name: str | None = Field(None, description="Model name for the card; defaults to the directory name.")
+    progress: ProgressMode = Field(
+        "auto", description="Progress of each phase: 'auto': a bar on a terminal, periodic log lines otherwise."
+    )
+    log_every_seconds: float = Field(10.0, gt=0, description="Interval of progress log lines when not a terminal.")
 
 
 class SummaryEvaluateConfig(Section):

@@ -1,9 +1,11 @@
-"""The Python API on pandas frames: every row back, under the caller's index, with a reason when rejected."""
+"""The Python API on tables (DataFrames, datasets, dicts): every row back, under the caller's index, with a reason
+when rejected."""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from pipeline import Pipeline
 from tests.conftest import SAMPLES, job
@@ -36,3 +38,40 @@ def test_stage_rejections_keep_their_position(tmp_path, sample_rows):
     assert out["id"].tolist() == [sample_rows[0]["id"], "en", sample_rows[1]["id"]]
     assert "not Vietnamese" in out.loc[1, "quarantine_reason"]
     assert [r["id"] for r in pipe.process(rows)] == [sample_rows[0]["id"], sample_rows[1]["id"]]
+
+
+def _tables(rows):
+    datasets = pytest.importorskip("datasets")
+    return {
+        "DataFrame": pd.DataFrame(rows),
+        "datasets.Dataset": datasets.Dataset.from_list(rows),
+        "list of dicts": rows,
+        "generator of dicts": (dict(row) for row in rows),
+    }
+
+
+def test_process_frame_takes_a_dataset_or_dicts_as_it_takes_a_dataframe(tmp_path, sample_rows):
+    """The same rows as a DataFrame, a datasets.Dataset, a list or a generator of dicts: the same results,
+    rows without text rejected with their reason, under 0, 1, 2..."""
+    pipe = Pipeline.from_dict(job(tmp_path, SAMPLES, summarize={"enabled": False}))
+    rows = [dict(row) for row in sample_rows[:4]]
+    rows[2]["text"] = None
+    results = {name: pipe.process_frame(table) for name, table in _tables(rows).items()}
+    expected = results.pop("DataFrame")
+    assert expected.loc[2, "quarantine_reason"] == "missing text field 'text'"
+    for name, out in results.items():
+        assert out.index.tolist() == [0, 1, 2, 3], name
+        pd.testing.assert_frame_equal(out[["id", "topic", "quarantine_reason"]],
+                                      expected[["id", "topic", "quarantine_reason"]], obj=name)
+
+
+def test_process_frame_refuses_what_is_not_a_table(tmp_path, sample_rows):
+    datasets = pytest.importorskip("datasets")
+    pipe = Pipeline.from_dict(job(tmp_path, SAMPLES, summarize={"enabled": False}))
+    splits = datasets.DatasetDict({"train": datasets.Dataset.from_list(sample_rows[:2])})
+    with pytest.raises(TypeError, match=r"DatasetDict: pass one split"):
+        pipe.process_frame(splits)
+    with pytest.raises(TypeError, match="not str"):
+        pipe.process_frame("articles.jsonl")
+    with pytest.raises(TypeError, match="row 1 is a str"):
+        pipe.process_frame([sample_rows[0], "text"])

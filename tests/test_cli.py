@@ -218,7 +218,7 @@ print(json.dumps(heavy))
 ])
 def test_jobs_without_transformer_models_import_neither_torch_nor_transformers(tmp_path, name, sets):
     """A job whose models are ours (topic, learned extractive) never pays for torch's import (seconds):
-    underthesea's sentence splitter is loaded without its package, whose __init__ imports torch, and
+    sentences are split without underthesea, whose __init__ imports torch when it is installed, and
     the run report draws its charts without matplotlib."""
     args = ["run", str(ROOT / "configs" / "quickstart.yaml"), "-q", "--set", f"output.path={tmp_path / 'out.jsonl'}"]
     for item in sets:
@@ -238,3 +238,12 @@ def test_the_removed_openmp_setting_is_accepted_with_a_warning(caplog):
     config = load_config(JobConfig, ROOT / "configs" / "quickstart.yaml", ["runner.omp_wait_policy=active"])
     assert "omp_wait_policy" not in config.runner.model_dump()
     assert "runner.omp_wait_policy has no effect any more" in caplog.text
+
+
+def test_version_prints_the_installed_version():
+    from importlib.metadata import version
+
+    proc = subprocess.run([str(Path(sys.executable).with_name("vnnews")), "--version"], capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == f"vnnews {version('vnnews')}\n"

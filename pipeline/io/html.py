@@ -13,10 +13,12 @@ left in the text. Both are taken out of the page before trafilatura runs (:func:
 from __future__ import annotations
 
 import codecs
+import copy
 import gzip
 import re
 import unicodedata
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -184,8 +186,41 @@ def drop_related_boxes(tree) -> None:
             _drop(box)
 
 
+# A copyright notice with a year: htmldate's last resort makes YEAR-01-01 of it, which is no publication date.
+_COPYRIGHT = re.compile(r"(?:©|&copy;|\(c\)|copyright|bản quyền)[^<\n]{0,80}?\b(\d{4})\b", re.I)
+_EMPTY_PAGE = "<html><body></body></html>"
+_SELF_URL = "//link[@rel='canonical'] | //meta[@property='og:url' or @name='og:url' or @name='twitter:url']"
+
+
+def published_date(tree, html: str, url: str | None) -> tuple[str | None, str | None]:
+    """The page's publication date (ISO) and where it was found: "metadata" (meta tags, JSON-LD, ``<time>`` and
+    date elements), else "url" (a date in the page's url), else "text" (a date in the page's text); (None, None)
+    when there is none, rather than the year of a copyright notice (``html``: the whole page, footer included).
+
+    ``tree`` is the page without its related-article boxes, whose dates are other articles'. htmldate
+    also reads the url a page names for itself (canonical link, og:url) with its markup: the
+    "metadata" search runs on a copy without them, so a date found only there counts as "url".
+    """
+    from htmldate import find_date
+
+    today = date.today().isoformat()
+    markup = copy.deepcopy(tree)
+    for element in markup.xpath(_SELF_URL):
+        element.getparent().remove(element)
+    found = find_date(markup, extensive_search=False, original_date=True, max_date=today)
+    if found:
+        return found, "metadata"
+    if url and (found := find_date(_EMPTY_PAGE, extensive_search=False, url=url, max_date=today)):
+        return found, "url"
+    found = find_date(tree, extensive_search=True, original_date=True, max_date=today)
+    if found and found.endswith("-01-01") and found[:4] in {m.group(1) for m in _COPYRIGHT.finditer(html)}:
+        return None, None
+    return (found, "text") if found else (None, None)
+
+
 def extract(html: str, favor: str = "balanced") -> dict[str, Any] | None:
-    """The article of one page: url, title, author, published, site, text; None when it has no text.
+    """The article of one page: url, title, author, published (and its source), site, text; None when it has no
+    text.
 
     "No text" includes text without a single sentence-sized line: what trafilatura falls back to
     on a page of links (a section front, a menu-only error page).
@@ -203,9 +238,11 @@ def extract(html: str, favor: str = "balanced") -> dict[str, Any] | None:
     # include_tables=False: older sites lay the whole page out in <table>s, which would pull menus
     # and footers into the text; data tables inside articles are lost, which topic and summary
     # models do not read well anyway.
+    # (the date is found by published_date, which says where; trafilatura's own search stays cheap)
     doc = trafilatura.bare_extraction(
         tree, with_metadata=True, include_comments=False, include_tables=False, deduplicate=False,
         favor_precision=favor == "precision", favor_recall=favor == "recall",
+        date_extraction_params={"extensive_search": False, "original_date": True},
     )
     body = (doc.text or "").strip() if doc is not None else ""
     title = doc.title or "" if doc is not None else ""
@@ -215,11 +252,13 @@ def extract(html: str, favor: str = "balanced") -> dict[str, Any] | None:
         body = f"{lead}\n{body}".strip()
     if not any(len(line.split()) >= _MIN_SENTENCE_WORDS for line in body.splitlines()):
         return None
+    published, source = published_date(tree, html, doc.url)  # (trafilatura leaves the tree as it was)
     return {
         "url": doc.url,
         "title": title,
         "author": byline or doc.author,
-        "published": doc.date,
+        "published": published,
+        "published_source": source,
         "site": doc.sitename or doc.hostname,
         "text": body,
     }

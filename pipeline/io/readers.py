@@ -33,9 +33,11 @@ import orjson
 
 from pipeline.config import InputConfig
 from pipeline.errors import InputError
+from pipeline.extras import require
 from pipeline.io.html import HtmlReader
 from pipeline.io.records import Batch, EscapedRow, FileRow, Quarantined, lone_surrogate, to_record
 from pipeline.io.warc import WarcReader
+from pipeline.progress import ProgressSettings
 
 Row = dict[str, Any] | Quarantined
 
@@ -709,6 +711,7 @@ class HfDatasetReader:
     """A dataset saved with ``Dataset.save_to_disk`` (or a DatasetDict with ``input.split``)."""
 
     def __init__(self, path: Path, split: str | None, batch_size: int = 1024) -> None:
+        require("hf", f"Input {path} (a saved Hugging Face dataset)")
         import datasets
 
         try:
@@ -790,3 +793,18 @@ def read_batches(config: InputConfig, reader=None, start: int = 0) -> Iterator[B
             batch = Batch(start=index + 1)
     if batch.size:
         yield batch
+
+
+def counted_batches(config: InputConfig, progress: ProgressSettings, label: str) -> Iterator[Batch]:
+    """:func:`read_batches`, counted by a progress bar or log lines (rows, with an ETA when they can be counted)."""
+    reader = open_reader(config)
+    total = reader.estimate_total() if progress.mode != "off" else None
+    if total is not None and config.limit is not None:
+        total = min(total, config.limit)
+    bar = progress.start(total, label)
+    try:
+        for batch in read_batches(config, reader):
+            yield batch
+            bar.update(batch.size)
+    finally:
+        bar.close()

@@ -46,6 +46,7 @@ def format_table(metrics: dict[str, Any]) -> str:
         f"{'overall':<{width}}  accuracy {metrics['accuracy']:.4f}  macro-F1 {metrics['macro_f1']:.4f}"
         f"  n={metrics['n']}"
     )
+    lines.extend(f"WARNING: {warning}" for warning in metrics.get("warnings", []))
     return "\n".join(lines)
 
 

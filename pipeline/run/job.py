@@ -57,10 +57,10 @@ from pipeline.io.writers import (
     with_previous_fields,
     write_text_atomic,
 )
+from pipeline.progress import Progress
 from pipeline.provenance import package_versions
 from pipeline.run.keys import KeyFilter, KeySet, KnownRows
 from pipeline.run.processing import Processor
-from pipeline.run.progress import Progress
 from pipeline.run.state import RunState, input_fingerprint
 from pipeline.stages import RunStart
 

@@ -10,7 +10,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+import sys
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from pipeline.io.records import Quarantined, Record, output_row, stamp_hashes, to_record
@@ -26,6 +27,28 @@ def _is_missing(value: Any) -> bool:
     import pandas as pd
 
     return not isinstance(value, (list, dict, tuple, set)) and bool(pd.isna(value))
+
+
+def _table_rows(table: Any) -> tuple[list[Mapping[str, Any]], Any]:
+    """The rows of what :meth:`Pipeline.process_frame` takes, and the index its result gets (None: 0, 1, ...)."""
+    import pandas as pd
+
+    if isinstance(table, pd.DataFrame):
+        return table.to_dict(orient="records"), table.index
+    datasets = sys.modules.get("datasets")  # a Dataset was made by an imported `datasets`; never imported here
+    if datasets is not None and isinstance(table, datasets.Dataset):
+        return table.to_list(), None
+    if isinstance(table, Mapping) or not isinstance(table, Iterable) or isinstance(table, (str, bytes)):
+        hint = " (a DatasetDict: pass one split, e.g. ds['train'])" if isinstance(table, Mapping) else ""
+        raise TypeError(
+            f"process_frame takes a pandas DataFrame, a datasets.Dataset or an iterable of dicts, "
+            f"not {type(table).__name__}{hint}"
+        )
+    rows = list(table)
+    for i, row in enumerate(rows):
+        if not isinstance(row, Mapping):
+            raise TypeError(f"process_frame: row {i} is a {type(row).__name__}, not a dict of fields")
+    return rows, None
 
 
 def _columns(rows: list[Record]) -> list[str]:
@@ -82,16 +105,19 @@ class Pipeline(Processor):
         return [row for row in results if row is not None]
 
     def process_frame(self, frame):
-        """Process a pandas DataFrame (one article per row); returns a DataFrame of results.
+        """Process a table of articles: a pandas DataFrame, a Hugging Face ``datasets.Dataset`` or any
+        iterable of dicts (one article each); returns a pandas DataFrame of results.
 
-        Every input row has one output row, under the caller's index, so results join back to the
-        input. A row that could not be processed keeps its input fields and says why in
-        ``quarantine_reason`` (null for processed rows). Pandas' missing values (NaN, None, NaT)
-        count as missing fields: a row without a title is processed, one without text is not.
+        Every input row has one output row, under the DataFrame's index (0, 1, ... for the others),
+        so results join back to the input. A row that could not be processed keeps its input fields
+        and says why in ``quarantine_reason`` (null for processed rows). Missing values (None, and
+        pandas' NaN and NaT) count as missing fields: a row without a title is processed, one
+        without text is not.
         """
         import pandas as pd
 
-        rows = [{k: None if _is_missing(v) else v for k, v in row.items()} for row in frame.to_dict(orient="records")]
+        table, index = _table_rows(frame)
+        rows = [{k: None if _is_missing(v) else v for k, v in row.items()} for row in table]
         results, rejected = self._process_rows(rows)
         out = []
         for row, result, entry in zip(rows, results, rejected, strict=True):
@@ -100,7 +126,7 @@ class Pipeline(Processor):
             else:
                 kept = output_row(row, self.config.output.include_text)
                 out.append({**kept, "id": entry.id or kept.get("id"), "quarantine_reason": entry.reason})
-        return pd.DataFrame(out, index=frame.index, columns=_columns(out))
+        return pd.DataFrame(out, index=index, columns=_columns(out))
 
     def run(self, since: float | None = None):
         """Run the configured batch job with the configured runner (``runner.kind``); returns its RunSummary.

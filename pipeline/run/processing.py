@@ -89,7 +89,10 @@ def build_stages(config: JobConfig) -> list[Stage]:
     """The enabled stages in order; loading their models here makes a missing model fail early.
 
     """
+    from pipeline.extras import check_job
     from pipeline.stages.normalize import NormalizeStage
+
+    check_job(config)  # a missing optional package stops the job here, before any model loads
 
     stages: list[Stage] = []
     if config.normalize.enabled:

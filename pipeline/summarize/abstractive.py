@@ -17,7 +17,7 @@ from typing import Any
 
 from pipeline.config import SummarizeConfig
 from pipeline.errors import ModelNotFoundError, first_line
-from pipeline.hub import check_local, local_dir, missing_model_message, resolve_device
+from pipeline.hub import load_source, local_dir, missing_model_message, resolve_device
 from pipeline.summarize.batched import EXTRACTIVE_HINT, BatchedSummarizer
 
 log = logging.getLogger(__name__)
@@ -27,19 +27,22 @@ class Seq2SeqSummarizer(BatchedSummarizer):
     """Batched ``generate()`` over a PyTorch seq2seq model; settings come from the summarize config."""
 
     def _load(self) -> None:
+        model = self.config.model
+        try:  # before torch's import: an unreachable hub fails at once
+            source = load_source(model, "summarize.model")
+        except ModelNotFoundError as exc:
+            raise ModelNotFoundError(str(exc) + EXTRACTIVE_HINT) from None
         import torch
         from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
 
-        model = self.config.model
-        check_local(model, "summarize.model")
-        local = local_dir(model)
+        local = local_dir(source)
         # Never unpickle weights when safetensors exist (hub repos and our own saves have them); a
         # local directory with only pytorch_model.bin loads through torch's weights_only loader.
         safetensors = True if local is None or any(local.glob("*.safetensors")) else None
         try:
-            self.tokenizer = AutoTokenizer.from_pretrained(model, trust_remote_code=False)
+            self.tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=False)
             self.model = AutoModelForSeq2SeqLM.from_pretrained(
-                model, trust_remote_code=False, use_safetensors=safetensors
+                source, trust_remote_code=False, use_safetensors=safetensors
             )
         except (OSError, ValueError, KeyError) as exc:
             reason = first_line(exc)

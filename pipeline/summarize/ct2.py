@@ -27,7 +27,8 @@ from typing import Any
 
 from pipeline.config import SummarizeConfig
 from pipeline.errors import ModelNotFoundError, OutputError, first_line
-from pipeline.hub import check_local, local_dir, missing_model_message, resolve_device
+from pipeline.extras import is_ct2_dir, require
+from pipeline.hub import check_local, load_source, local_dir, missing_model_message, resolve_device
 from pipeline.summarize.batched import EXTRACTIVE_HINT, BatchedSummarizer
 
 log = logging.getLogger(__name__)
@@ -35,12 +36,6 @@ log = logging.getLogger(__name__)
 QUANTIZATIONS = ("float32", "int8", "int8_float32", "int8_float16", "int8_bfloat16", "int16", "float16", "bfloat16")
 # Pre-norm (True) or post-norm (False) layers, for configs that no longer carry the flag.
 _NORMALIZE_BEFORE = {"BartForConditionalGeneration": False, "MBartForConditionalGeneration": True}
-
-
-def is_ct2_dir(path: str | Path) -> bool:
-    """A CTranslate2 model directory (``model.bin`` next to a CTranslate2 ``config.json``)."""
-    path = Path(path).expanduser()
-    return (path / "model.bin").is_file() and (path / "config.json").is_file()
 
 
 def _converter_class() -> type:
@@ -113,8 +108,7 @@ def convert_model(source: str, output: str | Path, quantization: str = "int8", f
     and a model card naming the source. It is written to a temporary sibling and renamed, so an
     interrupted conversion never leaves a half-written model behind.
     """
-    from transformers import AutoConfig, AutoTokenizer, GenerationConfig
-
+    require("ct2", "vnnews models convert")
     if quantization not in QUANTIZATIONS:
         raise ValueError(f"quantization must be one of {', '.join(QUANTIZATIONS)}; got {quantization!r}")
     output = Path(output).expanduser()
@@ -122,24 +116,26 @@ def convert_model(source: str, output: str | Path, quantization: str = "int8", f
         raise OutputError(f"{output} already exists and is not empty; pass --force to overwrite it.")
     if is_ct2_dir(source):
         raise ModelNotFoundError(f"{source} is already a CTranslate2 model; point summarize.model at it directly.")
-    check_local(source, "summarize.model")
+    load_from = load_source(source, "summarize.model")  # before transformers' import: an unreachable hub fails at once
+    from transformers import AutoConfig, AutoTokenizer, GenerationConfig
+
     output.parent.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     tmp = Path(tempfile.mkdtemp(prefix=f".{output.name}-", dir=output.parent))
     try:
-        converter = _converter_class()(source, trust_remote_code=False)
+        converter = _converter_class()(load_from, trust_remote_code=False)
         try:
             converter.convert(str(tmp), quantization=quantization, force=True)
-            tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=False)
+            tokenizer = AutoTokenizer.from_pretrained(load_from, trust_remote_code=False)
         except (OSError, ValueError, KeyError) as exc:
             reason = first_line(exc)
             message = missing_model_message(source, reason, "summarize.model")
             raise ModelNotFoundError(message + EXTRACTIVE_HINT) from None
         tokenizer.save_pretrained(tmp)
-        source_config = AutoConfig.from_pretrained(source, trust_remote_code=False).to_dict()
+        source_config = AutoConfig.from_pretrained(load_from, trust_remote_code=False).to_dict()
         (tmp / "source_config.json").write_text(json.dumps(source_config, indent=2) + "\n", encoding="utf-8")
         try:
-            GenerationConfig.from_pretrained(source).save_pretrained(tmp)
+            GenerationConfig.from_pretrained(load_from).save_pretrained(tmp)
         except OSError:
             log.info("%s has no generation_config.json; using the model config's defaults", source)
         _write_card(tmp, output.name, _card(source, tmp, quantization, time.perf_counter() - started))

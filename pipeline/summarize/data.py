@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 
 from pipeline.config import InputConfig, SummaryDataConfig
 from pipeline.errors import InputError
-from pipeline.io.readers import read_batches
+from pipeline.io.readers import counted_batches
+from pipeline.progress import ProgressSettings
 from pipeline.text.normalize import clean_text
 
 log = logging.getLogger(__name__)
@@ -35,7 +36,8 @@ class SummaryPairs:
         )
 
 
-def load_pairs(config: SummaryDataConfig, tone_style: str = "keep") -> SummaryPairs:
+def load_pairs(config: SummaryDataConfig, tone_style: str = "keep",
+               progress: ProgressSettings | None = None) -> SummaryPairs:
     """Read (title, body, reference) triples; rows without a body or a reference are counted, not fatal."""
     input_config = InputConfig(
         path=config.path,
@@ -47,7 +49,7 @@ def load_pairs(config: SummaryDataConfig, tone_style: str = "keep") -> SummaryPa
         limit=config.limit,
     )
     pairs = SummaryPairs()
-    for batch in read_batches(input_config):
+    for batch in counted_batches(input_config, progress or ProgressSettings(), f"read {config.path.name}"):
         pairs.skipped += len(batch.quarantined)
         for record in batch.records:
             reference = record.get(config.summary_field)

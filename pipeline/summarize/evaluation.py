@@ -15,7 +15,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from pipeline.config import SummaryEvaluateConfig
+from pipeline.config import SummaryEvaluateConfig, resolve_model_path
+from pipeline.extras import check_summary_evaluate
+from pipeline.reports.training_data import training_overlap
 from pipeline.summarize.data import SummaryPairs, load_pairs
 from pipeline.summarize.rouge import ROUGE_TYPES, VietnameseTokenizer, rouge_per_pair
 from pipeline.text.normalize import split_sentences
@@ -123,8 +125,22 @@ def examples_markdown(examples: list[dict], systems: list[str]) -> str:
     return "\n".join(parts)
 
 
+def _training_overlap(config: SummaryEvaluateConfig) -> list[str]:
+    """Warnings when ``data.path`` is a file the evaluated summarizer's model was trained on."""
+    settings = config.summarize
+    if settings.kind == "extractive":
+        model_dir = resolve_model_path(settings.extractive_model) if settings.method == "learned" else None
+    else:
+        model_dir = Path(settings.model).expanduser() if Path(settings.model).expanduser().is_dir() else None
+    return training_overlap(model_dir, config.data.path) if model_dir is not None else []
+
+
 def evaluate(config: SummaryEvaluateConfig) -> dict[str, Any]:
     """Score the configured summarizer (and Lead-k) on reference summaries; write the report files."""
+    check_summary_evaluate(config)
+    warnings = _training_overlap(config)
+    for warning in warnings:
+        log.warning("%s", warning)
     pairs = load_pairs(config.data, config.tone_style)
     predictions, described, seconds = summarize_all(config, pairs)
     systems = {"summarizer": predictions}
@@ -143,6 +159,8 @@ def evaluate(config: SummaryEvaluateConfig) -> dict[str, Any]:
         "systems": {name: {k: v for k, v in s.items() if k != "per_article_vietnamese"} for name, s in scores.items()},
         "examples": examples,
     }
+    if warnings:
+        metrics["warnings"] = warnings
     out = config.output_dir
     out.mkdir(parents=True, exist_ok=True)
     (out / "metrics.json").write_text(json.dumps(metrics, ensure_ascii=False, indent=2), encoding="utf-8")
@@ -183,4 +201,5 @@ def format_report(metrics: dict[str, Any]) -> str:
             lines.append(f"  {name} (R2 {ex[name]['rouge2_vietnamese']:.1f}): {ex[name]['summary']}")
     if metrics.get("articles_per_second"):
         lines.append(f"\nsummarizer speed: {metrics['articles_per_second']} articles/s")
+    lines.extend(f"WARNING: {warning}" for warning in metrics.get("warnings", []))
     return "\n".join(lines)

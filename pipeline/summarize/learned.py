@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -125,27 +125,35 @@ class LearnedExtractiveSummarizer(Params):
         self.seed = seed
 
     # -- training -----------------------------------------------------------------------------
-    def fit(self, documents: Sequence[tuple[str, str]], references: Sequence[str]) -> LearnedExtractiveSummarizer:
+    def fit(self, documents: Sequence[tuple[str, str]], references: Sequence[str],
+            on_article: Callable[[], None] | None = None) -> LearnedExtractiveSummarizer:
         """Learn the corpus vectors from the articles, label every candidate by its ROUGE, then fit the trees.
 
         The corpus vectors (:class:`~pipeline.summarize.embeddings.CorpusVectors`) see only the
         training articles' titles and bodies, never the references. With ``n_jobs`` > 1 the
         articles are split into sentences and featurized by that many worker processes (the
-        result does not depend on it).
+        result does not depend on it). ``on_article`` is called after each article is featurized
+        (the longest phase), for progress and ETA.
         """
+        counted = on_article or (lambda: None)
         started = time.perf_counter()
         self.fit_vectors(syllables(title + "\n" + text) for title, text in documents)
         self.timings_ = {"vectors_seconds": round(time.perf_counter() - started, 1)}
         started = time.perf_counter()
         work = [(title, text, reference) for (title, text), reference in zip(documents, references, strict=True)]
+        results = []
         if self.n_jobs > 1 and len(work) > 1:
             from concurrent.futures import ProcessPoolExecutor
 
             with ProcessPoolExecutor(self.n_jobs, initializer=_init_worker, initargs=(self,)) as pool:
-                results = list(pool.map(_featurize, work, chunksize=64))
+                for result in pool.map(_featurize, work, chunksize=64):
+                    results.append(result)
+                    counted()
         else:
             _init_worker(self)
-            results = [_featurize(item) for item in work]
+            for item in work:
+                results.append(_featurize(item))
+                counted()
         kept = [r for r in results if r is not None]
         X, y = np.concatenate([x for x, _ in kept]), np.concatenate([y for _, y in kept])
         self.timings_["featurize_seconds"] = round(time.perf_counter() - started, 1)

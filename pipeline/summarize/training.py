@@ -19,7 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.config import LearnedExtractiveConfig, Seq2SeqTrainConfig, SummarizeConfig, SummaryTrainConfig
-from pipeline.errors import ConfigError, ModelNotFoundError, first_line
+from pipeline.errors import ConfigError, ModelNotFoundError, OutputError, first_line
+from pipeline.extras import check_summary_train
+from pipeline.progress import ProgressSettings
 from pipeline.provenance import package_versions
 from pipeline.summarize.data import SummaryPairs, load_pairs
 from pipeline.summarize.evaluation import score_system
@@ -28,11 +30,15 @@ from pipeline.text.normalize import split_sentences
 log = logging.getLogger(__name__)
 
 
+def _progress(config: SummaryTrainConfig) -> ProgressSettings:
+    return ProgressSettings(config.progress, config.log_every_seconds)
+
+
 def split_pairs(config: SummaryTrainConfig, tone_style: str = "keep") -> tuple[SummaryPairs, SummaryPairs | None]:
     """Training pairs and held-out pairs: the validation file, or a seeded share of the data."""
-    pairs = load_pairs(config.data, tone_style)
+    pairs = load_pairs(config.data, tone_style, _progress(config))
     if config.validation is not None:
-        return pairs, load_pairs(config.validation, tone_style)
+        return pairs, load_pairs(config.validation, tone_style, _progress(config))
     if config.validation_split == 0:
         return pairs, None
     order = list(range(len(pairs)))
@@ -83,7 +89,12 @@ def train_learned_extractive(config: SummaryTrainConfig, config_path: str | None
     train_pairs, val_pairs = split_pairs(config)
     model = LearnedExtractiveSummarizer(**settings.model_dump(exclude={"kind"}), seed=config.seed)
     started = time.perf_counter()
-    model.fit(list(zip(train_pairs.titles, train_pairs.texts, strict=True)), train_pairs.references)
+    bar = _progress(config).start(len(train_pairs), "fit: label and featurize")
+    try:
+        model.fit(list(zip(train_pairs.titles, train_pairs.texts, strict=True)), train_pairs.references,
+                  on_article=lambda: bar.update(1))
+    finally:
+        bar.close()
     metrics: dict[str, Any] = {
         "n_train": len(train_pairs),
         "n_training_sentences": model.n_training_sentences_,
@@ -95,7 +106,12 @@ def train_learned_extractive(config: SummaryTrainConfig, config_path: str | None
     }
     if val_pairs is not None:
         started = time.perf_counter()
-        predictions = [model.summarize(t, x) for t, x in zip(val_pairs.titles, val_pairs.texts, strict=True)]
+        bar = _progress(config).start(len(val_pairs), "validation summaries")
+        predictions = []
+        for title, text in zip(val_pairs.titles, val_pairs.texts, strict=True):
+            predictions.append(model.summarize(title, text))
+            bar.update(1)
+        bar.close()
         metrics["validation"] = _validation_metrics(val_pairs.references, predictions, time.perf_counter() - started)
         lead = [" ".join(split_sentences(t)[:2]) for t in val_pairs.texts]
         metrics["validation_lead2"] = score_system(val_pairs.references, lead)["vietnamese"]
@@ -143,7 +159,7 @@ the article, the title and the lead, TextRank centrality, idf-weighted title rec
 the `max_sentences` best candidates (one per sentence) are kept in article order. No download, no GPU.
 Stored without pickle: `config.json` (settings, feature names), `trees.safetensors` (the trees'
 split features, thresholds, children and leaf values), `vocabulary.json` and `vectors.safetensors`
-(the corpus idf and float16 vectors); features and trees are computed by compiled kernels (numba).
+(the corpus idf and float16 vectors); features and trees are computed by the compiled kernels (csrc/summarize.c).
 
 ## Data
 - Training file: `{config.data.path}`{limit} ({size};
@@ -179,6 +195,11 @@ Built {datetime.now(UTC).date().isoformat()} with {versions}.
 
 
 # -- seq2seq fine-tuning -----------------------------------------------------------------------
+def _check_precision(settings: Seq2SeqTrainConfig, cuda: bool) -> None:
+    if settings.precision != "fp32" and not cuda:
+        raise ConfigError(f"model.precision={settings.precision} needs a CUDA device; use fp32 on CPU.")
+
+
 def _device_flags(settings: Seq2SeqTrainConfig) -> dict[str, Any]:
     import torch
 
@@ -187,8 +208,7 @@ def _device_flags(settings: Seq2SeqTrainConfig) -> dict[str, Any]:
     cuda = resolve_device(settings.device) == "cuda"
     if settings.device == "cuda" and not torch.cuda.is_available():
         raise ConfigError("model.device is 'cuda' but no CUDA device is available; use 'auto' or 'cpu'.")
-    if settings.precision != "fp32" and not cuda:
-        raise ConfigError(f"model.precision={settings.precision} needs a CUDA device; use fp32 on CPU.")
+    _check_precision(settings, cuda)
     return {"use_cpu": not cuda, "fp16": settings.precision == "fp16", "bf16": settings.precision == "bf16"}
 
 
@@ -209,6 +229,12 @@ def _tokenized_dataset(pairs: SummaryPairs, tokenizer: Any, settings: Seq2SeqTra
 
 def train_seq2seq(config: SummaryTrainConfig, config_path: str | None = None) -> dict[str, Any]:
     """Fine-tune ``model.base_model`` on the pairs; save model + tokenizer; score held-out pairs."""
+    from pipeline.hub import load_source, missing_model_message
+
+    settings: Seq2SeqTrainConfig = config.model  # type: ignore[assignment]
+    if settings.device == "cpu":
+        _check_precision(settings, cuda=False)  # a config error comes first, without torch's import
+    source = load_source(settings.base_model, "model.base_model")  # before torch: an unreachable hub fails at once
     from transformers import (
         AutoModelForSeq2SeqLM,
         AutoTokenizer,
@@ -218,17 +244,14 @@ def train_seq2seq(config: SummaryTrainConfig, config_path: str | None = None) ->
         set_seed,
     )
 
-    from pipeline.hub import check_local, missing_model_message
     from pipeline.summarize.abstractive import Seq2SeqSummarizer
 
-    settings: Seq2SeqTrainConfig = config.model  # type: ignore[assignment]
     flags = _device_flags(settings)
     train_pairs, val_pairs = split_pairs(config, settings.tone_style)
     set_seed(config.seed)
-    check_local(settings.base_model, "model.base_model")
     try:
-        tokenizer = AutoTokenizer.from_pretrained(settings.base_model, trust_remote_code=False)
-        model = AutoModelForSeq2SeqLM.from_pretrained(settings.base_model, trust_remote_code=False)
+        tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=False)
+        model = AutoModelForSeq2SeqLM.from_pretrained(source, trust_remote_code=False)
     except (OSError, ValueError, KeyError) as exc:
         reason = first_line(exc)
         raise ModelNotFoundError(missing_model_message(settings.base_model, reason, "model.base_model")) from None
@@ -321,8 +344,16 @@ Built {datetime.now(UTC).date().isoformat()} with {versions}.
 """
 
 
-def train(config: SummaryTrainConfig, config_path: str | None = None) -> dict[str, Any]:
-    """Dispatch on ``model.kind``."""
+def train(config: SummaryTrainConfig, config_path: str | None = None, overwrite: bool = False) -> dict[str, Any]:
+    """Dispatch on ``model.kind``, once the optional packages it needs are installed and ``output_dir`` holds
+    no model, or ``overwrite`` says to replace it."""
+    check_summary_train(config)
+    if not overwrite and (config.output_dir / "config.json").exists():
+        raise OutputError(
+            f"output_dir {config.output_dir} already holds a model (its config.json); training would replace it. "
+            f"Pass --overwrite to replace it, or write the new model elsewhere "
+            f"(--set output_dir={config.output_dir}-new)."
+        )
     if config.model.kind == "seq2seq":
         return train_seq2seq(config, config_path)
     return train_learned_extractive(config, config_path)

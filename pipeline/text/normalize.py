@@ -11,7 +11,6 @@ from __future__ import annotations
 import re
 import unicodedata
 from functools import lru_cache
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pipeline.text.chars import _JUNK_RE, _OTHER_BLANKS_RE
@@ -156,47 +155,11 @@ def syllables(text: str) -> list[str]:
     return _WORD_RE.findall(text.lower())
 
 
-@lru_cache(maxsize=1)
-def _sent_tokenize():
-    """underthesea's sentence splitter: a fast equivalent of its ``sent_tokenize``, or the function itself.
-
-    The module is loaded on first use from its own file: ``import underthesea`` runs the package's
-    ``__init__``, which imports every pipeline it has, translation included, and with it
-    transformers and torch: seconds at the start of a job that only splits sentences. The
-    splitter's module needs nothing of the package (the standard library and its
-    ``punkt_params.json``), so it is loaded alone, under a name of ours.
-
-    Its splitter (underthesea 9.x) walks every character in Python, which made splitting the
-    largest cost of a summarizing job; :class:`_PunktSplitter` runs the same rules with the same
-    abbreviation list but jumps from one ``.?!`` to the next with a regex (``tests/text/test_normalize.py``
-    compares the two on VietNews articles and on generated text). Another underthesea layout gets
-    its own ``sent_tokenize``.
-    """
-    import importlib.util
-
-    spec = importlib.util.find_spec("underthesea")  # locates the package without running it
-    path = Path(spec.origin).parent / "pipeline" / "sent_tokenize" / "__init__.py" if spec and spec.origin else None
-    if path is not None and path.is_file():
-        module_spec = importlib.util.spec_from_file_location("pipeline.text._underthesea_sent_tokenize", path)
-        module = importlib.util.module_from_spec(module_spec)
-        module_spec.loader.exec_module(module)
-        if callable(getattr(module, "_load_model", None)) and hasattr(module, "PunktSentenceTokenizer"):
-            module._load_model()
-            abbreviations = getattr(module.sentence_tokenizer, "abbrev_types", None)
-            if isinstance(abbreviations, set):
-                return _PunktSplitter(frozenset(abbreviations)).split
-        if callable(getattr(module, "sent_tokenize", None)):
-            return module.sent_tokenize
-    from underthesea import sent_tokenize  # another package layout: the public import
-
-    return sent_tokenize
-
-
 _SENTENCE_END_RE = re.compile(r"[.?!]")
 
 
 class _PunktSplitter:
-    """underthesea 9.x's Punkt-style rules: a ``.``, ``?`` or ``!`` ends a sentence unless it is a
+    """underthesea 9.x's Punkt-style sentence rules: a ``.``, ``?`` or ``!`` ends a sentence unless it is a
     period between digits (``1.500``), after an abbreviation (``TP.``), or inside an ellipsis not
     followed by an upper-case letter; the sentence takes any ``.?!`` right after it."""
 
@@ -253,13 +216,24 @@ class _PunktSplitter:
         return sentences
 
 
-def split_sentences(text: str) -> list[str]:
-    """Sentences of an article: paragraphs (lines) first, then underthesea's sentence splitter.
+@lru_cache(maxsize=1)
+def _splitter() -> _PunktSplitter:
+    from pipeline.text.abbreviations import ABBREVIATIONS
 
-    underthesea knows Vietnamese abbreviations (``TP.HCM``), decimal commas (``10,5``) and
-    bylines such as ``(NLĐ)-``, which a regex on full stops gets wrong.
+    return _PunktSplitter(ABBREVIATIONS)
+
+
+def split_sentences(text: str) -> list[str]:
+    """Sentences of an article: paragraphs (lines) first, then underthesea's sentence rules.
+
+    The rules know Vietnamese abbreviations (``TP.HCM``), decimal commas (``10,5``) and bylines
+    such as ``(NLĐ)-``, which a regex on full stops gets wrong. underthesea's own ``sent_tokenize``
+    walks every character in Python, which made splitting the largest cost of a summarizing job;
+    :class:`_PunktSplitter` runs the same rules with the same abbreviation list
+    (:mod:`pipeline.text.abbreviations`) but jumps from one ``.?!`` to the next with a regex
+    (``tests/text/test_normalize.py`` compares the two on VietNews articles and on generated text).
     """
-    tokenize = _sent_tokenize()
+    tokenize = _splitter().split
     sentences: list[str] = []
     for paragraph in text.split("\n"):
         paragraph = paragraph.strip()

@@ -23,6 +23,7 @@ Saved without pickle: ``config.json`` (settings, classes, temperature) and ``wei
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -129,6 +130,7 @@ class TfidfLinearClassifier(Params):
         threshold: float = _A["threshold"],
         max_per_class: int | None = _A["max_per_class"],
         weight: float = _A["weight"],
+        on_step: Callable[[], None] | None = None,
     ) -> TfidfLinearClassifier:
         """Learn vocabulary, idf and weights, then the probability temperature from out-of-fold margins.
 
@@ -140,9 +142,13 @@ class TfidfLinearClassifier(Params):
         each weighing ``weight``. The temperature is then fitted on the labelled articles' out-of-fold
         margins only (pseudo-labels agree with the model by construction). ``adaptation_`` records
         how many articles each round added per topic.
+
+        ``on_step`` is called after each of the :meth:`fit_steps` steps (vocabulary, features, SVM,
+        temperature, then per round of self-training...), for progress and ETA.
         """
         import scipy.sparse as sp
 
+        step = on_step or (lambda: None)
         y = np.asarray(labels)
         texts = list(texts)
         unlabeled = list(unlabeled or [])
@@ -152,12 +158,17 @@ class TfidfLinearClassifier(Params):
         self._title_coef_cache = None
         if self.title_weight > 0:
             self.title_vectorizer_ = self._make_vectorizer(title=True).fit(first_lines(texts + extra))
+        step()
         X = self._features(texts)
+        step()
         self._set_weights(self._make_svm().fit(X, y))
+        step()
         self.temperature_ = self._fit_temperature(X, y)
+        step()
         self.adaptation_: list[dict] = []
         if unlabeled and rounds > 0:
             XU = self._features(unlabeled)
+            step()
             for round_no in range(1, rounds + 1):
                 chosen, guessed = self._pseudo_labels(XU, threshold, max_per_class)
                 X_all = sp.vstack([X, XU[chosen]], format="csr")
@@ -167,8 +178,15 @@ class TfidfLinearClassifier(Params):
                 names, counts = np.unique(guessed, return_counts=True)
                 self.adaptation_.append({"round": round_no, "pseudo_labelled": len(chosen),
                                          "per_class": {str(k): int(v) for k, v in zip(names, counts, strict=True)}})
+                step()
             self.temperature_ = self._fit_temperature(X_all, y_all, w_all, n_scored=len(y))
+            step()
         return self
+
+    @staticmethod
+    def fit_steps(unlabeled: bool, rounds: int) -> int:
+        """How many times :meth:`fit` calls ``on_step``."""
+        return 4 + (2 + rounds if unlabeled and rounds > 0 else 0)
 
     def _features(self, texts: list[str]) -> sp.csr_matrix:
         """The TF-IDF rows the linear model reads (article block, then the first-line block if any)."""

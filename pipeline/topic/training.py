@@ -27,13 +27,17 @@ from pipeline.config import (
     UnlabeledDataConfig,
     resolve_model_path,
 )
-from pipeline.errors import ConfigError, InputError
-from pipeline.io.readers import read_batches
+from pipeline.errors import ConfigError, InputError, OutputError
+from pipeline.extras import check_topic_evaluate, check_topic_train
+from pipeline.io.readers import counted_batches
+from pipeline.progress import ProgressSettings
 from pipeline.provenance import package_versions
 from pipeline.reports.metrics import calibration_metrics, classification_metrics, format_table, plot_confusion_matrix
+from pipeline.reports.training_data import training_overlap
 from pipeline.stages.classify import classifier_input
 from pipeline.text.normalize import clean_text
 from pipeline.topic import build_topic_model, load_topic_model
+from pipeline.topic.tfidf_linear import TfidfLinearClassifier
 
 log = logging.getLogger(__name__)
 
@@ -46,14 +50,14 @@ class LabelledData:
     skipped: int
 
 
-def load_labelled(config: LabelledDataConfig) -> LabelledData:
+def load_labelled(config: LabelledDataConfig, progress: ProgressSettings | None = None) -> LabelledData:
     """Texts (title + text, cleaned like the normalize stage does) and labels; bad rows are counted."""
     input_config = InputConfig(
         path=config.path, format=config.format, text_field=config.text_field,
         title_field=config.title_field, id_field="id", batch_size=4096, limit=config.limit,
     )
     data = LabelledData([], [], [], 0)
-    for batch in read_batches(input_config):
+    for batch in counted_batches(input_config, progress or ProgressSettings(), f"read {config.path.name}"):
         data.skipped += len(batch.quarantined)
         for record in batch.records:
             label = record.get(config.label_field)
@@ -111,14 +115,14 @@ def _absent(key: str, names: list[str], present: set[str], mapped: bool = False)
     return f"{key}: {shown} never occurs {where} (labels there: {known})."
 
 
-def load_unlabeled(config: UnlabeledDataConfig) -> list[str]:
+def load_unlabeled(config: UnlabeledDataConfig, progress: ProgressSettings | None = None) -> list[str]:
     """Articles as the classifier reads them (title, lead, text; cleaned like the normalize stage)."""
     input_config = InputConfig(
         path=config.path, format=config.format, text_field=config.text_field, title_field=config.title_field,
         id_field=None, batch_size=4096, limit=config.limit,
     )
     texts: list[str] = []
-    for batch in read_batches(input_config):
+    for batch in counted_batches(input_config, progress or ProgressSettings(), f"read {config.path.name}"):
         for record in batch.records:
             text = record["text"]
             lead = record.get(config.lead_field) if config.lead_field else None
@@ -131,14 +135,27 @@ def load_unlabeled(config: UnlabeledDataConfig) -> list[str]:
 
 
 def fit_topic_model(
-    model, texts: list[str], labels: list[str], adaptation: AdaptationConfig | None, unlabeled: list[str] | None
+    model, texts: list[str], labels: list[str], adaptation: AdaptationConfig | None, unlabeled: list[str] | None,
+    progress: ProgressSettings | None = None,
 ) -> None:
-    """Fit, with the adaptation settings and unlabeled articles when the config has them."""
-    if adaptation is None:
-        model.fit(texts, labels)
+    """Fit, with the adaptation settings and unlabeled articles when the config has them.
+
+    A tfidf_linear model shows its fitting steps (vocabulary, features, SVM, temperature, self-training
+    rounds) as progress; a transformer model's Trainer shows its own.
+    """
+    settings = adaptation.model_dump(exclude={"data"}) if adaptation is not None else {}
+    if not isinstance(model, TfidfLinearClassifier):
+        model.fit(texts, labels, **({"unlabeled": unlabeled, **settings} if adaptation is not None else {}))
         return
-    settings = adaptation.model_dump(exclude={"data"})
-    model.fit(texts, labels, unlabeled=unlabeled, **settings)
+    total = model.fit_steps(bool(unlabeled) and adaptation is not None, settings.get("rounds", 0))
+    bar = (progress or ProgressSettings()).start(total, "fit", unit="steps")
+    try:
+        if adaptation is None:
+            model.fit(texts, labels, on_step=lambda: bar.update(1))
+        else:
+            model.fit(texts, labels, unlabeled=unlabeled, on_step=lambda: bar.update(1), **settings)
+    finally:
+        bar.close()
 
 
 def _write_metrics(directory: Path, metrics: dict[str, Any], y_true, y_pred, title: str) -> None:
@@ -165,6 +182,7 @@ def cross_validate(config: TrainConfig, data: LabelledData, unlabeled: list[str]
 
     folds = StratifiedKFold(n_splits=config.cv_folds, shuffle=True, random_state=config.seed)
     scores = []
+    bar = _progress(config).start(config.cv_folds, "cross-validation", unit="folds")
     for k, (fit_idx, test_idx) in enumerate(folds.split(data.texts, data.labels)):
         model = build_topic_model(_model_settings(config, for_cv=True), config.seed)
         fit_texts, fit_labels = [data.texts[i] for i in fit_idx], [data.labels[i] for i in fit_idx]
@@ -173,6 +191,8 @@ def cross_validate(config: TrainConfig, data: LabelledData, unlabeled: list[str]
         scores.append(classification_metrics(truth, model.predict([data.texts[i] for i in test_idx]), model.classes_))
         log.info("fold %d/%d: accuracy %.4f, macro-F1 %.4f", k + 1, config.cv_folds, scores[-1]["accuracy"],
                  scores[-1]["macro_f1"])
+        bar.update(1)
+    bar.close()
     accuracy = np.array([s["accuracy"] for s in scores])
     macro_f1 = np.array([s["macro_f1"] for s in scores])
     labels = scores[0]["per_class"].keys()
@@ -203,13 +223,32 @@ def _clear_model_files(directory: Path) -> None:
             path.unlink()
 
 
-def train(config: TrainConfig, config_path: str | None = None) -> dict[str, Any]:
-    """Fit on a stratified train split, measure on the held-out split, save model + card + metrics."""
+def _progress(config: TrainConfig) -> ProgressSettings:
+    return ProgressSettings(config.progress, config.log_every_seconds)
+
+
+def check_output_dir(directory: Path, overwrite: bool) -> None:
+    """Refuse, before any work, to replace a model already in ``directory`` unless ``overwrite`` says so."""
+    if not overwrite and (directory / "config.json").exists():
+        raise OutputError(
+            f"output_dir {directory} already holds a model (its config.json); training would replace it. Pass "
+            f"--overwrite to replace it, or write the new model elsewhere (--set output_dir={directory}-new)."
+        )
+
+
+def train(config: TrainConfig, config_path: str | None = None, overwrite: bool = False) -> dict[str, Any]:
+    """Fit on a stratified train split, measure on the held-out split, save model + card + metrics.
+
+    A model already in ``output_dir`` is replaced only with ``overwrite`` (:func:`check_output_dir`).
+    """
+    check_topic_train(config)
+    check_output_dir(config.output_dir, overwrite)
     from sklearn.model_selection import train_test_split
 
-    data = load_labelled(config.data)
+    progress = _progress(config)
+    data = load_labelled(config.data, progress)
     label_changes = apply_labels(data, config.labels)
-    unlabeled = load_unlabeled(config.adaptation.data) if config.adaptation is not None else None
+    unlabeled = load_unlabeled(config.adaptation.data, progress) if config.adaptation is not None else None
     train_idx, val_idx = train_test_split(
         range(len(data.texts)), test_size=config.validation_split, random_state=config.seed, stratify=data.labels
     )
@@ -217,7 +256,7 @@ def train(config: TrainConfig, config_path: str | None = None) -> dict[str, Any]
     train_labels = [data.labels[i] for i in train_idx]
     model = build_topic_model(_model_settings(config), config.seed)
     started = time.perf_counter()
-    fit_topic_model(model, train_texts, train_labels, config.adaptation, unlabeled)
+    fit_topic_model(model, train_texts, train_labels, config.adaptation, unlabeled, progress)
     train_seconds = time.perf_counter() - started
 
     val_texts = [data.texts[i] for i in val_idx]
@@ -345,7 +384,11 @@ Built {datetime.now(UTC).date().isoformat()} with {versions}.
 
 def evaluate(config: EvaluateConfig) -> dict[str, Any]:
     """Score a model directory on a labelled file; writes metrics.json and the confusion matrix."""
+    check_topic_evaluate(config)
     model_path = resolve_model_path(config.model)
+    warnings = training_overlap(model_path, config.data.path)
+    for warning in warnings:
+        log.warning("%s", warning)
     model = load_topic_model(model_path)
     data = load_labelled(config.data)
     label_changes = apply_labels(data, config.labels)
@@ -365,6 +408,8 @@ def evaluate(config: EvaluateConfig) -> dict[str, Any]:
         articles_per_second=round(len(data.texts) / seconds, 1) if seconds else None,
         calibration=calibration_metrics(proba, data.labels, model.classes_),
     )
+    if warnings:
+        metrics["warnings"] = warnings
     _write_metrics(config.output_dir, metrics, data.labels, predicted, f"{model_path.name} on {config.data.path.name}")
     from pipeline.reports.html import topic_examples, write_topic_report
 

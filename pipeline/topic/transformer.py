@@ -23,7 +23,7 @@ import numpy as np
 
 from pipeline.config import TrainConfig, TransformerConfig
 from pipeline.errors import ModelNotFoundError, first_line
-from pipeline.hub import check_local, missing_model_message, resolve_device
+from pipeline.hub import load_source, missing_model_message, resolve_device
 from pipeline.params import Params, field_defaults
 from pipeline.topic.tfidf_linear import fit_temperature
 
@@ -103,6 +103,7 @@ class TransformerClassifier(Params):
     # -- learning ---------------------------------------------------------------------------
     def fit(self, texts: list[str], labels: list[str]) -> TransformerClassifier:
         """Fine-tune on (texts, labels); hold out ``early_stopping_split`` for early stopping + temperature."""
+        source = load_source(self.model, "model.model")  # before torch's import: an unreachable hub fails at once
         import torch
         from sklearn.metrics import f1_score
         from sklearn.model_selection import train_test_split
@@ -124,11 +125,10 @@ class TransformerClassifier(Params):
         fit_idx, hold_idx = train_test_split(
             index, test_size=self.early_stopping_split, random_state=self.seed, stratify=stratify
         )
-        check_local(self.model, "model.model")
         try:
-            self.tokenizer_ = AutoTokenizer.from_pretrained(self.model, trust_remote_code=False)
+            self.tokenizer_ = AutoTokenizer.from_pretrained(source, trust_remote_code=False)
             self.model_ = AutoModelForSequenceClassification.from_pretrained(
-                self.model,
+                source,
                 trust_remote_code=False,
                 num_labels=len(self.classes_),
                 id2label=dict(enumerate(self.classes_)),

@@ -59,7 +59,7 @@ def test_each_page_gives_its_article(name):
     assert row["title"] == want["title"]
     assert row["url"] == want["url"]
     assert row["id"] == (want["url"] or Path(name).stem)  # no url: the path without extension, as for .txt
-    assert row["published"] == want["published"]
+    assert (row["published"], row["published_source"]) == (want["published"], want["published_source"])
     assert row["author"] == want["byline"]
     assert row["text"].startswith(want["lead"])
     assert all(paragraph in row["text"] for paragraph in want["body"])
@@ -174,3 +174,26 @@ def test_vnnews_run_over_a_folder_of_pages(tmp_path):
                                     ("empty.html", "logo.html"))
     counts = json.loads(out.with_name("pages.manifest.json").read_text(encoding="utf-8"))["counts"]
     assert (counts["read"], counts["written"], counts["quarantined"]) == (len(EXPECTED) + 3, len(EXPECTED), 3)
+
+
+_BODY = "<p>" + "Người dân trong xã đã cùng nhau sửa lại con đường đất dẫn ra cánh đồng trước mùa mưa. " * 3 + "</p>"
+
+
+def _page(head: str = "", before: str = "", footer: str = "") -> str:
+    return (f"<html><head><meta charset='utf-8'><title>Sửa đường ra đồng</title>{head}</head><body>"
+            f"<article><h1>Sửa đường ra đồng</h1>{before}{_BODY}</article><footer>{footer}</footer></body></html>")
+
+
+@pytest.mark.parametrize("name, page, published, source", [
+    ("only a copyright footer", _page(footer="© 2026 Báo Làng. Bản quyền thuộc về tòa soạn."), None, None),
+    ("copyright spelled out", _page(footer="Copyright 2025 Báo Làng"), None, None),
+    ("meta tag", _page('<meta property="article:published_time" content="2025-03-14T09:30:00+07:00">',
+                       footer="© 2026 Báo Làng"), "2025-03-14", "metadata"),
+    ("date in the url", _page('<link rel="canonical" href="https://baolang.example.vn/2025/03/14/duong-ra-dong.htm">',
+                              footer="© 2026 Báo Làng"), "2025-03-14", "url"),
+    ("date in the text", _page(before="<p>Cập nhật: 09/11/2025</p>", footer="© 2026 Báo Làng"), "2025-11-09", "text"),
+])
+def test_published_says_where_it_comes_from_and_never_guesses_from_a_footer(name, page, published, source):
+    """A footer's copyright year used to become published = YEAR-01-01; now published is null without a date."""
+    row = extract(page)
+    assert (row["published"], row["published_source"]) == (published, source), name

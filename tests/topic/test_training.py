@@ -195,3 +195,52 @@ def test_cv_folds_keep_calibration_when_self_training_needs_it(tmp_path):
     adapted = load_config(TrainConfig, data=base | {"adaptation": {"data": {"path": "y.jsonl"}}})
     assert _model_settings(plain, for_cv=True)["calibration_folds"] == 0
     assert _model_settings(adapted, for_cv=True)["calibration_folds"] == 3
+
+
+def test_evaluate_warns_when_it_scores_the_training_file(tmp_path):
+    """`vnnews evaluate` on the file the model was trained on (or a copy of it) says so, in its output and
+    metrics.json; a file of other rows gets no warning."""
+    proc = _vnnews_train(tmp_path, _newsroom_job(tmp_path, {}))
+    assert proc.returncode == 0, proc.stderr
+    newsroom = tmp_path / "newsroom.jsonl"
+    copy = tmp_path / "copy" / "newsroom.jsonl"
+    copy.parent.mkdir()
+    copy.write_bytes(newsroom.read_bytes())
+    other = write_jsonl(tmp_path / "other.jsonl", [json.loads(line) for line in newsroom.read_text().splitlines()][:20])
+    for data, warned in ((newsroom, True), (copy, True), (other, False)):
+        cfg = tmp_path / "evaluate.yaml"
+        cfg.write_text(yaml.safe_dump({
+            "task": "topic", "model": str(tmp_path / "model"), "output_dir": str(tmp_path / "eval"),
+            "data": {"path": str(data), "text_field": "body", "title_field": "title", "label_field": "category"}},
+            allow_unicode=True), encoding="utf-8")
+        proc = subprocess.run([VNNEWS, "evaluate", str(cfg)], capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, proc.stderr
+        metrics = json.loads((tmp_path / "eval" / "metrics.json").read_text(encoding="utf-8"))
+        assert ("WARNING: " in proc.stdout and "was trained on" in proc.stderr) is warned, (data, proc.stdout)
+        assert bool(metrics.get("warnings")) is warned
+        if warned:
+            assert "75% of its rows trained the model" in metrics["warnings"][0]
+
+
+def test_train_shows_each_phase_with_eta_and_never_replaces_a_model_silently(tmp_path):
+    """Progress lines name each phase (reading, fitting steps) with an ETA; a second training into the same
+    output_dir stops before any work (exit 5) unless --overwrite; the shipped model's config is refused too."""
+    job = {**_newsroom_job(tmp_path, {}), "progress": "log", "log_every_seconds": 0.001}
+    proc = _vnnews_train(tmp_path, job)
+    assert proc.returncode == 0, proc.stderr
+    assert "progress: read newsroom.jsonl: " in proc.stderr and "done in" in proc.stderr, proc.stderr
+    assert "progress: fit: " in proc.stderr and "/4 steps" in proc.stderr and "ETA" in proc.stderr, proc.stderr
+    weights = (tmp_path / "model" / "weights.safetensors").read_bytes()
+    again = _vnnews_train(tmp_path, {**job, "seed": 6})
+    assert again.returncode == 5 and "--overwrite" in again.stderr and "progress:" not in again.stderr, again.stderr
+    assert (tmp_path / "model" / "weights.safetensors").read_bytes() == weights
+    replaced = subprocess.run([VNNEWS, "train", str(tmp_path / "train.yaml"), "--overwrite"], capture_output=True,
+                              text=True, timeout=300)
+    assert replaced.returncode == 0, replaced.stderr
+    root = Path(__file__).resolve().parents[2]
+    shipped = root / "models" / "topic-tfidf-vntc" / "weights.safetensors"
+    before = shipped.stat().st_mtime_ns
+    proc = subprocess.run([VNNEWS, "train", "configs/train_topic.yaml"], capture_output=True, text=True, timeout=300,
+                          cwd=root)
+    assert proc.returncode == 5 and "already holds a model" in proc.stderr, proc.stderr
+    assert shipped.stat().st_mtime_ns == before

@@ -1,13 +1,13 @@
 import logging
 
-from pipeline.run.progress import Progress
+from pipeline.progress import Progress
 
 
 def test_log_mode_reports_rate_and_eta(caplog, monkeypatch):
     now = [0.0]
-    monkeypatch.setattr("pipeline.run.progress.time.monotonic", lambda: now[0])
+    monkeypatch.setattr("pipeline.progress.time.monotonic", lambda: now[0])
     progress = Progress(total=300, mode="log", log_every_seconds=5)
-    with caplog.at_level(logging.INFO, logger="pipeline.run.progress"):
+    with caplog.at_level(logging.INFO, logger="pipeline.progress"):
         now[0] = 2.0
         progress.update(10)  # within the interval: no line
         assert caplog.text == ""
@@ -25,9 +25,9 @@ def test_unknown_total_has_no_eta():
 def test_resumed_run_rate_counts_only_this_runs_rows(caplog, monkeypatch):
     """A run resumed at row 900 of 1,000 has done 50 rows in 10 s: 5/s and 10 s to go, not 95/s."""
     now = [0.0]
-    monkeypatch.setattr("pipeline.run.progress.time.monotonic", lambda: now[0])
+    monkeypatch.setattr("pipeline.progress.time.monotonic", lambda: now[0])
     progress = Progress(total=1000, mode="log", log_every_seconds=5, initial=900)
-    with caplog.at_level(logging.INFO, logger="pipeline.run.progress"):
+    with caplog.at_level(logging.INFO, logger="pipeline.progress"):
         now[0] = 10.0
         progress.update(50)
     assert "950/1,000 articles, 5.0 articles/s, ETA 0m10s" in caplog.text
@@ -47,9 +47,9 @@ def test_without_a_row_total_the_bytes_read_show_progress(caplog, monkeypatch):
     """WARC input: rows cannot be counted ahead, so the log line says how much of the input was read, with an ETA."""
     now = [0.0]
     where = [(0, 40 * 2**20)]
-    monkeypatch.setattr("pipeline.run.progress.time.monotonic", lambda: now[0])
+    monkeypatch.setattr("pipeline.progress.time.monotonic", lambda: now[0])
     progress = Progress(total=None, mode="log", log_every_seconds=5, position=lambda: where[0])
-    with caplog.at_level(logging.INFO, logger="pipeline.run.progress"):
+    with caplog.at_level(logging.INFO, logger="pipeline.progress"):
         now[0], where[0] = 10.0, (10 * 2**20, 40 * 2**20)
         progress.update(200)
     assert "200 articles, 10.0/40.0 MiB read, 20.0 articles/s, ETA 0m30s" in caplog.text
