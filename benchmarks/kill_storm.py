@@ -32,7 +32,7 @@ BAD_LINES = ['{"id": "bad-json", "text": ', '{"id": "no-text"}', '{"id": "empty"
 
 def make_input(work: Path, articles: int) -> tuple[Path, set[str]]:
     source = vietnews_jsonl(work, articles)
-    rows = source.read_text(encoding="utf-8").splitlines()
+    rows = [line for line in source.read_text(encoding="utf-8").split("\n") if line]  # (texts hold U+2028)
     path = work / f"storm_{articles}.jsonl"
     step = max(1, len(rows) // (len(BAD_LINES) + 1))
     with open(path, "w", encoding="utf-8") as out:
@@ -47,7 +47,7 @@ def output_ids(output: Path, fmt: str) -> list[str]:
     if fmt == "sqlite":
         with sqlite3.connect(output) as db:
             return [row[0] for row in db.execute("SELECT id FROM articles")]
-    return [json.loads(line)["id"] for line in output.read_text(encoding="utf-8").splitlines()]
+    return [json.loads(line)["id"] for line in output.read_bytes().split(b"\n") if line]
 
 
 def main() -> None:
@@ -84,7 +84,8 @@ def main() -> None:
         if final.returncode != 0:
             sys.exit(f"the last run failed with exit {final.returncode}: {final.stderr}")
         out = output_ids(output, args.format)
-        quarantine = output.with_name(f"{output.stem}.quarantine.jsonl").read_text(encoding="utf-8").splitlines()
+        quarantine = [line for line in output.with_name(f"{output.stem}.quarantine.jsonl").read_bytes().split(b"\n")
+                      if line]
         manifest = json.loads(output.with_name(f"{output.stem}.manifest.json").read_text(encoding="utf-8"))
         again = subprocess.run([arg for arg in command if arg != "-q"], capture_output=True, text=True)
         up_to_date = again.returncode == 0 and "up to date" in again.stderr
