@@ -45,12 +45,12 @@ from itertools import chain
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from pipeline.config import InputConfig, JobConfig, OutputConfig, dump_config
+from pipeline.config import InputConfig, JobConfig, dump_config
 from pipeline.errors import ConfigError, InputError, Interrupted, QuarantineThresholdError
+from pipeline.io.paths import OutputPaths, check_paths, input_modes, output_owner, remove_stale_temporaries
 from pipeline.io.readers import FolderReader, bytes_progress, open_reader, read_batches
 from pipeline.io.records import Batch, stamp_hashes
 from pipeline.io.writers import (
-    SIDE_SUFFIXES,
     JsonlRows,
     Sink,
     commit,
@@ -59,8 +59,6 @@ from pipeline.io.writers import (
     file_signature,
     has_rows,
     open_sink,
-    remove_stale_temporaries,
-    side_path,
     with_previous_fields,
     write_text_atomic,
 )
@@ -128,33 +126,6 @@ def model_fields(config: JobConfig) -> tuple[str, ...]:
     return MODEL_FIELDS + (("author",) if config.input.raw_pages else ())
 
 
-def check_paths(config: JobConfig) -> None:
-    """Refuse, before any work, an output that would overwrite the input or be read back as input."""
-    inp, out_cfg = config.input.path.resolve(), config.output
-    out = out_cfg.path.resolve()
-    if out_cfg.format != "sql" and out == inp:
-        raise ConfigError(
-            f"output.path {out_cfg.path} is the input file {config.input.path}: writing results would destroy "
-            "the input. Give output.path another file."
-        )
-    sides = {side_path(out, suffix) for suffix in SIDE_SUFFIXES}
-    if inp in sides or side_path(out, "state") in inp.parents:
-        raise ConfigError(
-            f"input.path {config.input.path} is a side file of output.path {out_cfg.path} (quarantine, manifest, "
-            "state ...), which the run rewrites. Read another file or give output.path another name."
-        )
-    if inp.is_dir() and (out.parent == inp or inp in out.parent.parents):
-        raise ConfigError(
-            f"output.path {out_cfg.path} is inside the input folder {config.input.path}: the next run would read "
-            "this run's output and side files as input. Put the output outside the input folder."
-        )
-
-
-def output_owner(config: OutputConfig) -> str:
-    """What the side files ``<stem>.*`` belong to: the output file's name (or the SQL table)."""
-    return f"{config.path.name} (table {config.table})" if config.format == "sql" else config.path.name
-
-
 def output_signature(sink: Sink, quarantine: Path) -> dict[str, Any]:
     """What a committed run leaves: changes if the output or quarantine file is deleted, edited or replaced."""
     return {"output": sink.signature(), "quarantine": file_signature(quarantine)}
@@ -169,8 +140,8 @@ def _previous_summary(state: RunState, config: JobConfig) -> RunSummary:
     return RunSummary(
         read=saved.get("read", 0), written=saved.get("written", 0), quarantined=saved.get("quarantined", 0),
         unchanged=saved.get("unchanged", 0), refreshed=saved.get("refreshed", 0), output=str(config.output.path),
-        quarantine=str(side_path(config.output.path, "quarantine.jsonl")),
-        manifest=str(side_path(config.output.path, "manifest.json")), run_id=state.run_id,
+        quarantine=str(OutputPaths.of(config.output).quarantine),
+        manifest=str(OutputPaths.of(config.output).manifest), run_id=state.run_id,
         config_hash=state.data["config_hash"], up_to_date=True,
     )
 
@@ -339,8 +310,8 @@ def _open_run(pipe: Pipeline) -> RunContext | RunSummary:
     identity = {"input_fingerprint": input_fingerprint(config.input.path, listing),
                 "input_settings": read_settings_hash(config.input), "config_hash": chash, "mode": out_cfg.mode,
                 "output_format": out_cfg.format}
-    quarantine = side_path(out_cfg.path, "quarantine.jsonl")
-    state = RunState.open(side_path(out_cfg.path, "state"), identity, output_owner(out_cfg),
+    quarantine = OutputPaths.of(out_cfg).quarantine
+    state = RunState.open(OutputPaths.of(out_cfg).state, identity, output_owner(out_cfg),
                           config.runner.resume,
                           lambda: output_signature(sink, quarantine), config.runner.checkpoint_seconds,
                           int(config.runner.checkpoint_mb * (1 << 20)))
@@ -355,7 +326,7 @@ def _start_run(pipe: Pipeline, reader: Any, total: int | None, state: RunState, 
                started_at: str) -> RunContext | RunSummary:
     """With the state open: return early when up to date, else tell the stages and set up the processing phase."""
     config, out_cfg, chash = pipe.config, pipe.config.output, pipe.config_hash
-    remove_stale_temporaries(out_cfg.path)
+    remove_stale_temporaries(OutputPaths.of(out_cfg))
     if state.complete:
         log.info("up to date: %s was already processed with this config (run %s); nothing to do",
                  config.input.path, state.run_id)
@@ -370,7 +341,7 @@ def _start_run(pipe: Pipeline, reader: Any, total: int | None, state: RunState, 
         known = KnownRows((str(r.get(key)), (r.get("content_hash"), r.get("config_hash"), r.get("input_hash")))
                           for r in sink.read_rows())
     key_filter = KeyFilter(key, chash, known, state.seen_keys(key) if start else set(), out_cfg.include_text)
-    pipe.start(RunStart(out_cfg.mode, key, out_cfg.path, sink.read_rows, state.rows if start else tuple))
+    pipe.start(RunStart(out_cfg.mode, key, OutputPaths.of(out_cfg), sink.read_rows, state.rows if start else tuple))
     progress = Progress(total, config.runner.progress, config.runner.log_every_seconds, initial=start,
                         position=bytes_progress(reader) if config.runner.kind == "local" else None)
     summary = RunSummary(run_id=state.run_id, config_hash=chash, resumed_from=start)
@@ -436,13 +407,14 @@ def _process_batch(pipe: Pipeline, ctx: RunContext, batch: Batch, preview_rows: 
 
 def run_job(pipe: Pipeline, preview_rows: int = 10) -> RunSummary:
     """Run ``pipe``'s configured job end to end (resuming or skipping as the state says)."""
-    ctx = _open_run(pipe)
-    if isinstance(ctx, RunSummary):
-        return ctx
-    try:
-        return _run_opened(pipe, ctx, preview_rows)
-    finally:
-        ctx.state.close()  # the lock goes with the run, even when a traceback keeps the state alive
+    with input_modes(pipe.config.input):  # files the run creates are no more readable than its input
+        ctx = _open_run(pipe)
+        if isinstance(ctx, RunSummary):
+            return ctx
+        try:
+            return _run_opened(pipe, ctx, preview_rows)
+        finally:
+            ctx.state.close()  # the lock goes with the run, even when a traceback keeps the state alive
 
 
 def _run_opened(pipe: Pipeline, ctx: RunContext, preview_rows: int) -> RunSummary:
@@ -478,9 +450,10 @@ def _commit_run(pipe: Pipeline, ctx: RunContext) -> RunSummary:
         refreshed = with_previous_fields(ctx.sink, out_cfg.key, state.refreshed, model_fields(config))
         rows = JsonlRows(lambda: chain(state.row_lines().blocks(), (dumps_bytes(r) + b"\n" for r in refreshed())))
     commit(ctx.sink, out_cfg.mode, rows, out_cfg.key, state.run_id)
-    quarantine_path = side_path(out_cfg.path, "quarantine.jsonl")
+    paths = OutputPaths.of(out_cfg)
+    quarantine_path = paths.quarantine
     commit_quarantine(quarantine_path, out_cfg.mode, state.quarantine_lines(), state.run_id)
-    side_path(out_cfg.path, "rejected.jsonl").unlink(missing_ok=True)  # a failed run's entries, now stale
+    paths.rejected.unlink(missing_ok=True)  # a failed run's entries, now stale
     for stage in stages:
         stage.finish()
     reasons: dict[str, int] = {}
@@ -515,14 +488,14 @@ def _commit_run(pipe: Pipeline, ctx: RunContext) -> RunSummary:
         "versions": package_versions(),
         "throughput": ctx.throughput,
     }
-    write_text_atomic(side_path(out_cfg.path, "config.yaml"), dump_config(config))
-    manifest_path = side_path(out_cfg.path, "manifest.json")
+    write_text_atomic(paths.config, dump_config(config))
+    manifest_path = paths.manifest
     write_text_atomic(manifest_path, json.dumps(manifest, ensure_ascii=False, indent=2))
-    _log_run(side_path(out_cfg.path, "runs.jsonl"), manifest)
+    _log_run(paths.runs, manifest)
     if out_cfg.report:
         from pipeline.reports.html import write_run_report
 
-        write_run_report(side_path(out_cfg.path, "report.html"), manifest, topics=state.topics())
+        write_run_report(paths.report, manifest, topics=state.topics())
     state.finish(manifest["counts"], output_signature(ctx.sink, quarantine_path))
     summary.manifest = str(manifest_path)
     log.info(
@@ -565,7 +538,7 @@ def _check_replace(config: JobConfig, sink: Sink, state: RunState, counts: dict[
     limit = config.runner.max_quarantined_fraction
     if read == 0 or quarantined < limit * read:
         return
-    rejected = side_path(out_cfg.path, "rejected.jsonl")
+    rejected = OutputPaths.of(out_cfg).rejected
     commit_quarantine(rejected, "overwrite", state.quarantined, state.run_id)
     reasons: dict[str, int] = {}
     fields: dict[str, None] = {}
