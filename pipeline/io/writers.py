@@ -166,6 +166,10 @@ class JsonlRows:
                     yield loads(line)
 
 
+class DamagedOutput(OutputError):
+    """An existing output (or quarantine file) whose rows cannot all be read: exit 5, saying what to do."""
+
+
 # A temporary file: ``.<target name>.<8 characters>.partial`` beside its target (see :func:`is_temporary_of`).
 TEMPORARY_NAME = re.compile(r"\.(?P<target>.+)\.[a-z0-9_]{8}\.partial")
 
@@ -354,7 +358,7 @@ def has_rows(sink: Sink) -> bool:
     """Whether the output holds rows (a damaged one does, if unreadable ones)."""
     try:
         return next(iter(sink.read_rows()), None) is not None
-    except OutputError:
+    except DamagedOutput:
         return True
 
 
@@ -462,8 +466,8 @@ class JsonlSink:
     def signature(self) -> list[int] | None:
         return file_signature(self.path)
 
-    def _damaged(self, detail: str) -> OutputError:
-        return OutputError(
+    def _damaged(self, detail: str) -> DamagedOutput:
+        return DamagedOutput(
             f"{self.role} {self.path} cannot be read: {detail}. It was damaged or edited since vnnews wrote it, and "
             "a run that keeps its rows (output.mode append or upsert) cannot go on without them, so nothing was "
             f"written. Restore it from a backup, mend that part by hand, or move it aside (mv {self.path} "
@@ -756,10 +760,11 @@ class SqlSink:
         message = f"Cannot {doing} table {self.table.name} at {self.engine.url!r}: {first_line(exc)}"
         if self.file is not None and isinstance(exc, sa.exc.DatabaseError) and any(
                 sign in str(exc) for sign in ("malformed", "not a database")):
-            message += (f". The database file is damaged (cut short or overwritten), so nothing was written: restore "
-                        f"it from a backup, or recover what it holds (sqlite3 {self.file} .recover | sqlite3 "
-                        f"{self.file.with_suffix('.recovered' + self.file.suffix)}) and set output.path to the "
-                        "recovered file")
+            return DamagedOutput(redact(
+                f"{message}. The database file is damaged (cut short or overwritten), so nothing was written: restore "
+                f"it from a backup, or recover what it holds (sqlite3 {self.file} .recover | sqlite3 "
+                f"{self.file.with_suffix('.recovered' + self.file.suffix)}) and set output.path to the recovered file."
+            ))
         return OutputError(redact(message + "."))
 
     def check_existing(self, mode: str) -> None:
@@ -832,7 +837,7 @@ class SqlSink:
         except sa.exc.SQLAlchemyError as exc:
             raise self._fail(exc, "read") from None
         except (ValueError, RecursionError) as exc:
-            raise OutputError(
+            raise DamagedOutput(
                 f"Cannot read table {self.table.name} at {self.engine.url!r}: a record is not JSON "
                 f"({first_line(exc)}); it was edited since vnnews wrote it. Mend or delete that row."
             ) from None
