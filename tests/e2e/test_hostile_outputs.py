@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import sqlite3
 import stat
@@ -120,10 +121,22 @@ def test_special_file_as_output_is_refused_and_stays(tmp_path, kind):
 
 def test_dev_null_as_output_is_refused(tmp_path):
     """The null device itself: refused before anything is written (as root, a rename would replace it)."""
-    done = _run(_job(tmp_path, _input(tmp_path / "in.jsonl"), Path("/dev/null"), format="jsonl"), code=5)
-    assert "output.path /dev/null is a character device" in done.stderr
-    assert stat.S_ISCHR(os.lstat("/dev/null").st_mode)
-    assert not Path("/dev/null.state").exists() and not Path("/dev/null.quarantine.jsonl").exists()
+    try:
+        done = _run(_job(tmp_path, _input(tmp_path / "in.jsonl"), Path("/dev/null"), format="jsonl"), code=5)
+        assert "output.path /dev/null is a character device" in done.stderr
+        assert not list(Path("/dev").glob("null.*"))
+    finally:  # a regression must not leave the machine without its null device, or with side files in /dev
+        for side in Path("/dev").glob("null.*"):
+            if side.is_dir():
+                shutil.rmtree(side)
+            else:
+                side.unlink()
+        replaced = not stat.S_ISCHR(os.lstat("/dev/null").st_mode)
+        if replaced and os.geteuid() == 0:
+            os.remove("/dev/null")
+            os.mknod("/dev/null", stat.S_IFCHR | 0o666, os.makedev(1, 3))
+            os.chmod("/dev/null", 0o666)
+        assert not replaced, "/dev/null was replaced by a regular file"
 
 
 @pytest.mark.parametrize(("side", "kind"), [("quarantine.jsonl", "fifo"), ("manifest.json", "socket"),
