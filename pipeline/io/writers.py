@@ -31,10 +31,13 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import functools
 import json
+import logging
 import math
 import os
+import re
+import secrets
+import stat
 import sys
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
@@ -49,6 +52,8 @@ from pipeline.config import OutputConfig
 from pipeline.errors import OutputError, first_line
 from pipeline.io.records import Record
 from pipeline.redact import redact
+
+log = logging.getLogger(__name__)
 
 FORMATS_BY_SUFFIX = {".jsonl": "jsonl", ".json": "jsonl", ".csv": "csv", ".parquet": "parquet",
                      ".db": "sqlite", ".sqlite": "sqlite", ".sqlite3": "sqlite"}
@@ -76,10 +81,6 @@ class Sink(Protocol):
         """Write the run's rows according to ``mode`` (overwrite, append, upsert by ``key``) in one
         atomic step; repeating the commit of run ``run_id`` (after a crash) changes nothing more."""
         ...
-# Files and folders a run writes beside ``<stem>.<ext>`` (see :func:`side_path`).
-SIDE_SUFFIXES = ("state", "quarantine.jsonl", "rejected.jsonl", "manifest.json", "config.yaml", "runs.jsonl",
-                 "report.html", "dedup")
-
 
 def detect_output_format(path: Path, declared: str = "auto") -> str:
     if declared != "auto":
@@ -91,11 +92,6 @@ def detect_output_format(path: Path, declared: str = "auto") -> str:
             "or set output.format (jsonl, csv, parquet, sqlite)."
         )
     return fmt
-
-
-def side_path(output: Path, suffix: str) -> Path:
-    """A file next to the results: ``results/day.jsonl`` -> ``results/day.<suffix>``."""
-    return output.with_name(f"{output.stem}.{suffix}")
 
 
 def _finite(value: Any) -> Any:
@@ -170,29 +166,138 @@ class JsonlRows:
                     yield loads(line)
 
 
-class _AtomicFile:
-    """A temporary file in the target's folder, renamed over the target on commit."""
+class DamagedOutput(OutputError):
+    """An existing output (or quarantine file) whose rows cannot all be read: exit 5, saying what to do."""
 
-    def __init__(self, target: Path, binary: bool = False) -> None:
-        self.target = target
+
+# A temporary file: ``.<target name>.<8 characters>.partial`` beside its target (see :func:`is_temporary_of`).
+TEMPORARY_NAME = re.compile(r"\.(?P<target>.+)\.[a-z0-9_]{8}\.partial")
+
+
+def is_temporary_of(name: str, target: str) -> bool:
+    """Whether ``name`` is a temporary file written for ``target`` (names compared, never matched as a pattern)."""
+    found = TEMPORARY_NAME.fullmatch(name)
+    return found is not None and found["target"] == target
+
+
+def file_kind(mode: int) -> str:
+    """What a file is, in words (from ``st_mode``)."""
+    for test, kind in ((stat.S_ISREG, "regular file"), (stat.S_ISDIR, "folder"), (stat.S_ISLNK, "symbolic link"),
+                       (stat.S_ISFIFO, "FIFO"), (stat.S_ISSOCK, "socket"), (stat.S_ISCHR, "character device"),
+                       (stat.S_ISBLK, "block device")):
+        if test(mode):
+            return kind
+    return "special file"
+
+
+def write_target(path: Path, follow_link: bool, role: str | None = None) -> Path:
+    """The regular file a write to ``path`` replaces: ``path`` itself (it may not exist yet) or, with
+    ``follow_link``, the existing file a symbolic link at ``path`` points to.
+
+    Refused (:class:`OutputError`): a FIFO, socket, device or folder, which a rename would replace by a
+    regular file; a link when ``follow_link`` is False (side files: a link planted beside an output must
+    never make a run overwrite what it points to); a link to nothing or to anything but a regular file.
+    ``role`` names ``path`` in the message (default ``output.path`` or ``The side file``).
+    """
+    role = role or ("output.path" if follow_link else "The side file")
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        return path
+    except OSError as exc:
+        raise OutputError(f"{role} {path} cannot be used: {exc.strerror or exc}.") from None
+    shown = f"{role} {path}"
+    if stat.S_ISLNK(mode):
+        if not follow_link:
+            raise OutputError(
+                f"{shown} is a symbolic link (to {os.readlink(path)}): vnnews never writes a side file through a "
+                "link, so that a link planted beside an output cannot make a run overwrite the file it points to. "
+                f"Remove the link; the run writes a new {path.name}."
+            )
+        target = Path(os.path.realpath(path))
         try:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent)
+            mode = os.stat(target).st_mode
+        except OSError:
+            raise OutputError(
+                f"{shown} is a symbolic link to {target}, which does not exist: vnnews writes through a link only to "
+                f"an existing file. Create {target}, or set output.path to the file the results should go to."
+            ) from None
+        shown, path = f"{shown} is a symbolic link to {target}, which", target
+    if stat.S_ISREG(mode):
+        return path
+    kind = file_kind(mode)
+    if kind == "folder":
+        raise OutputError(f"{shown} is a directory: give a file name inside it, e.g. {path / 'results.jsonl'}.")
+    if role == "output.path":
+        raise OutputError(
+            f"{shown} is a {kind}, not a regular file: vnnews replaces its output as a whole (a new file renamed "
+            f"over the old one), which would put a regular file where the {kind} was. Give output.path a regular "
+            "file (to keep only the quarantine and the manifest, delete the results after the run)."
+        )
+    raise OutputError(
+        f"{shown} is a {kind}, not a regular file: the run would replace it with a regular file. Remove it, or give "
+        "output.path another name."
+    )
+
+
+def current_umask() -> int:
+    """The process umask, read without changing it (Linux), else by setting it back at once."""
+    with contextlib.suppress(OSError, ValueError), open("/proc/self/status", encoding="ascii") as fh:
+        for line in fh:
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    mask = os.umask(0o077)
+    os.umask(mask)
+    return mask
+
+
+def _open_new(path: Path, like: Path) -> int:
+    """Create ``path`` (never following a link, failing if it exists) with the permissions and owner of the
+    file ``like`` (of a new file: 0666); the umask applies."""
+    mode, owner = 0o666, None
+    with contextlib.suppress(FileNotFoundError):
+        st = os.stat(like)
+        mode, owner = stat.S_IMODE(st.st_mode) & 0o777, (st.st_uid, st.st_gid)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, mode)
+    if owner is not None:
+        with contextlib.suppress(OSError):  # (only root may give a file away; a group of one's own is fine)
+            os.fchown(fd, *owner)
+    return fd
+
+
+def _create_temporary(target: Path) -> tuple[int, Path]:
+    """Create ``.<target name>.<8 random characters>.partial`` beside ``target``, as :func:`_open_new` does."""
+    for _ in range(100):
+        tmp = target.with_name(f".{target.name}.{secrets.token_hex(4)}.partial")
+        try:
+            return _open_new(tmp, target), tmp
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"no free temporary name beside {target}")
+
+
+class _AtomicFile:
+    """A temporary file in the target's folder, renamed over the target on commit.
+
+    ``follow_link`` (outputs): an output given as a symbolic link is written through it, replacing the
+    file it points to in that file's folder; side files are never written through a link (see
+    :func:`write_target`). The new file keeps the replaced file's permissions and owner.
+    """
+
+    def __init__(self, target: Path, binary: bool = False, follow_link: bool = False) -> None:
+        self.follow_link = follow_link
+        self.target = write_target(target, follow_link)
+        try:
+            self.target.parent.mkdir(parents=True, exist_ok=True)
+            fd, self.tmp = _create_temporary(self.target)
         except OSError as exc:
-            raise OutputError(f"Cannot write to {target.parent}: {exc.strerror or exc}.") from None
-        self.tmp = Path(tmp)
+            raise OutputError(f"Cannot write to {self.target.parent}: {exc.strerror or exc}.") from None
         try:
-            os.chmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; results follow the umask like other files
             self.handle = os.fdopen(fd, "wb") if binary else os.fdopen(fd, "w", encoding="utf-8", newline="")
-        except BaseException:  # (a signal between the two: the temporary file goes)
+        except BaseException:  # (a signal right here: the temporary file goes)
             os.close(fd)
             self.tmp.unlink(missing_ok=True)
             raise
-
-    def _discard(self) -> None:
-        with contextlib.suppress(OSError):
-            self.handle.close()
-        self.tmp.unlink(missing_ok=True)
 
     def __enter__(self) -> _AtomicFile:
         return self
@@ -203,14 +308,19 @@ class _AtomicFile:
                 self.handle.flush()
                 os.fsync(self.handle.fileno())
                 self.handle.close()
+                write_target(self.target, self.follow_link)  # (a FIFO or link put there meanwhile is not replaced)
                 os.replace(self.tmp, self.target)
                 return
             except OSError as error:
                 exc_type, exc = type(error), error
-            except BaseException:  # (a signal while the file is flushed: no temporary file is left behind)
-                self._discard()
+            except BaseException:  # OutputError, or a signal while the file is flushed: no temporary file is left
+                with contextlib.suppress(OSError):
+                    self.handle.close()
+                self.tmp.unlink(missing_ok=True)
                 raise
-        self._discard()
+        with contextlib.suppress(OSError):
+            self.handle.close()
+        self.tmp.unlink(missing_ok=True)
         if issubclass(exc_type, OSError):  # disk full, quota, file too large, I/O error
             raise OutputError(
                 f"Cannot write {self.target}: {exc.strerror or exc}. The previous {self.target.name} is unchanged; "
@@ -224,13 +334,6 @@ def write_text_atomic(path: Path, text: str) -> None:
         out.handle.write(text)
 
 
-@functools.cache
-def _umask() -> int:
-    mask = os.umask(0)  # the only way to read it; done once, before any worker threads write files
-    os.umask(mask)
-    return mask
-
-
 def check_writable(directory: Path) -> None:
     """Fail before any work if the output folder cannot be created or written."""
     try:
@@ -239,21 +342,6 @@ def check_writable(directory: Path) -> None:
             pass
     except OSError as exc:
         raise OutputError(f"Cannot write to output folder {directory}: {exc.strerror or exc}.") from None
-
-
-def remove_stale_temporaries(output: Path) -> None:
-    """Delete the temporary files a killed commit left beside the output: ``.<name>.<random>.partial`` of the
-    output and of each of its side files (call while holding the run lock). Names are compared, never used as
-    glob patterns: an output named ``res[12].jsonl`` must not match another output's files."""
-    names = {output.name, *(side_path(output, suffix).name for suffix in SIDE_SUFFIXES)}
-    try:
-        entries = list(os.scandir(output.parent))
-    except OSError:
-        return
-    for entry in entries:
-        name = entry.name
-        if name.startswith(".") and name.endswith(".partial") and name[1:].rsplit(".", 2)[0] in names:
-            Path(entry.path).unlink(missing_ok=True)
 
 
 def ordered_columns(rows: Iterable[Record]) -> list[str]:
@@ -274,7 +362,11 @@ def file_signature(path: Path) -> list[int] | None:
 
 
 def has_rows(sink: Sink) -> bool:
-    return next(iter(sink.read_rows()), None) is not None
+    """Whether the output holds rows (a damaged one does, if unreadable ones)."""
+    try:
+        return next(iter(sink.read_rows()), None) is not None
+    except DamagedOutput:
+        return True
 
 
 def then(first: RowsFactory, second: RowsFactory) -> RowsFactory:
@@ -284,9 +376,96 @@ def then(first: RowsFactory, second: RowsFactory) -> RowsFactory:
     return lambda: chain(first(), second())
 
 
+# What the bytes of an existing output look like (see sniff_format), in words.
+FORMAT_WORDS = {"jsonl": "JSON lines", "csv": "CSV text", "parquet": "Parquet data", "sqlite": "a SQLite database",
+                "": "nothing but blank space", None: "bytes of none of vnnews' output formats"}
+
+
+def sniff_format(path: Path) -> str | None:
+    """The output format the first bytes of ``path`` look like: 'jsonl', 'csv', 'parquet' or 'sqlite'; '' for a
+    missing, empty or blank file; None for anything else (binary data)."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(4096)
+    except FileNotFoundError:
+        return ""
+    if head.startswith(b"PAR1"):
+        return "parquet"
+    if head.startswith(b"SQLite format 3\x00"):
+        return "sqlite"
+    text = head.split(b"\x00", 1)[0]  # (NUL bytes after some text: an end zeroed by a crash, see JsonlSink._cut)
+    stripped = text.removeprefix(b"\xef\xbb\xbf").lstrip()
+    if not stripped:
+        return None if b"\x00" in head else ""
+    if stripped.startswith(b"{"):
+        return "jsonl"
+    first, newline, _ = text.partition(b"\n")
+    try:
+        first.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if newline or len(head) < 4096 or exc.start < len(first) - 3:  # (a character cut by the 4 KiB window is fine)
+            return None
+    return "csv"
+
+
+def _last_line_start(fh, size: int) -> int:
+    """The offset just after the last ``\\n`` of an open binary file (0 when it has none)."""
+    end = size
+    while end > 0:
+        start = max(0, end - (1 << 16))
+        fh.seek(start)
+        found = fh.read(end - start).rfind(b"\n")
+        if found >= 0:
+            return start + found + 1
+        end = start
+    return 0
+
+
+def _set_aside(target: Path, offset: int, role: str) -> Path:
+    """Move the bytes of ``target`` from ``offset`` on to a new ``<stem>.damaged-<UTC time><suffix>`` beside
+    it (fsynced, with the target's permissions), then cut ``target`` there; returns the new file."""
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    with open(target, "rb") as fh:
+        fh.seek(offset)
+        tail = fh.read()
+    for n in range(100):
+        aside = target.with_name(f"{target.stem}.damaged-{stamp}{f'-{n}' if n else ''}{target.suffix}")
+        try:
+            fd = _open_new(aside, target)
+            break
+        except FileExistsError:
+            continue
+    else:
+        raise OutputError(f"Cannot set the damaged end of {target} aside: no free name beside it.")
+    with os.fdopen(fd, "wb") as out:
+        out.write(tail)
+        out.flush()
+        os.fsync(out.fileno())
+    with open(target, "r+b") as fh:
+        fh.truncate(offset)
+        fh.flush()
+        os.fsync(fh.fileno())
+    log.warning(
+        "%s %s ended in a row cut short (%s bytes from byte %s on, as a full disk or an interrupted copy leaves "
+        "it): those bytes were moved to %s and the whole rows before them are kept.",
+        role, target, f"{len(tail):,}", f"{offset:,}", aside,
+    )
+    return aside
+
+
 class JsonlSink:
-    def __init__(self, path: Path) -> None:
+    """A JSONL file, one row per line (see :class:`_AtomicFile` for how it is replaced).
+
+    ``follow_link``: an output given as a symbolic link is written through it; the quarantine file (a
+    side file, ``follow_link=False``) never is. ``role`` names the file in messages.
+    """
+
+    format = "jsonl"
+
+    def __init__(self, path: Path, follow_link: bool = True, role: str = "The output") -> None:
         self.path = path
+        self.follow_link = follow_link
+        self.role = role
 
     def exists(self) -> bool:
         return self.path.exists()
@@ -294,15 +473,69 @@ class JsonlSink:
     def signature(self) -> list[int] | None:
         return file_signature(self.path)
 
+    def _damaged(self, detail: str) -> DamagedOutput:
+        return DamagedOutput(
+            f"{self.role} {self.path} cannot be read: {detail}. It was damaged or edited since vnnews wrote it, and "
+            "a run that keeps its rows (output.mode append or upsert) cannot go on without them, so nothing was "
+            f"written. Restore it from a backup, mend that part by hand, or move it aside (mv {self.path} "
+            f"{self.path}.damaged) to start a new one."
+        )
+
     def read_rows(self) -> Iterator[Record]:
         if self.path.exists():
             with open(self.path, "rb") as fh:
-                for line in fh:
+                for number, line in enumerate(fh, 1):
                     if line.strip():
-                        yield loads(line)
+                        try:
+                            row = loads(line)
+                        except (ValueError, RecursionError) as exc:
+                            raise self._damaged(f"line {number:,} is not JSON ({first_line(exc)})") from None
+                        if not isinstance(row, dict):
+                            raise self._damaged(f"line {number:,} is not a JSON object")
+                        yield row
+
+    def check_existing(self, mode: str) -> None:
+        """Before a run that keeps the existing rows (append, upsert): refuse a file in another format, and set
+        a last row cut short (a full disk, an interrupted copy) aside into ``<stem>.damaged-<time><suffix>``,
+        keeping every whole row. Nothing to do for overwrite, which replaces the file whatever it holds."""
+        target = write_target(self.path, self.follow_link, self.role)
+        if mode == "overwrite":
+            return
+        found = sniff_format(target)
+        if found == "":
+            return
+        if found != self.format:
+            fix = (f"Set output.format: {found} to go on with it, give" if found and self.role == "The output"
+                   else "Give")
+            raise OutputError(
+                f"{self.role} {self.path} holds {FORMAT_WORDS[found]}, not {FORMAT_WORDS[self.format]}: output.mode "
+                f"{mode} keeps the rows it holds, and they cannot be read as {self.format}. {fix} output.path a new "
+                f"name, or move {self.path} aside (mv {self.path} {self.path}.old)."
+            )
+        cut = self._cut(target)
+        if cut is not None:
+            _set_aside(target, cut, self.role)
+
+    def _cut(self, path: Path) -> int | None:
+        """Where a last line cut short begins (None when the file ends with a whole row): a JSONL sink ends
+        every row with a line end, and a last line without one is whole only when it reads as a JSON object."""
+        size = path.stat().st_size
+        with open(path, "rb") as fh:
+            fh.seek(size - 1)
+            if fh.read(1) == b"\n":
+                return None
+            start = _last_line_start(fh, size)
+            fh.seek(start)
+            tail = fh.read()
+        if not tail.strip():
+            return None
+        with contextlib.suppress(ValueError, RecursionError):
+            if isinstance(loads(tail), dict):
+                return None
+        return start
 
     def replace(self, rows: RowsFactory) -> None:
-        with _AtomicFile(self.path, binary=True) as out:
+        with _AtomicFile(self.path, binary=True, follow_link=self.follow_link) as out:
             if isinstance(rows, JsonlRows):
                 out.handle.writelines(rows.blocks())
             else:
@@ -328,15 +561,70 @@ class JsonlSink:
 class CsvSink(JsonlSink):
     """CSV with a header of every column seen; lists and dicts are written as JSON text."""
 
+    format = "csv"
+
     def read_rows(self) -> Iterator[Record]:
-        if self.path.exists():
+        if not self.path.exists():
+            return
+        csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
+        with open(self.path, encoding="utf-8", newline="") as fh:
+            reader = csv.reader(fh)
+            try:
+                header = next((record for record in reader if record), None)
+                for record in reader:
+                    if not record:
+                        continue
+                    if len(record) != len(header):
+                        raise self._damaged(f"the record that ends on line {reader.line_num:,} has {len(record)} "
+                                            f"fields, the header {len(header)}")
+                    yield dict(zip(header, record, strict=True))
+            except csv.Error as exc:
+                raise self._damaged(f"line {reader.line_num:,}: {first_line(exc)}") from None
+            except UnicodeDecodeError as exc:
+                raise self._damaged(f"it is not UTF-8 text ({exc.reason}) after line {reader.line_num:,}") from None
+
+    def _cut(self, path: Path) -> int | None:
+        """Where a last record cut short begins (None when the file ends with a whole record): the CSV sink ends
+        every record with ``\\r\\n``; a last record without a line end, or with fewer fields than the header, is
+        cut (a NUL-filled end, as a crash can leave, too)."""
+        size = path.stat().st_size
+        with open(path, "rb") as fh:
+            fh.seek(max(0, size - 2))
+            end = fh.read()
+            if end == b"\r\n":
+                return None
+            fh.seek(0)
+            consumed = 0
+
+            def lines() -> Iterator[str]:
+                nonlocal consumed
+                for raw in fh:
+                    consumed += len(raw)
+                    yield raw.decode("utf-8", "replace")  # (damage inside the file is read_rows' to report)
+
             csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
-            with open(self.path, encoding="utf-8", newline="") as fh:
-                yield from csv.DictReader(fh)
+            reader = csv.reader(lines())
+            header, last, last_start = None, None, 0
+            while True:
+                start = consumed
+                try:
+                    record = next(reader)
+                except StopIteration:
+                    break
+                except csv.Error:
+                    return start if consumed >= size else None
+                if not record:
+                    continue
+                if header is None:
+                    header, last, last_start = record, None, start
+                else:
+                    last, last_start = record, start
+        whole = end.endswith((b"\n", b"\r")) and (last is None or len(last) == len(header or ()))
+        return None if whole or header is None else last_start
 
     def replace(self, rows: RowsFactory) -> None:
         columns = ordered_columns(rows())
-        with _AtomicFile(self.path) as out:
+        with _AtomicFile(self.path, follow_link=self.follow_link) as out:
             writer = csv.DictWriter(out.handle, fieldnames=columns, extrasaction="ignore")
             writer.writeheader()
             for row in rows():
@@ -344,16 +632,38 @@ class CsvSink(JsonlSink):
 
 
 class ParquetSink(JsonlSink):
-    """Parquet with one schema unified over all rows; columns whose types conflict become JSON text."""
+    """Parquet with one schema unified over all rows; columns whose types conflict become JSON text.
 
+    A Parquet file cut short has lost its footer, without which no row can be read: it is refused
+    (:meth:`check_existing`), never set aside row by row as JSONL and CSV are.
+    """
+
+    format = "parquet"
     chunk_rows = 2048
 
     def read_rows(self) -> Iterator[Record]:
-        if self.path.exists():
-            import pyarrow.parquet as pq
+        if not self.path.exists() or not self.path.stat().st_size:
+            return
+        import pyarrow as pa
+        import pyarrow.parquet as pq
 
+        try:
             for batch in pq.ParquetFile(self.path).iter_batches(batch_size=self.chunk_rows):
                 yield from batch.to_pylist()
+        except (pa.ArrowException, OSError) as exc:
+            raise self._damaged(f"it is not a whole Parquet file ({first_line(exc)})") from None
+
+    def _cut(self, path: Path) -> int | None:
+        """Nothing to set aside: a file whose footer cannot be read is refused as damaged."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        try:
+            pq.ParquetFile(path).close()
+        except (pa.ArrowException, OSError) as exc:
+            raise self._damaged(f"it is not a whole Parquet file ({first_line(exc)}); a Parquet file cut short "
+                                "has lost the footer that locates its rows") from None
+        return None
 
     def _chunks(self, rows: RowsFactory) -> Iterator[list[Record]]:
         chunk: list[Record] = []
@@ -399,7 +709,8 @@ class ParquetSink(JsonlSink):
 
         columns = ordered_columns(rows())
         schema, as_text = self._schema(rows, columns)
-        with _AtomicFile(self.path, binary=True) as out, pq.ParquetWriter(out.handle, schema) as writer:
+        with (_AtomicFile(self.path, binary=True, follow_link=self.follow_link) as out,
+              pq.ParquetWriter(out.handle, schema) as writer):
             for chunk in self._chunks(rows):
                 data = {
                     c: [dumps(r[c]) if c in as_text and r.get(c) is not None else r.get(c) for r in chunk]
@@ -430,11 +741,12 @@ class SqlSink:
 
     chunk_rows = 1000
 
-    def __init__(self, url: str, table: str, key: str = "id") -> None:
+    def __init__(self, url: str, table: str, key: str = "id", file: Path | None = None) -> None:
         import sqlalchemy as sa
 
         self.url = url
         self.key = key
+        self.file = file  # the SQLite database file (None on a server)
         try:
             self.engine = sa.create_engine(url)
         except (sa.exc.ArgumentError, ImportError) as exc:
@@ -449,8 +761,43 @@ class SqlSink:
             sa.Column("updated_at", sa.Text, nullable=False), sa.Column("record", sa.Text, nullable=False),
         )
 
-    def _fail(self, exc: Exception) -> OutputError:
-        return OutputError(redact(f"Cannot write table {self.table.name} at {self.engine.url!r}: {exc}".split("\n")[0]))
+    def _fail(self, exc: Exception, doing: str = "write") -> OutputError:
+        import sqlalchemy as sa
+
+        message = f"Cannot {doing} table {self.table.name} at {self.engine.url!r}: {first_line(exc)}"
+        if self.file is not None and isinstance(exc, sa.exc.DatabaseError) and any(
+                sign in str(exc) for sign in ("malformed", "not a database")):
+            return DamagedOutput(redact(
+                f"{message}. The database file is damaged (cut short or overwritten), so nothing was written: restore "
+                f"it from a backup, or recover what it holds (sqlite3 {self.file} .recover | sqlite3 "
+                f"{self.file.with_suffix('.recovered' + self.file.suffix)}) and set output.path to the recovered file."
+            ))
+        return OutputError(redact(message + "."))
+
+    def check_existing(self, mode: str) -> None:
+        """Refuse (whatever the mode) a file at the SQLite output's path that is not a SQLite database: the
+        table would be written into it."""
+        if self.file is None:
+            return
+        found = sniff_format(self.file)
+        if found == "sqlite" or not self.file.exists() or not self.file.stat().st_size:
+            return
+        fix = f"Set output.format: {found} to go on with it, give" if found else "Give"
+        raise OutputError(
+            f"output.path {self.file} holds {FORMAT_WORDS[found]}, not a SQLite database: vnnews writes its table "
+            f"into that file and does not replace another. {fix} output.path a new name, or move {self.file} aside "
+            f"(mv {self.file} {self.file}.old)."
+        )
+
+    def _narrow_mode(self) -> None:
+        """A SQLite file written in place gets no wider permissions than the umask allows now (see
+        :func:`pipeline.io.paths.input_modes`): rows from a private input never land in a readable database."""
+        if self.file is None:
+            return
+        with contextlib.suppress(OSError):
+            mode = stat.S_IMODE(os.stat(self.file).st_mode)
+            if mode & current_umask():
+                os.chmod(self.file, mode & ~current_umask())
 
     def exists(self) -> bool:
         import sqlalchemy as sa
@@ -458,7 +805,7 @@ class SqlSink:
         try:
             return sa.inspect(self.engine).has_table(self.table.name)
         except sa.exc.SQLAlchemyError as exc:
-            raise self._fail(exc) from None
+            raise self._fail(exc, "read") from None
 
     def signature(self) -> list[Any] | None:
         """Row count and latest ``updated_at`` of the table (every commit of rows moves one of them)."""
@@ -472,7 +819,7 @@ class SqlSink:
                     sa.select(sa.func.count(), sa.func.max(self.table.c.updated_at)).select_from(self.table)
                 ).one()
         except sa.exc.SQLAlchemyError as exc:
-            raise self._fail(exc) from None
+            raise self._fail(exc, "read") from None
         return [count, latest]
 
     def check(self) -> None:
@@ -489,10 +836,18 @@ class SqlSink:
 
         if not self.exists():
             return
-        with self.engine.connect() as conn:
-            query = sa.select(self.table.c.record).order_by(self.table.c.created_at, self.table.c.id)
-            for (record,) in conn.execution_options(stream_results=True).execute(query):
-                yield json.loads(record)
+        try:
+            with self.engine.connect() as conn:
+                query = sa.select(self.table.c.record).order_by(self.table.c.created_at, self.table.c.id)
+                for (record,) in conn.execution_options(stream_results=True).execute(query):
+                    yield json.loads(record)
+        except sa.exc.SQLAlchemyError as exc:
+            raise self._fail(exc, "read") from None
+        except (ValueError, RecursionError) as exc:
+            raise DamagedOutput(
+                f"Cannot read table {self.table.name} at {self.engine.url!r}: a record is not JSON "
+                f"({first_line(exc)}); it was edited since vnnews wrote it. Mend or delete that row."
+            ) from None
 
     def _insert(self):
         dialect = self.engine.dialect.name
@@ -516,6 +871,7 @@ class SqlSink:
 
         now = datetime.now(UTC).isoformat(timespec="seconds")
         statement = self._insert()
+        self._narrow_mode()
         try:
             with self.engine.begin() as conn:
                 self.table.metadata.create_all(conn)
@@ -539,7 +895,8 @@ class SqlSink:
 
 
 def open_sink(config: OutputConfig) -> Sink:
-    """The sink for the configured output (nothing is written until the run commits)."""
+    """The sink for the configured output, its existing file checked (nothing is written until the run commits,
+    but a last row cut short is set aside first, see :meth:`JsonlSink.check_existing`)."""
     if config.format != "sql" and config.path.is_dir():
         raise OutputError(
             f"output.path {config.path} is a directory; give a file name inside it, e.g. "
@@ -547,6 +904,8 @@ def open_sink(config: OutputConfig) -> Sink:
         )
     fmt = detect_output_format(config.path, config.format)
     check_writable(config.path.parent)
+    if fmt != "sql":
+        check_writable(write_target(config.path, follow_link=True, role="output.path").parent)
     if fmt in ("sqlite", "sql"):
         if config.mode == "append":
             raise OutputError(
@@ -556,10 +915,13 @@ def open_sink(config: OutputConfig) -> Sink:
         url = config.url if fmt == "sql" else f"sqlite:///{config.path}"
         if not url:
             raise OutputError("output.format=sql needs output.url (e.g. postgresql+psycopg://user@host/db).")
-        sink = SqlSink(url, config.table, config.key)
+        sink = SqlSink(url, config.table, config.key, file=config.path if fmt == "sqlite" else None)
+        sink.check_existing(config.mode)
         sink.check()
         return sink
-    return {"jsonl": JsonlSink, "csv": CsvSink, "parquet": ParquetSink}[fmt](config.path)
+    file_sink = {"jsonl": JsonlSink, "csv": CsvSink, "parquet": ParquetSink}[fmt](config.path)
+    file_sink.check_existing(config.mode)
+    return file_sink
 
 
 def commit(sink: Sink, mode: str, new_rows: RowsFactory, key: str, run_id: str) -> None:
@@ -591,9 +953,12 @@ def with_previous_fields(sink: Sink, key: str, refreshed: RowsFactory, fields: I
 
 
 def commit_quarantine(path: Path, mode: str, entries: RowsFactory, run_id: str) -> None:
-    """The quarantine file: this run's entries (overwrite) or all runs' entries (append, upsert)."""
-    sink = JsonlSink(path)
+    """The quarantine file: this run's entries (overwrite) or all runs' entries (append, upsert). It is a side
+    file: never written through a link; an entry cut short at its end is set aside as an output's last row is."""
+    sink = JsonlSink(path, follow_link=False, role="The quarantine file")
     if mode == "overwrite":
         sink.replace(entries)
-    elif not any(r.get("run_id") == run_id for r in sink.read_rows()):
+        return
+    sink.check_existing("append")
+    if not any(r.get("run_id") == run_id for r in sink.read_rows()):
         sink.replace(then(sink.read_rows, entries))

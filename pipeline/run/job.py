@@ -31,9 +31,8 @@ from itertools import chain
 from pathlib import Path
 from typing import Any, Protocol
 
-from pipeline.config import InputConfig, JobConfig, OutputConfig, dump_config
+from pipeline.config import InputConfig, JobConfig, dump_config
 from pipeline.errors import (
-    ConfigError,
     InputError,
     Interrupted,
     OutputError,
@@ -41,9 +40,9 @@ from pipeline.errors import (
     VnnewsError,
     interrupt_signal,
 )
+from pipeline.io.paths import OutputPaths, check_paths, input_modes, output_owner, remove_stale_temporaries
 from pipeline.io.readers import FolderReader, bytes_progress, open_reader
 from pipeline.io.writers import (
-    SIDE_SUFFIXES,
     JsonlRows,
     Sink,
     commit,
@@ -52,8 +51,6 @@ from pipeline.io.writers import (
     file_signature,
     has_rows,
     open_sink,
-    remove_stale_temporaries,
-    side_path,
     with_previous_fields,
     write_text_atomic,
 )
@@ -122,33 +119,6 @@ def read_settings_hash(config: InputConfig) -> str:
 
 def model_fields(config: JobConfig) -> tuple[str, ...]:
     return MODEL_FIELDS + (("author",) if config.input.raw_pages else ())
-
-
-def check_paths(config: JobConfig) -> None:
-    """Refuse, before any work, an output that would overwrite the input or be read back as input."""
-    inp, out_cfg = config.input.path.resolve(), config.output
-    out = out_cfg.path.resolve()
-    if out_cfg.format != "sql" and out == inp:
-        raise ConfigError(
-            f"output.path {out_cfg.path} is the input file {config.input.path}: writing results would destroy "
-            "the input. Give output.path another file."
-        )
-    sides = {side_path(out, suffix) for suffix in SIDE_SUFFIXES}
-    if inp in sides or side_path(out, "state") in inp.parents:
-        raise ConfigError(
-            f"input.path {config.input.path} is a side file of output.path {out_cfg.path} (quarantine, manifest, "
-            "state ...), which the run rewrites. Read another file or give output.path another name."
-        )
-    if inp.is_dir() and (out.parent == inp or inp in out.parent.parents):
-        raise ConfigError(
-            f"output.path {out_cfg.path} is inside the input folder {config.input.path}: the next run would read "
-            "this run's output and side files as input. Put the output outside the input folder."
-        )
-
-
-def output_owner(config: OutputConfig) -> str:
-    """What the side files ``<stem>.*`` belong to: the output file's name (or the SQL table)."""
-    return f"{config.path.name} (table {config.table})" if config.format == "sql" else config.path.name
 
 
 def output_signature(sink: Sink, quarantine: Path) -> dict[str, Any]:
@@ -273,8 +243,12 @@ class Job:
         return self.pipe.config
 
     @property
+    def paths(self) -> OutputPaths:
+        return OutputPaths.of(self.config.output)
+
+    @property
     def quarantine_path(self) -> Path:
-        return side_path(self.config.output.path, "quarantine.jsonl")
+        return self.paths.quarantine
 
     @classmethod
     def open(cls, pipe: Processor, runner: str, since: float | None = None) -> Job | RunSummary:
@@ -299,13 +273,14 @@ class Job:
         identity = {"input_fingerprint": input_fingerprint(config.input.path, listing),
                     "input_settings": read_settings_hash(config.input), "config_hash": pipe.config_hash,
                     "mode": out_cfg.mode, "output_format": out_cfg.format}
-        quarantine = side_path(out_cfg.path, "quarantine.jsonl")
+        paths = OutputPaths.of(out_cfg)
+        quarantine = paths.quarantine
         runner_cfg = config.runner
-        state = RunState.open(side_path(out_cfg.path, "state"), identity, output_owner(out_cfg), runner,
+        state = RunState.open(paths.state, identity, output_owner(out_cfg), runner,
                               runner_cfg.resume, lambda: output_signature(sink, quarantine),
                               runner_cfg.checkpoint_seconds, int(runner_cfg.checkpoint_mb * (1 << 20)))
         try:
-            remove_stale_temporaries(out_cfg.path)
+            remove_stale_temporaries(paths)
             if state.complete:
                 log.info("up to date: %s was already processed with this config (run %s); nothing to do",
                          config.input.path, state.run_id)
@@ -338,7 +313,7 @@ class Job:
         seen = KeySet(str(row.get(out_cfg.key)) for row in chain(state.rows(), state.refreshed())) \
             if self.start else KeySet()
         self.key_filter = KeyFilter(out_cfg.key, self.pipe.config_hash, self.known, seen, out_cfg.include_text)
-        self.pipe.start(RunStart(out_cfg.mode, out_cfg.key, out_cfg.path, self.sink.read_rows,
+        self.pipe.start(RunStart(out_cfg.mode, out_cfg.key, self.paths, self.sink.read_rows,
                                  state.rows if self.start else tuple))
         self.progress = Progress(self.total, config.runner.progress, config.runner.log_every_seconds,
                                  initial=self.start,
@@ -362,7 +337,7 @@ class Job:
             rows = JsonlRows(lambda: chain(state.row_lines().blocks(), (dumps_bytes(r) + b"\n" for r in refreshed())))
         commit(self.sink, out_cfg.mode, rows, out_cfg.key, state.run_id)
         commit_quarantine(self.quarantine_path, out_cfg.mode, state.quarantine_lines(), state.run_id)
-        side_path(out_cfg.path, "rejected.jsonl").unlink(missing_ok=True)  # a failed run's entries, now stale
+        self.paths.rejected.unlink(missing_ok=True)  # a failed run's entries, now stale
         stages = self.pipe.stages
         for stage in stages:
             stage.finish()
@@ -397,14 +372,14 @@ class Job:
             "versions": package_versions(),
             "throughput": self.throughput,
         }
-        write_text_atomic(side_path(out_cfg.path, "config.yaml"), dump_config(config))
-        manifest_path = side_path(out_cfg.path, "manifest.json")
+        write_text_atomic(self.paths.config, dump_config(config))
+        manifest_path = self.paths.manifest
         write_text_atomic(manifest_path, json.dumps(manifest, ensure_ascii=False, indent=2))
-        _log_run(side_path(out_cfg.path, "runs.jsonl"), manifest)
+        _log_run(self.paths.runs, manifest)
         if out_cfg.report:
             from pipeline.reports.html import write_run_report
 
-            write_run_report(side_path(out_cfg.path, "report.html"), manifest, topics=state.topics())
+            write_run_report(self.paths.report, manifest, topics=state.topics())
         state.finish(manifest["counts"], output_signature(self.sink, self.quarantine_path))
         summary.manifest = str(manifest_path)
         log.info(
@@ -455,7 +430,7 @@ class Job:
         limit = config.runner.max_quarantined_fraction
         if read == 0 or quarantined < limit * read:
             return
-        rejected = side_path(out_cfg.path, "rejected.jsonl")
+        rejected = self.paths.rejected
         commit_quarantine(rejected, "overwrite", state.quarantined, state.run_id)
         reasons: Counter[str] = Counter()
         fields: dict[str, None] = {}
@@ -484,8 +459,8 @@ def _previous_summary(state: RunState, config: JobConfig) -> RunSummary:
     return RunSummary(
         read=saved.get("read", 0), written=saved.get("written", 0), quarantined=saved.get("quarantined", 0),
         unchanged=saved.get("unchanged", 0), refreshed=saved.get("refreshed", 0), output=str(config.output.path),
-        quarantine=str(side_path(config.output.path, "quarantine.jsonl")),
-        manifest=str(side_path(config.output.path, "manifest.json")), run_id=state.run_id,
+        quarantine=str(OutputPaths.of(config.output).quarantine),
+        manifest=str(OutputPaths.of(config.output).manifest), run_id=state.run_id,
         config_hash=state.data["config_hash"], up_to_date=True,
     )
 
@@ -493,7 +468,13 @@ def _previous_summary(state: RunState, config: JobConfig) -> RunSummary:
 def run_job(pipe: Processor, runner: Runner, since: float | None = None) -> RunSummary:
     """Run ``pipe``'s configured job end to end with ``runner``: open, compute, verify, commit (module docstring).
 
-    ``since``: when the run's clock starts (:meth:`Job.open`)."""
+    ``since``: when the run's clock starts (:meth:`Job.open`). Files the run creates are no more readable
+    than its input (:func:`~pipeline.io.paths.input_modes`)."""
+    with input_modes(pipe.config.input):
+        return _run_job(pipe, runner, since)
+
+
+def _run_job(pipe: Processor, runner: Runner, since: float | None) -> RunSummary:
     job = Job.open(pipe, runner.kind, since)
     if isinstance(job, RunSummary):
         return job

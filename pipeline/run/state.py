@@ -35,6 +35,7 @@ carries the signature recorded at its commit.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import logging
@@ -362,10 +363,18 @@ class RunState:
 
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
-            self._lock_file = open(self.directory / "lock", "w")  # noqa: SIM115 - held until close()
+            # O_NOFOLLOW: a link planted as the lock (to /etc/passwd, say) is refused, never opened for writing
+            fd = os.open(self.directory / "lock", os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+            self._lock_file = os.fdopen(fd, "w")
         except FileExistsError as exc:
             raise _state_error(self.directory, exc, "create") from None
         except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise OutputError(
+                    f"The run state's lock {self.directory / 'lock'} is a symbolic link: vnnews never writes through "
+                    "one. Remove it (the run state folder holds only files vnnews wrote) and run the same command "
+                    "again."
+                ) from None
             raise _state_error(self.directory, exc, "open") from None
         try:
             fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)

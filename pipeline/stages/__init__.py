@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
+from pipeline.io.paths import OutputPaths
 from pipeline.io.records import Record
 
 QUARANTINE_KEY = "_quarantine_reason"
@@ -24,13 +24,13 @@ class RunStart:
     """What a batch run tells its stages before the first batch (see :meth:`Stage.start`).
 
     ``existing`` reads the rows the output holds before this run, ``committed`` the output rows this
-    run saved before it was killed (empty for a fresh run), both in order; ``output`` is the output
-    path, beside which a stage may keep files of its own (``<stem>.<stage name>/``).
+    run saved before it was killed (empty for a fresh run), both in order; ``output`` names the output
+    and its side files: a stage keeps files of its own in ``output.side(<stage name>)``.
     """
 
     mode: str
     key: str
-    output: Path
+    output: OutputPaths
     existing: Callable[[], Iterable[Record]]
     committed: Callable[[], Iterable[Record]]
 

@@ -39,7 +39,6 @@ from datasketch import MinHashLSH
 
 from pipeline.config import DedupConfig
 from pipeline.io.records import Record
-from pipeline.io.writers import side_path
 from pipeline.stages import SKIP_MODELS_KEY, RunStart
 from pipeline.text.minhash import SIGNATURE_VERSION, Signer, similarity
 
@@ -203,7 +202,7 @@ class DedupStage:
         self.key = run.key
         self.index = NearDuplicateIndex(self.signer, self.config.threshold)
         self.duplicates = self.from_output = self.not_indexed = 0
-        self.store = SignatureStore(side_path(run.output, "dedup"), self._spec())
+        self.store = SignatureStore(run.output.side("dedup"), self._spec())
         committed: list[tuple[str, str, Any]] = []
         for row in run.committed():
             if row.get(DUPLICATE_OF):

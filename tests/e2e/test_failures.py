@@ -135,11 +135,11 @@ def test_database_password_never_reaches_a_file_or_the_terminal(tmp_path, small_
     proc = _vnnews("run", str(cfg))
     assert proc.returncode == 0, proc.stderr
     written = [p for p in (tmp_path / "out").rglob("*") if p.is_file()]
-    assert any(p.name == "res.config.yaml" for p in written)
+    assert any(p.name == "res.secret_test.config.yaml" for p in written)  # (a table's side files name it)
     for path in written:
         assert secret.encode() not in path.read_bytes(), path
     assert secret not in proc.stdout + proc.stderr
-    assert "postgres:***@" in (tmp_path / "out" / "res.config.yaml").read_text(encoding="utf-8")
+    assert "postgres:***@" in (tmp_path / "out" / "res.secret_test.config.yaml").read_text(encoding="utf-8")
     # an error that quotes the URL masks it too (a port nothing listens on)
     bad = _config(tmp_path, small_input, tmp_path / "out2" / "res.db", name="bad.yaml",
                   output={"format": "sql", "url": f"postgresql+psycopg://u:{secret}@127.0.0.1:9/db"})

@@ -59,8 +59,14 @@ def _run(cfg: Path) -> subprocess.CompletedProcess:
     return proc
 
 
+def _side(output: Path, suffix: str) -> Path:
+    """A side file of ``output``: ``<stem>.<suffix>``, or for a table ``<stem>.<table>.<suffix>``."""
+    table = {".db": "articles", ".pg": output.stem}.get(output.suffix)
+    return output.with_name(f"{output.stem}.{table}.{suffix}" if table else f"{output.stem}.{suffix}")
+
+
 def _parts(output: Path) -> list[Path]:
-    parts = output.with_name(f"{output.stem}.state") / "parts"
+    parts = _side(output, "state") / "parts"
     return sorted(parts.glob("*.part")) if parts.exists() else []
 
 
@@ -131,10 +137,9 @@ def _check_exactly_once(output: Path, expected_ids: set[str]) -> dict:
     ids = _output_ids(output)
     assert len(ids) == len(set(ids)), "duplicated rows in the output"
     assert set(ids) == expected_ids
-    quarantine = [json.loads(x) for x in output.with_name(f"{output.stem}.quarantine.jsonl").read_text(
-        encoding="utf-8").splitlines()]
+    quarantine = [json.loads(x) for x in _side(output, "quarantine.jsonl").read_text(encoding="utf-8").splitlines()]
     assert len(quarantine) == len(BAD_LINES)
-    manifest = json.loads(output.with_name(f"{output.stem}.manifest.json").read_text(encoding="utf-8"))
+    manifest = json.loads(_side(output, "manifest.json").read_text(encoding="utf-8"))
     counts = manifest["counts"]
     assert counts["read"] == len(expected_ids) + len(BAD_LINES)
     assert counts["read"] == counts["written"] + counts["quarantined"] + counts["unchanged"]
@@ -156,7 +161,7 @@ def _kill_and_finish(cfg: Path, output: Path, kills: int, seed: int, max_batches
     done = _run(cfg)
     assert done.returncode == 0, done.stderr
     assert "up to date" not in done.stdout
-    manifest = json.loads(output.with_name(f"{output.stem}.manifest.json").read_text(encoding="utf-8"))
+    manifest = json.loads(_side(output, "manifest.json").read_text(encoding="utf-8"))
     assert manifest["resumed_from_row"] == committed  # finished batches were not redone
     assert not _parts(output)  # the finished run dropped its parts
     return manifest

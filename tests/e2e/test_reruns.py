@@ -21,6 +21,7 @@ import pytest
 import yaml
 
 from pipeline.config import OutputConfig
+from pipeline.io.paths import OutputPaths
 from pipeline.io.writers import commit, open_sink
 from tests.conftest import ROOT, write_jsonl
 from tests.synthetic import articles
@@ -62,7 +63,7 @@ def _ids(output: Path) -> list[str]:
 
 
 def _side(output: Path, suffix: str) -> Path:
-    return output.with_name(f"{output.stem}.{suffix}")
+    return OutputPaths.of(OutputConfig(path=output)).side(suffix)  # (a table's: <stem>.articles.<suffix>)
 
 
 def _quarantine(output: Path) -> list[dict]:

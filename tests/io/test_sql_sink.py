@@ -65,3 +65,24 @@ def test_job_writes_to_sql_and_upserts(tmp_path, sql_url):
         rows = conn.execute(sa.text(f"SELECT id, topic, config_hash FROM {table} ORDER BY id")).all()
     assert [r[0] for r in rows] == [f"sample-{i:03d}" for i in range(1, 11)]
     assert all(r[1] and r[2] == first.config_hash for r in rows)
+
+
+def test_two_tables_behind_one_output_path_keep_their_own_side_files(tmp_path, sql_url):
+    """Two jobs, one ``output.path`` and one database, two tables: each its own quarantine, run state and log."""
+    tables = [unique_table(), unique_table()]
+    path = tmp_path / "out" / "news"
+    rows = [json.loads(line) for line in SAMPLES.read_text(encoding="utf-8").splitlines()]
+    summaries = []
+    for table, part in zip(tables, (rows[:4], rows[4:]), strict=True):
+        source = tmp_path / f"{table}.jsonl"
+        source.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in part) + '{"id": "bad"\n',
+                          encoding="utf-8")
+        cfg = job(tmp_path, source, output={"path": str(path), "format": "sql", "url": sql_url, "table": table,
+                                            "mode": "upsert"})
+        summaries.append(Pipeline.from_dict(cfg).run())
+    for table, summary, count in zip(tables, summaries, (4, 6), strict=True):
+        assert (summary.written, summary.quarantined) == (count, 1)
+        assert summary.quarantine == str(path.with_name(f"news.{table}.quarantine.jsonl"))
+        assert len(path.with_name(f"news.{table}.quarantine.jsonl").read_text(encoding="utf-8").splitlines()) == 1
+        assert path.with_name(f"news.{table}.state").is_dir()
+    assert not path.with_name("news.quarantine.jsonl").exists()

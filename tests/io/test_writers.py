@@ -1,12 +1,15 @@
 import csv
 import json
+import os
 import sqlite3
+import stat
 from pathlib import Path
 
 import pytest
 
 from pipeline.config import OutputConfig
 from pipeline.errors import OutputError
+from pipeline.io.paths import OutputPaths
 from pipeline.io.writers import (
     JsonlRows,
     commit,
@@ -14,9 +17,13 @@ from pipeline.io.writers import (
     detect_output_format,
     dumps,
     dumps_bytes,
+    has_rows,
+    is_temporary_of,
     open_sink,
-    side_path,
+    sniff_format,
     with_previous_fields,
+    write_target,
+    write_text_atomic,
 )
 
 ROWS = [
@@ -102,7 +109,7 @@ def test_sqlite_refuses_append(tmp_path):
 
 
 def test_quarantine_file_modes(tmp_path):
-    path = side_path(tmp_path / "day.jsonl", "quarantine.jsonl")
+    path = OutputPaths(tmp_path / "day.jsonl").quarantine
     assert path == tmp_path / "day.quarantine.jsonl"
     first = [{"id": None, "reason": "invalid JSON", "source": "f:1", "raw": "{", "run_id": "r1"}]
     commit_quarantine(path, "overwrite", lambda: iter(first), "r1")
@@ -203,8 +210,172 @@ def test_rows_given_as_jsonl_lines_commit_like_rows_given_as_dicts(tmp_path, suf
         commit(sink, "overwrite", lambda: iter([{**ROWS[1], "id": "old", "run_id": "r0"}]), "id", "r0")
         commit(sink, mode, rows, "id", "r1")
         commit(sink, mode, rows, "id", "r1")  # a repeated commit (killed before the state was marked) adds nothing
-        results.append([{k: v for k, v in r.items() if k not in ("created_at", "updated_at")}
-                        for r in sink.read_rows()])
+        results.append(sorted(({k: v for k, v in r.items() if k not in ("created_at", "updated_at")}
+                               for r in sink.read_rows()), key=lambda r: r["id"]))  # (a table's order: by time)
     assert results[0] == results[1]
     expected = ["a", "b"] if mode == "overwrite" else ["old", "a", "b"]
     assert sorted(r["id"] for r in results[0]) == sorted(expected)
+
+
+# --- files written beside the output ---------------------------------------------------------------
+
+@pytest.mark.parametrize(("name", "target", "expected"), [
+    (".res[12].jsonl.k3j4h5g6.partial", "res[12].jsonl", True),
+    (".res1.jsonl.k3j4h5g6.partial", "res[12].jsonl", False),
+    (".res1.jsonl.k3j4h5g6.partial", "res?.jsonl", False),
+    (".res1.jsonl.k3j4h5g6.partial", "res*.jsonl", False),
+    (".a.jsonl.x.k3j4h5g6.partial", "a.jsonl", False),
+    (".a.jsonl.k3j4h5g6.partial", "a.jsonl", True),
+    (".a.jsonl.k3j4h5.partial", "a.jsonl", False),
+])
+def test_temporaries_are_recognised_by_name_never_by_pattern(name, target, expected):
+    assert is_temporary_of(name, target) is expected
+
+
+def test_write_target_follows_an_output_link_and_refuses_everything_else(tmp_path):
+    real = tmp_path / "real.jsonl"
+    real.write_text("", encoding="utf-8")
+    (tmp_path / "link.jsonl").symlink_to(real)
+    assert write_target(tmp_path / "new.jsonl", follow_link=False) == tmp_path / "new.jsonl"
+    assert write_target(tmp_path / "link.jsonl", follow_link=True) == real
+    with pytest.raises(OutputError, match="never writes a side file through a link"):
+        write_target(tmp_path / "link.jsonl", follow_link=False)
+    os.mkfifo(tmp_path / "fifo")
+    (tmp_path / "to-fifo").symlink_to(tmp_path / "fifo")
+    for path in (tmp_path / "fifo", tmp_path / "to-fifo"):
+        with pytest.raises(OutputError, match="FIFO, not a regular file"):
+            write_target(path, follow_link=True, role="output.path")
+
+
+def test_a_side_file_link_is_never_read_or_written(tmp_path):
+    secret = tmp_path / "secret.jsonl"
+    secret.write_text('{"run_id": "x", "password": "hunter2"}\n', encoding="utf-8")
+    link = tmp_path / "day.quarantine.jsonl"
+    link.symlink_to(secret)
+    for write in (lambda: commit_quarantine(link, "append", lambda: iter([{"run_id": "r1"}]), "r1"),
+                  lambda: commit_quarantine(link, "overwrite", lambda: iter([{"run_id": "r1"}]), "r1"),
+                  lambda: write_text_atomic(link, "{}")):
+        with pytest.raises(OutputError, match="symbolic link"):
+            write()
+    assert link.is_symlink() and "hunter2" in secret.read_text(encoding="utf-8")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["day.quarantine.jsonl", "secret.jsonl"]
+
+
+@pytest.mark.parametrize("suffix", ["jsonl", "csv", "parquet"])
+def test_a_replaced_output_keeps_its_mode_and_a_linked_one_its_link(tmp_path, suffix):
+    real = tmp_path / "archive" / f"real.{suffix}"
+    real.parent.mkdir()
+    _commit(real)
+    real.chmod(0o600)
+    link = tmp_path / f"out.{suffix}"
+    link.symlink_to(real)
+    _commit(link, [{**ROWS[0], "run_id": "r2"}], run_id="r2")
+    assert link.is_symlink() and stat.S_IMODE(real.stat().st_mode) == 0o600
+    assert [r["id"] for r in open_sink(OutputConfig(path=real)).read_rows()] == ["a"]
+    assert [p.name for p in real.parent.iterdir()] == [real.name]  # no temporary left
+
+
+def test_sniff_format_tells_the_formats_apart(tmp_path):
+    path = tmp_path / "f"
+    cases = [(b"", ""), (b" \n", ""), (b'{"id": 1}\n', "jsonl"), (b"\xef\xbb\xbf{", "jsonl"), (b"id,title\r\n", "csv"),
+             (b"PAR1....", "parquet"), (b"SQLite format 3\x00...", "sqlite"), (b"\x00\x01\x02", None),
+             (b"\xff\xfe\x00x", None), (b"\x00" * 10, None), (b'{"id": 1}\n' + b"\x00" * 10, "jsonl"),
+             (b"id,title\r\n" + b"\x00" * 10, "csv")]
+    for data, expected in cases:
+        path.write_bytes(data)
+        assert sniff_format(path) == expected, data
+    assert sniff_format(tmp_path / "missing") == ""
+
+
+def _written(path: Path, rows=ROWS) -> bytes:
+    open_sink(OutputConfig(path=path)).replace(lambda: iter(rows))
+    return path.read_bytes()
+
+
+@pytest.mark.parametrize("suffix", ["jsonl", "csv"])
+def test_cut_end_is_found_at_the_start_of_the_last_row(tmp_path, suffix):
+    rows = [{**ROWS[0], "text": "Dòng một.\nDòng hai, có dấu phẩy."}, {**ROWS[1], "text": "Một\ndòng\nnữa."}]
+    path = tmp_path / f"r.{suffix}"
+    whole = _written(path, rows)
+    sink = open_sink(OutputConfig(path=path))
+    last = whole.rindex(b"\n", 0, len(whole) - 1) + 1 if suffix == "jsonl" else whole.rindex(b"\r\nb,") + 2
+    assert sink._cut(path) is None
+    for end in range(last + 1, len(whole) - 1):  # every cut inside the last row (but before its line end)
+        path.write_bytes(whole[:end])
+        assert sink._cut(path) == last, whole[last:end]
+    path.write_bytes(whole + b"\0" * 100)
+    assert sink._cut(path) == len(whole)
+    if suffix == "jsonl":  # a last line without its line end that is a whole row is kept
+        path.write_bytes(whole[:-1])
+        assert sink._cut(path) is None
+    else:  # a last record ended by "\r" or "\n" alone is whole
+        path.write_bytes(whole[:-1])
+        assert sink._cut(path) is None
+        path.write_bytes(whole[:-2] + b"\n")
+        assert sink._cut(path) is None
+
+
+@pytest.mark.parametrize("suffix", ["jsonl", "csv"])
+def test_upsert_over_a_cut_output_sets_the_cut_row_aside(tmp_path, suffix, caplog):
+    path = tmp_path / f"r.{suffix}"
+    whole = _written(path)
+    path.write_bytes(whole[:-7])
+    with caplog.at_level("WARNING"):
+        sink = open_sink(OutputConfig(path=path, mode="upsert"))
+    (aside,) = tmp_path.glob(f"r.damaged-*.{suffix}")
+    assert path.read_bytes() + aside.read_bytes() == whole[:-7]
+    assert [r["id"] for r in sink.read_rows()] == ["a"] and str(aside) in caplog.text
+    open_sink(OutputConfig(path=path, mode="upsert"))  # nothing more to set aside
+    assert len(list(tmp_path.glob("r.damaged-*"))) == 1
+
+
+@pytest.mark.parametrize(("suffix", "damage", "message"), [
+    ("jsonl", b'{"id": "a"}\n{"id": \n{"id": "b"}\n', "line 2 is not JSON"),
+    ("jsonl", b'{"id": "a"}\n[1, 2]\n', "line 2 is not a JSON object"),
+    ("jsonl", b'{"id": "a"}\n{"id": "\xff"}\n', "line 2 is not JSON"),
+    ("csv", b"id,title\r\na,b\r\nc\r\nd,e\r\n", "line 3 has 1 fields, the header 2"),
+    ("csv", b"id,title\r\na,\xff\r\nd,e\r\n", "it is not UTF-8 text"),
+])
+def test_rows_damaged_inside_the_file_are_named_not_dropped(tmp_path, suffix, damage, message):
+    path = tmp_path / f"r.{suffix}"
+    path.write_bytes(damage)
+    sink = open_sink(OutputConfig(path=path, mode="upsert"))
+    with pytest.raises(OutputError, match=message):
+        list(sink.read_rows())
+    assert has_rows(sink)  # a damaged output has rows: a run that read nothing does not replace it
+
+
+def test_parquet_cut_short_is_refused_before_any_work(tmp_path):
+    path = tmp_path / "r.parquet"
+    whole = _written(path)
+    path.write_bytes(whole[: len(whole) // 2])
+    with pytest.raises(OutputError, match=r"not a whole Parquet file.*lost the footer.*Restore it from a backup"):
+        open_sink(OutputConfig(path=path, mode="append"))
+    open_sink(OutputConfig(path=path, mode="overwrite"))  # overwrite replaces it whatever it holds
+    assert path.read_bytes() == whole[: len(whole) // 2]
+
+
+@pytest.mark.parametrize("mode", ["overwrite", "upsert"])
+def test_a_file_that_is_not_a_sqlite_database_is_never_written_into(tmp_path, mode):
+    path = tmp_path / "r.db"
+    path.write_bytes(b"id,title\r\na,b\r\n")
+    with pytest.raises(OutputError, match=r"holds CSV text, not a SQLite database.*output.format: csv"):
+        open_sink(OutputConfig(path=path, mode=mode))
+    assert path.read_bytes() == b"id,title\r\na,b\r\n"
+
+
+def test_a_damaged_sqlite_database_says_how_to_recover_it(tmp_path):
+    path = tmp_path / "r.db"
+    _commit(path, [{**ROWS[0], "id": f"r{i}", "summary": "x" * 500} for i in range(300)])
+    path.write_bytes(path.read_bytes()[:12_000])
+    with pytest.raises(OutputError, match=r"database disk image is malformed.*sqlite3 .*r\.db \.recover"):
+        sink = open_sink(OutputConfig(path=path, mode="upsert"))
+        sink.signature()
+        list(sink.read_rows())
+
+
+def test_quarantine_in_another_format_is_refused(tmp_path):
+    path = tmp_path / "day.quarantine.jsonl"
+    path.write_bytes(b"PAR1 not entries")
+    with pytest.raises(OutputError, match=r"The quarantine file .* holds Parquet data, not JSON lines"):
+        commit_quarantine(path, "upsert", lambda: iter([{"run_id": "r1"}]), "r1")

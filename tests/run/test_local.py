@@ -11,8 +11,8 @@ import pytest
 
 from pipeline.config import InputConfig, JobConfig, load_config
 from pipeline.errors import ConfigError, Interrupted
-from pipeline.io.writers import side_path
-from pipeline.run.job import READ_SETTINGS_EXCLUDE, Points, check_paths, read_settings_hash
+from pipeline.io.paths import OutputPaths, check_paths
+from pipeline.run.job import READ_SETTINGS_EXCLUDE, Points, read_settings_hash
 from pipeline.run.local import run_local as run_job
 from tests.conftest import job, write_jsonl
 from tests.run.tiny_stages import TinyStage, pipeline_of
@@ -58,8 +58,8 @@ def test_rows_come_out_once_in_input_order_and_the_rest_with_their_reason(tmp_pa
     assert quarantine[0]["source"] == "a" and quarantine[0]["raw"]["pad"] == "x" * 2000
     assert (summary.read, summary.written, summary.quarantined, summary.resumed_from) == (10, 8, 2, 0)
     assert summary.quarantine_reasons == {"rejected by a": 1, "missing text field 'text'": 1}
-    assert not (side_path(Path(summary.output), "state") / "parts").exists() or not any(
-        (side_path(Path(summary.output), "state") / "parts").iterdir())  # parts go once the output is committed
+    assert not (OutputPaths(Path(summary.output)).state / "parts").exists() or not any(
+        (OutputPaths(Path(summary.output)).state / "parts").iterdir())  # parts go once the output is committed
 
 
 def test_stages_start_once_before_the_first_batch_and_finish_once_after_the_commit(tmp_path, monkeypatch):

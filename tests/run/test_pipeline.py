@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 
 from pipeline.config import JobConfig, load_config
+from pipeline.io.paths import OutputPaths
 from pipeline.run.processing import build_stages
 from pipeline.stages import QUARANTINE_KEY, SKIP_MODELS_KEY, RunStart, Stage
 from tests.conftest import job
@@ -70,7 +71,7 @@ def test_start_tells_every_stage_what_the_run_holds(tmp_path, monkeypatch):
     events: list[tuple] = []
     stages = [TinyStage("a", events), TinyStage("b", events)]
     pipe = pipeline_of(monkeypatch, job(tmp_path, tmp_path / "in.jsonl"), stages)
-    pipe.start(RunStart("upsert", "url", tmp_path / "out.jsonl", lambda: iter([{"url": "old"}]), tuple))
+    pipe.start(RunStart("upsert", "url", OutputPaths(tmp_path / "out.jsonl"), lambda: iter([{"url": "old"}]), tuple))
     assert events == [("a", "start", "upsert", "url"), ("b", "start", "upsert", "url")]
     assert all(stage.existing == [{"url": "old"}] and stage.committed == [] for stage in stages)
 

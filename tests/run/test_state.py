@@ -160,3 +160,13 @@ def test_a_state_folder_that_cannot_be_written_is_an_output_error(tmp_path, make
     with pytest.raises(OutputError, match="run state"):
         _open(tmp_path)
 
+
+def test_a_lock_planted_as_a_link_is_refused_and_its_target_left_alone(tmp_path):
+    secret = tmp_path / "secret.txt"
+    secret.write_text("keep me")
+    (tmp_path / "out.state").mkdir()
+    (tmp_path / "out.state" / "lock").symlink_to(secret)
+    with pytest.raises(OutputError, match="lock .* is a symbolic link"):
+        _open(tmp_path)
+    assert secret.read_text() == "keep me"
+
