@@ -166,7 +166,7 @@ def test_a_lock_planted_as_a_link_is_refused_and_its_target_left_alone(tmp_path)
     secret.write_text("keep me")
     (tmp_path / "out.state").mkdir()
     (tmp_path / "out.state" / "lock").symlink_to(secret)
-    with pytest.raises(OutputError, match="lock .* is a symbolic link"):
+    with pytest.raises(OutputError, match=r"lock .* is a symbolic link"):
         _open(tmp_path)
     assert secret.read_text() == "keep me"
 
