@@ -9,8 +9,8 @@ beside the output, renamed over it):
 - ``written``: the temporary file is written whole and is about to be renamed over the output;
 - ``renamed``: just after the rename, before the run is marked complete.
 
-A test that polled the file system for these instants raced them: on a loaded machine the poll missed the
-short window, or the kill landed after the run had ended.
+Polling the file system for these instants would race them: on a loaded machine a poll can miss the short
+window, or its kill land after the run has ended.
 """
 
 import os
