@@ -17,6 +17,14 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "samples" / "articles.jsonl"
 SHARED_DATA = Path(os.environ.get("VNNEWS_SHARED_DATA", ROOT.parent / "shared" / "data"))
+# Recorded (golden) tests rewrite their fixture from the code as it is, instead of comparing with it, when
+# VNNEWS_REGENERATE_GOLDEN=1: after a retrain, the one way to make them pass again, on purpose.
+REGENERATE_GOLDEN = os.environ.get("VNNEWS_REGENERATE_GOLDEN") == "1"
+
+
+def regenerate_command(test: str) -> str:
+    """The command that records ``test``'s fixture again (a recorded test's failure message names it)."""
+    return f"`VNNEWS_REGENERATE_GOLDEN=1 .venv/bin/python -m pytest {test}`"
 
 
 @pytest.fixture(scope="session")

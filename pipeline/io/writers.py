@@ -736,7 +736,9 @@ class SqlSink:
     Schema: ``id`` (the article key, primary key), core fields as columns (``topic`` indexed),
     ``content_hash``, ``config_hash``, ``run_id``, ``created_at``/``updated_at`` and the whole row
     as JSON text in ``record``. Upserts use the dialect's ``INSERT ... ON CONFLICT DO UPDATE``
-    (``created_at`` is kept); every value is a bound parameter.
+    (``created_at`` is kept); every value is a bound parameter. Timestamps are ISO 8601 UTC to the
+    microsecond, so rows read back in the order of the commits that created them (then by key, within one
+    commit) however close two commits are.
     """
 
     chunk_rows = 1000
@@ -869,7 +871,7 @@ class SqlSink:
         """
         import sqlalchemy as sa
 
-        now = datetime.now(UTC).isoformat(timespec="seconds")
+        now = datetime.now(UTC).isoformat(timespec="microseconds")
         statement = self._insert()
         self._narrow_mode()
         try:

@@ -233,48 +233,42 @@ def test_second_run_on_one_output_is_refused_while_the_first_runs(tmp_path):
     _check_exactly_once(output, ids)
 
 
-def _kill_when(cfg: Path, landed, timeout: float = 300) -> None:
-    """Start a run and SIGKILL it the moment ``landed()`` is true (polled as fast as Python can)."""
-    proc = subprocess.Popen([VNNEWS, "run", str(cfg)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + timeout
-    while not landed():
-        assert proc.poll() is None, "the run ended before the kill could land"
-        assert time.monotonic() < deadline
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
+KILLPOINT = Path(__file__).parent / "killpoint"  # its sitecustomize.py kills the run at a named instant
 
 
 @pytest.mark.parametrize("mode", ["overwrite", "append", "upsert"])
-@pytest.mark.parametrize("moment", ["writing the output", "output renamed, run not marked done"])
+@pytest.mark.parametrize("moment", ["begun", "written", "renamed"])
 def test_kill_during_the_commit(tmp_path, mode, moment):
-    """A kill while the commit writes the output, or after the output is renamed but before the run is marked
-    complete: the previous output stays whole until the rename, and the rerun ends with every row once."""
-    input_path, ids = _make_input(tmp_path, 3000)
+    """A kill while the commit writes the output (its temporary file just created, or written whole but not yet
+    renamed), or after the output is renamed but before the run is marked complete: the previous output stays
+    whole until the rename, and the rerun ends with every row once.
+
+    The run kills itself with SIGKILL at that instant (tests/e2e/killpoint), so the kill lands there however
+    loaded the machine: a poll of the output folder for the temporary file could miss it, or land after the
+    run had ended."""
+    input_path, ids = _make_input(tmp_path, 300)
     output = tmp_path / "out" / "results.jsonl"
     cfg = _config(tmp_path, input_path, output, checkpoint_seconds=2, mode=mode, include_text=True, report=False)
     data = yaml.safe_load(cfg.read_text(encoding="utf-8"))
-    data["summarize"] = {"enabled": False}  # fast: the commit is a large share of the run
+    data["summarize"] = {"enabled": False}
     cfg.write_text(yaml.safe_dump(data), encoding="utf-8")
     yesterday = write_jsonl(tmp_path / "yesterday.jsonl", [{**r, "id": f"y-{i}"} for i, r in enumerate(articles(5))])
     first = subprocess.run([VNNEWS, "run", str(cfg), "--set", f"input.path={yesterday}"], capture_output=True,
                            text=True, timeout=600)
     assert first.returncode == 0, first.stderr
-    before, signature = output.read_bytes(), output.stat().st_mtime_ns
+    before = output.read_bytes()
     state = output.with_name("results.state") / "state.json"
 
-    if moment == "writing the output":
-        def landed() -> bool:
-            return any(name.endswith(".partial") and name.startswith(".results.jsonl.")
-                       for name in os.listdir(output.parent))
-    else:
-        def landed() -> bool:
-            return output.stat().st_mtime_ns != signature
-    _kill_when(cfg, landed)
+    env = {**os.environ, "VNNEWS_TEST_KILL_AT": moment, "VNNEWS_TEST_KILL_OUTPUT": str(output),
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(KILLPOINT), os.environ.get("PYTHONPATH")]))}
+    killed = subprocess.run([VNNEWS, "run", str(cfg)], capture_output=True, text=True, timeout=600, env=env)
+    assert killed.returncode == -signal.SIGKILL, (killed.returncode, killed.stderr)  # the kill point was reached
     assert json.loads(state.read_text(encoding="utf-8"))["status"] == "running"  # killed within the commit
     expected = ids if mode == "overwrite" else ids | {f"y-{i}" for i in range(5)}
-    if output.read_bytes() != before:  # never half-written: the previous output whole, or the new one whole
-        # (a kill meant for the write can land just after the rename on a fast machine)
+    if moment == "renamed":
         assert {json.loads(line)["id"] for line in output.read_text(encoding="utf-8").splitlines()} == expected
+    else:  # never half-written: the previous output whole until the rename
+        assert output.read_bytes() == before
 
     done = _run(cfg)
     assert done.returncode == 0, done.stderr

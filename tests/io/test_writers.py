@@ -103,6 +103,27 @@ def test_sqlite_upsert_keeps_created_at(tmp_path):
     assert row == (created, "Mới.", "r2")  # the row is the new run's; only created_at is kept
 
 
+def test_sql_rows_read_back_in_commit_order_within_one_second(tmp_path, monkeypatch):
+    """Two commits in the same second (a clock that moves 0.1 s between them): the older commit's rows still read
+    back first. A table's order must not depend on whether its commits crossed a second boundary."""
+    import datetime as dt
+
+    from pipeline.io import writers
+
+    ticks = iter(dt.datetime(2026, 12, 1, 8, 0, 0, 100_000 * i, tzinfo=dt.UTC) for i in range(1, 10))
+
+    class Clock(dt.datetime):
+        @classmethod
+        def now(cls, tz=None):
+            return next(ticks)
+
+    monkeypatch.setattr(writers, "datetime", Clock)
+    path = tmp_path / "r.db"
+    _commit(path, [{**ROWS[1], "id": "z-old"}], run_id="r0")
+    sink = _commit(path, ROWS, mode="upsert")
+    assert [r["id"] for r in sink.read_rows()] == ["z-old", "a", "b"]
+
+
 def test_sqlite_refuses_append(tmp_path):
     with pytest.raises(OutputError, match="upsert"):
         open_sink(OutputConfig(path=tmp_path / "r.db", mode="append"))

@@ -2,8 +2,7 @@
 
 The kill-and-rerun guarantees with the reader thread on (the default) are tested in
 tests/e2e/test_reliability.py and tests/e2e/test_reruns.py; here: order, errors and shutdown of the reader,
-and that the rows a topic-only job writes over real VNTC articles are the ones recorded from the
-runner before the reader thread, the OpenMP wait policy and the cached model tables existed.
+and that the rows a topic-only job writes over real VNTC articles are the recorded ones.
 """
 
 from __future__ import annotations
@@ -20,11 +19,13 @@ from pathlib import Path
 import pytest
 
 from pipeline.run.local import Prefetch
+from tests.conftest import REGENERATE_GOLDEN, regenerate_command
 
 ROOT = Path(__file__).resolve().parents[2]
 VNNEWS = str(Path(sys.executable).parent / "vnnews")
 EXPECTED = ROOT / "tests" / "fixtures" / "topic_only_vntc_expected.jsonl.gz"
 EVERY = 40  # the fixture holds VNTC train rows 0, 40, 80, ...
+REGENERATE_COMMAND = regenerate_command("tests/run/test_prefetch.py -k recorded")
 
 
 def test_prefetch_keeps_order_and_reads_ahead():
@@ -99,19 +100,24 @@ def _topic_only(input_path: Path, output: Path, *extra: str) -> list[list]:
 
 
 def test_topic_only_output_on_vntc_is_the_recorded_one(vntc_sample, tmp_path):
-    """Ids, hashes, topics, scores and top 3 of 844 VNTC articles, field order included, as the runner of
-    commit 522d53f wrote them (every 40th row of its output over VNTC train, ``run_id`` left out).
-    A retrained topic model changes ``config_hash`` and the topics: then the rows cannot match (the test
-    skips and says so), and the rows must be recorded again from a runner known to be right: rows 0, 40,
-    80... of ``benchmarks/whole_process.py``'s topic-only output over VNTC train, ``run_id`` dropped,
-    one JSON object a line, gzipped to ``tests/fixtures/topic_only_vntc_expected.jsonl.gz``."""
+    """Ids, hashes, topics, scores and top 3 of 844 VNTC articles (every 40th row of VNTC train), field order
+    included and ``run_id`` left out, as recorded in ``tests/fixtures/topic_only_vntc_expected.jsonl.gz``.
+
+    A retrained topic model or changed job settings change ``config_hash`` and the topics: the test then fails
+    and says so. Record the rows again with ``VNNEWS_REGENERATE_GOLDEN=1`` (this test then rewrites the
+    fixture from the runner as it is and passes) and review the fixture's change before committing it."""
+    rows = _topic_only(vntc_sample, tmp_path / "out.jsonl")
+    if REGENERATE_GOLDEN:
+        with open(EXPECTED, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as gz:
+            gz.write("".join(json.dumps(dict(row), ensure_ascii=False) + "\n" for row in rows).encode("utf-8"))
+        return
     with gzip.open(EXPECTED, "rt", encoding="utf-8") as fh:
         expected = [[[k, v] for k, v in json.loads(line).items()] for line in fh]
-    rows = _topic_only(vntc_sample, tmp_path / "out.jsonl")
     recorded_hash, current_hash = dict(expected[0])["config_hash"], dict(rows[0])["config_hash"]
-    if current_hash != recorded_hash:
-        pytest.skip(f"the topic model or the job's settings changed since {EXPECTED.name} was recorded "
-                    f"(config_hash {current_hash}, recorded {recorded_hash}): record it again")
+    assert current_hash == recorded_hash, (
+        f"the topic model or the job's settings changed since {EXPECTED.name} was recorded (config_hash "
+        f"{current_hash}, recorded {recorded_hash}): record it again with {REGENERATE_COMMAND} "
+        "and review the change")
     assert len(rows) == len(expected) == 844
     assert rows == expected
 
