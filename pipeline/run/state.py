@@ -64,23 +64,25 @@ MAX_HEADER_BYTES = 1 << 20
 
 
 def input_fingerprint(path: Path, files: list[Path] | None = None) -> str:
-    """Identity of the input as it is now: paths, sizes and modification times (cheap, no reading).
+    """Identity of the input as it is now: paths, sizes, modification and change times (cheap, no reading).
 
-    A file edited in place gets a new mtime, so a resumed run never mixes two versions of an input.
+    A file edited in place gets a new mtime; one replaced by another of the same size and mtime
+    (``cp -p``, ``rsync -t``, ``tar x``) still gets a new change time (``st_ctime``, which no tool can set)
+    and usually a new inode, so a resumed run never mixes two versions of an input.
     ``files`` is the folder reader's own listing (what it reads and what it quarantines), so links
     it follows and entries it cannot read count exactly as the reader sees them; without it a
     folder's regular files are listed here.
     """
     if files is None:
         files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
-    entries: list[tuple[str, int, int]] = []
+    entries: list[tuple[str, int, int, int, int]] = []
     for file in files:
         name = file.relative_to(path).as_posix() if path.is_dir() else file.resolve().as_posix()
         try:
             st = file.stat()
-            entries.append((name, st.st_size, st.st_mtime_ns))
+            entries.append((name, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino))
         except OSError:  # a broken link: quarantined by the reader, part of the identity all the same
-            entries.append((name, -1, -1))
+            entries.append((name, -1, -1, -1, -1))
     return hashlib.sha256(json.dumps(entries).encode("utf-8", "surrogateescape")).hexdigest()[:16]
 
 

@@ -14,7 +14,7 @@ tests/e2e/test_<name>.py). A promise the product does not keep yet is a strict x
   test_kill_and_rerun_fast, test_kill_and_rerun_every_sink, test_kill_with_time_checkpoints_then_rerun,
   test_kill_during_the_commit (output begun, written, renamed)
 - ... the input replaced between the kill and the rerun: never mixed -> here:
-  test_input_replaced_between_a_kill_and_the_rerun (same size and mtime: xfail)
+  test_input_replaced_between_a_kill_and_the_rerun (another file; same size; same size and mtime)
 - runner.resume: false starts over -> here: test_resume_false_starts_the_killed_run_over
 - SIGINT/SIGTERM save finished batches, one line, 130/143 -> failures:
   test_interrupt_says_how_to_resume_and_the_rerun_finishes, test_interrupt_saves_the_batches_waiting_for_a_checkpoint
@@ -369,9 +369,7 @@ def _renamed(rows: list[dict]) -> list[dict]:
 
 @pytest.mark.parametrize("replacement", [
     "another file", "same size, new mtime", "a file of the input folder",
-    pytest.param("same size and mtime", marks=pytest.mark.xfail(
-        strict=True, reason="the input's identity is its paths, sizes and mtimes: a file replaced by one of the same "
-        "size and mtime (cp -p, rsync -t, tar x) is resumed as the same input, and the output mixes the two")),
+    "same size and mtime",
 ])
 def test_input_replaced_between_a_kill_and_the_rerun(tmp_path, replacement):
     """The rerun must not mix the two versions: every output row comes from the input as it is now."""
