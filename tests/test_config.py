@@ -1,4 +1,6 @@
 import copy
+import types
+import typing
 
 import pytest
 import yaml
@@ -8,10 +10,13 @@ from typer.testing import CliRunner
 
 from pipeline.config import (
     EvaluateConfig,
+    InputConfig,
     JobConfig,
+    Section,
     SummaryEvaluateConfig,
     SummaryTrainConfig,
     TrainConfig,
+    _number,
     apply_overrides,
     dump_config,
     load_config,
@@ -151,6 +156,31 @@ def test_numbers_refuse_booleans_in_training_sections():
                                                                                        "adaptation.rounds=true"]):
         with pytest.raises(ConfigError, match="must be a number, not true"):
             load_config(TrainConfig, data=copy.deepcopy(data), overrides=overrides)
+
+
+def _sections(cls: type) -> list[type]:
+    return [cls, *(s for sub in cls.__subclasses__() for s in _sections(sub))]
+
+
+def _loose_numbers(annotation, strict: bool = False) -> bool:
+    """Whether ``annotation`` admits an int or float that no ``_number`` validator guards."""
+    origin = typing.get_origin(annotation)
+    if origin is typing.Annotated:
+        inner, *metadata = typing.get_args(annotation)
+        return _loose_numbers(inner, strict or any(getattr(m, "func", None) is _number for m in metadata))
+    if origin in (typing.Union, types.UnionType):
+        return any(_loose_numbers(arg, strict) for arg in typing.get_args(annotation))
+    return annotation in (int, float) and not strict
+
+
+def test_every_number_setting_of_every_section_is_strict():
+    """A section added later (a runner's, say) must type its numbers Int / Float, or `true` would be 1."""
+    loose = [f"{section.__name__}.{name}" for section in _sections(Section)
+             for name, field in section.model_fields.items()
+             if _loose_numbers(field.annotation, any(getattr(m, "func", None) is _number for m in field.metadata))]
+    assert loose == []
+    assert _loose_numbers(int | None) and not _loose_numbers(typing.Annotated[int, *InputConfig.model_fields[
+        "batch_size"].metadata])
 
 
 def test_whole_floats_are_integers_but_fractions_are_not():
