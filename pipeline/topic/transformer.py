@@ -23,7 +23,7 @@ import numpy as np
 
 from pipeline.config import TrainConfig, TransformerConfig
 from pipeline.errors import ModelNotFoundError, first_line
-from pipeline.hub import check_local, missing_model_message, resolve_device
+from pipeline.hub import check_local, local_dir, missing_model_message, resolve_device
 from pipeline.modelfiles import BadModelFile, check_hf_folder, json_object, saved_classes, saved_number, saved_settings
 from pipeline.params import Params, field_defaults
 from pipeline.topic.tfidf_linear import fit_temperature
@@ -126,7 +126,10 @@ class TransformerClassifier(Params):
             index, test_size=self.early_stopping_split, random_state=self.seed, stratify=stratify
         )
         check_local(self.model, "model.model")
+        local = local_dir(self.model)
         try:
+            if local is not None:
+                check_hf_folder(local)  # a local encoder is read from safetensors only, never unpickled
             self.tokenizer_ = AutoTokenizer.from_pretrained(self.model, trust_remote_code=False)
             self.model_ = AutoModelForSequenceClassification.from_pretrained(
                 self.model,
@@ -134,10 +137,12 @@ class TransformerClassifier(Params):
                 num_labels=len(self.classes_),
                 id2label=dict(enumerate(self.classes_)),
                 label2id={c: i for i, c in enumerate(self.classes_)},
-                use_safetensors=None,
+                use_safetensors=True if local is not None else None,
             )
-        except (OSError, ValueError, KeyError) as exc:
-            reason = first_line(exc)
+        except BadModelFile as exc:
+            raise ModelNotFoundError(missing_model_message(self.model, str(exc), "model.model")) from None
+        except Exception as exc:  # from_pretrained reads a folder of any files: whatever it raises is that folder
+            reason = f"{type(exc).__name__}: {first_line(exc)}"
             raise ModelNotFoundError(missing_model_message(self.model, reason, "model.model")) from None
         train_set = self._dataset([texts[i] for i in fit_idx], y[fit_idx])
         hold_set = self._dataset([texts[i] for i in hold_idx], y[hold_idx])

@@ -240,6 +240,24 @@ def test_a_folder_that_is_not_a_model_is_the_model_error(tmp_path, tiny_t5, sett
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.parametrize("task", ["summary", "topic"])
+@pytest.mark.parametrize("damage", ["pickled-weights", "weights-cut", "config-list"])
+def test_a_training_base_model_that_is_not_a_model_is_the_model_error(tmp_path, tiny_t5, task, damage):
+    folder, marker = _model_folder(tmp_path, tiny_t5, damage)
+    rows = write_jsonl(tmp_path / "pairs.jsonl", [{"title": f"Tin {i}", "text": f"Bài báo số {i} về bóng đá.",
+                                                    "label": "a" if i % 2 else "b"} for i in range(40)])
+    if task == "summary":
+        data = {"task": "summary", "data": {"path": str(rows), "text_field": "text", "summary_field": "title"},
+                "model": {"kind": "seq2seq", "base_model": str(folder), "max_steps": 1}}
+    else:
+        data = {"data": {"path": str(rows)}, "model": {"kind": "transformer", "model": str(folder), "epochs": 1}}
+    cfg = tmp_path / "train.yaml"
+    cfg.write_text(yaml.safe_dump({**data, "output_dir": str(tmp_path / "model")}), encoding="utf-8")
+    message = _one_paragraph(_vnnews("train", str(cfg), "-q", timeout=300), 3)
+    assert str(folder) in message and "model.safetensors" in message
+    assert not marker.exists(), "a pickle was loaded"
+
+
 # -- -q: nothing but errors ---------------------------------------------------------------------------
 
 def test_quiet_abstractive_run_prints_nothing(tmp_path, tiny_t5):
