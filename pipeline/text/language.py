@@ -11,7 +11,10 @@ forum questions typed without accents and sports calendars full of foreign names
   read as Windows-1252 and UTF-8 read as latin-1 are full of: rejected; the identifiers compared
   in docs/language.md mostly call such mojibake Vietnamese), and many Vietnamese marked letters
   (accepted: almost every news article, so the identifier costs the daily job little).
-* Only the doubtful rest (few marks: 57 of the 33,759 VNTC train articles) goes to py3langid,
+* The doubtful rest (few marks: 57 of the 33,759 VNTC train articles) is kept when most of its
+  words are Vietnamese syllables with their marks set aside (:func:`syllable_share`): Vietnamese
+  typed without diacritics, in Telex or with a few marks, however short; other Latin-script
+  languages write words of several syllables and score far lower. What that leaves goes to py3langid,
   a naive Bayes byte n-gram model shipped inside its wheel (no download at run time), limited to
   languages with a two-letter ISO 639-1 code (its regional and creole classes, e.g. Nigerian
   Pidgin, won over Vietnamese typed without accents). It recognises Vietnamese typed without
