@@ -71,7 +71,9 @@ def main() -> None:
         if args.format == "sqlite":
             command += ["--set", "output.table=articles"]  # (a .db path is a SQLite database)
         started = time.monotonic()  # one whole run, uncounted: how long a run takes here
-        subprocess.run([*command, "--set", f"output.path={work / 'probe' / output.name}"], check=True)
+        probe = [f"output.path={work / 'probe' / output.name}" if arg.startswith("output.path=") else arg
+                 for arg in command]
+        subprocess.run(probe, check=True)
         whole = time.monotonic() - started
         landed = finished = 0
         while landed < args.kills:  # a run that finishes before its kill is checked, then the job starts over

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import signal
 import sys
 import tempfile
 import time
 import traceback
+import warnings
 from pathlib import Path
 from typing import Annotated
 
@@ -37,9 +39,24 @@ SetOption = Annotated[
     typer.Option("--set", help="Override a config key: --set summarize.num_beams=2 (repeatable)."),
 ]
 ConfigArg = Annotated[Path, typer.Argument(help="YAML config file.")]
-QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="Only warnings and errors.")]
+QuietOption = Annotated[
+    bool, typer.Option("--quiet", "-q", help="Print nothing but errors: no progress, warnings or results table.")
+]
 
 log = logging.getLogger("pipeline")
+
+
+# What -q sets before any library is imported (and what processes the job starts inherit): no
+# progress bar (ours and the libraries' are tqdm's), no library warnings or advisory messages.
+QUIET_ENVIRONMENT = {
+    "TQDM_DISABLE": "1",
+    "HF_HUB_DISABLE_PROGRESS_BARS": "1",
+    "HF_DATASETS_DISABLE_PROGRESS_BARS": "1",
+    "TRANSFORMERS_VERBOSITY": "error",
+    "TRANSFORMERS_NO_ADVISORY_WARNINGS": "1",
+    "DATASETS_VERBOSITY": "error",
+    "PYTHONWARNINGS": "ignore",
+}
 
 
 def _print_version(value: bool) -> None:
@@ -60,8 +77,12 @@ def _options(
 
 
 def _setup_logging(quiet: bool) -> None:
+    """Log lines to stderr, URL passwords masked; with ``quiet`` only errors, from us or any library."""
+    if quiet:
+        os.environ.update(QUIET_ENVIRONMENT)
+        warnings.simplefilter("ignore")
     logging.basicConfig(
-        level=logging.WARNING if quiet else logging.INFO,
+        level=logging.ERROR if quiet else logging.INFO,
         format="%(asctime)s %(levelname)s %(message)s",
         datefmt="%H:%M:%S",
         stream=sys.stderr,
@@ -155,7 +176,7 @@ def _print_preview(summary) -> None:
     resumed = f", resumed at row {summary.resumed_from}" if summary.resumed_from else ""
     unchanged = f", unchanged {summary.unchanged}" if summary.unchanged else ""
     refreshed = f" ({summary.refreshed} refreshed without model work)" if summary.refreshed else ""
-    skipped = f", skipped {summary.skipped} records that are not pages (see manifest)" if summary.skipped else ""
+    skipped = f", skipped {summary.skipped} records that are not rows (see manifest)" if summary.skipped else ""
     console.print(
         f"read {summary.read}, written {summary.written}{refreshed}, quarantined {summary.quarantined}{unchanged}"
         f"{skipped} in {summary.seconds:.1f}s ({summary.articles_per_second:.1f} articles/s{resumed})"
@@ -205,23 +226,27 @@ def _load_and_call(schema, config: Path, set_: list[str] | None, job):
         _fail(exc)
 
 
-def _train_summary(config: Path, set_: list[str] | None, overwrite: bool) -> None:
+def _train_summary(config: Path, set_: list[str] | None, overwrite: bool, quiet: bool) -> None:
     from pipeline.config import SummaryTrainConfig
     from pipeline.summarize.training import format_train_report
     from pipeline.summarize.training import train as train_summary
 
     cfg, metrics = _load_and_call(SummaryTrainConfig, config, set_,
                                   lambda c: train_summary(c, config_path=str(config), overwrite=overwrite))
+    if quiet:
+        return
     typer.echo(format_train_report(metrics))
     typer.echo(f"model: {cfg.output_dir} (model card: {cfg.output_dir / 'README.md'})")
 
 
-def _evaluate_summary(config: Path, set_: list[str] | None) -> None:
+def _evaluate_summary(config: Path, set_: list[str] | None, quiet: bool) -> None:
     from pipeline.config import SummaryEvaluateConfig
     from pipeline.summarize.evaluation import evaluate as evaluate_summary
     from pipeline.summarize.evaluation import format_report
 
     cfg, metrics = _load_and_call(SummaryEvaluateConfig, config, set_, evaluate_summary)
+    if quiet:
+        return
     typer.echo(format_report(metrics))
     out = cfg.output_dir
     typer.echo(f"report: {out / 'metrics.json'}, {out / 'rouge_distribution.png'}, {out / 'examples.md'}")
@@ -245,10 +270,12 @@ def train(
     _setup_logging(quiet)
     with _interruptible("training stopped; run the same command to start it again."):
         if config_task(config, set_) == "summary":
-            _train_summary(config, set_, overwrite)
+            _train_summary(config, set_, overwrite, quiet)
             return
         cfg, metrics = _load_and_call(TrainConfig, config, set_,
                                       lambda c: train_model(c, config_path=str(config), overwrite=overwrite))
+    if quiet:
+        return
     typer.echo(format_table(metrics))
     typer.echo(f"trained in {metrics['train_seconds']}s; model: {cfg.output_dir}")
 
@@ -263,9 +290,11 @@ def evaluate(config: ConfigArg, set_: SetOption = None, quiet: QuietOption = Fal
     _setup_logging(quiet)
     with _interruptible("evaluation stopped; run the same command to start it again."):
         if config_task(config, set_) == "summary":
-            _evaluate_summary(config, set_)
+            _evaluate_summary(config, set_, quiet)
             return
         cfg, metrics = _load_and_call(EvaluateConfig, config, set_, evaluate_model)
+    if quiet:
+        return
     typer.echo(format_table(metrics))
     if metrics["unseen_labels"]:
         typer.echo(f"labels the model never saw: {', '.join(metrics['unseen_labels'])}")
@@ -336,6 +365,8 @@ def models_convert(
             out = convert_model(source, output, quantization=quantization, force=force)
         except VnnewsError as exc:
             _fail(exc)
+    if quiet:
+        return
     typer.echo(f"converted {source} -> {out} ({quantization}); model card: {out / 'README.md'}")
     typer.echo(f"use it with: --set summarize.backend=ctranslate2 --set summarize.model={out}")
 

@@ -11,8 +11,14 @@ model paths additionally fall back to the project checkout (see :func:`resolve_m
 from __future__ import annotations
 
 import codecs
+import copy
+import difflib
 import logging
 import math
+import os
+import re
+import stat
+import typing
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
@@ -51,9 +57,77 @@ Ct2ComputeType = Literal[
 # a YAML/JSON float represents exactly.
 MAX_INT = 2**53
 
+_VARIABLE = re.compile(r"\$(?:(\$)|\{([A-Za-z_][A-Za-z0-9_]*)\}|([A-Za-z_][A-Za-z0-9_]*)|\{[^}]*\}?)")
+
+
+def expand_path(value: Any) -> Any:
+    """``$NAME``/``${NAME}`` and a leading ``~``/``~user`` of a path setting expanded, as a shell would.
+
+    A variable that is not set, or a ``~user`` with no home folder, is an error naming it: left as
+    it is, it would become a folder named ``$DATA`` or ``~`` in the working directory. ``$$`` is a
+    literal ``$``.
+    """
+    if isinstance(value, os.PathLike):
+        value = os.fspath(value)
+    if not isinstance(value, str):
+        return value
+
+    def variable(match: re.Match) -> str:
+        if match[1]:
+            return "$"
+        name = match[2] or match[3]
+        if name is None:
+            raise ValueError(f"holds {match[0]!r}, which is not a variable name (write $$ for a literal $)")
+        if name not in os.environ:
+            raise ValueError(f"names the environment variable ${name}, which is not set (write $$ for a literal $)")
+        return os.environ[name]
+
+    value = _VARIABLE.sub(variable, value)
+    if value.startswith("~"):
+        expanded = os.path.expanduser(value)
+        if expanded.startswith("~"):
+            user = value[1:].split("/", 1)[0]
+            raise ValueError(f"starts with ~{user}, but there is no user {user!r}" if user
+                             else "starts with ~, but HOME is not set")
+        value = expanded
+    return value
+
+
+def expand_model_source(value: Any) -> Any:
+    """A "hub id or local directory" setting: expanded like a path when it starts with ~ or holds a $
+    (a hub id never does)."""
+    if isinstance(value, str) and (value.startswith("~") or "$" in value):
+        return expand_path(value)
+    return value
+
+
+UserPath = Annotated[Path, BeforeValidator(expand_path)]
+ModelSource = Annotated[str, BeforeValidator(expand_model_source)]
+
+
+def _number(value: Any) -> Any:
+    """Numbers are strict: a boolean or text where a number belongs is an error, not 1 or 3."""
+    if isinstance(value, bool):
+        raise ValueError(f"must be a number, not {str(value).lower()} (YAML also reads yes, no, on and off as true "
+                         "and false)")
+    if isinstance(value, str):
+        raise ValueError("must be a number, not text (remove the quotes; YAML reads 1e3 as text: write 1000)")
+    return value
+
+
+# Every number setting is one of these (see Section).
+Int = Annotated[int, BeforeValidator(_number)]
+Float = Annotated[float, BeforeValidator(_number)]
+
 
 class Section(BaseModel):
-    """Base for every config section: unknown keys are errors, assignments are validated."""
+    """Base for every config section: unknown keys are errors, assignments are validated.
+
+    Numbers are strict: a boolean (``true``, and YAML's ``yes``/``on``) or text (``"3"`` in quotes,
+    ``1e3``, which YAML 1.1 reads as text) is refused where a number is expected, instead of being
+    read as 1 or 3. A float with no fractional part (``2.0``) is accepted for an integer; ``2.7`` is
+    refused.
+    """
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
@@ -70,7 +144,10 @@ class Section(BaseModel):
 class InputConfig(Section):
     """Where articles come from and how their fields are named."""
 
-    path: Path = Field(description="File, folder of input files (read by extension), or saved Hugging Face dataset.")
+    path: UserPath = Field(
+        description="File, folder of input files (read by extension), or saved Hugging Face dataset; ~ and $VAR "
+        "are expanded."
+    )
     format: InputFormat = Field(
         "auto", description="'auto' picks by extension (.jsonl[.gz], .csv, .parquet, .txt, .html/.htm[.gz], "
         ".warc[.gz], folder).",
@@ -84,17 +161,22 @@ class InputConfig(Section):
         "balanced", description="For HTML pages and WARC files: trafilatura's trade-off; 'precision' drops doubtful "
         "blocks (less boilerplate, may lose paragraphs), 'recall' keeps them.",
     )
+    follow_symlinks: bool = Field(
+        False,
+        description="For folders: also read symbolic links that lead outside the folder (links inside it are always "
+        "read); when false they are skipped and counted in the manifest.",
+    )
     split: str | None = Field(None, description="For a saved DatasetDict: which split to read.")
     encoding: str = Field("utf-8", description="Text encoding of txt/csv/jsonl inputs (a UTF-16 byte-order mark wins).")
     csv_delimiter: str = Field(
         "auto", description="CSV field separator: one character, or 'auto' to pick , ; tab or | from the header line."
     )
-    batch_size: int = Field(64, ge=1, le=100_000, description="Articles read and processed per batch.")
-    limit: int | None = Field(None, ge=1, description="Stop after this many input rows (for trials).")
-    max_rows: int = Field(
+    batch_size: Int = Field(64, ge=1, le=100_000, description="Articles read and processed per batch.")
+    limit: Int | None = Field(None, ge=1, description="Stop after this many input rows (for trials).")
+    max_rows: Int = Field(
         10_000_000, ge=1, description="Refuse inputs with more rows than this (split bigger jobs or raise it)."
     )
-    max_line_bytes: int = Field(
+    max_line_bytes: Int = Field(
         20_000_000, ge=1_000,
         description="Longest line/record accepted (a JSONL line, a CSV record, a whole .txt file); longer ones are "
         "quarantined without being read whole.",
@@ -124,10 +206,10 @@ class NormalizeConfig(Section):
     tone_style: ToneStyle = Field(
         "keep", description="Tone-mark placement: keep as is, 'old' (hoà, thuỷ) or 'new' (hòa, thủy)."
     )
-    max_chars: int = Field(
+    max_chars: Int = Field(
         200_000, ge=100, description="Longer articles are quarantined (a typical article has 2-5k chars)."
     )
-    max_title_chars: int = Field(1_000, ge=10, description="Longer titles are quarantined (usually a scraping error).")
+    max_title_chars: Int = Field(1_000, ge=10, description="Longer titles are quarantined (usually a scraping error).")
     strip_html: bool = Field(True, description="Text that is HTML markup is converted to plain text first.")
     language_check: bool = Field(
         True,
@@ -140,12 +222,14 @@ class ClassifyConfig(Section):
     """Topic classification with a trained model directory."""
 
     enabled: bool = True
-    model: Path = Field(Path("models/topic-tfidf-vntc"), description="Topic model directory made by `vnnews train`.")
-    top_k: int = Field(0, ge=0, le=50, description="Add `topic_top_k` with this many (label, score) pairs; 0 = off.")
-    min_score: float | None = Field(
+    model: UserPath = Field(
+        Path("models/topic-tfidf-vntc"), description="Topic model directory made by `vnnews train`."
+    )
+    top_k: Int = Field(0, ge=0, le=50, description="Add `topic_top_k` with this many (label, score) pairs; 0 = off.")
+    min_score: Float | None = Field(
         None, ge=0.0, le=1.0, description="Below this probability `topic` is null (the score is kept)."
     )
-    batch_size: int = Field(512, ge=1, description="Articles per vectorize/predict call.")
+    batch_size: Int = Field(512, ge=1, description="Articles per vectorize/predict call.")
 
 
 class SummarizeConfig(Section):
@@ -154,35 +238,35 @@ class SummarizeConfig(Section):
     enabled: bool = True
     kind: Literal["extractive", "abstractive"] = "extractive"
     # extractive
-    max_sentences: int = Field(2, ge=1, le=20, description="Extractive: sentences kept, in article order.")
+    max_sentences: Int = Field(2, ge=1, le=20, description="Extractive: sentences kept, in article order.")
     method: Literal["learned", "lead_title"] = Field(
         "learned",
         description="Extractive: 'learned' (sentence scorer trained on VietNews, see extractive_model) or "
         "'lead_title' (position + similarity to the title, no model files).",
     )
-    max_syllables: int | None = Field(
+    max_syllables: Int | None = Field(
         None,
         ge=5,
         description="Extractive, method 'learned': length budget; best-scored sentences are added while the "
         "summary stays within this many syllables (the best one is always kept). null = max_sentences only.",
     )
-    extractive_model: Path = Field(
+    extractive_model: UserPath = Field(
         Path("models/summary-extractive-vietnews"),
         description="Extractive, method 'learned': model directory made by "
         "`vnnews train configs/train_summary_extractive.yaml`.",
     )
     # abstractive
-    model: str = Field(
+    model: ModelSource = Field(
         "VietAI/vit5-base-vietnews-summarization", description="Abstractive: hub id or local model directory."
     )
     prefix: str = Field("", description="Abstractive: text prepended to each input (T5 task prefix; '' for ViT5).")
-    max_input_tokens: int = Field(1024, ge=8, description="Abstractive: inputs are truncated to this many tokens.")
-    max_new_tokens: int = Field(256, ge=1, description="Abstractive: longest summary, in tokens.")
-    min_new_tokens: int = Field(0, ge=0, description="Abstractive: shortest summary, in tokens.")
-    num_beams: int = Field(4, ge=1, le=64, description="Abstractive: beam search width (1 = greedy).")
-    length_penalty: float = Field(1.0, description="Abstractive: >1 favours longer beams, <1 shorter.")
-    no_repeat_ngram_size: int = Field(3, ge=0, description="Abstractive: forbid repeating n-grams of this size.")
-    batch_size: int = Field(8, ge=1, description="Abstractive: articles per generate() call (length-sorted).")
+    max_input_tokens: Int = Field(1024, ge=8, description="Abstractive: inputs are truncated to this many tokens.")
+    max_new_tokens: Int = Field(256, ge=1, description="Abstractive: longest summary, in tokens.")
+    min_new_tokens: Int = Field(0, ge=0, description="Abstractive: shortest summary, in tokens.")
+    num_beams: Int = Field(4, ge=1, le=64, description="Abstractive: beam search width (1 = greedy).")
+    length_penalty: Float = Field(1.0, description="Abstractive: >1 favours longer beams, <1 shorter.")
+    no_repeat_ngram_size: Int = Field(3, ge=0, description="Abstractive: forbid repeating n-grams of this size.")
+    batch_size: Int = Field(8, ge=1, description="Abstractive: articles per generate() call (length-sorted).")
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="Abstractive: 'auto' uses CUDA when present.")
     # abstractive: inference backend (CTranslate2 is several times faster on CPU)
     backend: Literal["torch", "ctranslate2"] = Field(
@@ -192,11 +276,11 @@ class SummarizeConfig(Section):
         "default",
         description="ctranslate2: weight/compute precision; 'int8' is fastest on CPU, 'default' keeps the saved type.",
     )
-    threads: int = Field(
+    threads: Int = Field(
         0, ge=0, le=256, description="ctranslate2: threads per batch (0 = ctranslate2's default, up to 4)."
     )
-    inter_threads: int = Field(1, ge=1, le=64, description="ctranslate2: batches run in parallel (each uses threads).")
-    ct2_cache_dir: Path = Field(
+    inter_threads: Int = Field(1, ge=1, le=64, description="ctranslate2: batches run in parallel (each uses threads).")
+    ct2_cache_dir: UserPath = Field(
         Path("~/.cache/vnnews/ct2"),
         description="ctranslate2: where a non-converted summarize.model is converted on first use (then reused).",
     )
@@ -205,7 +289,7 @@ class SummarizeConfig(Section):
         "truncate",
         description="Longer than max_input_tokens: 'truncate' cuts; 'chunk' summarizes sentence-aligned chunks.",
     )
-    max_chunks: int = Field(
+    max_chunks: Int = Field(
         4, ge=1, le=64, description="chunk: at most this many windows per article (caps work; the rest is dropped)."
     )
     chunk_merge: Literal["summarize", "join"] = Field(
@@ -231,18 +315,18 @@ class DedupConfig(Section):
         description="flag: process the row as usual and set duplicate_of; skip: keep the row with duplicate_of "
         "but run no model on it (no topic, no summary).",
     )
-    threshold: float = Field(
+    threshold: Float = Field(
         0.8, ge=0.2, le=1.0,
         description="Estimated Jaccard similarity of the shingle sets from which a row is a near-duplicate of "
         "an earlier one; lower values also flag follow-up articles that reuse a story's background paragraphs "
         "(docs/dedup.md).",
     )
-    shingle_size: int = Field(3, ge=1, le=10, description="Consecutive syllables per shingle.")
-    num_perm: int = Field(
+    shingle_size: Int = Field(3, ge=1, le=10, description="Consecutive syllables per shingle.")
+    num_perm: Int = Field(
         128, ge=16, le=1024, description="MinHash permutations: more estimate similarity better, cost time and memory."
     )
-    seed: int = Field(1, ge=0, le=2**31 - 1, description="Seed of the MinHash permutations.")
-    min_syllables: int = Field(
+    seed: Int = Field(1, ge=0, le=2**31 - 1, description="Seed of the MinHash permutations.")
+    min_syllables: Int = Field(
         30, ge=1, description="Texts with fewer syllables are neither flagged nor compared (too short to judge)."
     )
 
@@ -250,7 +334,10 @@ class DedupConfig(Section):
 class OutputConfig(Section):
     """Where results go. Side files (quarantine, manifest, resolved config) sit beside `path`."""
 
-    path: Path = Field(description="Results file: .jsonl, .csv, .parquet, .db/.sqlite (with format sql: side files).")
+    path: UserPath = Field(
+        description="Results file: .jsonl, .csv, .parquet, .db/.sqlite (with format sql: side files); ~ and $VAR "
+        "are expanded."
+    )
     format: OutputFormat = Field("auto", description="'auto' picks by extension.")
     include_text: bool = Field(False, description="Also write the normalized article text.")
     mode: Literal["overwrite", "append", "upsert"] = Field(
@@ -281,7 +368,7 @@ ProgressMode = Annotated[Literal["auto", "bar", "log", "off"], BeforeValidator(_
 class LocalRunnerConfig(Section):
     """Settings of the local runner (``runner.kind: local``): this process, streaming batches."""
 
-    prefetch_batches: int = Field(
+    prefetch_batches: Int = Field(
         2, ge=0, le=64,
         description="Batches read ahead by a reader thread (parsing the next batches while the stages' compiled "
         "kernels run on the current one); 0 = read in the main thread.",
@@ -294,10 +381,10 @@ class RayRunnerConfig(Section):
     address: str | None = Field(
         None, description="'auto' or 'ray://host:10001' joins a cluster; null starts Ray on this machine."
     )
-    num_cpus: int | None = Field(None, ge=1, description="Without address: CPUs of the local Ray (null: all).")
-    actors: int = Field(2, ge=1, description="Size of the actor pool; each actor loads the models once.")
-    cpus_per_actor: float = Field(1.0, gt=0, description="CPUs reserved per actor.")
-    gpus_per_actor: float = Field(0.0, ge=0, description="GPUs per actor (abstractive models on GPU nodes).")
+    num_cpus: Int | None = Field(None, ge=1, description="Without address: CPUs of the local Ray (null: all).")
+    actors: Int = Field(2, ge=1, description="Size of the actor pool; each actor loads the models once.")
+    cpus_per_actor: Float = Field(1.0, gt=0, description="CPUs reserved per actor.")
+    gpus_per_actor: Float = Field(0.0, ge=0, description="GPUs per actor (abstractive models on GPU nodes).")
 
 
 # Keys that moved from ``runner`` into its runners' own sections: still read, with a warning naming the new key.
@@ -315,20 +402,20 @@ class RunnerConfig(Section):
     ray: RayRunnerConfig = RayRunnerConfig()
 
     progress: ProgressMode = Field("auto", description="'auto': a bar on a terminal, periodic log lines otherwise.")
-    log_every_seconds: float = Field(10.0, gt=0, description="Interval of progress log lines when not a terminal.")
+    log_every_seconds: Float = Field(10.0, gt=0, description="Interval of progress log lines when not a terminal.")
     resume: bool = Field(
         True, description="Continue a killed run of the same input and config; false starts it over."
     )
-    checkpoint_seconds: float = Field(
+    checkpoint_seconds: Float = Field(
         2.0, ge=0.0, le=3600.0,
         description="Save finished batches to the run state (one fsynced part file) at most this often; a kill "
         "loses at most this much work, which the rerun computes again. 0 = after every batch.",
     )
-    checkpoint_mb: float = Field(
+    checkpoint_mb: Float = Field(
         32.0, gt=0.0, le=4096.0,
         description="Save finished batches sooner when their results reach this many MB in memory.",
     )
-    max_quarantined_fraction: float = Field(
+    max_quarantined_fraction: Float = Field(
         1.0, gt=0.0, le=1.0,
         description="Fail (exit 6, output kept) when this share of the rows read is quarantined; "
         "1.0 = only when every row is.",
@@ -387,12 +474,12 @@ class JobConfig(Section):
 class LabelledDataConfig(Section):
     """A labelled file for training or evaluating the topic classifier."""
 
-    path: Path
+    path: UserPath
     format: InputFormat = "auto"
     text_field: str = "text"
     title_field: str | None = Field(None, description="Prepended to the text when set (VNTC has none).")
     label_field: str = "label"
-    limit: int | None = Field(None, ge=1, description="Use only the first N rows (for quick trials).")
+    limit: Int | None = Field(None, ge=1, description="Use only the first N rows (for quick trials).")
 
 
 class LabelsConfig(Section):
@@ -438,14 +525,14 @@ class LabelsConfig(Section):
 class UnlabeledDataConfig(Section):
     """Unlabeled articles (for example recent news) that domain adaptation learns from."""
 
-    path: Path = Field(description="File or folder of articles, read like a job's input.")
+    path: UserPath = Field(description="File or folder of articles, read like a job's input.")
     format: InputFormat = Field("auto", description="As input.format: 'auto' picks by extension.")
     text_field: str = Field("text", description="Field holding the article body.")
     title_field: str | None = Field("title", description="Field holding the title (read before the text); null = none.")
     lead_field: str | None = Field(
         None, description="Field holding a separate lead paragraph, read between title and text (VietNews: abstract)."
     )
-    limit: int | None = Field(None, ge=1, description="Use only the first N rows (for quick trials).")
+    limit: Int | None = Field(None, ge=1, description="Use only the first N rows (for quick trials).")
 
 
 class AdaptationConfig(Section):
@@ -459,39 +546,39 @@ class AdaptationConfig(Section):
 
     data: UnlabeledDataConfig = Field(description="The unlabeled articles.")
     vocabulary: bool = Field(True, description="Count vocabulary and idf over labelled + unlabeled articles.")
-    rounds: int = Field(1, ge=0, le=10, description="Self-training rounds; 0 = vocabulary and idf only.")
-    threshold: float = Field(
+    rounds: Int = Field(1, ge=0, le=10, description="Self-training rounds; 0 = vocabulary and idf only.")
+    threshold: Float = Field(
         0.9, gt=0.0, le=1.0, description="Lowest calibrated probability for a pseudo-labelled article to be used."
     )
-    max_per_class: int | None = Field(
+    max_per_class: Int | None = Field(
         None, ge=1, description="At most this many pseudo-labelled articles per topic (the most confident); null = all."
     )
-    weight: float = Field(1.0, gt=0.0, le=1.0, description="Sample weight of a pseudo-labelled article (labelled: 1).")
+    weight: Float = Field(1.0, gt=0.0, le=1.0, description="Sample weight of a pseudo-labelled article (labelled: 1).")
 
 
 class TfidfLinearConfig(Section):
     """TF-IDF over syllable n-grams + a linear SVM, probabilities by temperature scaling."""
 
     kind: Literal["tfidf_linear"] = "tfidf_linear"
-    ngram_max: int = Field(2, ge=1, le=4, description="Syllable n-grams 1..ngram_max (2 captures most compounds).")
-    max_features: int = Field(60_000, ge=10, description="Vocabulary size; ~60k keeps the model a few MB.")
-    min_df: int = Field(2, ge=1, description="Ignore n-grams seen in fewer documents.")
-    max_df: float = Field(0.5, gt=0.0, le=1.0, description="Ignore n-grams in more than this share of documents.")
+    ngram_max: Int = Field(2, ge=1, le=4, description="Syllable n-grams 1..ngram_max (2 captures most compounds).")
+    max_features: Int = Field(60_000, ge=10, description="Vocabulary size; ~60k keeps the model a few MB.")
+    min_df: Int = Field(2, ge=1, description="Ignore n-grams seen in fewer documents.")
+    max_df: Float = Field(0.5, gt=0.0, le=1.0, description="Ignore n-grams in more than this share of documents.")
     sublinear_tf: bool = Field(True, description="Use 1 + log(tf): long articles don't drown short ones.")
-    C: float = Field(0.5, gt=0.0, description="Inverse regularization strength of the linear SVM.")
+    C: Float = Field(0.5, gt=0.0, description="Inverse regularization strength of the linear SVM.")
     class_weight: Literal["balanced"] | None = "balanced"
-    calibration_folds: int = Field(3, ge=0, le=10, description="Out-of-fold margins for the temperature; 0/1 = off.")
+    calibration_folds: Int = Field(3, ge=0, le=10, description="Out-of-fold margins for the temperature; 0/1 = off.")
     tone_style: ToneStyle = Field("new", description="Tone-mark style the model reads (applied to any input).")
-    char_ngram_min: int = Field(0, ge=0, le=8, description="Shortest character n-gram within syllables; 0 = none.")
-    char_ngram_max: int = Field(0, ge=0, le=8, description="Longest character n-gram within syllables.")
+    char_ngram_min: Int = Field(0, ge=0, le=8, description="Shortest character n-gram within syllables; 0 = none.")
+    char_ngram_max: Int = Field(0, ge=0, le=8, description="Longest character n-gram within syllables.")
     drop_digits: bool = Field(False, description="Skip syllables with digits (dates, scores): they date a model.")
     stop_syllables: list[str] = Field(
         default_factory=list, description="Syllables to skip, e.g. bylines like 'nlđ' that name one newspaper."
     )
-    title_weight: float = Field(
+    title_weight: Float = Field(
         0.0, ge=0.0, le=2.0, description="Weight of separate features for the first line (the title); 0 = off."
     )
-    title_max_features: int = Field(20_000, ge=10, description="Vocabulary size of the first-line features.")
+    title_max_features: Int = Field(20_000, ge=10, description="Vocabulary size of the first-line features.")
 
     @model_validator(mode="after")
     def _char_range(self) -> TfidfLinearConfig:
@@ -505,26 +592,28 @@ class TransformerConfig(Section):
     """Fine-tune a Hugging Face encoder (PhoBERT-style) for topic classification."""
 
     kind: Literal["transformer"] = "transformer"
-    model: str = Field("vinai/phobert-base-v2", description="Encoder: hub id or local directory (from_pretrained).")
+    model: ModelSource = Field(
+        "vinai/phobert-base-v2", description="Encoder: hub id or local directory (from_pretrained)."
+    )
     word_segment: bool = Field(
         False, description="Join words with '_' (underthesea) before tokenizing, as PhoBERT was pre-trained."
     )
-    max_length: int = Field(256, ge=8, le=4096, description="Tokens per article; longer ones are truncated.")
-    learning_rate: float = Field(3e-5, gt=0.0, description="Peak AdamW learning rate.")
-    epochs: float = Field(3.0, gt=0.0, description="Training epochs (fractions allowed).")
-    batch_size: int = Field(16, ge=1, description="Articles per training step.")
-    weight_decay: float = Field(0.01, ge=0.0, description="AdamW weight decay.")
-    warmup_ratio: float = Field(0.06, ge=0.0, lt=1.0, description="Share of steps with linear warm-up.")
+    max_length: Int = Field(256, ge=8, le=4096, description="Tokens per article; longer ones are truncated.")
+    learning_rate: Float = Field(3e-5, gt=0.0, description="Peak AdamW learning rate.")
+    epochs: Float = Field(3.0, gt=0.0, description="Training epochs (fractions allowed).")
+    batch_size: Int = Field(16, ge=1, description="Articles per training step.")
+    weight_decay: Float = Field(0.01, ge=0.0, description="AdamW weight decay.")
+    warmup_ratio: Float = Field(0.06, ge=0.0, lt=1.0, description="Share of steps with linear warm-up.")
     class_weight: Literal["balanced"] | None = Field(
         "balanced", description="'balanced' weighs the loss by inverse class frequency; null = unweighted."
     )
-    early_stopping_patience: int = Field(
+    early_stopping_patience: Int = Field(
         2, ge=0, description="Stop after this many evaluations without macro-F1 gain; 0 = train all epochs."
     )
-    early_stopping_split: float = Field(
+    early_stopping_split: Float = Field(
         0.1, gt=0.0, lt=0.5, description="Share of the training split held out for early stopping and temperature."
     )
-    eval_steps: int | None = Field(None, ge=1, description="Evaluate every N steps; null = once per epoch.")
+    eval_steps: Int | None = Field(None, ge=1, description="Evaluate every N steps; null = once per epoch.")
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="'auto' uses CUDA when present.")
 
 
@@ -546,17 +635,17 @@ class TrainConfig(Section):
 
     task: Literal["topic"] = "topic"
     data: LabelledDataConfig
-    validation_split: float = Field(0.1, gt=0.0, lt=0.9, description="Stratified share held out for metrics.")
-    cv_folds: int = Field(
+    validation_split: Float = Field(0.1, gt=0.0, lt=0.9, description="Stratified share held out for metrics.")
+    cv_folds: Int = Field(
         0, ge=0, le=20, description="Also report stratified k-fold cross-validation on all data (0 = off)."
     )
-    seed: int = 13
+    seed: Int = 13
     model: TopicModelConfig = TfidfLinearConfig()
     labels: LabelsConfig = Field(default_factory=LabelsConfig, description="Rename, merge, drop or keep labels.")
     adaptation: AdaptationConfig | None = Field(
         None, description="Learn from unlabeled articles of other newsrooms and years (tfidf_linear only); null = off."
     )
-    output_dir: Path
+    output_dir: UserPath
     name: str | None = Field(None, description="Model name for the card; defaults to the directory name.")
     progress: ProgressMode = Field(
         "auto", description="Progress of each phase: 'auto': a bar on a terminal, periodic log lines otherwise."
@@ -576,14 +665,21 @@ class EvaluateConfig(Section):
     """A `vnnews evaluate` job: a labelled file against a model directory."""
 
     task: Literal["topic"] = "topic"
-    model: Path
+    model: UserPath
     data: LabelledDataConfig
     labels: LabelsConfig = Field(default_factory=LabelsConfig, description="Rename, merge, drop or keep labels.")
-    output_dir: Path
-    batch_size: int = Field(512, ge=1)
+    output_dir: UserPath
+    batch_size: Int = Field(512, ge=1)
 
 
 ConfigT = TypeVar("ConfigT", bound=BaseModel)
+
+# A job config is a few kilobytes; anything much larger is some other file given by mistake.
+MAX_CONFIG_BYTES = 1 << 20
+# What a config key looks like; other keys (a line of some other file read as a key) are never echoed.
+_KEY_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
+# Settings whose values may carry credentials: their values are never quoted in an error.
+_SECRET_KEY = re.compile(r"url|password|passwd|secret|token|credential", re.IGNORECASE)
 
 
 def parse_override(item: str) -> tuple[str, Any]:
@@ -597,6 +693,17 @@ def parse_override(item: str) -> tuple[str, Any]:
     except yaml.YAMLError:
         value = raw
     return key, value
+
+
+def parse_overrides(items: list[str]) -> dict[str, Any]:
+    """``--set`` items as a dict; a key given twice is an error (which one was meant is anyone's guess)."""
+    overrides: dict[str, Any] = {}
+    for item in items:
+        key, value = parse_override(item)
+        if key in overrides:
+            raise ConfigError(f"--set {key} is given more than once; give each key once.")
+        overrides[key] = value
+    return overrides
 
 
 def apply_overrides(data: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
@@ -616,20 +723,72 @@ def apply_overrides(data: dict[str, Any], overrides: dict[str, Any]) -> dict[str
     return data
 
 
-def format_validation_error(err: ValidationError, source: str) -> str:
-    """One line per problem, keyed by its dotted path, grouped by section (spaCy-style)."""
-    lines = [f"Invalid config {source}:"]
-    for problem in sorted(err.errors(), key=lambda e: [str(p) for p in e["loc"]]):
-        loc = ".".join(str(p) for p in problem["loc"]) or "(top level)"
+def _models_in(annotation: Any) -> list[type[BaseModel]]:
+    """The config sections an annotation holds (a section, a union of sections, a list of them...)."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    return [model for arg in typing.get_args(annotation) for model in _models_in(arg)]
+
+
+def _keys_at(schema: type[BaseModel], loc: tuple) -> list[str]:
+    """The keys a section at ``loc`` accepts (``model.tfidf_linear`` names one kind of a union)."""
+    sections = [schema]
+    for part in loc:
+        inner = [m for s in sections if part in s.model_fields for m in _models_in(s.model_fields[part].annotation)]
+        if not inner:  # a union's tag, or a list index
+            inner = [s for s in sections if getattr(s.model_fields.get("kind"), "default", None) == part]
+            inner = inner or (sections if isinstance(part, int) else [])
+        sections = inner
+    return sorted({key for section in sections for key in section.model_fields})
+
+
+def _shown_key(key: Any) -> str | None:
+    """A key as an error may name it, or None for one that is no key name (a secret's line, say)."""
+    return key if isinstance(key, str) and _KEY_NAME.fullmatch(key) else None
+
+
+def _shown_value(loc: tuple, value: Any) -> str:
+    """How an error quotes a bad value: never under a key that may hold credentials, never whole text."""
+    if any(isinstance(part, str) and _SECRET_KEY.search(part) for part in loc):
+        return ""
+    if isinstance(value, dict | list):
+        return f", got a {'mapping' if isinstance(value, dict) else 'list'}"
+    text = repr(value)
+    return f", got {text[:60] + '...' if len(text) > 60 else text}"
+
+
+def format_validation_error(
+    err: ValidationError, source: str, schema: type[BaseModel] | None = None, lines: dict[tuple, int] | None = None
+) -> str:
+    """One line per problem, keyed by its dotted path, grouped by section (spaCy-style).
+
+    An unknown key is named with the closest keys its section has ("did you mean"); a key that
+    is no key name at all is pointed at by its line, never quoted. Values are quoted shortened, and
+    never under keys that may hold credentials (``output.url``).
+    """
+    lines = lines or {}
+    problems = []
+    for problem in err.errors():
+        loc = tuple(problem["loc"])
+        if problem["type"] == "invalid_key" or (problem["type"] == "extra_forbidden" and _shown_key(loc[-1]) is None):
+            where = f" (line {lines[tuple(map(str, loc))]})" if tuple(map(str, loc)) in lines else ""
+            parent = ".".join(map(str, loc[:-1])) or "(top level)"
+            problems.append((loc[:-1], f"{parent}: a key that is not a vnnews key name{where}"))
+            continue
+        name = ".".join(str(p) for p in loc) or "(top level)"
         msg = problem["msg"].removeprefix("Value error, ")
         if problem["type"] == "extra_forbidden":
-            msg = "unknown key (check the spelling; `vnnews config show` lists every key)"
+            close = difflib.get_close_matches(loc[-1], _keys_at(schema, loc[:-1]) if schema else [], n=3, cutoff=0.6)
+            hint = f"did you mean {' or '.join(repr(c) for c in close)}?" if close else "check the spelling;"
+            msg = f"unknown key ({hint} `vnnews config show` lists every key)"
         elif problem["type"] == "missing":
             msg = "required, but missing"
-        elif "input" in problem and problem["type"] not in ("model_type", "dict_type"):
-            msg = f"{msg}, got {problem['input']!r}"
-        lines.append(f"  {loc}: {msg}")
-    return "\n".join(lines)
+        elif "input" in problem and problem["type"] not in ("model_type", "dict_type", "value_error") \
+                and ", got " not in msg:
+            msg += _shown_value(loc, problem["input"])
+        problems.append((loc, f"{name}: {msg}"))
+    problems.sort(key=lambda item: [str(p) for p in item[0]])
+    return "\n".join([f"Invalid config {source}:", *(f"  {text}" for _, text in problems)])
 
 
 # A config has a few hundred values. Anchors and aliases are fine, but nested aliases can make a
@@ -653,41 +812,162 @@ def _expanded_size(node: yaml.Node, sizes: dict[int, int]) -> int:
     return sizes[id(node)]
 
 
-def safe_load_yaml(text: str, source: str) -> Any:
-    """``yaml.safe_load`` that refuses documents expanding past MAX_YAML_VALUES values."""
+def _key_lines(loader: yaml.SafeLoader, node: yaml.Node, source: str) -> dict[tuple, int]:
+    """The line of every mapping key in ``node`` by its key path; a key given twice in one mapping is an error.
+
+    YAML says keys are unique, but PyYAML keeps the last of two silently: a setting written twice
+    (one copy forgotten further down) would be overridden without a word. Keys merged in with
+    ``<<: *anchor`` may be overridden: that is what merging is for.
+    """
+    lines: dict[tuple, int] = {}
+    twice: list[str] = []
+    stack: list[tuple[yaml.Node, tuple]] = [(node, ())]
+    seen_nodes: set[int] = set()
+    while stack:
+        current, path = stack.pop()
+        if id(current) in seen_nodes:  # an alias: its keys were checked where the anchor is
+            continue
+        seen_nodes.add(id(current))
+        if isinstance(current, yaml.SequenceNode):
+            stack.extend((child, (*path, str(i))) for i, child in enumerate(current.value))
+        elif isinstance(current, yaml.MappingNode):
+            first: dict[Any, int] = {}
+            for key_node, value_node in current.value:
+                if key_node.tag == "tag:yaml.org,2002:merge" or not isinstance(key_node, yaml.ScalarNode):
+                    continue
+                key = loader.construct_object(key_node)
+                line = key_node.start_mark.line + 1
+                if key in first:
+                    name = ".".join((*path, str(key))) if _shown_key(key) is not None else None
+                    where = f"lines {first[key]} and {line}"
+                    twice.append(f"{name} ({where})" if name else f"a key in {'.'.join(path) or 'the top level'} "
+                                 f"({where})")
+                    continue
+                first[key] = line
+                lines[(*path, str(key))] = line
+                stack.append((value_node, (*path, str(key))))
+    if twice:
+        raise ConfigError(f"{source} gives a key twice: {'; '.join(sorted(twice))}. YAML keys must be unique "
+                          "(only the last would count): delete one of each pair.")
+    return lines
+
+
+def _safe_problem(problem: str) -> str:
+    """A YAML syntax problem without the file's text: quoted fragments are masked, except YAML's own
+    token names ('<block end>') and single characters."""
+    return re.sub(r"'([^']*)'", lambda m: m[0] if re.fullmatch(r"<[a-z ]+>|\\?.{0,1}|\\x[0-9a-f]{2}|#x[0-9a-f]+",
+                                                               m[1]) else "'...'", problem)
+
+
+def _compose(text: str, source: str) -> tuple[yaml.SafeLoader, yaml.Node | None]:
     loader = yaml.SafeLoader(text)
     try:
         node = loader.get_single_node()
-        if node is None:
-            return None
-        if _expanded_size(node, {}) > MAX_YAML_VALUES:
-            raise ConfigError(
-                f"{source} expands to more than {MAX_YAML_VALUES:,} values through YAML aliases; "
-                "a job config never needs that many: remove the nested anchors (&name) and aliases (*name)."
-            )
-        return loader.construct_document(node)
+    except BaseException:
+        loader.dispose()
+        raise
+    if node is not None and _expanded_size(node, {}) > MAX_YAML_VALUES:
+        loader.dispose()
+        raise ConfigError(
+            f"{source} expands to more than {MAX_YAML_VALUES:,} values through YAML aliases; "
+            "a job config never needs that many: remove the nested anchors (&name) and aliases (*name)."
+        )
+    return loader, node
+
+
+def safe_load_yaml(text: str, source: str) -> Any:
+    """``yaml.safe_load`` that refuses documents expanding past MAX_YAML_VALUES values."""
+    loader, node = _compose(text, source)
+    try:
+        return None if node is None else loader.construct_document(node)
     finally:
         loader.dispose()
 
 
-def read_yaml(path: str | Path) -> dict[str, Any]:
-    """Read a YAML mapping with a clear error for a missing file or bad syntax."""
-    path = Path(path)
+class ConfigFile(typing.NamedTuple):
+    """A config file's mapping, and the line of each key (by key path) for error messages."""
+
+    data: dict[str, Any]
+    lines: dict[tuple, int]
+
+
+def _not_a_config(path: Path, why: str) -> ConfigError:
+    return ConfigError(
+        f"Config file {path} is not a YAML mapping of vnnews config keys ({why}); check the path: a job config is a "
+        "short YAML file of sections like configs/quickstart.yaml."
+    )
+
+
+def _read_bytes(path: Path) -> bytes:
+    """The file's first MAX_CONFIG_BYTES + 1 bytes; a FIFO without a writer reads as empty instead of hanging."""
     try:
-        text = path.read_text(encoding="utf-8")
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     except FileNotFoundError:
         raise ConfigError(f"Config file {path} does not exist.") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"Config file {path} cannot be read: {exc}.") from None
+    except OSError as exc:
+        raise ConfigError(f"Config file {path} cannot be read: {exc.strerror}.") from None
+    if stat.S_ISDIR(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise ConfigError(f"Config file {path} is a folder; give the YAML file in it.")
+    with os.fdopen(fd, "rb") as fh:
+        os.set_blocking(fd, True)
+        try:
+            return fh.read(MAX_CONFIG_BYTES + 1)
+        except OSError as exc:
+            raise ConfigError(f"Config file {path} cannot be read: {exc.strerror}.") from None
+
+
+def read_config_file(path: str | Path) -> ConfigFile:
+    """Read a config file: a YAML mapping, or an error that names the file and never quotes its contents.
+
+    Whatever file is given by mistake (a binary, a huge log, a password file, a list or a plain
+    text), the error says what it is not; its contents are never printed back. YAML syntax errors
+    give the line and column. A key given twice in one mapping is an error naming both lines.
+    """
+    path = Path(path)
+    raw = _read_bytes(path)
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise _not_a_config(path, f"it is larger than {MAX_CONFIG_BYTES // 2**20} MiB")
     try:
-        data = safe_load_yaml(text, f"Config file {path}")
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"Config file {path} is not valid YAML: {exc}") from None
-    if data is None:
-        data = {}
+        text = raw.decode("utf-16") if raw[:2] in (b"\xff\xfe", b"\xfe\xff") else raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise _not_a_config(path, "it is not UTF-8 text") from None
+    if "\x00" in text:
+        raise _not_a_config(path, "it is binary")
+    if not text.strip():
+        raise ConfigError(f"Config file {path} is empty; a job config names at least its sections (see "
+                          "configs/quickstart.yaml).")
+    source = f"Config file {path}"
+    try:
+        loader, node = _compose(text, source)
+        try:
+            lines = _key_lines(loader, node, source) if node is not None else {}
+            data = loader.construct_document(node) if node is not None else None
+        finally:
+            loader.dispose()
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+        raise _not_a_config(path, f"it is not valid YAML: {where}{_safe_problem(exc.problem or 'syntax error')}") \
+            from None
+    except (yaml.YAMLError, RecursionError):
+        raise _not_a_config(path, "it is not valid YAML") from None
     if not isinstance(data, dict):
-        raise ConfigError(f"Config file {path} must hold a mapping of sections, got {type(data).__name__}.")
-    return data
+        what = {list: "a list", str: "text", bool: "a boolean", type(None): "nothing"}.get(type(data), "a number")
+        raise _not_a_config(path, f"it holds {what}")
+    return ConfigFile(data, lines)
+
+
+def read_yaml(path: str | Path) -> dict[str, Any]:
+    """A config file's mapping (see :func:`read_config_file`)."""
+    return read_config_file(path).data
+
+
+def _config_keys(schema: type[BaseModel], data: dict[str, Any]) -> int:
+    """How many top-level keys of a mapping are keys of ``schema``, or close to one (a misspelled section)."""
+    keys = list(schema.model_fields)
+    return sum(isinstance(k, str) and (k in keys or bool(difflib.get_close_matches(k, keys, n=1, cutoff=0.75)))
+               for k in data)
 
 
 def load_config(
@@ -697,14 +977,24 @@ def load_config(
     data: dict[str, Any] | None = None,
 ) -> ConfigT:
     """Validate a config from a YAML file (or a dict) plus overrides; raise ConfigError naming keys."""
-    raw = read_yaml(path) if path is not None else dict(data or {})
+    lines: dict[tuple, int] = {}
+    if path is not None:
+        raw, lines = read_config_file(path)
+        # A mapping most of whose keys are no sections is some other file (a password file whose
+        # lines YAML reads as keys, a Kubernetes secret): its keys are not listed back.
+        if 2 * (known := _config_keys(schema, raw)) < len(raw):
+            raise _not_a_config(Path(path), f"{'only ' if known else ''}{known or 'none'} of its {len(raw)} "
+                                f"top-level keys {'is' if known < 2 else 'are'} one of "
+                                f"{', '.join(schema.model_fields)}")
+    else:
+        raw = copy.deepcopy(data or {})  # overrides are set in the sections: the caller's dict stays as it was
     if isinstance(overrides, list):
-        overrides = dict(parse_override(item) for item in overrides)
+        overrides = parse_overrides(overrides)
     apply_overrides(raw, overrides or {})
     try:
         return schema.model_validate(raw)
     except ValidationError as err:
-        raise ConfigError(format_validation_error(err, str(path) if path else "(in memory)")) from None
+        raise ConfigError(format_validation_error(err, str(path) if path else "(in memory)", schema, lines)) from None
 
 
 def dump_config(config: BaseModel) -> str:
@@ -729,31 +1019,33 @@ def resolve_model_path(path: Path) -> Path:
 class SummaryDataConfig(Section):
     """A file of articles with reference summaries (VietNews: title, body, abstract)."""
 
-    path: Path = Field(description="Articles with reference summaries (.jsonl[.gz], .csv, .parquet, HF dataset).")
+    path: UserPath = Field(
+        description="Articles with reference summaries (.jsonl[.gz], .csv, .parquet, HF dataset)."
+    )
     format: InputFormat = "auto"
     text_field: str = Field("body", description="Field holding the article body.")
     title_field: str | None = Field("title", description="Field holding the title; null if there is none.")
     summary_field: str = Field("abstract", description="Field holding the reference summary.")
-    limit: int | None = Field(None, ge=1, description="Use only the first N rows (for quick trials).")
+    limit: Int | None = Field(None, ge=1, description="Use only the first N rows (for quick trials).")
 
 
 class LearnedExtractiveConfig(Section):
     """Gradient-boosted trees that score sentences by their predicted ROUGE with the reference."""
 
     kind: Literal["learned_extractive"] = "learned_extractive"
-    max_sentences: int = Field(2, ge=1, le=20, description="Sentences kept for the held-out metrics.")
-    max_syllables: int | None = Field(None, ge=5, description="Length budget for the held-out metrics.")
-    n_estimators: int = Field(100, ge=1, le=5000, description="Boosting rounds (one tree each).")
-    learning_rate: float = Field(0.1, gt=0.0, le=1.0, description="Shrinkage of each tree.")
-    max_depth: int | None = Field(
+    max_sentences: Int = Field(2, ge=1, le=20, description="Sentences kept for the held-out metrics.")
+    max_syllables: Int | None = Field(None, ge=5, description="Length budget for the held-out metrics.")
+    n_estimators: Int = Field(100, ge=1, le=5000, description="Boosting rounds (one tree each).")
+    learning_rate: Float = Field(0.1, gt=0.0, le=1.0, description="Shrinkage of each tree.")
+    max_depth: Int | None = Field(
         6,
         ge=1,
         le=32,
         description="Depth limit of each tree (null: max_leaf_nodes only); deeper trees cost more per article.",
     )
-    max_leaf_nodes: int = Field(31, ge=2, le=1024, description="Leaves per tree (feature interactions).")
-    min_samples_leaf: int = Field(100, ge=1, description="Fewest training candidates a leaf may hold.")
-    min_sentence_syllables: int = Field(6, ge=0, description="Shorter sentences (captions, datelines) rank last.")
+    max_leaf_nodes: Int = Field(31, ge=2, le=1024, description="Leaves per tree (feature interactions).")
+    min_samples_leaf: Int = Field(100, ge=1, description="Fewest training candidates a leaf may hold.")
+    min_sentence_syllables: Int = Field(6, ge=0, description="Shorter sentences (captions, datelines) rank last.")
     target: Literal["rouge_mean", "rouge1", "rouge2"] = Field(
         "rouge_mean", description="Training label of a sentence: its ROUGE F1 with the reference (mean = R1+R2 / 2)."
     )
@@ -762,19 +1054,19 @@ class LearnedExtractiveConfig(Section):
         description="Also score each sentence without its leading or trailing clause (', ' breaks) and keep the "
         "better-scored version.",
     )
-    embedding_dim: int = Field(
+    embedding_dim: Int = Field(
         64, ge=2, le=512, description="Dimensions of the LSA term vectors learned from the training articles."
     )
-    embedding_terms: int = Field(
+    embedding_terms: Int = Field(
         20000,
         ge=10,
         description="Vocabulary of the corpus vectors: the most frequent syllables and syllable pairs (size of the "
         "model on disk: terms x dim x 2 bytes).",
     )
-    embedding_min_df: int = Field(
+    embedding_min_df: Int = Field(
         3, ge=1, description="A term enters the vocabulary when at least this many training articles contain it."
     )
-    n_jobs: int = Field(
+    n_jobs: Int = Field(
         1, ge=1, le=64, description="Processes that split and featurize the training articles (any value: same model)."
     )
 
@@ -783,24 +1075,26 @@ class Seq2SeqTrainConfig(Section):
     """Fine-tune any Hugging Face seq2seq model (T5/ViT5, BART/BARTpho, mT5) with Seq2SeqTrainer."""
 
     kind: Literal["seq2seq"] = "seq2seq"
-    base_model: str = Field(description="Hub id or local directory to start from (loaded without remote code).")
+    base_model: ModelSource = Field(
+        description="Hub id or local directory to start from (loaded without remote code)."
+    )
     prefix: str = Field("", description="Text prepended to every input (T5 task prefix; '' for ViT5 and BARTpho).")
     tone_style: ToneStyle = Field("keep", description="Tone-mark style of inputs and targets (BARTpho: old).")
-    max_input_tokens: int = Field(1024, ge=8, description="Inputs are truncated to this many tokens.")
-    max_target_tokens: int = Field(256, ge=4, description="Reference summaries are truncated to this many tokens.")
-    epochs: float = Field(3.0, gt=0.0, description="Passes over the training pairs.")
-    max_steps: int = Field(-1, ge=-1, description="Stop after this many optimizer steps (-1 = use epochs).")
-    batch_size: int = Field(8, ge=1, description="Pairs per device per step.")
-    gradient_accumulation_steps: int = Field(1, ge=1, description="Steps whose gradients add up before an update.")
-    learning_rate: float = Field(5e-5, gt=0.0, description="Peak AdamW learning rate.")
-    weight_decay: float = Field(0.01, ge=0.0)
-    warmup_steps: int = Field(0, ge=0, description="Optimizer steps with a linear warm-up.")
-    label_smoothing: float = Field(0.0, ge=0.0, lt=1.0)
+    max_input_tokens: Int = Field(1024, ge=8, description="Inputs are truncated to this many tokens.")
+    max_target_tokens: Int = Field(256, ge=4, description="Reference summaries are truncated to this many tokens.")
+    epochs: Float = Field(3.0, gt=0.0, description="Passes over the training pairs.")
+    max_steps: Int = Field(-1, ge=-1, description="Stop after this many optimizer steps (-1 = use epochs).")
+    batch_size: Int = Field(8, ge=1, description="Pairs per device per step.")
+    gradient_accumulation_steps: Int = Field(1, ge=1, description="Steps whose gradients add up before an update.")
+    learning_rate: Float = Field(5e-5, gt=0.0, description="Peak AdamW learning rate.")
+    weight_decay: Float = Field(0.01, ge=0.0)
+    warmup_steps: Int = Field(0, ge=0, description="Optimizer steps with a linear warm-up.")
+    label_smoothing: Float = Field(0.0, ge=0.0, lt=1.0)
     precision: Literal["fp32", "fp16", "bf16"] = Field("fp32", description="fp16/bf16 need a GPU (bf16: Ampere+).")
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="'auto' uses CUDA when present.")
-    num_beams: int = Field(4, ge=1, le=64, description="Beams when generating validation summaries.")
-    max_new_tokens: int = Field(128, ge=1, description="Longest validation summary, in tokens.")
-    logging_steps: int = Field(50, ge=1, description="Log the training loss every N steps.")
+    num_beams: Int = Field(4, ge=1, le=64, description="Beams when generating validation summaries.")
+    max_new_tokens: Int = Field(128, ge=1, description="Longest validation summary, in tokens.")
+    logging_steps: Int = Field(50, ge=1, description="Log the training loss every N steps.")
 
 
 class SummaryTrainConfig(Section):
@@ -811,10 +1105,10 @@ class SummaryTrainConfig(Section):
     validation: SummaryDataConfig | None = Field(
         None, description="Held-out pairs for the metrics; without it, validation_split of data is held out."
     )
-    validation_split: float = Field(0.1, ge=0.0, lt=0.9, description="Share of data held out when no validation file.")
-    seed: int = 13
+    validation_split: Float = Field(0.1, ge=0.0, lt=0.9, description="Share of data held out when no validation file.")
+    seed: Int = 13
     model: LearnedExtractiveConfig | Seq2SeqTrainConfig = Field(discriminator="kind")
-    output_dir: Path
+    output_dir: UserPath
     name: str | None = Field(None, description="Model name for the card; defaults to the directory name.")
     progress: ProgressMode = Field(
         "auto", description="Progress of each phase: 'auto': a bar on a terminal, periodic log lines otherwise."
@@ -829,6 +1123,6 @@ class SummaryEvaluateConfig(Section):
     data: SummaryDataConfig
     tone_style: ToneStyle = Field("keep", description="Tone-mark style of titles and bodies before summarizing.")
     summarize: SummarizeConfig = SummarizeConfig()
-    lead_baseline: int = Field(2, ge=0, le=20, description="Also score Lead-k with this k, side by side; 0 = off.")
-    examples: int = Field(3, ge=0, le=50, description="Side-by-side examples (reference vs summary) in the report.")
-    output_dir: Path = Field(description="Where metrics.json, rouge_distribution.png and examples go.")
+    lead_baseline: Int = Field(2, ge=0, le=20, description="Also score Lead-k with this k, side by side; 0 = off.")
+    examples: Int = Field(3, ge=0, le=50, description="Side-by-side examples (reference vs summary) in the report.")
+    output_dir: UserPath = Field(description="Where metrics.json, rouge_distribution.png and examples go.")

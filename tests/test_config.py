@@ -1,4 +1,6 @@
 import copy
+import types
+import typing
 
 import pytest
 import yaml
@@ -8,10 +10,13 @@ from typer.testing import CliRunner
 
 from pipeline.config import (
     EvaluateConfig,
+    InputConfig,
     JobConfig,
+    Section,
     SummaryEvaluateConfig,
     SummaryTrainConfig,
     TrainConfig,
+    _number,
     apply_overrides,
     dump_config,
     load_config,
@@ -83,8 +88,163 @@ def test_yaml_file_errors(tmp_path):
         load_config(JobConfig, tmp_path / "missing.yaml")
     listing = tmp_path / "list.yaml"
     listing.write_text("- a\n- b\n", encoding="utf-8")
-    with pytest.raises(ConfigError, match="must hold a mapping"):
+    with pytest.raises(ConfigError, match="is not a YAML mapping of vnnews config keys \\(it holds a list\\)"):
         load_config(JobConfig, listing)
+
+
+def _file_error(tmp_path, text: str, schema=JobConfig) -> str:
+    path = tmp_path / "job.yaml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError) as err:
+        load_config(schema, path)
+    return str(err.value)
+
+
+@pytest.mark.parametrize("text, named", [
+    ("input: {path: a}\noutput: {path: b}\ninput: {path: c}\n", "input (lines 1 and 3)"),
+    ("input:\n  path: a\n  limit: 3\n  limit: 4\noutput: {path: b}\n", "input.limit (lines 3 and 4)"),
+    ("input: {path: a}\noutput: {path: b}\nnormalize:\n  enabled: true\nnormalize:\n  enabled: false\n",
+     "normalize (lines 3 and 5)"),
+    ("input: {path: a}\noutput: {path: b}\nsummarize: {kind: extractive, max_sentences: 2, max_sentences: 3}\n",
+     "summarize.max_sentences (lines 3 and 3)"),
+])
+def test_a_key_given_twice_names_its_path_and_both_lines(tmp_path, text, named):
+    message = _file_error(tmp_path, text)
+    assert "gives a key twice" in message and named in message
+
+
+def test_duplicate_keys_in_lists_and_merged_keys(tmp_path):
+    text = "data: {path: a}\noutput_dir: m\nlabels:\n  map: {a: b, a: c}\n"
+    assert "labels.map.a (lines 4 and 4)" in _file_error(tmp_path, text, TrainConfig)
+    # a key merged in from an anchor may be overridden: that is what `<<` is for
+    merged = "base: &b {path: a, limit: 3}\n"
+    path = tmp_path / "merge.yaml"
+    path.write_text(merged + "input: {<<: *b, limit: 4}\noutput: {path: o}\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="base: unknown key"):  # (the anchor's own section is not a job key)
+        load_config(JobConfig, path)
+    path.write_text("input: &i {path: a, limit: 3}\noutput: {path: o}\n", encoding="utf-8")
+    assert load_config(JobConfig, path).input.limit == 3
+
+
+def test_the_same_set_key_twice_is_an_error():
+    with pytest.raises(ConfigError, match=r"--set input\.limit is given more than once"):
+        load_config(JobConfig, data=BASE, overrides=["input.limit=3", "input.limit=4"])
+    cfg = load_config(JobConfig, data=BASE, overrides=["input.limit=3", "input.batch_size=4"])
+    assert (cfg.input.limit, cfg.input.batch_size) == (3, 4)
+
+
+NUMBER_KEYS = [("input", "batch_size"), ("input", "limit"), ("classify", "top_k"), ("classify", "min_score"),
+               ("summarize", "num_beams"), ("summarize", "length_penalty"), ("dedup", "threshold"),
+               ("normalize", "max_chars"), ("runner", "checkpoint_seconds")]
+
+
+@pytest.mark.parametrize("section, key", NUMBER_KEYS)
+@pytest.mark.parametrize("value, why", [(True, "not true"), (False, "not false"), ("3", "not text"),
+                                        ("1e3", "not text")])
+def test_numbers_refuse_booleans_and_text(section, key, value, why):
+    message = _error({**BASE, section: {key: value}})
+    assert f"{section}.{key}: must be a number, {why}" in message
+    # the same through --set (a value given as YAML: `true`, `"3"`)
+    raw = {True: "true", False: "no"}.get(value, f'"{value}"') if not isinstance(value, str) or value == "3" \
+        else value
+    assert f"{section}.{key}: must be a number" in _error(BASE, [f"{section}.{key}={raw}"])
+
+
+def test_numbers_refuse_booleans_in_training_sections():
+    data = {"data": {"path": "a"}, "output_dir": "m"}
+    for overrides in (["seed=true"], ["model.ngram_max=yes"], ["validation_split=on"], ["adaptation.data.path=a",
+                                                                                       "adaptation.rounds=true"]):
+        with pytest.raises(ConfigError, match="must be a number, not true"):
+            load_config(TrainConfig, data=copy.deepcopy(data), overrides=overrides)
+
+
+def _sections(cls: type) -> list[type]:
+    return [cls, *(s for sub in cls.__subclasses__() for s in _sections(sub))]
+
+
+def _loose_numbers(annotation, strict: bool = False) -> bool:
+    """Whether ``annotation`` admits an int or float that no ``_number`` validator guards."""
+    origin = typing.get_origin(annotation)
+    if origin is typing.Annotated:
+        inner, *metadata = typing.get_args(annotation)
+        return _loose_numbers(inner, strict or any(getattr(m, "func", None) is _number for m in metadata))
+    if origin in (typing.Union, types.UnionType):
+        return any(_loose_numbers(arg, strict) for arg in typing.get_args(annotation))
+    return annotation in (int, float) and not strict
+
+
+def test_every_number_setting_of_every_section_is_strict():
+    """A section added later (a runner's, say) must type its numbers Int / Float, or `true` would be 1."""
+    loose = [f"{section.__name__}.{name}" for section in _sections(Section)
+             for name, field in section.model_fields.items()
+             if _loose_numbers(field.annotation, any(getattr(m, "func", None) is _number for m in field.metadata))]
+    assert loose == []
+    assert _loose_numbers(int | None) and not _loose_numbers(typing.Annotated[int, *InputConfig.model_fields[
+        "batch_size"].metadata])
+
+
+def test_whole_floats_are_integers_but_fractions_are_not():
+    assert load_config(JobConfig, data={**BASE, "classify": {"top_k": 3.0}}).classify.top_k == 3
+    assert "classify.top_k: Input should be a valid integer, got a number with a fractional part" in _error(
+        {**BASE, "classify": {"top_k": 2.7}})
+    assert load_config(JobConfig, data={**BASE, "dedup": {"threshold": 1}}).dedup.threshold == 1.0
+
+
+@pytest.mark.parametrize("schema, key", [
+    (JobConfig, "input.path"), (JobConfig, "output.path"), (JobConfig, "classify.model"),
+    (JobConfig, "summarize.extractive_model"), (JobConfig, "summarize.model"), (JobConfig, "summarize.ct2_cache_dir"),
+    (TrainConfig, "data.path"), (TrainConfig, "output_dir"), (EvaluateConfig, "model"),
+])
+def test_home_and_variables_are_expanded_in_every_path_setting(monkeypatch, tmp_path, schema, key):
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("NEWS_DIR", "/srv/news")
+    base = {JobConfig: BASE, TrainConfig: {"data": {"path": "a"}, "output_dir": "m"},
+            EvaluateConfig: {"model": "m", "data": {"path": "a"}, "output_dir": "r"}}[schema]
+
+    def value(raw: str) -> str:
+        node = load_config(schema, data=copy.deepcopy(base), overrides=[f"{key}={raw}"])
+        for part in key.split("."):
+            node = getattr(node, part)
+        return str(node)
+
+    assert value("~/x") == str(tmp_path / "home" / "x")
+    assert value("$NEWS_DIR/x") == "/srv/news/x" and value("${NEWS_DIR}x") == "/srv/newsx"
+    assert value("a$$b") == "a$b"
+    for raw, expected in (("$NOT_SET_ANYWHERE/x", "names the environment variable $NOT_SET_ANYWHERE, which is not set"),
+                          ("~nosuchuser1234/x", "starts with ~nosuchuser1234, but there is no user")):
+        with pytest.raises(ConfigError) as err:
+            load_config(schema, data=copy.deepcopy(base), overrides=[f"{key}={raw}"])
+        assert f"{key}: {expected}" in str(err.value)
+
+
+def test_hub_ids_are_not_paths():
+    cfg = load_config(JobConfig, data=BASE, overrides=["summarize.model=VietAI/vit5-base-vietnews-summarization"])
+    assert cfg.summarize.model == "VietAI/vit5-base-vietnews-summarization"
+
+
+@pytest.mark.parametrize("data, expected", [
+    ({**BASE, "summarize": {"num_beam": 2}}, "summarize.num_beam: unknown key (did you mean 'num_beams'?"),
+    ({**BASE, "ouput": {"path": "x"}}, "ouput: unknown key (did you mean 'output'"),
+    ({**BASE, "classify": {"topk": 1}}, "classify.topk: unknown key (did you mean 'top_k'?"),
+    ({**BASE, "runner": {"zzz": 1}}, "runner.zzz: unknown key (check the spelling;"),
+])
+def test_unknown_keys_suggest_the_closest_ones(data, expected):
+    assert expected in _error(data)
+
+
+def test_unknown_keys_in_a_model_kind_suggest_that_kinds_keys():
+    for model, expected in (({"kind": "tfidf_linear", "ngram_mx": 2}, "did you mean 'ngram_max'?"),
+                            ({"kind": "transformer", "max_lenght": 8}, "did you mean 'max_length'?")):
+        with pytest.raises(ConfigError, match=expected):
+            load_config(TrainConfig, data={"data": {"path": "a"}, "output_dir": "m", "model": model})
+
+
+def test_values_that_may_be_secrets_are_never_quoted():
+    message = _error({**BASE, "output": {"path": "o", "url": ["postgresql://u:hunter2@db/news"]}})
+    assert "output.url" in message and "hunter2" not in message
+    long_value = "x" * 500
+    message = _error({**BASE, "normalize": {"tone_style": long_value}})
+    assert "normalize.tone_style" in message and long_value not in message
 
 
 SHIPPED = {

@@ -14,7 +14,7 @@ runner = CliRunner()
 
 def test_convert_then_run_with_ctranslate2(tmp_path, tiny_t5):
     out = tmp_path / "t5-ct2"
-    result = runner.invoke(app, ["models", "convert", str(tiny_t5), str(out), "--quantization", "int8", "-q"])
+    result = runner.invoke(app, ["models", "convert", str(tiny_t5), str(out), "--quantization", "int8"])
     assert result.exit_code == 0, result.output
     assert "summarize.backend=ctranslate2" in result.output
     card = json.loads((out / "conversion.json").read_text(encoding="utf-8"))

@@ -17,6 +17,7 @@ import csv
 import gzip
 import io
 import json
+import logging
 import os
 import re
 import stat
@@ -40,6 +41,7 @@ from pipeline.io.warc import WarcReader
 from pipeline.progress import ProgressSettings
 
 Row = dict[str, Any] | Quarantined
+log = logging.getLogger(__name__)
 
 _HF_MARKERS = ("dataset_info.json", "dataset_dict.json", "state.json")
 _SUFFIXES = ((".jsonl", "jsonl"), (".jsonl.gz", "jsonl"), (".json", "jsonl"), (".ndjson", "jsonl"),
@@ -405,9 +407,10 @@ class CsvReader:
                 continue
             row = dict(zip(names, fields, strict=False))
             if len(fields) > len(names):
-                yield Quarantined("row has more fields than the header", _row_text(fields), source)
-            elif any(_has_surrogates(v) for v in fields):
-                yield Quarantined(f"row is not valid {self.encoding}", _row_text(fields), source)
+                yield Quarantined(f"row has more fields than the header ({len(fields)} for {len(names)}: column "
+                                  f"{len(names) + 1} on has no name)", _row_text(fields), source)
+            elif (bad := next((i for i, v in enumerate(fields) if _has_surrogates(v)), None)) is not None:
+                yield Quarantined(f"{_column(names, bad)} is not valid {self.encoding}", _row_text(fields), source)
             else:
                 yield row | dict.fromkeys(names[len(fields):])
 
@@ -429,6 +432,14 @@ class CsvReader:
             why = f"it swallows {len(feed.record) - 1} more lines into a row of {got} fields, the header has {expected}"
         return Quarantined(f"unclosed quote on this line ({why}); the lines after it are read again as rows",
                            line, f"{self.name}:{lineno}")
+
+
+def _column(names: list[str], index: int) -> str:
+    """A CSV column as a message names it: its number, and its header name when that looks like one (a file
+    without a header line has a row of data there)."""
+    name = names[index] if index < len(names) else ""
+    shown = f" ({name})" if re.fullmatch(r"\w[\w.-]{0,39}", name) else ""
+    return f"column {index + 1}{shown}"
 
 
 def _has_surrogates(value: str) -> bool:
@@ -536,17 +547,24 @@ class FolderEntry:
     problem: str | None = None
 
 
-def list_folder(root: Path, declared: str = "auto") -> list[FolderEntry]:
+OUTSIDE_LINK = "symbolic link to a file or folder outside the input folder (input.follow_symlinks: false)"
+
+
+def list_folder(root: Path, declared: str = "auto", follow_symlinks: bool = False,
+                outside: Counter[str] | None = None) -> list[FolderEntry]:
     """Everything in ``root``, recursively, in sorted order (so row numbers are stable between runs).
 
     Files are read by their extension (case-insensitive); a file without a known one is read as
     ``declared`` when a format is declared, else it is an entry with a problem ("not an input
     file"), as are broken links, FIFOs and other special files, folders that cannot be listed and
     links that loop back to a folder above them: each becomes one quarantine entry, never a
-    silent skip. Symbolic links to folders are followed.
+    silent skip. Symbolic links are followed when they stay inside ``root``; a link that leads
+    outside it (to a private file elsewhere, say) is followed only with ``follow_symlinks``, else
+    it is counted in ``outside`` under :data:`OUTSIDE_LINK` and not read.
     """
     entries: list[FolderEntry] = []
     fallback = declared if declared not in ("auto", "hf_dataset") else None
+    real_root = os.path.realpath(root)
 
     def visit(folder: Path, above: frozenset[tuple[int, int]]) -> None:
         try:
@@ -557,6 +575,11 @@ def list_folder(root: Path, declared: str = "auto") -> list[FolderEntry]:
             return
         for child in children:
             path, rel = Path(child.path), _rel(Path(child.path), root)
+            if not follow_symlinks and child.is_symlink() and os.path.exists(path) and \
+                    os.path.commonpath([real_root, os.path.realpath(path)]) != real_root:
+                if outside is not None:
+                    outside[OUTSIDE_LINK] += 1
+                continue
             try:
                 st = os.stat(path)
             except OSError as exc:
@@ -592,16 +615,20 @@ def _kind(mode: int) -> str:
     return next((name for test, name in kinds if test(mode)), "special file")
 
 
-def _no_inputs_message(root: Path, entries: list[FolderEntry]) -> str:
+def _no_inputs_message(root: Path, entries: list[FolderEntry], outside: int) -> str:
+    links = (f" {outside} symbolic link{'s' if outside > 1 else ''} in it lead{'' if outside > 1 else 's'} outside "
+             f"it and {'are' if outside > 1 else 'is'} not read: set input.follow_symlinks: true to read them."
+             if outside else "")
     if not entries:
-        return f"Input folder {root} is empty; check input.path."
+        return f"Input folder {root} {'holds no input file of its own' if outside else 'is empty'}; check input.path." \
+            + links
     found = Counter(
         f"{Path(e.rel).suffix.lower() or '(no extension)'} file" if e.problem.startswith("not an input file")
         else e.problem.split(":")[0] for e in entries
     )
     listed = ", ".join(f"{n} {what}{'s' if n > 1 else ''}" for what, n in found.most_common())
     return (f"Input folder {root} holds {listed} and no {_SUFFIX_LIST} files; check input.path "
-            "(or set input.format to read its files as one format).")
+            "(or set input.format to read its files as one format)." + links)
 
 
 class FolderReader:
@@ -619,12 +646,16 @@ class FolderReader:
         self._skipped: Counter[str] = Counter()  # the counts of the files read to their end
         self._current = None  # the reader of the file being read
         self._warcs_done = 0  # WARC files read to their end (for bytes_progress)
+        self._outside: Counter[str] = Counter()  # links leading out of the folder, not read (see list_folder)
         try:
-            self.entries = list_folder(path, config.format)
+            self.entries = list_folder(path, config.format, config.follow_symlinks, self._outside)
         except OSError as exc:
             raise InputError(f"Cannot list input folder {path}: {exc.strerror}.") from None
         if not any(e.fmt for e in self.entries):
-            raise InputError(_no_inputs_message(path, self.entries))
+            raise InputError(_no_inputs_message(path, self.entries, self._outside[OUTSIDE_LINK]))
+        if self._outside:
+            log.warning("input folder %s: %d symbolic links lead outside it and are not read (set "
+                        "input.follow_symlinks: true to read them)", path, self._outside[OUTSIDE_LINK])
 
     def estimate_total(self) -> int | None:
         total = 0
@@ -642,8 +673,9 @@ class FolderReader:
 
     @property
     def skipped(self) -> dict[str, int]:
-        """Records read past so far, by reason, over every file (see :attr:`WarcReader.skipped`)."""
-        return dict(self._skipped + Counter(getattr(self._current, "skipped", {})))
+        """Records read past so far, by reason, over every file (see :attr:`WarcReader.skipped`), and the links
+        out of the folder that were not followed."""
+        return dict(self._outside + self._skipped + Counter(getattr(self._current, "skipped", {})))
 
     def bytes_progress(self) -> tuple[int, int] | None:
         """(bytes read, bytes in all) over the folder's WARC files, whose rows cannot be counted ahead;

@@ -105,13 +105,6 @@ def stamp_hashes(record: Record) -> None:
     record["content_hash"] = content_id(record.get("title") or "", record["text"])
 
 
-def _json_safe(value: Any) -> str:
-    try:
-        return json.dumps(value, ensure_ascii=False, default=str)[:200]
-    except (TypeError, ValueError):
-        return repr(value)[:200]
-
-
 # Deepest nesting of lists/objects accepted in a row (the row itself is level 1). News rows need a
 # few levels; deeper ones are scraper bugs or attacks, and every later stage that serializes or
 # renders a row (part files, sinks, the HTML report) recurses per level, so they are refused here.
@@ -230,9 +223,7 @@ def to_record(
         return Quarantined(f"missing text field '{text_field}'", raw, source, rid)
     text = raw[text_field]
     if not isinstance(text, str):
-        return Quarantined(
-            f"field '{text_field}' must be a string, got {type(text).__name__}: {_json_safe(text)}", raw, source, rid
-        )
+        return Quarantined(f"field '{text_field}' must be a string, got {type(text).__name__}", raw, source, rid)
     if not text.strip():
         return Quarantined(f"field '{text_field}' is empty", raw, source, rid)
 

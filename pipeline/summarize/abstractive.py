@@ -18,6 +18,7 @@ from typing import Any
 from pipeline.config import SummarizeConfig
 from pipeline.errors import ModelNotFoundError, first_line
 from pipeline.hub import load_source, local_dir, missing_model_message, resolve_device
+from pipeline.modelfiles import BadModelFile, check_hf_folder
 from pipeline.summarize.batched import EXTRACTIVE_HINT, BatchedSummarizer
 
 log = logging.getLogger(__name__)
@@ -36,18 +37,19 @@ class Seq2SeqSummarizer(BatchedSummarizer):
         from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
 
         local = local_dir(source)
-        # Never unpickle weights when safetensors exist (hub repos and our own saves have them); a
-        # local directory with only pytorch_model.bin loads through torch's weights_only loader.
-        safetensors = True if local is None or any(local.glob("*.safetensors")) else None
         try:
+            if local is not None:
+                check_hf_folder(local)
+            # Weights are read from safetensors only, never unpickled (hub repos and save_pretrained have them).
             self.tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=False)
-            self.model = AutoModelForSeq2SeqLM.from_pretrained(
-                source, trust_remote_code=False, use_safetensors=safetensors
-            )
-        except (OSError, ValueError, KeyError) as exc:
-            reason = first_line(exc)
-            message = missing_model_message(model, reason, "summarize.model")
-            raise ModelNotFoundError(message + EXTRACTIVE_HINT) from None
+            self.model = AutoModelForSeq2SeqLM.from_pretrained(source, trust_remote_code=False, use_safetensors=True)
+        except BadModelFile as exc:
+            raise ModelNotFoundError(missing_model_message(model, str(exc), "summarize.model") + EXTRACTIVE_HINT) \
+                from None
+        except Exception as exc:  # from_pretrained reads a folder of any files: whatever it raises is that folder
+            reason = f"{type(exc).__name__}: {first_line(exc)}"
+            raise ModelNotFoundError(missing_model_message(model, reason, "summarize.model") + EXTRACTIVE_HINT) \
+                from None
         self.device = torch.device(resolve_device(self.config.device))
         self.model.to(self.device).eval()
 

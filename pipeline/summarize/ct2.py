@@ -29,6 +29,7 @@ from pipeline.config import SummarizeConfig
 from pipeline.errors import ModelNotFoundError, OutputError, first_line
 from pipeline.extras import is_ct2_dir, require
 from pipeline.hub import check_local, load_source, local_dir, missing_model_message, resolve_device
+from pipeline.modelfiles import BadModelFile, check_hf_folder, json_object
 from pipeline.summarize.batched import EXTRACTIVE_HINT, BatchedSummarizer
 
 log = logging.getLogger(__name__)
@@ -45,6 +46,7 @@ def _converter_class() -> type:
         """The official converter, loading weights without remote code and with transformers 5 configs."""
 
         def load_model(self, model_class: Any, model_name_or_path: str, **kwargs: Any) -> Any:
+            kwargs["use_safetensors"] = True  # never unpickle weights
             model = super().load_model(model_class, model_name_or_path, **kwargs)
             if not hasattr(model.config, "normalize_before") and model_class.__name__ in _NORMALIZE_BEFORE:
                 model.config.normalize_before = _NORMALIZE_BEFORE[model_class.__name__]
@@ -117,6 +119,12 @@ def convert_model(source: str, output: str | Path, quantization: str = "int8", f
     if is_ct2_dir(source):
         raise ModelNotFoundError(f"{source} is already a CTranslate2 model; point summarize.model at it directly.")
     load_from = load_source(source, "summarize.model")  # before transformers' import: an unreachable hub fails at once
+    if (local := local_dir(load_from)) is not None:
+        try:
+            check_hf_folder(local)
+        except BadModelFile as exc:
+            raise ModelNotFoundError(missing_model_message(source, str(exc), "summarize.model") + EXTRACTIVE_HINT) \
+                from None
     from transformers import AutoConfig, AutoTokenizer, GenerationConfig
 
     output.parent.mkdir(parents=True, exist_ok=True)
@@ -127,8 +135,8 @@ def convert_model(source: str, output: str | Path, quantization: str = "int8", f
         try:
             converter.convert(str(tmp), quantization=quantization, force=True)
             tokenizer = AutoTokenizer.from_pretrained(load_from, trust_remote_code=False)
-        except (OSError, ValueError, KeyError) as exc:
-            reason = first_line(exc)
+        except Exception as exc:  # the converter reads a folder of any files: whatever it raises is that folder
+            reason = f"{type(exc).__name__}: {first_line(exc)}"
             message = missing_model_message(source, reason, "summarize.model")
             raise ModelNotFoundError(message + EXTRACTIVE_HINT) from None
         tokenizer.save_pretrained(tmp)
@@ -208,18 +216,25 @@ class Ct2Summarizer(BatchedSummarizer):
             ) from None
         generation = self.model_dir / "generation_config.json"
         forced_eos = None
-        if generation.is_file():
-            forced_eos = json.loads(generation.read_text(encoding="utf-8")).get("forced_eos_token_id")
-        self._max_decoding = max(1, cfg.max_new_tokens - (forced_eos is not None))
         device = resolve_device(cfg.device, lambda: ctranslate2.get_cuda_device_count() > 0)
         self.device = device
-        self.translator = ctranslate2.Translator(
-            str(self.model_dir),
-            device=device,
-            compute_type=cfg.compute_type,
-            inter_threads=cfg.inter_threads,
-            intra_threads=cfg.threads,
-        )
+        try:
+            if generation.is_file():
+                forced_eos = json_object(generation).get("forced_eos_token_id")
+            self.translator = ctranslate2.Translator(
+                str(self.model_dir),
+                device=device,
+                compute_type=cfg.compute_type,
+                inter_threads=cfg.inter_threads,
+                intra_threads=cfg.threads,
+            )
+        except (BadModelFile, RuntimeError, ValueError, OSError) as exc:
+            raise ModelNotFoundError(
+                f"Cannot load the CTranslate2 model in {self.model_dir}: {exc}. A CTranslate2 model folder holds "
+                "model.bin, config.json and the vocabulary, with the tokenizer files beside them: convert it again "
+                "with `vnnews models convert`."
+            ) from None
+        self._max_decoding = max(1, cfg.max_new_tokens - (forced_eos is not None))
 
     def describe(self) -> dict[str, Any]:
         return {

@@ -23,6 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
+from pipeline.modelfiles import BadModelFile, load_arrays, read_json
+
 VOCABULARY_FILE = "vocabulary.json"
 VECTORS_FILE = "vectors.safetensors"
 
@@ -134,11 +136,12 @@ class CorpusVectors:
 
     @classmethod
     def load(cls, directory: str | Path) -> CorpusVectors:
-        from safetensors.numpy import load_file
-
+        """The vectors :meth:`save` wrote; :class:`~pipeline.modelfiles.BadModelFile` if they are not whole."""
         directory = Path(directory)
-        vocabulary = json.loads((directory / VOCABULARY_FILE).read_text(encoding="utf-8"))
-        arrays = load_file(str(directory / VECTORS_FILE))
+        vocabulary = read_json(directory / VOCABULARY_FILE)
+        if not isinstance(vocabulary, list) or not all(isinstance(t, str) for t in vocabulary):
+            raise BadModelFile(f"{VOCABULARY_FILE} is not a list of terms")
+        arrays = load_arrays(directory / VECTORS_FILE, {"idf": ("float32", 1), "vectors": ("float16", 2)})
         if len(vocabulary) != len(arrays["idf"]) or len(vocabulary) != len(arrays["vectors"]):
-            raise ValueError(f"{VOCABULARY_FILE} and {VECTORS_FILE} disagree on the number of terms")
+            raise BadModelFile(f"{VOCABULARY_FILE} and {VECTORS_FILE} disagree on the number of terms")
         return cls(vocabulary, arrays["idf"], arrays["vectors"])

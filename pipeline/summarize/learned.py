@@ -31,6 +31,7 @@ import numpy as np
 
 from pipeline.config import LearnedExtractiveConfig, SummaryTrainConfig
 from pipeline.errors import ModelNotFoundError
+from pipeline.modelfiles import BadModelFile, json_object, load_arrays, saved_number, saved_settings
 from pipeline.params import Params, field_defaults
 from pipeline.summarize import kernels
 from pipeline.summarize.clauses import WHOLE, candidate_text
@@ -374,38 +375,64 @@ class LearnedExtractiveSummarizer(Params):
     def load(
         cls, directory: str | Path, max_sentences: int | None = None, max_syllables: int | None = None
     ) -> LearnedExtractiveSummarizer:
-        """Load a directory written by :meth:`save`; ``max_sentences``/``max_syllables`` override the saved ones."""
-        from safetensors.numpy import load_file
+        """Load a directory written by :meth:`save`; ``max_sentences``/``max_syllables`` override the saved ones.
 
+        Every setting and array is checked before the compiled kernels see them: a folder that is
+        not such a model (empty, a pickle, files cut short or edited) is the model error (exit 3).
+        """
         directory = Path(directory)
-        config_file, trees_file = directory / "config.json", directory / "trees.safetensors"
-        if not config_file.is_file() or not trees_file.is_file():
-            raise ModelNotFoundError(
-                f"No learned extractive summarizer at {directory} (expected config.json and trees.safetensors). "
-                "Rebuild it with `vnnews train configs/train_summary_extractive.yaml`, point "
-                "summarize.extractive_model at a model directory, or set summarize.method=lead_title."
-            )
         try:
-            config = json.loads(config_file.read_text(encoding="utf-8"))
-            if config.get("kind") != KIND:
-                raise ValueError(f"kind is {config.get('kind')!r}, not {KIND!r}")
-            if config.get("feature_names") != list(FEATURE_NAMES):
-                raise ValueError("it was trained on different features than this version computes; retrain it")
-            if config.get("format_version") != FORMAT_VERSION:
-                version = config.get("format_version")
-                raise ValueError(f"format_version is {version}, this version reads {FORMAT_VERSION}; retrain it")
-            arrays = load_file(str(trees_file))
-            model = cls(**config["params"])
-            model.vectors_ = CorpusVectors.load(directory)
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise ModelNotFoundError(f"Learned extractive summarizer {directory} is unusable: {exc}.") from None
-        model.left_, model.right_ = arrays["left"], arrays["right"]
-        model.feature_, model.threshold_ = arrays["feature"], arrays["threshold"]
-        model.value_, model.roots_ = arrays["value"], arrays["roots"]
-        model.baseline_ = float(config["baseline"])
-        model._lay_out_trees()
+            model = cls._load(directory)
+        except BadModelFile as exc:
+            raise ModelNotFoundError(
+                f"Cannot use the learned extractive summarizer in {directory}: {exc}. Its folder, as `vnnews train "
+                "configs/train_summary_extractive.yaml` writes it, holds config.json, trees.safetensors, "
+                "vocabulary.json and vectors.safetensors. Point summarize.extractive_model at such a folder, or set "
+                "summarize.method=lead_title (no model files)."
+            ) from None
         if max_sentences is not None:
             model.max_sentences = max_sentences
         if max_syllables is not None:
             model.max_syllables = max_syllables
         return model
+
+    @classmethod
+    def _load(cls, directory: Path) -> LearnedExtractiveSummarizer:
+        if not directory.is_dir():
+            raise BadModelFile("there is no such folder")
+        config = json_object(directory / "config.json")
+        if config.get("kind") != KIND:
+            raise BadModelFile(f"config.json is not a {KIND} model's")
+        if config.get("feature_names") != list(FEATURE_NAMES):
+            raise BadModelFile("it was trained on different features than this version computes; retrain it")
+        if config.get("format_version") != FORMAT_VERSION:
+            raise BadModelFile(f"its format_version is not {FORMAT_VERSION}, which this version reads; retrain it")
+        model = cls(**saved_settings(config, LearnedExtractiveConfig))
+        baseline = saved_number(config, "baseline")
+        arrays = load_arrays(directory / "trees.safetensors", {
+            "left": ("int64", 1), "right": ("int64", 1), "feature": ("int64", 1), "threshold": ("float64", 1),
+            "value": ("float64", 1), "roots": ("int64", 1)})
+        _check_trees(arrays)
+        model.vectors_ = CorpusVectors.load(directory)
+        model.left_, model.right_ = arrays["left"], arrays["right"]
+        model.feature_, model.threshold_ = arrays["feature"], arrays["threshold"]
+        model.value_, model.roots_ = arrays["value"], arrays["roots"]
+        model.baseline_ = baseline
+        model._lay_out_trees()
+        return model
+
+
+def _check_trees(arrays: dict[str, np.ndarray]) -> None:
+    """The kernels index with these arrays unchecked: every index must be in range and every child after its
+    parent (so a walk from a root always ends at a leaf)."""
+    left, right, feature, roots = arrays["left"], arrays["right"], arrays["feature"], arrays["roots"]
+    nodes = len(left)
+    inner = left >= 0
+    ids = np.arange(nodes)
+    if not (len(right) == len(feature) == len(arrays["threshold"]) == len(arrays["value"]) == nodes) or \
+            not len(roots) or not ((roots >= 0) & (roots < nodes)).all() or not np.array_equal(inner, right >= 0) or \
+            not ((left[inner] > ids[inner]) & (left[inner] < nodes) & (right[inner] > ids[inner])
+                 & (right[inner] < nodes)).all() or \
+            not ((feature[inner] >= 0) & (feature[inner] < len(FEATURE_NAMES))).all() or \
+            not np.isfinite(arrays["threshold"]).all() or not np.isfinite(arrays["value"]).all():
+        raise BadModelFile("trees.safetensors does not hold well-formed trees")

@@ -244,16 +244,24 @@ def train_seq2seq(config: SummaryTrainConfig, config_path: str | None = None) ->
         set_seed,
     )
 
+    from pipeline.hub import local_dir
+    from pipeline.modelfiles import BadModelFile, check_hf_folder
     from pipeline.summarize.abstractive import Seq2SeqSummarizer
 
     flags = _device_flags(settings)
     train_pairs, val_pairs = split_pairs(config, settings.tone_style)
     set_seed(config.seed)
+    local = local_dir(source)
     try:
+        if local is not None:
+            check_hf_folder(local)  # a local model is read from safetensors only, never unpickled
         tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=False)
-        model = AutoModelForSeq2SeqLM.from_pretrained(source, trust_remote_code=False)
-    except (OSError, ValueError, KeyError) as exc:
-        reason = first_line(exc)
+        model = AutoModelForSeq2SeqLM.from_pretrained(source, trust_remote_code=False,
+                                                      use_safetensors=True if local is not None else None)
+    except BadModelFile as exc:
+        raise ModelNotFoundError(missing_model_message(settings.base_model, str(exc), "model.base_model")) from None
+    except Exception as exc:  # from_pretrained reads a folder of any files: whatever it raises is that folder
+        reason = f"{type(exc).__name__}: {first_line(exc)}"
         raise ModelNotFoundError(missing_model_message(settings.base_model, reason, "model.base_model")) from None
     out = config.output_dir
     args = Seq2SeqTrainingArguments(

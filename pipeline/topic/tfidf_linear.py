@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from pipeline.config import AdaptationConfig, TfidfLinearConfig, TrainConfig
+from pipeline.modelfiles import BadModelFile, json_object, load_arrays, saved_classes, saved_number, saved_settings
 from pipeline.params import Params, field_defaults
 from pipeline.text.scan import encode_batch
 from pipeline.topic.ngrams import NgramTfidfVectorizer
@@ -300,20 +301,30 @@ class TfidfLinearClassifier(Params):
 
     @classmethod
     def load(cls, directory: str | Path) -> TfidfLinearClassifier:
-        """Rebuild a fitted classifier from :meth:`save`'s files."""
-        from safetensors.numpy import load_file
-
+        """Rebuild a fitted classifier from :meth:`save`'s files, every setting and array checked first
+        (:class:`~pipeline.modelfiles.BadModelFile` says what is wrong)."""
         directory = Path(directory)
-        config = json.loads((directory / "config.json").read_text(encoding="utf-8"))
+        config = json_object(directory / "config.json")
         if config.get("kind") != KIND:
-            raise ValueError(f"{directory} holds a {config.get('kind')!r} model, not {KIND!r}")
+            raise BadModelFile(f"config.json is not a {KIND} model's")
         if config.get("format_version") not in READABLE_VERSIONS:
-            raise ValueError(
-                f"{directory} has format_version {config.get('format_version')}, this version reads "
-                f"{' or '.join(map(str, READABLE_VERSIONS))}; retrain it with `vnnews train`"
+            raise BadModelFile(
+                f"its format_version is not {' or '.join(map(str, READABLE_VERSIONS))}, which this version "
+                "reads; retrain it with `vnnews train`"
             )
-        model = cls(**config["params"])
-        weights = load_file(str(directory / "weights.safetensors"))
+        model = cls(**saved_settings(config, TfidfLinearConfig))
+        classes = saved_classes(config)
+        temperature = saved_number(config, "temperature", positive=True)
+        shapes = {"ngram_hashes": ("uint64", 1), "idf": ("float32", 1), "coef": ("float32", 2),
+                  "intercept": ("float32", 1)}
+        if model.title_weight > 0:
+            shapes |= {"title_ngram_hashes": ("uint64", 1), "title_idf": ("float32", 1)}
+        weights = load_arrays(directory / "weights.safetensors", shapes)
+        columns = len(weights["ngram_hashes"]) + len(weights.get("title_ngram_hashes", ()))
+        if len(weights["idf"]) != len(weights["ngram_hashes"]) or \
+                len(weights.get("title_idf", ())) != len(weights.get("title_ngram_hashes", ())) or \
+                weights["coef"].shape != (columns, len(classes)) or weights["intercept"].shape != (len(classes),):
+            raise BadModelFile("weights.safetensors does not match its config.json (array sizes disagree)")
         model.vectorizer_ = model._make_vectorizer()
         model.vectorizer_.keys_ = weights["ngram_hashes"]
         model.vectorizer_.idf_ = weights["idf"]
@@ -327,8 +338,8 @@ class TfidfLinearClassifier(Params):
             model.title_vectorizer_._table = None
         model.coef_ = weights["coef"]
         model.intercept_ = weights["intercept"]
-        model.classes_ = list(config["classes"])
-        model.temperature_ = float(config["temperature"])
+        model.classes_ = list(classes)
+        model.temperature_ = temperature
         return model
 
 

@@ -23,7 +23,8 @@ import numpy as np
 
 from pipeline.config import TrainConfig, TransformerConfig
 from pipeline.errors import ModelNotFoundError, first_line
-from pipeline.hub import load_source, missing_model_message, resolve_device
+from pipeline.hub import load_source, local_dir, missing_model_message, resolve_device
+from pipeline.modelfiles import BadModelFile, check_hf_folder, json_object, saved_classes, saved_number, saved_settings
 from pipeline.params import Params, field_defaults
 from pipeline.topic.tfidf_linear import fit_temperature
 
@@ -125,7 +126,10 @@ class TransformerClassifier(Params):
         fit_idx, hold_idx = train_test_split(
             index, test_size=self.early_stopping_split, random_state=self.seed, stratify=stratify
         )
+        local = local_dir(source)
         try:
+            if local is not None:
+                check_hf_folder(local)  # a local encoder is read from safetensors only, never unpickled
             self.tokenizer_ = AutoTokenizer.from_pretrained(source, trust_remote_code=False)
             self.model_ = AutoModelForSequenceClassification.from_pretrained(
                 source,
@@ -133,10 +137,12 @@ class TransformerClassifier(Params):
                 num_labels=len(self.classes_),
                 id2label=dict(enumerate(self.classes_)),
                 label2id={c: i for i, c in enumerate(self.classes_)},
-                use_safetensors=None,
+                use_safetensors=True if local is not None else None,
             )
-        except (OSError, ValueError, KeyError) as exc:
-            reason = first_line(exc)
+        except BadModelFile as exc:
+            raise ModelNotFoundError(missing_model_message(self.model, str(exc), "model.model")) from None
+        except Exception as exc:  # from_pretrained reads a folder of any files: whatever it raises is that folder
+            reason = f"{type(exc).__name__}: {first_line(exc)}"
             raise ModelNotFoundError(missing_model_message(self.model, reason, "model.model")) from None
         train_set = self._dataset([texts[i] for i in fit_idx], y[fit_idx])
         hold_set = self._dataset([texts[i] for i in hold_idx], y[hold_idx])
@@ -247,21 +253,29 @@ class TransformerClassifier(Params):
 
     @classmethod
     def load(cls, directory: str | Path) -> TransformerClassifier:
-        """Rebuild from :meth:`save`'s files (``from_pretrained`` on ``hf/``, never remote code)."""
+        """Rebuild from :meth:`save`'s files (``from_pretrained`` on ``hf/``, safetensors only, never remote code)."""
+        directory = Path(directory)
+        config = json_object(directory / "config.json")
+        if config.get("kind") != KIND:
+            raise BadModelFile(f"config.json is not a {KIND} model's")
+        model = cls(**saved_settings(config, TransformerConfig))
+        classes = saved_classes(config)
+        temperature = saved_number(config, "temperature", positive=True)
+        check_hf_folder(directory / HF_DIR)
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-        directory = Path(directory)
-        config = json.loads((directory / "config.json").read_text(encoding="utf-8"))
-        if config.get("kind") != KIND:
-            raise ValueError(f"{directory} holds a {config.get('kind')!r} model, not {KIND!r}")
-        model = cls(**config["params"])
-        model.tokenizer_ = AutoTokenizer.from_pretrained(directory / HF_DIR, trust_remote_code=False)
-        model.model_ = AutoModelForSequenceClassification.from_pretrained(
-            directory / HF_DIR, trust_remote_code=False, use_safetensors=True  # our save_pretrained wrote safetensors
-        )
+        try:
+            model.tokenizer_ = AutoTokenizer.from_pretrained(directory / HF_DIR, trust_remote_code=False)
+            model.model_ = AutoModelForSequenceClassification.from_pretrained(
+                directory / HF_DIR, trust_remote_code=False, use_safetensors=True
+            )
+        except Exception as exc:  # from_pretrained reads a folder of any files: whatever it raises is that folder
+            raise BadModelFile(f"{HF_DIR}/ cannot be loaded ({type(exc).__name__}: {first_line(exc)})") from None
+        if model.model_.config.num_labels != len(classes):
+            raise BadModelFile(f"{HF_DIR}/ has {model.model_.config.num_labels} outputs for {len(classes)} classes")
         model.model_.eval()
-        model.classes_ = list(config["classes"])
-        model.temperature_ = float(config["temperature"])
+        model.classes_ = list(classes)
+        model.temperature_ = temperature
         return model
 
 

@@ -173,12 +173,17 @@ def test_folder_links_fifos_and_loops_are_followed_or_quarantined(tmp_path):
     elsewhere.mkdir()
     (elsewhere / "e.jsonl").write_text(_good("e") + "\n", encoding="utf-8")
     (folder / "a.jsonl").write_text(_good("a") + "\n", encoding="utf-8")
-    (folder / "linked").symlink_to(elsewhere)  # a linked folder is read
-    (folder / "loop").symlink_to(folder)  # ... but one leading back up is not read forever
+    (folder / "linked").symlink_to(elsewhere)  # a folder outside: read with input.follow_symlinks only
+    (folder / "loop").symlink_to(folder)  # ... and one leading back up is not read forever
     (folder / "gone.jsonl").symlink_to(tmp_path / "missing.jsonl")
     os.mkfifo(folder / "pipe.jsonl")
 
     result = vnnews_run(tmp_path, folder, timeout=60)
+    assert result.code == 0, result.stderr
+    assert sorted(result.rows) == ["oka"]
+    manifest = json.loads((tmp_path / "out" / "results.manifest.json").read_text(encoding="utf-8"))
+    assert list(manifest["skipped"].values()) == [1] and "outside the input folder" in next(iter(manifest["skipped"]))
+    result = vnnews_run(tmp_path, folder, timeout=60, follow_symlinks=True)
     assert result.code == 0, result.stderr
     assert sorted(result.rows) == ["oka", "oke"]
     reasons = sorted(result.reasons())

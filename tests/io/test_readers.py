@@ -2,6 +2,7 @@ import csv
 import gzip
 import json
 import os
+import re
 import tracemalloc
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from hypothesis import strategies as st
 from pipeline.config import InputConfig
 from pipeline.errors import InputError
 from pipeline.io.readers import (
+    OUTSIDE_LINK,
     CsvReader,
     FolderReader,
     JsonlReader,
@@ -90,7 +92,7 @@ def test_csv_with_embedded_newlines_quotes_and_field_mapping(tmp_path):
     records, bad = _read(path, text_field="body", title_field="headline", id_field="uid")
     assert _core(records) == [(r["id"], r["title"], r["text"]) for r in ROWS]
     assert records[0]["views"] == "10"  # CSV carries strings
-    assert [q.reason for q in bad] == ["row has more fields than the header"]
+    assert [q.reason for q in bad] == ["row has more fields than the header (5 for 4: column 5 on has no name)"]
 
 
 def test_parquet_roundtrip(tmp_path):
@@ -323,12 +325,65 @@ def test_list_folder_follows_linked_folders_and_stops_at_loops(tmp_path):
     (folder / "sub" / "link").symlink_to(other)
     (folder / "sub" / "up").symlink_to(folder)
     os.mkfifo(folder / "fifo.csv")
-    entries = [(e.rel, e.fmt, e.problem) for e in list_folder(folder)]
+    entries = [(e.rel, e.fmt, e.problem) for e in list_folder(folder, follow_symlinks=True)]
     assert entries == [
         ("fifo.csv", None, "not a regular file (FIFO): fifo.csv"),
         ("sub/link/x.jsonl", "jsonl", None),
         ("sub/up", None, "symbolic link loop: sub/up leads back to a folder that contains it"),
     ]
+
+
+def test_links_out_of_the_folder_are_counted_not_read_unless_followed(tmp_path):
+    folder, private = tmp_path / "in", tmp_path / "private"
+    (folder / "sub").mkdir(parents=True)
+    private.mkdir()
+    write_jsonl(private / "secret.jsonl", [{"id": "s", "text": "riêng tư"}])
+    write_jsonl(folder / "a.jsonl", ROWS[:1])
+    (folder / "secret.jsonl").symlink_to(private / "secret.jsonl")  # a file outside
+    (folder / "sub" / "private").symlink_to(private)  # a folder outside
+    (folder / "sub" / "same.jsonl").symlink_to(folder / "a.jsonl")  # inside: read
+    (folder / "sub" / "dots.jsonl").symlink_to("../../private/secret.jsonl")  # relative, outside
+    reader = open_reader(InputConfig(path=folder))
+    assert [e.rel for e in reader.entries] == ["a.jsonl", "sub/same.jsonl"]
+    assert reader.skipped == {OUTSIDE_LINK: 3}
+    records, _ = _read(folder)
+    assert [r["id"] for r in records] == ["a", "a"]
+    records, _ = _read(folder, follow_symlinks=True)
+    assert sorted(r["id"] for r in records) == ["a", "a", "s", "s", "s"]
+
+
+def test_a_folder_of_links_out_of_it_says_how_to_read_them(tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    write_jsonl(tmp_path / "elsewhere.jsonl", ROWS)
+    (folder / "x.jsonl").symlink_to(tmp_path / "elsewhere.jsonl")
+    message = "holds no input file of its own; check input.path. 1 symbolic link in it leads outside it and is not read"
+    with pytest.raises(InputError, match=re.escape(message + ": set input.follow_symlinks: true")):
+        open_reader(InputConfig(path=folder))
+
+
+def test_an_input_path_that_is_a_link_is_read(tmp_path):
+    write_jsonl(tmp_path / "real.jsonl", ROWS)
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "today.jsonl").symlink_to(tmp_path / "real.jsonl")
+    assert len(_read(tmp_path / "in" / "today.jsonl")[0]) == 2
+    write_jsonl(tmp_path / "in" / "own.jsonl", ROWS)
+    (tmp_path / "linked").symlink_to(tmp_path / "in")  # the folder named by input.path may be a link itself
+    assert [r["id"] for r in _read(tmp_path / "linked")[0]] == ["a", "b"]  # (today.jsonl leads out of it)
+
+
+def test_csv_reasons_name_the_line_and_column_never_the_contents(tmp_path):
+    path = tmp_path / "s.csv"
+    path.write_bytes("id,title,text\n1,Tiêu đề,Nội dung SECRET-A\n2,t,x,SECRET-B\n".encode() + b"3,\xff SECRET-C,x\n")
+    _, bad = _read(path)
+    reasons = {q.source: q.reason for q in bad}
+    assert reasons == {"s.csv:3": "row has more fields than the header (4 for 3: column 4 on has no name)",
+                       "s.csv:4": "column 2 (title) is not valid utf-8"}
+    assert not any("SECRET" in q.reason for q in bad)
+    headerless = tmp_path / "h.csv"
+    headerless.write_bytes(b"1,secret value one,x\n2,\xff,y\n")
+    _, bad = _read(headerless)
+    assert [q.reason for q in bad] == ["column 2 is not valid utf-8"]  # the header is data here: not named
 
 
 def test_unreadable_subfolder_is_an_entry_not_a_silent_skip(tmp_path, monkeypatch):

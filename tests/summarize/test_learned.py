@@ -208,7 +208,7 @@ def test_missing_or_foreign_model_directory_says_how_to_rebuild(tmp_path):
         LearnedExtractiveSummarizer.load(tmp_path)
     (tmp_path / "config.json").write_text(json.dumps({"kind": "tfidf_linear"}), encoding="utf-8")
     (tmp_path / "trees.safetensors").write_bytes(b"")
-    with pytest.raises(ModelNotFoundError, match="unusable"):
+    with pytest.raises(ModelNotFoundError, match=r"config\.json is not a learned_extractive model's"):
         LearnedExtractiveSummarizer.load(tmp_path)
 
 
