@@ -650,7 +650,7 @@ class TrainConfig(Section):
     progress: ProgressMode = Field(
         "auto", description="Progress of each phase: 'auto': a bar on a terminal, periodic log lines otherwise."
     )
-    log_every_seconds: float = Field(10.0, gt=0, description="Interval of progress log lines when not a terminal.")
+    log_every_seconds: Float = Field(10.0, gt=0, description="Interval of progress log lines when not a terminal.")
 
     @model_validator(mode="after")
     def _adaptation_needs_tfidf(self) -> TrainConfig:
@@ -1113,7 +1113,7 @@ class SummaryTrainConfig(Section):
     progress: ProgressMode = Field(
         "auto", description="Progress of each phase: 'auto': a bar on a terminal, periodic log lines otherwise."
     )
-    log_every_seconds: float = Field(10.0, gt=0, description="Interval of progress log lines when not a terminal.")
+    log_every_seconds: Float = Field(10.0, gt=0, description="Interval of progress log lines when not a terminal.")
 
 
 class SummaryEvaluateConfig(Section):

@@ -23,7 +23,7 @@ import json
 import logging
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -332,8 +332,9 @@ class RayRunner:
                 f"{job.state.directory}: run the same command to go on with the other files")
 
 
-def _waited(batches: Iterator[Any], job: Job) -> Iterator[Any]:
+def _waited(batches: Iterable[Any], job: Job) -> Iterator[Any]:
     """``batches``, adding the time the driver waits for each (Ray reading and computing) to the job's timings."""
+    batches = iter(batches)
     while True:
         waiting = time.monotonic()
         batch = next(batches, None)

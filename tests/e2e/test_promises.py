@@ -74,7 +74,7 @@ import yaml
 from pipeline.config import InputConfig, OutputConfig
 from pipeline.io.writers import open_sink
 from tests.conftest import write_jsonl
-from tests.e2e.test_reliability import _committed, _run_killed
+from tests.e2e.test_reliability import _committed, _run_killed, _side
 from tests.synthetic import articles
 
 VNNEWS = str(Path(sys.executable).parent / "vnnews")
@@ -115,11 +115,11 @@ def _rows(output: Path) -> dict[str, dict]:
 
 
 def _manifest(output: Path) -> dict:
-    return json.loads(output.with_name(f"{output.stem}.manifest.json").read_text(encoding="utf-8"))
+    return json.loads(_side(output, "manifest.json").read_text(encoding="utf-8"))
 
 
 def _runs(output: Path) -> list[dict]:
-    path = output.with_name(f"{output.stem}.runs.jsonl")
+    path = _side(output, "runs.jsonl")
     return [json.loads(x) for x in path.read_text(encoding="utf-8").splitlines()]
 
 
@@ -254,7 +254,7 @@ def test_input_path_size_or_mtime_change_runs_again(tmp_path, change):
 READING_CHANGES = {
     "format": "jsonl", "text_field": "body", "title_field": "headline", "id_field": "uid", "raw_pages": "true",
     "txt_first_line_title": "false", "html_favor": "precision", "split": "train", "encoding": "utf-8-sig",
-    "csv_delimiter": ";", "limit": "100", "max_rows": "1000", "max_line_bytes": "1000000",
+    "csv_delimiter": ";", "limit": "100", "max_rows": "1000", "max_line_bytes": "1000000", "follow_symlinks": "true",
 }
 
 

@@ -15,7 +15,6 @@ window, or its kill land after the run has ended.
 
 import os
 import signal
-import tempfile
 from pathlib import Path
 
 _AT = os.environ.get("VNNEWS_TEST_KILL_AT")
@@ -28,14 +27,15 @@ def _die() -> None:
 
 if _AT and _OUTPUT:
     _output = Path(_OUTPUT).resolve()
-    _mkstemp, _replace = tempfile.mkstemp, os.replace
+    _open, _replace = os.open, os.replace
 
-    def mkstemp(*args, **kwargs):
-        fd, name = _mkstemp(*args, **kwargs)
-        path = Path(name)
-        if _AT == "begun" and path.parent.resolve() == _output.parent and path.name.startswith(f".{_output.name}."):
+    def open_(path, flags, *args, **kwargs):  # the writers create their temporary files with os.open
+        fd = _open(path, flags, *args, **kwargs)
+        created = Path(os.fsdecode(path))
+        if (_AT == "begun" and flags & os.O_CREAT and created.parent.resolve() == _output.parent
+                and created.name.startswith(f".{_output.name}.") and created.name.endswith(".partial")):
             _die()
-        return fd, name
+        return fd
 
     def replace(src, dst, **kwargs):
         onto_output = Path(os.fsdecode(dst)).resolve() == _output
@@ -45,4 +45,4 @@ if _AT and _OUTPUT:
         if onto_output and _AT == "renamed":
             _die()
 
-    tempfile.mkstemp, os.replace = mkstemp, replace
+    os.open, os.replace = open_, replace
