@@ -41,11 +41,8 @@ def _candidates(recorded: str, model_dir: Path) -> list[Path]:
 
 
 def _digest(path: Path) -> str:
-    digest = hashlib.sha256()
     with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+        return hashlib.file_digest(fh, "sha256").hexdigest()
 
 
 def _same_data(a: Path, b: Path) -> bool:

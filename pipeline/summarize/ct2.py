@@ -78,11 +78,8 @@ def _card(source: str, output: Path, quantization: str, seconds: float) -> dict[
 
 
 def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
     with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+        return hashlib.file_digest(fh, "sha256").hexdigest()
 
 
 def _write_card(output: Path, name: str, card: dict[str, Any]) -> None:
