@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import re
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -71,6 +72,8 @@ READ_SETTINGS_EXCLUDE = frozenset({"path", "batch_size"})
 # refreshed row takes from the previous output instead of recomputing.
 MODEL_FIELDS = ("title", "text", "topic", "topic_score", "topic_top_k", "summary", "duplicate_of",
                 "duplicate_similarity")
+# What the exit-6 hint lists as a row's field name: a word of at most 40 characters, never a sentence or a value.
+FIELD_NAME = re.compile(r"[^\W\d]\w{0,39}")
 # How often one run computes again the rows of parts that vanished or were damaged while it ran,
 # before it gives up (something keeps deleting its state).
 MAX_REPAIRS = 2
@@ -439,7 +442,9 @@ class Job:
             reasons[kind] += 1
             if kind.startswith(("missing text field", "missing key field")) and isinstance(entry["raw"], dict) \
                     and len(fields) < 50:
-                fields.update(dict.fromkeys(entry["raw"]))
+                # Names only: a CSV read without its header line has the first row's cells as names, and cells
+                # (an article's text, a password column) are never printed.
+                fields.update(dict.fromkeys(name for name in entry["raw"] if FIELD_NAME.fullmatch(str(name))))
         top = reasons.most_common()
         hint = ""
         kind, count = top[0]

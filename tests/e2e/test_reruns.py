@@ -266,6 +266,16 @@ def test_missing_key_field_is_a_row_problem_not_a_duplicate(tmp_path):
     assert reasons == ["missing key field 'url' (output.key)"] * 2
 
 
+def test_the_threshold_hint_names_fields_never_cells(tmp_path):
+    """A CSV read without its header line: the first row's cells become the 'field names'; the exit-6 hint
+    lists names, and a cell (a sentence, a secret) is never printed."""
+    path = tmp_path / "in.csv"
+    path.write_text("Bài viết về giá vàng hôm nay,mật-khẩu s3cr3t!,a1\nNội dung khác,x,a2\n", encoding="utf-8")
+    done = _run(_job(tmp_path, path, input={"text_field": "body"}), code=6)
+    assert "missing text field 'body'" in done.stderr
+    assert "giá vàng" not in done.stderr and "s3cr3t" not in done.stderr
+
+
 def test_key_field_absent_from_every_row_trips_threshold(tmp_path):
     cfg = _job(tmp_path, _input(tmp_path, 3), output={"key": "url"})
     done = _run(cfg, code=6)
