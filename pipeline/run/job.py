@@ -313,6 +313,7 @@ class Job:
         elif self.start:
             log.info("resuming run %s at input row %d", state.run_id, self.start)
         self.rounds += 1
+        self.skipped = Counter()  # (the runner counts them again for the rows it reads in this round)
         seen = KeySet(str(row.get(out_cfg.key)) for row in chain(state.rows(), state.refreshed())) \
             if self.start else KeySet()
         self.key_filter = KeyFilter(out_cfg.key, self.pipe.config_hash, self.known, seen, out_cfg.include_text)

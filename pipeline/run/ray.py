@@ -23,6 +23,7 @@ import json
 import logging
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,13 +60,16 @@ def portable_config(config: JobConfig) -> dict[str, Any]:
     return data
 
 
-def list_input_files(path: str, fmt: str, input_format: str = "auto") -> list[dict[str, Any]]:
+def list_input_files(path: str, fmt: str, input_format: str = "auto", follow_symlinks: bool = False,
+                     outside: Counter[str] | None = None) -> list[dict[str, Any]]:
     """One item per file to read, numbered (``n``) in listing order; local folders and object-store prefixes
-    are expanded."""
-    return [{**item, "n": n} for n, item in enumerate(_list_input_files(path, fmt, input_format))]
+    are expanded (links out of a local folder as ``input.follow_symlinks`` says, counted in ``outside``)."""
+    items = _list_input_files(path, fmt, input_format, follow_symlinks, outside)
+    return [{**item, "n": n} for n, item in enumerate(items)]
 
 
-def _list_input_files(path: str, fmt: str, input_format: str = "auto") -> list[dict[str, str]]:
+def _list_input_files(path: str, fmt: str, input_format: str = "auto", follow_symlinks: bool = False,
+                      outside: Counter[str] | None = None) -> list[dict[str, str]]:
     """One item per file to read; local folders and object-store prefixes are expanded.
 
     A local folder is listed as the local reader lists it (:func:`pipeline.io.readers.list_folder`):
@@ -88,7 +92,7 @@ def _list_input_files(path: str, fmt: str, input_format: str = "auto") -> list[d
         from pipeline.io.readers import list_folder
 
         return [{"path": str(e.path), "root": str(local), "rel": e.rel, "fmt": e.fmt or "",
-                 "problem": e.problem or ""} for e in list_folder(local, input_format)]
+                 "problem": e.problem or ""} for e in list_folder(local, input_format, follow_symlinks, outside)]
     return [{"path": str(local), "root": str(local)}]
 
 
@@ -262,7 +266,10 @@ class RayRunner:
         done = {part.label for part in job.state.parts()}
         for part in job.state.parts():
             job.skipped.update(part.skipped)
-        items = list_input_files(data["input"]["path"], _input_format(config), config.input.format)
+        outside: Counter[str] = Counter()
+        items = list_input_files(data["input"]["path"], _input_format(config), config.input.format,
+                                 config.input.follow_symlinks, outside)
+        job.skipped.update(outside)
         names = {item["n"]: item["path"] for item in items}
         items = [item for item in items if item["path"] not in done]
         position = job.start
