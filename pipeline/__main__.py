@@ -2,31 +2,46 @@
 
 Importing the CLI and its libraries takes a noticeable moment; a SIGINT, SIGTERM or SIGHUP in it,
 or anywhere outside a command's own handling (:func:`pipeline.cli._interruptible`), ends the
-process with one line and exit 128 + the signal's number, never a traceback or a silent death.
+process with one line and exit 128 + the signal's number, never a traceback or a silent death; once
+the command is over, a signal no longer changes its exit status.
 """
 
 from __future__ import annotations
 
+import os
 import signal
-import sys
 
 from pipeline.errors import SIGNAL_EXIT_CODES
 
 HANDLED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
-def _stop(signum: int, frame) -> None:
-    name = signal.Signals(signum).name
-    sys.stderr.write(f"error: interrupted by {name} before the command began its work; nothing was changed.\n")
-    raise SystemExit(SIGNAL_EXIT_CODES.get(name, 128 + signum))
+def stop(when: str):
+    """A handler that ends the process with one line (``when`` says what was done) and exit 128 + the signal."""
+
+    def handler(signum: int, frame) -> None:
+        name = signal.Signals(signum).name
+        # os.write: the line must not wait in (or re-enter) a buffer the interrupted code was writing
+        os.write(2, f"error: interrupted by {name} {when}\n".encode())
+        raise SystemExit(SIGNAL_EXIT_CODES.get(name, 128 + signum))
+
+    return handler
 
 
 def main() -> None:
     for signum in HANDLED:
-        signal.signal(signum, _stop)
-    from pipeline.cli import main as cli_main
+        signal.signal(signum, stop("before the command began its work; nothing was changed."))
+    try:
+        from pipeline.cli import main as cli_main
 
-    cli_main()
+        cli_main()
+    finally:
+        # The command is over (done, failed or stopped, its exit status decided): a signal now, while the
+        # interpreter shuts down, must not turn that status into a death by signal. Ignored, process-wide
+        # (any thread may receive it), and kept ignored by the interpreter's own shutdown, which resets
+        # Python handlers to the default action, which is death.
+        for signum in HANDLED:
+            signal.signal(signum, signal.SIG_IGN)
 
 
 if __name__ == "__main__":

@@ -117,6 +117,12 @@ def _on_signal(signum, frame) -> None:
     raise KeyboardInterrupt(signal.Signals(signum).name)
 
 
+def _after_work():
+    from pipeline.__main__ import stop
+
+    return stop("after the command's work was over; what it wrote is whole.")
+
+
 @contextlib.contextmanager
 def _interruptible(what_now: str):
     """Turn SIGINT/SIGTERM/SIGHUP into one line and exit 130/143/129 instead of a traceback or a silent exit.
@@ -136,9 +142,10 @@ def _interruptible(what_now: str):
         if name is None:
             raise
         _fail(Interrupted(f"interrupted by {name}; {what_now}", name))
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
+    finally:  # a signal from here on finds the work done (or its failure said): one line, exit 128 + n
+        after = _after_work()
+        for signum in previous:
+            signal.signal(signum, after)
 
 
 def _print_preview(summary) -> None:
