@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import signal
 
-from pipeline.errors import SIGNAL_EXIT_CODES
+from pipeline.errors import SIGNAL_EXIT_CODES, Signalled
 
 HANDLED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
@@ -35,6 +35,9 @@ def main() -> None:
         from pipeline.cli import main as cli_main
 
         cli_main()
+    except Signalled as exc:  # (one that landed between a command's own handling and its end)
+        stop("while the command finished; run the same command again to check that its work is done.")(
+            getattr(signal, exc.signal_name), None)
     finally:
         # The command is over (done, failed or stopped, its exit status decided): a signal now, while the
         # interpreter shuts down, must not turn that status into a death by signal. Ignored, process-wide

@@ -20,7 +20,7 @@ from typing import Annotated
 
 import typer
 
-from pipeline.errors import Interrupted, VnnewsError, interrupt_signal
+from pipeline.errors import Interrupted, Signalled, VnnewsError, interrupt_signal
 from pipeline.redact import redact
 
 app = typer.Typer(
@@ -114,7 +114,7 @@ def _fail(exc: VnnewsError) -> None:
 def _on_signal(signum, frame) -> None:
     """SIGTERM (a scheduler stopping the job) and SIGHUP (a closed terminal, a dropped ssh session) unwind
     like Ctrl-C, so batches in flight are dropped cleanly and finished ones are saved."""
-    raise KeyboardInterrupt(signal.Signals(signum).name)
+    raise Signalled(signal.Signals(signum).name)
 
 
 def _after_work():

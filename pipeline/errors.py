@@ -62,15 +62,29 @@ class Interrupted(VnnewsError):
         self.exit_code = SIGNAL_EXIT_CODES.get(signal_name, 130)
 
 
+class Signalled(BaseException):
+    """SIGINT, SIGTERM or SIGHUP received by the ``vnnews`` command, unwinding the work like Ctrl-C.
+
+    Not a :class:`KeyboardInterrupt`, which the command-line framework would turn into a silent exit 130
+    whatever the signal: the command catches this one and says what stopped, with exit 128 + its number.
+    """
+
+    def __init__(self, signal_name: str) -> None:
+        super().__init__(signal_name)
+        self.signal_name = signal_name
+
+
 def interrupt_signal(exc: BaseException) -> str | None:
     """The signal behind ``exc`` ("SIGINT", "SIGTERM", "SIGHUP"), or None when it is not an interrupt.
 
-    A signal turned into :class:`KeyboardInterrupt` can surface as another exception: one that
+    A signal turned into :class:`KeyboardInterrupt` or :class:`Signalled` can surface as another exception: one that
     arrives while a compiled extension returns can become ``SystemError(... returned a result with
     an exception set)``, with the interrupt as its cause. The chain of causes tells.
     """
     seen: set[int] = set()
     while exc is not None and id(exc) not in seen:
+        if isinstance(exc, Signalled):
+            return exc.signal_name
         if isinstance(exc, KeyboardInterrupt):
             return str(exc.args[0]) if exc.args else "SIGINT"
         seen.add(id(exc))
