@@ -3,6 +3,8 @@
     .venv/bin/python benchmarks/columnar_floor.py --repeats 5       # against the by-hand script, then vnnews
     .venv/bin/python benchmarks/columnar_floor.py --job INPUT.jsonl OUTPUT.jsonl   # the floor itself, one process
 
+Its UTF-8 decoder is a numba kernel: `.venv/bin/pip install numba` first (vnnews itself does not need numba).
+
 The job reads JSONL into Python objects (orjson), hashes each text's UTF-8 (``str.encode``) and
 encodes it again to UTF-16 for the kernels: all of it holds the GIL, which is what bounds a
 topic-only run on 2 cores (docs/throughput.md, "Where the floor is"). This script does the same
