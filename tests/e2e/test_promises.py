@@ -69,31 +69,15 @@ import sys
 from pathlib import Path
 
 import pytest
-import yaml
 
 from pipeline.config import InputConfig, OutputConfig
 from pipeline.io.writers import open_sink
 from tests.conftest import write_jsonl
 from tests.e2e.test_reliability import _committed, _run_killed, _side
+from tests.e2e.test_reruns import _job  # a cheap job: no topic model, lead_title summaries
 from tests.synthetic import articles
 
 VNNEWS = str(Path(sys.executable).parent / "vnnews")
-
-
-def _job(tmp_path: Path, input_path: Path, out: Path | None = None, **sections) -> Path:
-    """A cheap job (no topic model, lead_title summaries) writing ``out`` (default out/day.jsonl)."""
-    data = {
-        "input": {"path": str(input_path), "batch_size": 4},
-        "classify": {"enabled": False},
-        "summarize": {"kind": "extractive", "method": "lead_title", "max_sentences": 1},
-        "output": {"path": str(out or tmp_path / "out" / "day.jsonl"), "report": False},
-        "runner": {"progress": "off"},
-    }
-    for key, value in sections.items():
-        data.setdefault(key, {}).update(value)
-    path = tmp_path / "job.yaml"
-    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
-    return path
 
 
 def _run(cfg: Path, *sets: str, code: int = 0) -> subprocess.CompletedProcess:
