@@ -294,10 +294,6 @@ class RunState:
     def run_id(self) -> str:
         return self.data["run_id"]
 
-    @property
-    def runner(self) -> str:
-        return self.data.get("runner", "local")
-
     @classmethod
     def open(cls, directory: Path, identity: dict[str, str], owner: str, runner: str, resume: bool,
              output_signature: Callable[[], Any], checkpoint_seconds: float = 0.0,
