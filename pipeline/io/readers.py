@@ -36,7 +36,7 @@ from pipeline.config import InputConfig
 from pipeline.errors import InputError
 from pipeline.extras import require
 from pipeline.io.html import HtmlReader
-from pipeline.io.records import Batch, EscapedRow, FileRow, Quarantined, lone_surrogate, to_record
+from pipeline.io.records import Batch, EscapedRow, FileRow, Quarantined, lone_surrogate, shown_path, to_record
 from pipeline.io.warc import WarcReader
 from pipeline.progress import ProgressSettings
 
@@ -196,7 +196,7 @@ class JsonlReader:
         self.path = path
         self.encoding = encoding
         self.max_line_bytes = max_line_bytes
-        self.name = name or path.name  # where quarantined lines say they come from
+        self.name = name or shown_path(path.name)  # where quarantined lines say they come from
         self._utf8 = codecs.lookup(encoding).name == "utf-8"  # lines go to the parser as bytes
 
     def estimate_total(self) -> int | None:
@@ -361,7 +361,7 @@ class CsvReader:
         self.encoding = encoding
         self.max_line_bytes = max_line_bytes
         self.delimiter = delimiter
-        self.name = name or path.name
+        self.name = name or shown_path(path.name)
 
     def estimate_total(self) -> int | None:
         return None  # rows may span lines; counting would mean parsing twice
@@ -466,7 +466,7 @@ class ParquetReader:
 
         self.path = path
         self.batch_size = batch_size
-        self.name = name or path.name
+        self.name = name or shown_path(path.name)
         try:
             self._file = pq.ParquetFile(path, page_checksum_verification=True)
         except Exception as exc:  # pyarrow raises several types for unreadable files
@@ -514,7 +514,7 @@ class TxtFolderReader:
     def rows(self) -> Iterator[Row]:
         base = self.path if self.path.is_dir() else self.path.parent
         for file in self.files:
-            rel = file.relative_to(base).as_posix()
+            rel = shown_path(file.relative_to(base).as_posix())
             rel = rel[: -len(".txt")] if rel.lower().endswith(".txt") else rel
             try:
                 with open(file, "rb") as fh:
@@ -534,7 +534,7 @@ class TxtFolderReader:
             if self.first_line_title:
                 head, *rest = _NEWLINE_TEXT.split(content.lstrip(), maxsplit=1)
                 title, content = head.strip(), "".join(rest)
-            yield FileRow(id=rel, title=title, text=content, path=file.as_posix())
+            yield FileRow(id=rel, title=title, text=content, path=shown_path(file.as_posix()))
 
 
 @dataclass
@@ -606,7 +606,7 @@ def list_folder(root: Path, declared: str = "auto", follow_symlinks: bool = Fals
 
 
 def _rel(path: Path, root: Path) -> str:
-    return path.relative_to(root).as_posix()
+    return shown_path(path.relative_to(root).as_posix())
 
 
 def _kind(mode: int) -> str:
@@ -793,7 +793,7 @@ def open_reader(config: InputConfig):
         return HfDatasetReader(path, config.split, config.batch_size)
     if fmt == "folder":
         return FolderReader(path, config)
-    return file_reader(FolderEntry(path, path.name, fmt), path.parent, config)
+    return file_reader(FolderEntry(path, shown_path(path.name), fmt), path.parent, config)
 
 
 def read_batches(config: InputConfig, reader=None, start: int = 0) -> Iterator[Batch]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,6 +30,18 @@ class Quarantined:
         if isinstance(raw, bytes):
             raw = raw.decode("utf-8", errors="backslashreplace")
         return {"id": self.id, "reason": self.reason, "source": self.source, "raw": raw}
+
+
+def shown_path(path: str) -> str:
+    """A file name or path as rows, sources and quarantine reasons carry it: bytes of the name that are not
+    UTF-8 written as ``\\xNN`` (Python's backslashreplace form), so every output can store it.
+
+    The operating system gives such names to Python as lone surrogates (``surrogateescape``), which
+    no UTF-8 output can encode; the file itself is still opened by its real name.
+    """
+    if lone_surrogate(path) is None:
+        return path
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
 
 
 class FileRow(dict):

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from pipeline.errors import InputError
 from pipeline.io.html import parse_page
-from pipeline.io.records import FileRow, Quarantined
+from pipeline.io.records import FileRow, Quarantined, shown_path
 
 HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
 _DRAIN_BLOCK = 1 << 16
@@ -138,7 +138,7 @@ class WarcReader:
     def __init__(self, path: Path, name: str | None = None, max_bytes: int = 20_000_000,
                  favor: str = "balanced") -> None:
         self.path = path
-        self.name = name or path.name
+        self.name = name or shown_path(path.name)
         self.max_bytes = max_bytes
         self.favor = favor
         self.skipped: Counter[str] = Counter()  # reason -> records read past, for the manifest
@@ -268,6 +268,6 @@ class WarcReader:
             return page
         canonical = page.pop("url")
         url = uri or canonical  # (a response record without a target URI breaks the WARC standard)
-        return FileRow(id=url, path=self.path.as_posix(), url=url,
+        return FileRow(id=url, path=shown_path(self.path.as_posix()), url=url,
                        canonical_url=canonical if canonical and canonical != url else None,
                        warc_date=record.rec_headers.get_header("WARC-Date"), **page)

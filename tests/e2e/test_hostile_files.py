@@ -313,3 +313,90 @@ def test_unknown_encoding_is_a_config_error(tmp_path):
     result = vnnews_run(tmp_path, path, encoding="utf-9")
     assert result.code == 2
     assert "input.encoding" in result.stderr and "utf-9" in result.stderr
+
+
+# --- 5. file names as the operating system gives them ---------------------------------------------
+
+def _create(folder: Path, name: bytes, content: str) -> None:
+    """A file named by raw bytes (not necessarily UTF-8), as another program might have made it."""
+    fd = os.open(os.fsencode(folder) + b"/" + name, os.O_CREAT | os.O_WRONLY | os.O_EXCL, 0o644)
+    try:
+        os.write(fd, content.encode("utf-8"))
+    finally:
+        os.close(fd)
+
+
+def _read_back(path: Path) -> list[dict]:
+    """The rows of a JSONL, CSV, Parquet or SQLite output, as dicts."""
+    import sqlite3
+
+    import pandas as pd
+
+    if path.suffix == ".db":
+        with sqlite3.connect(path) as db:
+            return [json.loads(r) for (r,) in db.execute("SELECT record FROM articles")]
+    if path.suffix == ".csv":
+        return pd.read_csv(path, dtype=str, keep_default_na=False).to_dict(orient="records")
+    if path.suffix == ".parquet":
+        return pd.read_parquet(path).to_dict(orient="records")
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+@pytest.mark.parametrize("output", ["results.jsonl", "results.csv", "results.parquet", "results.db"])
+def test_file_names_that_are_not_utf8_reach_every_output(tmp_path, output):
+    """Names with bytes that are not UTF-8, a line break, a leading '-', 200 characters: read, and written
+    everywhere in the backslashreplace form (b'\\xe9' -> '\\\\xe9'); a rerun is up to date, a new file is read."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    _create(folder, b"b\xff\xfe.jsonl", _good("b") + "\n{bad\n")
+    _create(folder, b"t\xe9.txt", "Ti\u00eau \u0111\u1ec1\n" + VI)
+    _create(folder, b"x\xe9.md", "# not an article\n")
+    _create(folder, b"new\nline.jsonl", _good("nl") + "\n")
+    _create(folder, b"-dash.jsonl", _good("dash") + "\n")
+    _create(folder, b"L" * 200 + b".jsonl", _good("long") + "\n")
+    out = tmp_path / "out" / output
+    cfg = {"input": {"path": str(folder)}, "classify": {"enabled": False}, "summarize": {"enabled": False},
+           "output": {"path": str(out), "mode": "upsert"}, "runner": {"progress": "off"}}
+    cfg_path = tmp_path / "job.yaml"
+    cfg_path.write_text(yaml.safe_dump(cfg), encoding="utf-8")
+
+    def run() -> subprocess.CompletedProcess:
+        proc = subprocess.run([VNNEWS, "run", str(cfg_path)], capture_output=True, text=True, timeout=300,
+                              stdin=subprocess.DEVNULL)
+        assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
+        return proc
+
+    run()
+    rows = {r["id"]: r for r in _read_back(out)}
+    assert sorted(rows) == ["okb", "okdash", "oklong", "oknl", "t\\xe9"]
+    if output != "results.db":  # (the SQL table's columns are its own; the row's path is in `record`)
+        assert rows["t\\xe9"]["path"] == (folder / "t").as_posix() + "\\xe9.txt"
+    quarantine = out.with_name(out.stem + (".articles" if output.endswith(".db") else "") + ".quarantine.jsonl")
+    sources = sorted(json.loads(line)["source"] for line in quarantine.read_text(encoding="utf-8").splitlines())
+    assert sources == ["b\\xff\\xfe.jsonl:2", "x\\xe9.md"]
+    manifest = json.loads(quarantine.with_name(quarantine.name.replace("quarantine.jsonl", "manifest.json"))
+                          .read_text(encoding="utf-8"))
+    assert manifest["counts"]["read"] == 7
+
+    assert "up to date" in run().stdout
+    _create(folder, b"n\xe9w.jsonl", _good("new") + "\n")
+    assert "up to date" not in run().stdout
+    assert "oknew" in {r["id"] for r in _read_back(out)}
+
+
+def test_an_input_path_that_is_not_utf8(tmp_path):
+    """input.path itself with a byte that is not UTF-8 (from the shell, through --set): read, and the manifest
+    and quarantine name it in the backslashreplace form."""
+    _create(tmp_path, b"s\xe9.jsonl", _good(7) + "\n{bad\n")
+    out = tmp_path / "out" / "results.jsonl"
+    cfg = {"input": {"path": "unset"}, "classify": {"enabled": False}, "summarize": {"enabled": False},
+           "output": {"path": str(out)}, "runner": {"progress": "off"}}
+    (tmp_path / "job.yaml").write_text(yaml.safe_dump(cfg), encoding="utf-8")
+    proc = subprocess.run([os.fsencode(VNNEWS), b"run", os.fsencode(tmp_path / "job.yaml"), b"--set",
+                           b"input.path=" + os.fsencode(tmp_path) + b"/s\xe9.jsonl"], capture_output=True,
+                          timeout=300, stdin=subprocess.DEVNULL)
+    assert proc.returncode == 0, proc.stderr
+    (entry,) = map(json.loads, out.with_name("results.quarantine.jsonl").read_text(encoding="utf-8").splitlines())
+    assert entry["source"] == "s\\xe9.jsonl:2"
+    manifest = json.loads(out.with_name("results.manifest.json").read_text(encoding="utf-8"))
+    assert manifest["input"] == tmp_path.as_posix() + "/s\\xe9.jsonl"
