@@ -277,6 +277,7 @@ class HtmlReader:
         self.files = files
         self.max_bytes = max_bytes
         self.favor = favor
+        self.where: str | None = None  # the page last read (see pipeline.io.readers.JsonlReader)
 
     def estimate_total(self) -> int | None:
         return len(self.files)
@@ -284,6 +285,7 @@ class HtmlReader:
     def rows(self) -> Iterator[FileRow | Quarantined]:
         for file in self.files:
             rel = shown_path(file.relative_to(self.root).as_posix())
+            self.where = rel
             yield self._row(file, rel, page_id(rel))
 
     def _row(self, file: Path, rel: str, rid: str) -> FileRow | Quarantined:

@@ -142,6 +142,7 @@ class WarcReader:
         self.max_bytes = max_bytes
         self.favor = favor
         self.skipped: Counter[str] = Counter()  # reason -> records read past, for the manifest
+        self.where: str | None = None  # the record last read (see pipeline.io.readers.JsonlReader)
         self._fh = None  # the open file while rows() reads it
         self._finished = False
 
@@ -213,6 +214,7 @@ class WarcReader:
                         break
                     inside = False
                     if row is not None:
+                        self.where = source
                         yield row
                 else:
                     if not records.ended_cleanly:

@@ -106,7 +106,7 @@ def test_poison_rows_are_quarantined_and_every_rerun_succeeds(tmp_path):
         assert sum(expected in r for r in reasons) == 1, (expected, reasons)
 
 
-def test_damaged_parquet_keeps_the_rows_before_the_damage(tmp_path):
+def test_damaged_parquet_keeps_the_rows_around_the_damaged_row_group(tmp_path):
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -117,14 +117,15 @@ def test_damaged_parquet_keeps_the_rows_before_the_damage(tmp_path):
     third = meta.row_group(2).column(2)  # the text column of the third row group (rows 201-300)
     start = third.data_page_offset
     data = bytearray(path.read_bytes())
-    data[start + 20: start + 2020] = os.urandom(2000)
+    data[start + 20: start + 520] = os.urandom(500)  # (inside the chunk: it ends about 900 bytes after its data page)
     path.write_bytes(bytes(data))
 
     result = vnnews_run(tmp_path, path)
     assert result.code == 0, result.stderr
-    assert sorted(result.rows) == sorted(f"p{i}" for i in range(200))
+    assert sorted(result.rows) == sorted(f"p{i}" for i in (*range(200), *range(300, 400))), result.reasons()
     (entry,) = result.quarantine
-    assert entry["reason"].startswith("input is damaged from row 201 on: ")
+    assert entry["reason"].startswith("Parquet row group 3 is damaged: its rows 201 to 300 (100 rows) cannot be read")
+    assert entry["source"] == "in.parquet:row 201"
 
 
 # --- 2. silent skips ----------------------------------------------------------------------------
@@ -153,8 +154,8 @@ def test_folder_is_read_file_by_file_by_extension(tmp_path):
     assert result.rows["sub/d"]["title"] == "Tiêu đề d" and result.rows["UPPER"]["title"] == "Tiêu đề hoa"
     assert result.reasons() == [
         "not an input file: notes.md (input files end in .jsonl, .jsonl.gz, .json, .ndjson, .csv, .csv.gz, "
-        ".parquet, .txt, .html, .htm, .html.gz, .htm.gz, .warc, .warc.gz; set input.format to read others as one "
-        "format)"]
+        ".parquet, .txt, .html, .htm, .html.gz, .htm.gz, .warc, .warc.gz; set input.format to read every file as "
+        "one format)"]
 
 
 def test_folder_without_input_files_is_an_input_error(tmp_path):
@@ -400,3 +401,70 @@ def test_an_input_path_that_is_not_utf8(tmp_path):
     assert entry["source"] == "s\\xe9.jsonl:2"
     manifest = json.loads(out.with_name("results.manifest.json").read_text(encoding="utf-8"))
     assert manifest["input"] == tmp_path.as_posix() + "/s\\xe9.jsonl"
+
+
+# --- 6. what a folder is: detection never overrides input.format ------------------------------------
+
+def _saved_dataset(folder: Path, ids: list[str]) -> None:
+    datasets = pytest.importorskip("datasets")
+    datasets.Dataset.from_list([{"id": i, "title": "Bài", "text": VI} for i in ids]).save_to_disk(str(folder))
+
+
+STRAY = {
+    "state.json": '{"cursor": 1042, "last_url": "https://example.vn/tin-moi"}\n',  # a scraper's state
+    "dataset_info.json": "{}\n",
+    ".DS_Store": "\x00\x00\x00\x01Bud1\x00",
+    "README": "Scraped 2026-12-01\n",
+}
+
+
+@pytest.mark.parametrize("fmt", ["auto", "jsonl"])
+@pytest.mark.parametrize("stray", [["state.json"], ["state.json", "dataset_info.json"], list(STRAY)])
+def test_stray_files_do_not_turn_a_folder_of_jsonl_into_a_dataset(tmp_path, stray, fmt):
+    folder = tmp_path / "day"
+    folder.mkdir()
+    (folder / "a.jsonl").write_text("\n".join(_good(i) for i in range(3)) + "\n", encoding="utf-8")
+    for name in stray:
+        (folder / name).write_text(STRAY[name], encoding="utf-8")
+    result = vnnews_run(tmp_path, folder, format=fmt)
+    assert result.code == 0, result.stderr
+    assert sorted(result.rows) == ["ok0", "ok1", "ok2"]
+    sources = sorted(q["source"].split(":")[0] for q in result.quarantine)
+    assert sources == sorted(stray)  # each stray file is one entry with its reason, nothing more, nothing less
+
+
+def test_a_saved_dataset_is_read_only_when_it_is_one_whole_and_alone(tmp_path):
+    saved = tmp_path / "saved"
+    _saved_dataset(saved, ["h1", "h2"])
+    result = vnnews_run(tmp_path, saved)
+    assert result.code == 0 and sorted(result.rows) == ["h1", "h2"]
+
+    (saved / "extra.jsonl").write_text(_good("x") + "\n", encoding="utf-8")  # a dataset and a JSONL file: ambiguous
+    result = vnnews_run(tmp_path, saved)
+    assert result.code == 4 and not result.rows
+    message = " ".join(result.stderr.split())
+    assert "holds a saved Hugging Face dataset (state.json, dataset_info.json, data-00000-of-00001.arrow) and " \
+           "other input files (extra.jsonl); set input.format: hf_dataset" in message
+    assert sorted(vnnews_run(tmp_path, saved, format="hf_dataset").rows) == ["h1", "h2"]
+    result = vnnews_run(tmp_path, saved, format="jsonl")  # every file read as JSON lines, as asked
+    assert result.code == 0 and list(result.rows) == ["okx"]
+
+    (saved / "extra.jsonl").unlink()
+    next(saved.glob("*.arrow")).unlink()  # some of a dataset's files and nothing else to read
+    result = vnnews_run(tmp_path, saved)
+    assert result.code == 4
+    assert "holds part of a saved Hugging Face dataset (state.json, dataset_info.json) but not a whole one" in \
+        " ".join(result.stderr.split())
+
+
+def test_an_explicit_format_is_never_overridden_by_a_name(tmp_path):
+    folder = tmp_path / "export"
+    folder.mkdir()
+    (folder / "part-1.txt").write_text(_good(1) + "\n" + _good(2) + "\n", encoding="utf-8")  # JSON lines in a .txt
+    (folder / "part-2.csv").write_text(_good(3) + "\n", encoding="utf-8")
+    result = vnnews_run(tmp_path, folder, format="jsonl")
+    assert result.code == 0 and sorted(result.rows) == ["ok1", "ok2", "ok3"] and not result.quarantine
+    single = tmp_path / "news.csv"
+    single.write_text(_good(4) + "\n", encoding="utf-8")
+    result = vnnews_run(tmp_path, single, format="jsonl")
+    assert result.code == 0 and list(result.rows) == ["ok4"]
