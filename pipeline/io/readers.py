@@ -916,6 +916,7 @@ def read_batches(config: InputConfig, reader=None, start: int = 0) -> Iterator[B
             # Rows from these readers are valid Unicode, except JSONL rows with \uD8xx escapes.
             where = getattr(reader, "where", None) or f"row {index + 1}"  # file:line where the reader knows it
             item = to_record(row, source=where, strings_checked=not isinstance(row, EscapedRow),
+                             prefix=config.renamed_field_prefix,
                              **(txt if isinstance(row, FileRow) else configured))
             (batch.quarantined if isinstance(item, Quarantined) else batch.records).append(item)
         if batch.size >= config.batch_size:

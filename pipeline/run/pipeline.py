@@ -14,12 +14,10 @@ import sys
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from pipeline.io.records import Quarantined, Record, output_row, stamp_hashes, to_record
+from pipeline.io.records import POSITION_KEY, Quarantined, Record, output_row, stamp_hashes, to_record
 from pipeline.run.processing import Processor
 
 log = logging.getLogger(__name__)
-
-_POSITION = "_position"  # a record's input row while the API processes a list ("_" fields never reach output)
 
 
 def _is_missing(value: Any) -> bool:
@@ -74,17 +72,17 @@ class Pipeline(Processor):
         rejected: list[Quarantined | None] = []
         for index, row in enumerate(rows):
             item = to_record(row, text_field=cfg.text_field, title_field=cfg.title_field,
-                             id_field=cfg.id_field, source=f"row {index + 1}")
+                             id_field=cfg.id_field, source=f"row {index + 1}", prefix=cfg.renamed_field_prefix)
             if isinstance(item, Quarantined):
                 rejected.append(item)
             else:
                 stamp_hashes(item)
-                item[_POSITION] = index
+                item[POSITION_KEY] = index
                 records.append(item)
                 rejected.append(None)
         batch = self.process_batch(records)
         for entry in batch.quarantined:
-            rejected[entry.raw.pop(_POSITION)] = entry
+            rejected[entry.raw.pop(POSITION_KEY)] = entry
         results: list[Record | None] = [None] * len(rejected)
         survivors = (i for i, entry in enumerate(rejected) if entry is None)
         for position, row in zip(survivors, batch.records, strict=True):

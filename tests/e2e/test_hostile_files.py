@@ -336,8 +336,9 @@ def _read_back(path: Path) -> list[dict]:
     if path.suffix == ".db":
         with sqlite3.connect(path) as db:
             return [json.loads(r) for (r,) in db.execute("SELECT record FROM articles")]
-    if path.suffix == ".csv":
-        return pd.read_csv(path, dtype=str, keep_default_na=False).to_dict(orient="records")
+    if path.suffix == ".csv":  # (csv, not pandas: pandas renames a column without a name)
+        with open(path, encoding="utf-8", newline="") as fh:
+            return list(csv.DictReader(fh))
     if path.suffix == ".parquet":
         return pd.read_parquet(path).to_dict(orient="records")
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
@@ -468,3 +469,45 @@ def test_an_explicit_format_is_never_overridden_by_a_name(tmp_path):
     single.write_text(_good(4) + "\n", encoding="utf-8")
     result = vnnews_run(tmp_path, single, format="jsonl")
     assert result.code == 0 and list(result.rows) == ["ok4"]
+
+
+# --- 7. extra fields whatever their names ------------------------------------------------------------
+
+EXTRA = {"_id": {"$oid": "65a1f0c2e4b0a1b2c3d4e5f6"}, "_score": 1.5, "__v": 0, "$oid": "x", "a.b": 1, "a b": 2,
+         "tên bài": 3, "": 4, "@timestamp": "2026-12-01T00:00:00Z", "_source": {"nested.key": [1, {"": None}]}}
+COLLIDING = {"topic": "the input's topic", "summary": "the input's summary", "content_hash": "h", "run_id": "r",
+             "quarantine_reason": "q", "_quarantine_reason": "not a stage's", "_skip_models": True,
+             "input_topic": "taken"}
+RENAMED = {"input_input_topic": "the input's topic", "input_summary": "the input's summary", "input_content_hash": "h",
+           "input_run_id": "r", "input_quarantine_reason": "q", "input__quarantine_reason": "not a stage's",
+           "input__skip_models": True, "input_topic": "taken"}
+
+
+@pytest.mark.parametrize("output", ["results.jsonl", "results.csv", "results.parquet", "results.db"])
+def test_extra_fields_are_kept_whatever_their_names_in_every_output(tmp_path, output):
+    """MongoDB and Elasticsearch exports (_id, $oid, _score, __v, @timestamp), dots, spaces, non-ASCII, the empty
+    name; input fields named as vnnews's own are kept under input_ + their name, and the stages' own win."""
+    from tests.conftest import ROOT
+
+    path = tmp_path / "export.jsonl"
+    path.write_text(_line({"id": "m1", "title": "Bài", "text": VI, **EXTRA, **COLLIDING}) + "\n" + _good(2) + "\n",
+                    encoding="utf-8")
+    out = tmp_path / "out" / output
+    cfg = {"input": {"path": str(path)}, "classify": {"model": str(ROOT / "models" / "topic-tfidf-vntc")},
+           "summarize": {"method": "lead_title", "max_sentences": 1}, "output": {"path": str(out)},
+           "runner": {"progress": "off"}}
+    (tmp_path / "job.yaml").write_text(yaml.safe_dump(cfg, allow_unicode=True), encoding="utf-8")
+    proc = subprocess.run([VNNEWS, "run", str(tmp_path / "job.yaml"), "-q"], capture_output=True, text=True,
+                          timeout=300, stdin=subprocess.DEVNULL)
+    assert proc.returncode == 0, proc.stderr
+    row = next(r for r in _read_back(out) if r["id"] == "m1")
+    assert set(EXTRA) | set(RENAMED) <= set(row), sorted(set(EXTRA) | set(RENAMED) - set(row))
+    assert row["topic"] != "the input's topic" and row["summary"] != "the input's summary"
+    assert row["content_hash"].startswith("sha1-") and row["run_id"] != "r"
+    if output.endswith(".csv"):  # text cells; nested values as JSON
+        assert json.loads(row["_id"]) == EXTRA["_id"] and row["a.b"] == "1" and row[""] == "4"
+        return
+    want = {**EXTRA, **RENAMED}
+    if output.endswith(".parquet"):  # (Parquet structs give every row all of the struct's keys)
+        want = {k: v for k, v in want.items() if k != "_source"}
+    assert {k: row[k] for k in want} == want
