@@ -239,12 +239,20 @@ def _physical_lines(fh, encoding: str, max_line_bytes: int) -> Iterator[tuple[in
             encoding, head = ("utf-16-le" if head == b"\xff\xfe" else "utf-16-be"), b""
         decoder = codecs.getincrementaldecoder(encoding)("surrogateescape")
         width = max(1, len("\n".encode(encoding)) - len("".encode(encoding)))
-        texts = chain((decoder.decode(b) for b in chain([head], blocks)), [decoder.decode(b"", final=True)])
+        texts = _decoded(decoder, chain([head], blocks))
         lines = _split_lines((t for t in texts if t), max_line_bytes // width)
     else:
         lines = _split_lines(chain([head], blocks), max_line_bytes)
     for lineno, (line, too_long) in enumerate(lines, start=1):
         yield lineno, line, too_long
+
+
+def _decoded(decoder: codecs.IncrementalDecoder, blocks: Iterable[bytes]) -> Iterator[str]:
+    """``blocks`` decoded; the end of the input is checked once the last block is read (an odd byte left over in
+    UTF-16 raises UnicodeDecodeError then, never vanishes)."""
+    for block in blocks:
+        yield decoder.decode(block)
+    yield decoder.decode(b"", final=True)
 
 
 def _too_long(max_line_bytes: int, what: str = "line") -> str:
@@ -845,8 +853,9 @@ class HfDatasetReader:
 
         try:
             ds = datasets.load_from_disk(str(path))
-        except (FileNotFoundError, ValueError, OSError) as exc:
-            raise InputError(f"Cannot load saved Hugging Face dataset {path}: {exc}") from None
+        except (FileNotFoundError, ValueError, OSError) as exc:  # (pyarrow's errors are OSError and ValueError)
+            raise InputError(f"Cannot load saved Hugging Face dataset {shown_path(str(path))}: {exc} (its files are "
+                             "read whole or not at all: an .arrow file cut short or damaged gives no row).") from None
         if isinstance(ds, datasets.DatasetDict):
             if split is None and len(ds) == 1:
                 split = next(iter(ds))
