@@ -238,7 +238,8 @@ def to_record(
     :func:`carry_problem` has found nothing that would break a later stage (``strings_checked``:
     the row's strings are known to be valid Unicode, see :class:`EscapedRow`). One whose name is in
     :data:`RESERVED_FIELDS` is kept as ``prefix`` + its name (``topic`` -> ``input_topic``), the
-    prefix repeated while that name is taken too: never overwritten by a stage, never dropped.
+    prefix repeated while that name is taken too: never overwritten by a stage, never dropped. The
+    fields of a :class:`FileRow` (an HTML page's ``author``) are the reader's and keep their names.
     """
     if (problem := carry_problem(raw, strings=not strings_checked)) is not None:
         raw_id = raw.get(id_field) if id_field else None
@@ -267,7 +268,7 @@ def to_record(
     for key, value in raw.items():
         if key in (text_field, title_field, id_field):
             continue
-        if key in RESERVED_FIELDS:
+        if key in RESERVED_FIELDS and not isinstance(raw, FileRow):  # (a FileRow's fields are the reader's own)
             while key in RESERVED_FIELDS or key in raw or key in record:
                 key = prefix + key
         record[key] = value
