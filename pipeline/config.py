@@ -155,6 +155,13 @@ class InputConfig(Section):
     text_field: str = Field("text", description="Field holding the article body.")
     title_field: str | None = Field("title", description="Field holding the title; null if there is none.")
     id_field: str | None = Field("id", description="Field holding a stable id; missing ids are content hashes.")
+    renamed_field_prefix: str = Field(
+        "input_", min_length=1, max_length=40,
+        description="An input field named as a field vnnews writes (topic, topic_score, topic_top_k, summary, author, "
+        "diacritics, duplicate_of, duplicate_similarity, content_hash, input_hash, config_hash, run_id, "
+        "quarantine_reason; id, title, text when they are not the configured fields) is kept under this prefix + "
+        "its name (input_topic), the prefix repeated while that name is taken: never overwritten or dropped.",
+    )
     raw_pages: bool = Field(False, description="Text is a scraped page: recover title, author, body; drop boilerplate.")
     txt_first_line_title: bool = Field(True, description="For .txt folders: the first non-empty line is the title.")
     html_favor: HtmlFavor = Field(

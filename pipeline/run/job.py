@@ -43,6 +43,7 @@ from pipeline.errors import (
 )
 from pipeline.io.paths import OutputPaths, check_paths, input_modes, output_owner, remove_stale_temporaries
 from pipeline.io.readers import FolderReader, bytes_progress, open_reader
+from pipeline.io.records import shown_path
 from pipeline.io.writers import (
     JsonlRows,
     Sink,
@@ -363,7 +364,7 @@ class Job:
             "config_hash": summary.config_hash,
             "mode": out_cfg.mode,
             "runner": config.runner.kind,
-            "input": str(config.input.path),
+            "input": shown_path(str(config.input.path)),
             "output": str(out_cfg.path),
             "resumed_from_row": summary.resumed_from,
             "counts": {k: counts[k] for k in ("read", "written", "quarantined", "unchanged", "refreshed")},
