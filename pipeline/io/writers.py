@@ -806,15 +806,16 @@ class CsvSink(JsonlSink):
 
 
 def approx_bytes(value: Any) -> int:
-    """About how many bytes ``value`` takes in an output (its texts' lengths, 8 for anything else): what batches
-    of rows are sized by, so that a batch of wide rows holds fewer of them."""
+    """About how many bytes ``value`` takes in memory as Python objects (a text: its length and an object's
+    header; a number: an object; a mapping or list: a slot per item besides the items): what batches of rows are
+    sized by, so that a batch of wide rows holds fewer of them."""
     if isinstance(value, str):
-        return len(value) + 8
+        return len(value) + 56
     if isinstance(value, dict):
-        return sum(approx_bytes(k) + approx_bytes(v) for k, v in value.items()) + 8
+        return sum(approx_bytes(k) + approx_bytes(v) + 24 for k, v in value.items()) + 64
     if isinstance(value, (list, tuple)):
-        return sum(approx_bytes(v) for v in value) + 8
-    return 8
+        return sum(approx_bytes(v) + 8 for v in value) + 56
+    return 32
 
 
 def batched(rows: Iterable[Record], max_rows: int, max_bytes: int) -> Iterator[list[Record]]:
@@ -844,7 +845,7 @@ class ParquetSink(JsonlSink):
 
     format = "parquet"
     chunk_rows = 2048
-    chunk_bytes = 64 << 20
+    chunk_bytes = 16 << 20
 
     def __init__(self, path: Path, follow_link: bool = True, role: str = "The output", key: str = "id") -> None:
         super().__init__(path, follow_link, role)
@@ -980,7 +981,7 @@ class SqlSink:
     """
 
     chunk_rows = 1000
-    chunk_bytes = 32 << 20
+    chunk_bytes = 16 << 20
 
     def __init__(self, url: str, table: str, key: str = "id", file: Path | None = None) -> None:
         import sqlalchemy as sa
