@@ -157,13 +157,21 @@ def dumps(row: Any) -> str:
     return _stdlib_dumps(row)
 
 
+# 19 digits in a row: maybe an integer beyond 64 bits, which orjson would read as a float (losing digits).
+_LONG_DIGITS = re.compile(r"\d{19}")
+_LONG_DIGITS_BYTES = re.compile(rb"\d{19}")
+
+
 def loads(line: bytes | str) -> Any:
-    """One JSON value (a line of a JSONL file); what orjson refuses but Python's json reads (``NaN``) is
-    read as Python reads it."""
-    try:
-        return orjson.loads(line)
-    except orjson.JSONDecodeError:
-        return json.loads(line)
+    """One JSON value (a line of a JSONL file); what orjson refuses but Python's json reads (``NaN``, a lone
+    surrogate's escape) is read as Python reads it, and so is a line with an integer beyond 64 bits, which orjson
+    would read as a float."""
+    if (_LONG_DIGITS_BYTES if isinstance(line, bytes) else _LONG_DIGITS).search(line) is None:
+        try:
+            return orjson.loads(line)
+        except orjson.JSONDecodeError:
+            pass
+    return json.loads(line)
 
 
 class JsonlRows:
@@ -930,6 +938,10 @@ class ParquetSink(JsonlSink):
                     except (pa.ArrowInvalid, pa.ArrowTypeError):
                         as_text.add(col)
         as_text.update(c for c, typ in types.items() if not _parquet_writable(typ))
+        shaped = [c for c, typ in types.items() if c not in as_text and _has_struct(typ)]
+        if shaped:  # (a struct has the fields of every row's mapping: one with fewer would read back with more)
+            for chunk in self._chunks(rows):
+                as_text.update(c for c in shaped if not all(_fits(r.get(c), types[c]) for r in chunk))
         fields = [(c, pa.string() if c in as_text else types.get(c, pa.null())) for c in columns]
         if extra:
             fields.append((EXTRA_FIELDS, pa.string()))
@@ -956,6 +968,30 @@ class ParquetSink(JsonlSink):
                         for r in chunk
                     ]
                 writer.write_table(pa.table(data, schema=schema))
+
+
+def _has_struct(typ) -> bool:
+    import pyarrow as pa
+
+    if pa.types.is_struct(typ):
+        return True
+    return (pa.types.is_list(typ) or pa.types.is_large_list(typ)) and _has_struct(typ.value_type)
+
+
+def _fits(value: Any, typ) -> bool:
+    """Whether ``value`` reads back from a column of type ``typ`` as itself: each mapping in it has exactly the
+    fields of its struct (Arrow gives a missing field back as None)."""
+    import pyarrow as pa
+
+    if value is None:
+        return True
+    if pa.types.is_struct(typ):
+        names = [typ.field(i).name for i in range(typ.num_fields)]
+        return isinstance(value, dict) and len(value) == len(names) and all(
+            name in value and _fits(value[name], typ.field(name).type) for name in names)
+    if pa.types.is_list(typ) or pa.types.is_large_list(typ):
+        return isinstance(value, (list, tuple)) and all(_fits(item, typ.value_type) for item in value)
+    return True
 
 
 def _parquet_writable(typ) -> bool:
