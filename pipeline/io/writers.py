@@ -196,7 +196,7 @@ class JsonlRows:
 # Parquet: fields written as columns of their own (the pipeline's fields and the key); every other field is kept
 # in EXTRA_FIELDS, one JSON object per row, so that a row's cost follows its size, not the number of field names
 # all rows have together.
-PARQUET_COLUMNS = (*CORE_COLUMNS, "content_hash", "input_hash", "config_hash", "run_id", "duplicate_of",
+PARQUET_COLUMNS = (*CORE_COLUMNS, "content_hash", "input_hash", "config_hash", "run_id", "diacritics", "duplicate_of",
                    "duplicate_similarity")
 EXTRA_FIELDS = "extra_fields"
 # SQL tables: the text columns beside ``id`` (the key) and ``record`` (the whole row as JSON).
