@@ -276,7 +276,9 @@ class Job:
         listing = [entry.path for entry in reader.entries] if isinstance(reader, FolderReader) else None
         identity = {"input_fingerprint": input_fingerprint(config.input.path, listing),
                     "input_settings": read_settings_hash(config.input), "config_hash": pipe.config_hash,
-                    "mode": out_cfg.mode, "output_format": out_cfg.format}
+                    "mode": out_cfg.mode, "output_format": out_cfg.format,
+                    # (how CSV cells are written; named only when not the default, so earlier states stay valid)
+                    **({"csv_formulas": out_cfg.csv_formulas} if out_cfg.csv_formulas != "escape" else {})}
         paths = OutputPaths.of(out_cfg)
         quarantine = paths.quarantine
         runner_cfg = config.runner
