@@ -331,7 +331,6 @@ def _read_back(path: Path) -> list[dict]:
     """The rows of a JSONL, CSV, Parquet or SQLite output, as dicts."""
     import sqlite3
 
-    import pandas as pd
 
     if path.suffix == ".db":
         with sqlite3.connect(path) as db:
@@ -339,8 +338,12 @@ def _read_back(path: Path) -> list[dict]:
     if path.suffix == ".csv":  # (csv, not pandas: pandas renames a column without a name)
         with open(path, encoding="utf-8", newline="") as fh:
             return list(csv.DictReader(fh))
-    if path.suffix == ".parquet":
-        return pd.read_parquet(path).to_dict(orient="records")
+    if path.suffix == ".parquet":  # (fields beyond the pipeline's are one JSON object per row: extra_fields)
+        import pyarrow.parquet as pq
+
+        rows = pq.read_table(path).to_pylist()
+        return [{**{k: v for k, v in r.items() if k != "extra_fields"}, **json.loads(r.get("extra_fields") or "{}")}
+                for r in rows]
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
 
 
