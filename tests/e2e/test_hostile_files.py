@@ -336,8 +336,10 @@ def _read_back(path: Path) -> list[dict]:
         with sqlite3.connect(path) as db:
             return [json.loads(r) for (r,) in db.execute("SELECT record FROM articles")]
     if path.suffix == ".csv":  # (csv, not pandas: pandas renames a column without a name)
+        from pipeline.io.writers import unescape_formula  # (cells a spreadsheet would run are escaped: docs/outputs.md)
+
         with open(path, encoding="utf-8", newline="") as fh:
-            return list(csv.DictReader(fh))
+            return [{unescape_formula(k): unescape_formula(v) for k, v in row.items()} for row in csv.DictReader(fh)]
     if path.suffix == ".parquet":  # (fields beyond the pipeline's are one JSON object per row: extra_fields)
         import pyarrow.parquet as pq
 
