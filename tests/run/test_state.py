@@ -170,3 +170,60 @@ def test_a_lock_planted_as_a_link_is_refused_and_its_target_left_alone(tmp_path)
         _open(tmp_path)
     assert secret.read_text() == "keep me"
 
+
+
+def _with_header(path, header) -> None:
+    """Replace a part's header line with ``header`` (JSON text), keeping its sections."""
+    data = path.read_bytes()
+    path.write_bytes(header.encode() + b"\n" + data.split(b"\n", 1)[1])
+
+
+@pytest.mark.parametrize("header", [
+    "[1, 2]", "42", '"a part"', "null", "{}",
+    # whole headers that lie: counts that do not add up to the rows covered, an end before the start
+    "COUNTS", "BACKWARDS",
+])
+def test_a_part_whose_header_is_json_but_not_a_part_header_is_damaged(tmp_path, header):
+    state = _three_parts(tmp_path)
+    path = _part(state, 3)
+    real = json.loads(path.read_bytes().split(b"\n", 1)[0])
+    if header == "COUNTS":
+        header = json.dumps({**real, "counts": {**real["counts"], "written": real["counts"]["written"] + 1}})
+    elif header == "BACKWARDS":
+        header = json.dumps({**real, "start": real["end"], "end": real["start"]})
+    _with_header(path, header)
+    damage = state.verify(9)
+    assert damage is not None and damage.first_row == 3 and f"part {path.name} has a malformed header" in str(damage)
+
+
+def test_a_part_that_covers_no_rows_is_a_part(tmp_path):
+    """A part of an input file without rows (the Ray runner saves one per finished file): start == end is whole."""
+    state = _three_parts(tmp_path)
+    state.write_part(9, 9, [], [], 0, label="empty.jsonl")
+    state.close()
+    again = _open(tmp_path)
+    assert [(p.start, p.end, p.label) for p in again.parts()][-1] == (9, 9, "empty.jsonl")
+    assert again.verify(9) is None and len(list(again.parts_dir.iterdir())) == 4
+
+
+def test_a_part_that_cannot_be_read_says_why(tmp_path):
+    state = _three_parts(tmp_path)
+    path = _part(state, 3)
+    path.unlink()
+    path.mkdir()  # (what an operator's copy gone wrong leaves; root reads any file, so not a chmod)
+    damage = state.verify(9)
+    assert damage is not None and f"part {path.name} cannot be read (Is a directory)" in str(damage)
+
+
+def test_stale_temporaries_that_cannot_be_removed_are_an_output_error(tmp_path, monkeypatch):
+    import pipeline.run.state as state_module
+
+    _three_parts(tmp_path).close()
+    (tmp_path / "out.state" / "parts" / ".000000000009-000000000012-000004.part.0a1b2c3d.tmp").write_bytes(b"{")
+
+    def refuse(path):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(state_module, "_discard", refuse)
+    with pytest.raises(OutputError, match=r"Cannot clean the run state .*Permission denied"):
+        _open(tmp_path)
