@@ -105,10 +105,20 @@ def _fsync_write(path: Path, chunks: list[bytes]) -> None:
         os.replace(tmp, path)
     except OSError as exc:  # disk full, quota, read-only folder: one paragraph, nothing half-written
         tmp.unlink(missing_ok=True)
-        raise OutputError(
-            f"Cannot write the run state {path}: {exc.strerror or exc}. Free space (or fix the folder) and run the "
-            "same command again: finished batches are kept."
-        ) from None
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise OutputError(
+                f"Cannot write the run state {path}: {exc.strerror}. Free space and run the same command again: "
+                "finished batches are kept."
+            ) from None
+        raise _state_error(path, exc, "write") from None
+
+
+def _discard(path: Path) -> None:
+    """Remove what stands at ``path`` inside the state folder: a file, or a folder that is no part of the protocol."""
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    else:
+        path.unlink(missing_ok=True)
 
 
 # -- parts -------------------------------------------------------------------------------------
@@ -330,7 +340,7 @@ class RunState:
             )
         try:
             for stale in self.directory.glob("**/.*.tmp"):  # left by a run killed while writing a part
-                stale.unlink(missing_ok=True)
+                _discard(stale)
         except OSError as exc:
             raise _state_error(self.directory, exc, "clean") from None
         same = previous is not None and previous.get("version") == STATE_VERSION and all(
@@ -444,12 +454,8 @@ class RunState:
         prefix, problems = self._scan()
         for problem in problems:
             log.warning("run state %s: %s; its rows are computed again", self.directory, problem)
-        keep = {p.path for p in prefix}
-        for path in self._part_files():
-            if path not in keep:
-                path.unlink(missing_ok=True)
         self._parts = prefix
-        self._next_seq = self._seq_after(prefix)
+        self.truncate()
 
     @staticmethod
     def _seq_after(parts: list[Part]) -> int:
@@ -496,9 +502,12 @@ class RunState:
     def truncate(self) -> None:
         """Delete every part file outside the verified prefix (after :meth:`verify` found damage)."""
         keep = {p.path for p in self._parts}
-        for path in self._part_files():
-            if path not in keep:
-                path.unlink(missing_ok=True)
+        try:
+            for path in self._part_files():
+                if path not in keep:
+                    _discard(path)
+        except OSError as exc:
+            raise _state_error(self.parts_dir, exc, "clean") from None
         self._next_seq = max(self._next_seq, self._seq_after(self._parts))
 
     def write_part(self, start: int, end: int, rows: list[Record], quarantined: list[Quarantined],
@@ -546,6 +555,10 @@ class RunState:
         topics = dict(sum((b.topics for b in batches), Counter()))
         sections = [b"".join(b.sections[i] for b in batches) for i in range(len(SECTIONS))]
         path = self.parts_dir / f"{start:012d}-{end:012d}-{self._next_seq:06d}.part"
+        try:  # again for each part: a cleaner may have removed the folder since the run began
+            self.parts_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise _state_error(self.parts_dir, exc, "create") from None
         chunks = encode_part(self.run_id, start, end, counts, topics, sections, label, skipped)
         _fsync_write(path, chunks)
         offsets, position = [], len(chunks[0])

@@ -98,6 +98,81 @@ def test_a_part_damaged_after_a_kill_is_named_and_the_rerun_finishes_the_job(tmp
     _check_exactly_once(output, ids)
 
 
+def _killed_with_parts(tmp_path: Path, rows: int, parts: int) -> tuple[Path, Path, set[str]]:
+    """A run SIGKILLed once it saved ``parts`` parts: its config, its output path and the input's ids."""
+    input_path, ids = _make_input(tmp_path, rows)
+    output = tmp_path / "out" / "results.jsonl"
+    cfg = _config(tmp_path, input_path, output)
+    proc = _paused_at_parts(cfg, output, parts)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.communicate(timeout=60)
+    return cfg, output, ids
+
+
+def _plant_strays(parts: Path) -> None:
+    (parts / "README").write_text("notes an operator left")
+    (parts / "000000000000-000000000100-000009.part").mkdir()  # a folder with a part's name
+    (parts / "sub").mkdir()
+    (parts / "sub" / "x.part").write_text("junk")
+    (parts / ".000000000100-000000000200-000002.part.0a1b2c3d.tmp").mkdir()  # a folder with a temporary's name
+
+
+@pytest.mark.parametrize("harm", ["parts folder removed", "strays in the parts folder"])
+def test_the_parts_folder_changed_after_a_kill_never_stops_the_job(tmp_path, harm):
+    """The parts folder removed (a cleaner, an operator resetting a stuck job), or files and folders planted in
+    it: the rerun makes the folder again, drops what is not a verified part, and finishes the job."""
+    cfg, output, ids = _killed_with_parts(tmp_path, 1200, 4)
+    parts = _parts(output)[0].parent
+    if harm == "parts folder removed":
+        for part in _parts(output):
+            part.unlink()
+        parts.rmdir()
+    else:
+        _plant_strays(parts)
+    rerun = _run(cfg)
+    assert rerun.returncode == 0, rerun.stderr
+    assert "Traceback" not in rerun.stderr
+    _check_exactly_once(output, ids)
+    again = _run(cfg)
+    assert again.returncode == 0 and "up to date" in again.stderr
+
+
+def test_the_parts_folder_removed_while_the_run_goes_on_is_made_again(tmp_path):
+    input_path, ids = _make_input(tmp_path, 1500)
+    output = tmp_path / "out" / "results.jsonl"
+    cfg = _config(tmp_path, input_path, output)
+    proc = _paused_at_parts(cfg, output, 3)
+    parts = _parts(output)[0].parent
+    for part in _parts(output):
+        part.unlink()
+    parts.rmdir()
+    code, err = _finish(proc)
+    assert code == 0, err
+    assert "in no part" in err and "Traceback" not in err
+    _check_exactly_once(output, ids)
+
+
+@pytest.mark.parametrize("what", ["state.json", "lock", "parts"])
+def test_a_folder_or_file_standing_where_the_state_keeps_its_own_is_exit_5_naming_it(tmp_path, what):
+    """A folder where ``state.json`` or the lock goes, a file where the parts folder goes: one paragraph naming
+    the path (never "free space" when the disk is not full), exit 5, and the job finishes once it is moved."""
+    cfg, output, ids = _killed_with_parts(tmp_path, 600, 2)
+    target = output.with_name("results.state") / what
+    aside = tmp_path / "aside"
+    target.rename(aside)
+    if what == "parts":
+        target.write_text("not a folder")
+    else:
+        target.mkdir()
+    proc = _run(cfg)
+    assert proc.returncode == 5, (proc.returncode, proc.stderr)
+    assert str(output.with_name("results.state")) in proc.stderr and "Traceback" not in proc.stderr
+    assert "Free space" not in proc.stderr
+    (target.rmdir() if target.is_dir() else target.unlink())
+    assert _run(cfg).returncode == 0
+    _check_exactly_once(output, ids)
+
+
 def test_a_cut_run_log_line_never_stops_later_runs(tmp_path):
     """``<stem>.runs.jsonl`` whose last line a full disk cut: the next runs append on a line of their own."""
     input_path, ids = _make_input(tmp_path, 60)
