@@ -8,10 +8,11 @@ each mutant runs only the tests that execute the lines it changed:
 
 1. ``map``: the pool runs once under coverage with one context per test, in the test process and in every
    Python process the test starts (coverage's start-up hook reads the context from an environment variable
-   the plugin sets per test), giving for each line the tests that run it (.mutation/map.json). Lines run only
-   while modules are imported (constants, decorators) map to the whole pool.
+   the plugin sets per test), giving for each line the tests that run it (.mutation/map.json). A line run
+   while its module is imported (a constant, a default value, a decorator) takes the tests of the code that
+   reads it: the function's body, the class, or the whole module.
 2. ``init``: a cosmic-ray session per module (.mutation/<module>.sqlite), less the operators the config
-   filters out.
+   filters out and the mutants inside type annotations (strings nobody evaluates here: equivalent).
 3. ``exec``: for each pending mutant cosmic-ray runs mutation/covering_tests.py, which reads the mutated
    lines from `git diff`, runs their tests fastest first and stops at the first failure. A mutant no test
    executes survives without running anything.
@@ -27,6 +28,7 @@ it with nothing else on the CPUs: the timing-sensitive tests (kills at random in
 from __future__ import annotations
 
 import argparse
+import ast
 import hashlib
 import json
 import os
@@ -44,6 +46,7 @@ EQUIVALENT = HERE / "equivalent.toml"
 # The tests that can notice a fault in the run core: its unit tests, the sinks', and every end-to-end test.
 POOL = ["tests/run", "tests/io", "tests/e2e", "tests/test_api.py", "tests/test_cli.py"]
 IMPORT_TIME = "<import>"  # the map's name for lines run while modules are imported
+ANNOTATION = "inside a type annotation (never evaluated)"
 
 
 def modules() -> list[str]:
@@ -128,11 +131,42 @@ def init_session() -> None:
         stamp = fingerprint([ROOT / module, CONFIG])
         if session.exists() and stamp_file.exists() and stamp_file.read_text() == stamp:
             print(f"session {module}: resuming", flush=True)
-            continue
-        session.unlink(missing_ok=True)
-        subprocess.run(["cosmic-ray", "init", str(config), str(session)], cwd=ROOT, check=True)
+        else:
+            session.unlink(missing_ok=True)
+            subprocess.run(["cosmic-ray", "init", str(config), str(session)], cwd=ROOT, check=True)
+            stamp_file.write_text(stamp)
         subprocess.run(["cr-filter-operators", str(session), str(config)], cwd=ROOT, check=True)
-        stamp_file.write_text(stamp)
+        _skip_annotations(module, session)
+
+
+def _annotation_spans(module: str) -> list[tuple[tuple[int, int], tuple[int, int]]]:
+    """Where the module's type annotations lie; none when they are evaluated (no postponed annotations)."""
+    tree = ast.parse((ROOT / module).read_text())
+    postponed = any(isinstance(node, ast.ImportFrom) and node.module == "__future__"
+                    and any(alias.name == "annotations" for alias in node.names) for node in tree.body)
+    if not postponed:
+        return []
+    spans = []
+    for node in ast.walk(tree):
+        for annotation in (getattr(node, "annotation", None), getattr(node, "returns", None)):
+            if isinstance(annotation, ast.expr):
+                spans.append(((annotation.lineno, annotation.col_offset),
+                              (annotation.end_lineno, annotation.end_col_offset)))
+    return spans
+
+
+def _skip_annotations(module: str, session: Path) -> None:
+    """Mark mutants inside type annotations as skipped: under ``from __future__ import annotations`` they are
+    strings nobody evaluates (the run core has no pydantic models), so every such mutant is equivalent."""
+    from cosmic_ray.work_db import WorkDB, use_db
+    from cosmic_ray.work_item import WorkerOutcome, WorkResult
+
+    spans = _annotation_spans(module)
+    with use_db(str(session), WorkDB.Mode.open) as db:
+        for item in list(db.pending_work_items):
+            start = tuple(item.mutations[0].start_pos)
+            if any(low <= start < high for low, high in spans):
+                db.set_result(item.job_id, WorkResult(output=ANNOTATION, worker_outcome=WorkerOutcome.SKIPPED))
 
 
 def exec_session() -> None:
@@ -158,7 +192,7 @@ def _outcomes(module: str, equivalents: list[dict]) -> tuple[dict[str, int], lis
     from cosmic_ray.work_db import WorkDB, use_db
     from cosmic_ray.work_item import TestOutcome, WorkerOutcome
 
-    counts = dict.fromkeys(["mutants", "killed", "equivalent", "survived", "uncovered", "pending"], 0)
+    counts = dict.fromkeys(["mutants", "killed", "equivalent", "survived", "uncovered", "pending", "annotations"], 0)
     survivors = []
     source = (ROOT / module).read_text().splitlines()
     with use_db(str(_session(module)), WorkDB.Mode.open) as db:
@@ -166,7 +200,8 @@ def _outcomes(module: str, equivalents: list[dict]) -> tuple[dict[str, int], lis
         for item in db.work_items:
             result = done.get(item.job_id)
             if result is not None and result.worker_outcome == WorkerOutcome.SKIPPED:
-                continue  # an operator the config filters out
+                counts["annotations"] += result.output == ANNOTATION
+                continue  # an operator the config filters out, or a mutant inside an annotation
             counts["mutants"] += 1
             if result is None:
                 counts["pending"] += 1
