@@ -19,6 +19,8 @@ each mutant runs only the tests that execute the lines it changed:
 4. ``report``: mutants, killed, survived (with their diffs), equivalent (mutation/equivalent.toml: each
    survivor that no test can kill because the program behaves the same, with the reason).
 
+``retest`` (not run by default) puts the survivors back in the queue, to try them against new tests.
+
 Every step resumes: the map and a module's session are rebuilt only when a mutated module or a test
 changed, and ``exec`` continues with the mutants not yet run, module by module in the config's order. Run
 it with nothing else on the CPUs: the timing-sensitive tests (kills at random instants) then behave as in
@@ -183,6 +185,17 @@ def exec_session() -> None:
                        check=True)
 
 
+def retest() -> None:
+    """Put the survivors back in the queue, for ``exec`` to try them against the tests written since."""
+    import sqlite3
+
+    for module in modules():
+        if _session(module).exists():
+            with sqlite3.connect(_session(module)) as db:
+                gone = db.execute("DELETE FROM work_results WHERE test_outcome = 'SURVIVED'").rowcount
+            print(f"retest {module}: {gone} survivors pending again")
+
+
 def _equivalents() -> list[dict]:
     return tomllib.loads(EQUIVALENT.read_text()).get("mutant", []) if EQUIVALENT.exists() else []
 
@@ -245,13 +258,13 @@ def report() -> int:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("steps", nargs="*", default=["map", "init", "exec", "report"],
-                        choices=["map", "init", "exec", "report"])
+                        choices=["map", "init", "retest", "exec", "report"])
     steps = parser.parse_args().steps
     WORK.mkdir(exist_ok=True)
     for step in steps:
         if step == "report":
             sys.exit(report())
-        {"map": build_map, "init": init_session, "exec": exec_session}[step]()
+        {"map": build_map, "init": init_session, "retest": retest, "exec": exec_session}[step]()
 
 
 if __name__ == "__main__":
