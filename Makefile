@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-fast lint docs clean
+.PHONY: install demo test test-fast lint docs mutation clean
 
 $(STAMP): pyproject.toml constraints.txt setup.py $(wildcard csrc/*)  # (the C kernels are built by the install)
 	python3 -m venv $(VENV)
@@ -29,6 +29,11 @@ test-fast: install
 
 docs: install
 	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --quiet
+
+# Mutation testing of the run core (hours on two cores; resumes where it stopped): mutation/run.py
+mutation: install
+	$(PIP) install -q -c constraints.txt -e '.[dev,mutation]'
+	PATH="$(abspath $(VENV))/bin:$$PATH" $(PY) mutation/run.py
 
 lint: install
 	$(VENV)/bin/ruff check .

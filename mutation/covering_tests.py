@@ -1,0 +1,80 @@
+"""cosmic-ray's test command (mutation/run.py): run the tests that execute the lines the mutant changed.
+
+The mutant is whatever `git diff` shows in the mutated modules (cosmic-ray writes it in place). Its tests
+come from .mutation/map.json, fastest first; pytest stops at the first failure, which kills the mutant.
+Exit 0 (the mutant survived) when the tests pass or when no test runs those lines.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+WORK = ROOT / ".mutation"
+HUNK = re.compile(r"^@@ -(\d+)(?:,(\d+))? ")
+IMPORT_TIME = "<import>"  # mutation/run.py's name for lines run while modules are imported
+
+
+def changed_lines(diff: str) -> dict[str, set[int]]:
+    """Lines of the original files that the diff replaces or removes (a pure insertion: the line before it)."""
+    lines: dict[str, set[int]] = {}
+    module = None
+    for row in diff.splitlines():
+        if row.startswith("--- a/"):
+            module = row[len("--- a/"):]
+        elif (hunk := HUNK.match(row)) and module is not None:
+            start, count = int(hunk[1]), int(hunk[2] if hunk[2] is not None else 1)
+            lines.setdefault(module, set()).update(range(start, start + max(count, 1)))
+    return lines
+
+
+def reading_scope(module: str, number: int) -> tuple[int, int]:
+    """The lines whose tests can notice a change to line ``number``, which runs when the module is imported: a
+    function's body for its signature (default values) or a decorator, a class for a line of its body (fields,
+    constants), the whole module for a module-level line (constants, imports)."""
+    source = subprocess.run(["git", "show", f"HEAD:{module}"], cwd=ROOT, capture_output=True, text=True,
+                            check=True).stdout
+    scope = (1, len(source.splitlines()))
+    for node in ast.walk(ast.parse(source)):
+        if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            continue
+        first = min([node.lineno, *(d.lineno for d in node.decorator_list)])
+        if not first <= number <= node.end_lineno or node.end_lineno - first > scope[1] - scope[0]:
+            continue
+        if isinstance(node, ast.ClassDef) or number >= node.body[0].lineno:
+            scope = (first, node.end_lineno)
+        else:
+            scope = (node.body[0].lineno, node.end_lineno)
+    return scope
+
+
+def main() -> int:
+    mapping = json.loads((WORK / "map.json").read_text())
+    diff = subprocess.run(["git", "diff", "-U0", "--", *mapping["lines"]], cwd=ROOT, capture_output=True,
+                          text=True, check=True).stdout
+    tests: set[str] = set()
+    for module, numbers in changed_lines(diff).items():
+        lines = mapping["lines"].get(module, {})
+        for number in numbers:
+            found = set(lines.get(str(number), []))
+            if IMPORT_TIME in found:  # run while the module was imported: tests of the code that reads it
+                low, high = reading_scope(module, number)
+                found = {t for n in range(low, high + 1) for t in lines.get(str(n), [])}
+            tests.update(found - {IMPORT_TIME})
+    if not tests:
+        print("no test executes the mutated lines")
+        return 0
+    ordered = sorted(tests, key=lambda t: (mapping["durations"].get(t, 0.0), t))
+    args = WORK / "tests.args"
+    args.write_text("\n".join(ordered) + "\n")
+    return subprocess.run([sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", "-p", "no:warnings",
+                           "--no-header", f"@{args}"], cwd=ROOT).returncode
+
+
+if __name__ == "__main__":
+    sys.exit(main())

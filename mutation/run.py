@@ -1,0 +1,271 @@
+"""Mutation testing of the run core: do the tests notice when its code is wrong? (`make mutation`)
+
+cosmic-ray changes one thing at a time in the modules named in mutation/cosmic-ray.toml (a `<` becomes `<=`,
+a `not` disappears, a loop runs zero times, an exception type is swapped), in place, so that the `vnnews`
+processes the end-to-end tests start run the mutant too; a mutant is *killed* when a test fails. Running the
+whole test pool (about five minutes here) for each of about 1,500 mutants would take days on two cores, so
+each mutant runs only the tests that execute the lines it changed:
+
+1. ``map``: the pool runs once under coverage with one context per test, in the test process and in every
+   Python process the test starts (coverage's start-up hook reads the context from an environment variable
+   the plugin sets per test), giving for each line the tests that run it (.mutation/map.json). A line run
+   while its module is imported (a constant, a default value, a decorator) takes the tests of the code that
+   reads it: the function's body, the class, or the whole module.
+2. ``init``: a cosmic-ray session per module (.mutation/<module>.sqlite), less the operators the config
+   filters out and the mutants inside type annotations (strings nobody evaluates here: equivalent).
+3. ``exec``: for each pending mutant cosmic-ray runs mutation/covering_tests.py, which reads the mutated
+   lines from `git diff`, runs their tests fastest first and stops at the first failure. A mutant no test
+   executes survives without running anything.
+4. ``report``: mutants, killed, survived (with their diffs), equivalent (mutation/equivalent.toml: each
+   survivor that no test can kill because the program behaves the same, with the reason).
+
+``retest`` (not run by default) puts the survivors back in the queue, to try them against new tests.
+
+Every step resumes: the map and a module's session are rebuilt only when a mutated module or a test
+changed, and ``exec`` continues with the mutants not yet run, module by module in the config's order. Run
+it with nothing else on the CPUs: the timing-sensitive tests (kills at random instants) then behave as in
+`make test`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+HERE = ROOT / "mutation"
+WORK = ROOT / ".mutation"
+CONFIG = HERE / "cosmic-ray.toml"
+MAP = WORK / "map.json"
+EQUIVALENT = HERE / "equivalent.toml"
+# The tests that can notice a fault in the run core: its unit tests, the sinks', and every end-to-end test.
+POOL = ["tests/run", "tests/io", "tests/e2e", "tests/test_api.py", "tests/test_cli.py"]
+IMPORT_TIME = "<import>"  # the map's name for lines run while modules are imported
+ANNOTATION = "inside a type annotation (never evaluated)"
+
+
+def modules() -> list[str]:
+    return tomllib.loads(CONFIG.read_text())["cosmic-ray"]["module-path"]
+
+
+def fingerprint(paths: list[Path]) -> str:
+    """A hash of the files whose change makes the map (or the session) stale."""
+    digest = hashlib.sha256()
+    for path in sorted(paths):
+        digest.update(str(path.relative_to(ROOT)).encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
+def _pool_files() -> list[Path]:
+    files = [ROOT / m for m in modules()]
+    for entry in POOL:
+        path = ROOT / entry
+        files += sorted(path.rglob("*.py")) if path.is_dir() else [path]
+    return [*files, ROOT / "tests" / "conftest.py"]
+
+
+def build_map() -> None:
+    """Step 1: run the pool under coverage, one context per test, and keep which tests run each line."""
+    stamp = fingerprint(_pool_files())
+    if MAP.exists() and json.loads(MAP.read_text()).get("fingerprint") == stamp:
+        print("map: up to date", flush=True)
+        return
+    data_dir = WORK / "coverage"
+    subprocess.run(["rm", "-rf", str(data_dir)], check=True)
+    data_dir.mkdir(parents=True)
+    rcfile = WORK / "coveragerc"
+    # ${VNNEWS_MUTATION_TEST} is expanded by each process when it reads this file at start-up: the test's id,
+    # set by mutation/plugin.py before the test starts any process.
+    rcfile.write_text(f"[run]\nsource_pkgs = pipeline\nparallel = true\ndata_file = {data_dir}/data\n"
+                      "context = ${VNNEWS_MUTATION_TEST}\npatch = _exit\n")
+    durations = WORK / "durations.json"
+    env = {**os.environ, "COVERAGE_PROCESS_START": str(rcfile), "VNNEWS_MUTATION_DURATIONS": str(durations),
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(HERE), os.environ.get("PYTHONPATH")]))}
+    print(f"map: running the test pool under coverage ({' '.join(POOL)}) ...", flush=True)
+    pytest = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "plugin", "-p", "no:cacheprovider",
+                             "-m", "not slow", *POOL], cwd=ROOT, env=env)
+    if pytest.returncode != 0:
+        sys.exit("map: the test pool must pass before mutants are tried")
+    subprocess.run([sys.executable, "-m", "coverage", "combine", "--quiet", f"--rcfile={rcfile}",
+                    f"--data-file={data_dir}/data", str(data_dir)], cwd=ROOT, check=True)
+    from coverage import CoverageData
+
+    data = CoverageData(basename=str(data_dir / "data"))
+    data.read()
+    lines: dict[str, dict[int, list[str]]] = {}
+    for module in modules():
+        measured = str(ROOT / module)
+        by_line = data.contexts_by_lineno(measured) if measured in data.measured_files() else {}
+        lines[module] = {n: sorted({c.rpartition("|")[2] or IMPORT_TIME for c in ctx}) for n, ctx in by_line.items()}
+    MAP.write_text(json.dumps({"fingerprint": stamp, "durations": json.loads(durations.read_text()),
+                               "lines": lines}))
+    print(f"map: {sum(len(v) for v in lines.values())} lines of {len(lines)} modules mapped to their tests")
+
+
+def _session(module: str) -> Path:
+    return WORK / (module.replace("/", ".").removesuffix(".py") + ".sqlite")
+
+
+def _module_config(module: str) -> Path:
+    """cosmic-ray's config for one module: one session per module, so that the work resumes module by module."""
+    text = CONFIG.read_text()
+    listed = tomllib.loads(text)["cosmic-ray"]["module-path"]
+    start = text.index("module-path")
+    end = text.index("]", start) + 1
+    path = WORK / (module.replace("/", ".").removesuffix(".py") + ".toml")
+    path.write_text(text[:start] + f"module-path = [{json.dumps(module)}]" + text[end:])
+    assert module in listed
+    return path
+
+
+def init_session() -> None:
+    """Step 2: a cosmic-ray session per module, unless one for the module's exact source exists."""
+    for module in modules():
+        session, config = _session(module), _module_config(module)
+        stamp_file = session.with_suffix(".fingerprint")
+        stamp = fingerprint([ROOT / module, CONFIG])
+        if session.exists() and stamp_file.exists() and stamp_file.read_text() == stamp:
+            print(f"session {module}: resuming", flush=True)
+        else:
+            session.unlink(missing_ok=True)
+            subprocess.run(["cosmic-ray", "init", str(config), str(session)], cwd=ROOT, check=True)
+            stamp_file.write_text(stamp)
+        subprocess.run(["cr-filter-operators", str(session), str(config)], cwd=ROOT, check=True)
+        _skip_annotations(module, session)
+
+
+def _annotation_spans(module: str) -> list[tuple[tuple[int, int], tuple[int, int]]]:
+    """Where the module's type annotations lie; none when they are evaluated (no postponed annotations)."""
+    tree = ast.parse((ROOT / module).read_text())
+    postponed = any(isinstance(node, ast.ImportFrom) and node.module == "__future__"
+                    and any(alias.name == "annotations" for alias in node.names) for node in tree.body)
+    if not postponed:
+        return []
+    spans = []
+    for node in ast.walk(tree):
+        for annotation in (getattr(node, "annotation", None), getattr(node, "returns", None)):
+            if isinstance(annotation, ast.expr):
+                spans.append(((annotation.lineno, annotation.col_offset),
+                              (annotation.end_lineno, annotation.end_col_offset)))
+    return spans
+
+
+def _skip_annotations(module: str, session: Path) -> None:
+    """Mark mutants inside type annotations as skipped: under ``from __future__ import annotations`` they are
+    strings nobody evaluates (the run core has no pydantic models), so every such mutant is equivalent."""
+    from cosmic_ray.work_db import WorkDB, use_db
+    from cosmic_ray.work_item import WorkerOutcome, WorkResult
+
+    spans = _annotation_spans(module)
+    with use_db(str(session), WorkDB.Mode.open) as db:
+        for item in list(db.pending_work_items):
+            start = tuple(item.mutations[0].start_pos)
+            if any(low <= start < high for low, high in spans):
+                db.set_result(item.job_id, WorkResult(output=ANNOTATION, worker_outcome=WorkerOutcome.SKIPPED))
+
+
+def exec_session() -> None:
+    """Step 3: run the pending mutants, module by module (the tests see them: the modules change in place)."""
+    if subprocess.run(["git", "diff", "--quiet", "--", *modules()], cwd=ROOT).returncode != 0:
+        sys.exit("exec: the mutated modules have uncommitted changes; commit or stash them first")
+    for module in modules():  # a cached .pyc of one mutant must never stand in for the next one
+        for pyc in (ROOT / module).parent.glob(f"__pycache__/{Path(module).stem}.*.pyc"):
+            pyc.unlink()
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    for module in modules():
+        print(f"exec {module}", flush=True)
+        subprocess.run(["cosmic-ray", "exec", str(_module_config(module)), str(_session(module))], cwd=ROOT, env=env,
+                       check=True)
+
+
+def retest() -> None:
+    """Put the survivors back in the queue, for ``exec`` to try them against the tests written since."""
+    import sqlite3
+
+    for module in modules():
+        if _session(module).exists():
+            with sqlite3.connect(_session(module)) as db:
+                gone = db.execute("DELETE FROM work_results WHERE test_outcome = 'SURVIVED'").rowcount
+            print(f"retest {module}: {gone} survivors pending again")
+
+
+def _equivalents() -> list[dict]:
+    return tomllib.loads(EQUIVALENT.read_text()).get("mutant", []) if EQUIVALENT.exists() else []
+
+
+def _outcomes(module: str, equivalents: list[dict]) -> tuple[dict[str, int], list[str]]:
+    """One module's counts (killed, equivalent, survived, of which no test runs the line; pending) and survivors."""
+    from cosmic_ray.work_db import WorkDB, use_db
+    from cosmic_ray.work_item import TestOutcome, WorkerOutcome
+
+    counts = dict.fromkeys(["mutants", "killed", "equivalent", "survived", "uncovered", "pending", "annotations"], 0)
+    survivors = []
+    source = (ROOT / module).read_text().splitlines()
+    with use_db(str(_session(module)), WorkDB.Mode.open) as db:
+        done = {item.job_id: result for item, result in db.results}
+        for item in db.work_items:
+            result = done.get(item.job_id)
+            if result is not None and result.worker_outcome == WorkerOutcome.SKIPPED:
+                counts["annotations"] += result.output == ANNOTATION
+                continue  # an operator the config filters out, or a mutant inside an annotation
+            counts["mutants"] += 1
+            if result is None:
+                counts["pending"] += 1
+                continue
+            if result.test_outcome != TestOutcome.SURVIVED:
+                counts["killed"] += 1  # a failing test, an import error, or a hang past the timeout
+                continue
+            mutation = item.mutations[0]
+            line = source[mutation.start_pos[0] - 1].strip()
+            if any(e["module"] == module and e["operator"] == mutation.operator_name and e["line"] == line
+                   for e in equivalents):
+                counts["equivalent"] += 1
+                continue
+            counts["survived"] += 1
+            uncovered = "no test executes" in (result.output or "")
+            counts["uncovered"] += uncovered
+            survivors.append(f"SURVIVED{' (no test runs this line)' if uncovered else ''} {module}:"
+                             f"{mutation.start_pos[0]} {mutation.operator_name}\n{result.diff}")
+    return counts, survivors
+
+
+def report() -> int:
+    """Step 4: the figure for docs/daily-job.md per module, and every survivor that is not a known equivalent."""
+    equivalents = _equivalents()
+    total: dict[str, int] = {}
+    rows = []
+    for module in modules():
+        if not _session(module).exists():
+            continue
+        counts, survivors = _outcomes(module, equivalents)
+        for text in survivors:
+            print(text)
+        rows.append((module, counts))
+        total = {k: total.get(k, 0) + v for k, v in counts.items()}
+    print(f"\n| module | {' | '.join(total)} |\n|---|{'---:|' * len(total)}")
+    for module, counts in [*rows, ("all", total)]:
+        print(f"| {module} | {' | '.join(str(v) for v in counts.values())} |")
+    return 1 if total.get("survived") or total.get("pending") else 0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("steps", nargs="*", default=["map", "init", "exec", "report"],
+                        choices=["map", "init", "retest", "exec", "report"])
+    steps = parser.parse_args().steps
+    WORK.mkdir(exist_ok=True)
+    for step in steps:
+        if step == "report":
+            sys.exit(report())
+        {"map": build_map, "init": init_session, "retest": retest, "exec": exec_session}[step]()
+
+
+if __name__ == "__main__":
+    main()
