@@ -229,15 +229,25 @@ def test_stale_temporaries_that_cannot_be_removed_are_an_output_error(tmp_path, 
         _open(tmp_path)
 
 
-def test_a_part_written_after_its_folder_was_removed_makes_the_folder_again(tmp_path):
-    """A cleaner empties the state folder mid-run: the next part makes the folder again (one retry), and
-    verification names the rows whose part went with it."""
+def test_a_part_written_after_its_folder_was_removed_makes_the_folder_again(tmp_path, monkeypatch):
+    """A cleaner empties the state folder mid-run, between parts or while one is written: the part makes the
+    folder again (one retry), and verification names the rows whose part went with it."""
+    import os
     import shutil
 
     state = _open(tmp_path, seconds=0)
     state.save_batch(0, 3, _rows(0, 3), [], 0)
-    shutil.rmtree(state.directory)
+    shutil.rmtree(state.directory)  # between parts
     assert state.save_batch(3, 6, _rows(3, 6), [], 0)
-    assert [p.name for p in state.parts_dir.iterdir()] == [_part(state, 3).name]
-    damage = state.verify(6)
-    assert damage is not None and damage.first_row == 0 and "rows 0-3 are in no part" in str(damage)
+    replace = os.replace
+
+    def cleaner_then_replace(src, dst):  # while a part is written: its temporary file goes with the folder
+        monkeypatch.setattr(os, "replace", replace)
+        shutil.rmtree(state.parts_dir)
+        return replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", cleaner_then_replace)
+    assert state.save_batch(6, 9, _rows(6, 9), [], 0)
+    assert [p.name for p in state.parts_dir.iterdir()] == [_part(state, 6).name]
+    damage = state.verify(9)
+    assert damage is not None and damage.first_row == 0 and "rows 0-6 are in no part" in str(damage)
