@@ -185,10 +185,15 @@ class JsonlRows:
         self.blocks = blocks
 
     def __call__(self) -> Iterator[Record]:
+        for row, _ in self.sized():
+            yield row
+
+    def sized(self) -> Iterator[tuple[Record, int]]:
+        """Each row with the length of its JSON line (what sizes a batch of rows, for free)."""
         for block in self.blocks():
             for line in block.splitlines():
                 if line:
-                    yield loads(line)
+                    yield loads(line), len(line)
 
 
 # -- what each sink can store --------------------------------------------------------------------
@@ -814,25 +819,33 @@ class CsvSink(JsonlSink):
 
 
 def approx_bytes(value: Any) -> int:
-    """About how many bytes ``value`` takes in memory as Python objects (a text: its length and an object's
-    header; a number: an object; a mapping or list: a slot per item besides the items): what batches of rows are
-    sized by, so that a batch of wide rows holds fewer of them."""
+    """About how many bytes ``value`` takes as JSON text (a text: its length and quotes; a number: a few digits; a
+    mapping or list: a separator per item besides the items): what batches of rows are sized by, so that a batch of
+    wide rows holds fewer of them. (As Python objects a row takes about four times as much.)"""
     if isinstance(value, str):
-        return len(value) + 56
+        return len(value) + 2
     if isinstance(value, dict):
-        return sum(approx_bytes(k) + approx_bytes(v) + 24 for k, v in value.items()) + 64
+        return sum(approx_bytes(k) + approx_bytes(v) + 2 for k, v in value.items()) + 2
     if isinstance(value, (list, tuple)):
-        return sum(approx_bytes(v) + 8 for v in value) + 56
-    return 32
+        return sum(approx_bytes(v) + 1 for v in value) + 2
+    return 8
 
 
-def batched(rows: Iterable[Record], max_rows: int, max_bytes: int) -> Iterator[list[Record]]:
-    """``rows`` in lists of at most ``max_rows`` rows and about ``max_bytes`` (a wider row alone)."""
+def sized_rows(rows: RowsFactory) -> Iterator[tuple[Record, int]]:
+    """The rows with their size as JSON text: measured on the lines of a run's parts, estimated otherwise."""
+    if isinstance(rows, JsonlRows):
+        return rows.sized()
+    return ((row, approx_bytes(row)) for row in rows())
+
+
+def batched(rows: Iterable[tuple[Record, int]], max_rows: int, max_bytes: int) -> Iterator[list[Record]]:
+    """Rows given with their sizes, in lists of at most ``max_rows`` rows and about ``max_bytes`` (a wider row
+    alone)."""
     chunk: list[Record] = []
     size = 0
-    for row in rows:
+    for row, nbytes in rows:
         chunk.append(row)
-        size += approx_bytes(row)
+        size += nbytes
         if len(chunk) >= max_rows or size >= max_bytes:
             yield chunk
             chunk, size = [], 0
@@ -845,7 +858,8 @@ class ParquetSink(JsonlSink):
     in one JSON object per row (column :data:`EXTRA_FIELDS`), so memory follows the widest row, never the number
     of field names all rows have together. A typed column whose types conflict between rows (a number here, text
     there) holds JSON text; the schema's ``vnnews`` metadata names those columns and :meth:`read_rows` gives the
-    rows back as they were written. Row groups hold at most ``chunk_rows`` rows and about ``chunk_bytes``.
+    rows back as they were written. Row groups hold at most ``chunk_rows`` rows and about ``chunk_bytes``
+    of JSON text (as Python objects, about four times as much, while a group is built).
 
     A Parquet file cut short has lost its footer, without which no row can be read: it is refused
     (:meth:`check_existing`), never set aside row by row as JSONL and CSV are.
@@ -853,7 +867,7 @@ class ParquetSink(JsonlSink):
 
     format = "parquet"
     chunk_rows = 2048
-    chunk_bytes = 16 << 20
+    chunk_bytes = 4 << 20
 
     def __init__(self, path: Path, follow_link: bool = True, role: str = "The output", key: str = "id") -> None:
         super().__init__(path, follow_link, role)
@@ -897,30 +911,23 @@ class ParquetSink(JsonlSink):
         return None
 
     def _chunks(self, rows: RowsFactory) -> Iterator[list[Record]]:
-        return batched(rows(), self.chunk_rows, self.chunk_bytes)
+        return batched(sized_rows(rows), self.chunk_rows, self.chunk_bytes)
 
-    def _layout(self, rows: RowsFactory) -> tuple[list[str], bool]:
-        """The typed columns the rows have (in :data:`PARQUET_COLUMNS` order, the key after them) and whether any
-        row has another field."""
-        typed = dict.fromkeys((*PARQUET_COLUMNS, self.key))
-        seen: set[str] = set()
-        extra = False
-        for row in rows():
-            for name in row:
-                if name in typed:
-                    seen.add(name)
-                else:
-                    extra = True
-        return [c for c in typed if c in seen], extra
-
-    def _schema(self, rows: RowsFactory, columns: list[str], extra: bool):
+    def _schema(self, rows: RowsFactory):
+        """The file's schema and the typed columns that hold JSON text: the typed columns the rows have (in
+        :data:`PARQUET_COLUMNS` order, the key after them), each of the type its values share, and
+        :data:`EXTRA_FIELDS` when any row has another field."""
         import pyarrow as pa
 
+        typed = dict.fromkeys((*PARQUET_COLUMNS, self.key))
         types: dict[str, Any] = {}
         as_text: set[str] = set()
+        extra = False
         for chunk in self._chunks(rows):
-            for col in columns:
-                if col in as_text:
+            names = set().union(*chunk)
+            extra = extra or not names <= typed.keys()
+            for col in typed:
+                if col not in names or col in as_text:
                     continue
                 try:
                     typ = pa.array([r.get(col) for r in chunk]).type
@@ -942,18 +949,18 @@ class ParquetSink(JsonlSink):
         if shaped:  # (a struct has the fields of every row's mapping: one with fewer would read back with more)
             for chunk in self._chunks(rows):
                 as_text.update(c for c in shaped if not all(_fits(r.get(c), types[c]) for r in chunk))
+        columns = [c for c in typed if c in types or c in as_text]
         fields = [(c, pa.string() if c in as_text else types.get(c, pa.null())) for c in columns]
         if extra:
             fields.append((EXTRA_FIELDS, pa.string()))
         layout = {"json_columns": sorted(as_text), "extra_fields": EXTRA_FIELDS if extra else None}
-        return pa.schema(fields, metadata={"vnnews": json.dumps(layout)}), as_text
+        return pa.schema(fields, metadata={"vnnews": json.dumps(layout)}), as_text, columns, extra
 
     def replace(self, rows: RowsFactory) -> None:
         import pyarrow as pa
         import pyarrow.parquet as pq
 
-        columns, extra = self._layout(rows)
-        schema, as_text = self._schema(rows, columns, extra)
+        schema, as_text, columns, extra = self._schema(rows)
         typed = set(columns)
         with (_AtomicFile(self.path, binary=True, follow_link=self.follow_link) as out,
               pq.ParquetWriter(out.handle, schema) as writer):
