@@ -178,19 +178,30 @@ def _with_header(path, header) -> None:
     path.write_bytes(header.encode() + b"\n" + data.split(b"\n", 1)[1])
 
 
-@pytest.mark.parametrize("header", [
-    "[1, 2]", "42", '"a part"', "null", "{}",
-    # whole headers that lie: counts that do not add up to the rows covered, an end before the start
-    "COUNTS", "BACKWARDS",
-])
+# whole headers that lie, each in one field (applied to the part's real header)
+LYING_HEADERS = {
+    "counts that do not add up": lambda h: {**h, "counts": {**h["counts"], "written": h["counts"]["written"] + 1}},
+    "a count missing": lambda h: {**h, "counts": {k: v for k, v in h["counts"].items() if k != "unchanged"}},
+    "a negative count": lambda h: {**h, "counts": {**h["counts"], "refreshed": -1}},
+    "an end before its start": lambda h: {**h, "start": h["end"], "end": h["start"]},
+    "a start that is a boolean": lambda h: {**h, "start": True},
+    "a run id that is a number": lambda h: {**h, "run_id": 7},
+    "topics that are a list": lambda h: {**h, "topics": []},
+    "sizes of two sections": lambda h: {**h, "sizes": h["sizes"][:2]},
+    "sizes that are a mapping": lambda h: {**h, "sizes": dict(enumerate(h["sizes"]))},
+    "a checksum missing": lambda h: {**h, "crc32": h["crc32"][:2]},
+    "a negative checksum": lambda h: {**h, "crc32": [-1, *h["crc32"][1:]]},
+    "a label that is a number": lambda h: {**h, "label": 3},
+    "skipped counts that are a list": lambda h: {**h, "skipped": [1]},
+}
+
+
+@pytest.mark.parametrize("header", ["[1, 2]", "42", '"a part"', "null", "{}", *LYING_HEADERS])
 def test_a_part_whose_header_is_json_but_not_a_part_header_is_damaged(tmp_path, header):
     state = _three_parts(tmp_path)
     path = _part(state, 3)
-    real = json.loads(path.read_bytes().split(b"\n", 1)[0])
-    if header == "COUNTS":
-        header = json.dumps({**real, "counts": {**real["counts"], "written": real["counts"]["written"] + 1}})
-    elif header == "BACKWARDS":
-        header = json.dumps({**real, "start": real["end"], "end": real["start"]})
+    if header in LYING_HEADERS:
+        header = json.dumps(LYING_HEADERS[header](json.loads(path.read_bytes().split(b"\n", 1)[0])))
     _with_header(path, header)
     damage = state.verify(9)
     assert damage is not None and damage.first_row == 3 and f"part {path.name} has a malformed header" in str(damage)
@@ -251,3 +262,22 @@ def test_a_part_written_after_its_folder_was_removed_makes_the_folder_again(tmp_
     assert [p.name for p in state.parts_dir.iterdir()] == [_part(state, 6).name]
     damage = state.verify(9)
     assert damage is not None and damage.first_row == 0 and "rows 0-6 are in no part" in str(damage)
+
+
+def test_stale_temporaries_are_removed_when_the_state_opens(tmp_path):
+    """What a kill leaves while a part or state.json is written (a hidden temporary, or a folder by that name)."""
+    _three_parts(tmp_path).close()
+    parts = tmp_path / "out.state" / "parts"
+    stale = [parts / ".000000000009-000000000012-000004.part.0a1b2c3d.tmp",
+             tmp_path / "out.state" / ".state.json.1234abcd.tmp"]
+    stale[0].write_bytes(b"{")
+    stale[1].mkdir()
+    _open(tmp_path).close()
+    assert not any(path.exists() for path in stale)
+
+
+def test_the_lock_is_the_owners_alone(tmp_path):
+    import stat
+
+    _open(tmp_path).close()
+    assert stat.S_IMODE((tmp_path / "out.state" / "lock").stat().st_mode) & 0o077 == 0
