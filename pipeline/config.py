@@ -36,7 +36,7 @@ from pydantic import (
 )
 
 from pipeline.errors import ConfigError
-from pipeline.redact import mask_url, register_url
+from pipeline.redact import mask_url, password_holds_at, register_url
 
 log = logging.getLogger(__name__)
 
@@ -378,6 +378,11 @@ class OutputConfig(Section):
         if url is None:
             return url
         register_url(url)
+        if password_holds_at(url):
+            raise ValueError(
+                "has a password with a raw '@', which ends a URL's password early (the rest would be taken for the "
+                "host name): write each '@' of the password as %40"
+            )
         from sqlalchemy.engine import make_url
         from sqlalchemy.exc import ArgumentError
 

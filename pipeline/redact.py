@@ -2,7 +2,8 @@
 
 ``output.url`` may carry a database password (``postgresql+psycopg://user:secret@host/db``, or
 ``?password=secret``). A password may hold any character (a quote, ``@``, ``:``, ``/``, ``#``, spaces,
-``%``-escapes, non-ASCII), so it is found by parsing the URL, never by guessing its end with a pattern:
+``%``-escapes, non-ASCII; a raw ``@``, which URL readers take for the end of the password, is refused by the
+config: :func:`password_holds_at`), so it is found by parsing the URL, never by guessing its end with a pattern:
 
 - :func:`mask_url` shows a URL with its password (and every ``password``-like query value) replaced by
   ``***``: what ``vnnews config show``, the resolved config beside the results and messages show;
@@ -40,6 +41,13 @@ def _split(url: str) -> tuple[str, str, str] | None:
     if colon < 0:
         return None
     return f"{scheme}://{rest[:colon + 1]}", rest[colon + 1:at], rest[at:]
+
+
+def password_holds_at(url: str) -> bool:
+    """Whether the password of ``url`` holds a raw ``@``: URL readers end the password at the first ``@`` and
+    take the rest of it for the host name, which messages then quote."""
+    split = _split(url)
+    return split is not None and "@" in split[1]
 
 
 def _query_secrets(url: str) -> list[tuple[str, str]]:

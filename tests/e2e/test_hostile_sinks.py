@@ -120,7 +120,7 @@ PASSWORDS = [
     ("mật khẩu#1 tab\there", True),
     ("%2541%25zz-secret", True),
     ("semi;colon&amp=x?y", True),
-    ("p@ss/w:rd#frag", False),  # a raw @ / : # splits the URL elsewhere: SQLAlchemy reads another host
+    ("p/ss:w#rd?x", True),
 ]
 
 
@@ -158,6 +158,21 @@ def test_a_password_of_any_characters_never_reaches_a_file_or_the_terminal(tmp_p
             assert proc.returncode == 0, proc.stderr
             assert "***" in next(out.glob("*.config.yaml")).read_text(encoding="utf-8")
         assert not _leaks(proc, out, secret)
+
+
+@pytest.mark.parametrize("secret", ["p@ss/w:rd#frag", "@start", "end@", "a@b@c-d"])
+def test_a_password_with_a_raw_at_sign_is_a_config_error_that_shows_no_part_of_it(tmp_path, secret):
+    """URL readers end the password at its first '@' and take the rest for the host, which a driver's error then
+    quotes: refused before any work (exit 2), saying to write it as %40, with no piece of it shown."""
+    url = postgres_url().replace("://postgres@", f"://postgres:{secret}@")
+    cfg = _config(tmp_path, articles(3), tmp_path / "out" / "res", output={"format": "sql", "url": url})
+    pieces = {p for p in secret.split("@") if len(p) >= 3} | {secret}
+    for command in ("config", "run"):
+        proc = _vnnews(command, *(["show"] if command == "config" else []), str(cfg))
+        message = _one_paragraph(proc, 2)
+        assert "output.url" in message and "%40" in message
+        assert not any(piece in proc.stdout + proc.stderr for piece in pieces)
+    assert not (tmp_path / "out").exists()
 
 
 # --- rows one sink cannot store ----------------------------------------------------------------------
