@@ -225,8 +225,10 @@ def _outcomes(module: str, equivalents: list[dict]) -> tuple[dict[str, int], lis
                 continue
             mutation = item.mutations[0]
             line = source[mutation.start_pos[0] - 1].strip()
+            mutant = next((row[1:].strip() for row in (result.diff or "").splitlines()
+                           if row.startswith("+") and not row.startswith("+++")), "")
             if any(e["module"] == module and e["operator"] == mutation.operator_name and e["line"] == line
-                   for e in equivalents):
+                   and e["mutant"] == mutant for e in equivalents):
                 counts["equivalent"] += 1
                 continue
             counts["survived"] += 1
