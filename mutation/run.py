@@ -207,9 +207,10 @@ def _outcomes(module: str, equivalents: list[dict]) -> tuple[dict[str, int], lis
 
     counts = dict.fromkeys(["mutants", "killed", "equivalent", "survived", "uncovered", "pending", "annotations"], 0)
     survivors = []
-    source = (ROOT / module).read_text().splitlines()
+    source = subprocess.run(["git", "show", f"HEAD:{module}"], cwd=ROOT, capture_output=True, text=True,
+                            check=True).stdout.splitlines()  # (the working tree may hold a mutant)
     with use_db(str(_session(module)), WorkDB.Mode.open) as db:
-        done = {item.job_id: result for item, result in db.results}
+        done = dict(db.results)
         for item in db.work_items:
             result = done.get(item.job_id)
             if result is not None and result.worker_outcome == WorkerOutcome.SKIPPED:
@@ -224,8 +225,10 @@ def _outcomes(module: str, equivalents: list[dict]) -> tuple[dict[str, int], lis
                 continue
             mutation = item.mutations[0]
             line = source[mutation.start_pos[0] - 1].strip()
+            mutant = next((row[1:].strip() for row in (result.diff or "").splitlines()
+                           if row.startswith("+") and not row.startswith("+++")), "")
             if any(e["module"] == module and e["operator"] == mutation.operator_name and e["line"] == line
-                   for e in equivalents):
+                   and e["mutant"] == mutant for e in equivalents):
                 counts["equivalent"] += 1
                 continue
             counts["survived"] += 1
