@@ -281,3 +281,11 @@ def test_the_lock_is_the_owners_alone(tmp_path):
 
     _open(tmp_path).close()
     assert stat.S_IMODE((tmp_path / "out.state" / "lock").stat().st_mode) & 0o077 == 0
+
+
+def test_a_link_to_nothing_where_the_parts_folder_goes_is_an_output_error(tmp_path):
+    (tmp_path / "out.state").mkdir()
+    (tmp_path / "out.state" / "parts").symlink_to(tmp_path / "nowhere")
+    with pytest.raises(OutputError, match=r"Cannot create the run state .*parts"):
+        _open(tmp_path)
+    assert not (tmp_path / "nowhere").exists()
