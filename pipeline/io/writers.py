@@ -49,7 +49,7 @@ from typing import Any, Protocol, runtime_checkable
 import orjson
 
 from pipeline.config import OutputConfig
-from pipeline.errors import OutputError, first_line
+from pipeline.errors import ConfigError, OutputError, first_line
 from pipeline.io.records import Record
 from pipeline.redact import mask_url, redact, register_url
 
@@ -83,13 +83,15 @@ class Sink(Protocol):
         ...
 
 def detect_output_format(path: Path, declared: str = "auto") -> str:
+    """The output format ``declared``, or the one ``path``'s suffix names: a config error (exit 2, before any work)
+    when it names none (no suffix, a folder such as ``/`` or ``.``, a compressed ``.jsonl.gz``)."""
     if declared != "auto":
         return declared
     fmt = FORMATS_BY_SUFFIX.get(path.suffix.lower())
     if fmt is None:
-        raise OutputError(
-            f"Cannot tell the output format from {path.name}; use one of {sorted(FORMATS_BY_SUFFIX)} "
-            "or set output.format (jsonl, csv, parquet, sqlite)."
+        raise ConfigError(
+            f"output.path {str(path)!r} does not say which format to write: give it one of the suffixes "
+            f"{', '.join(sorted(FORMATS_BY_SUFFIX))}, or set output.format (jsonl, csv, parquet, sqlite, sql)."
         )
     return fmt
 
@@ -292,7 +294,7 @@ def row_check(config: OutputConfig) -> Callable[[Record], str | None] | None:
     """
     try:
         fmt = detect_output_format(config.path, config.format)
-    except OutputError:
+    except ConfigError:  # (opening the output says so)
         return None
     key = config.key
     if fmt == "csv":

@@ -476,3 +476,14 @@ def test_sqlite_database_is_narrowed_before_private_rows_go_in(tmp_path):
     assert stat.S_IMODE(db.stat().st_mode) == 0o600
     assert sorted(r[0] for r in sqlite3.connect(db).execute("SELECT id FROM articles")) == \
         ["p0", "p1", "p2", "s0", "s1", "s2"]
+
+
+@pytest.mark.parametrize("name", ["", "/", ".", "results/", "noext", "day.jsonl.gz", "day.txt"])
+def test_an_output_path_that_names_no_format_is_a_config_error(tmp_path, monkeypatch, name):
+    """A path without a suffix vnnews writes (empty, a folder, a compressed or text file): exit 2 before any work,
+    naming output.path and the suffixes, never 'internal error' or an output error."""
+    monkeypatch.chdir(tmp_path)
+    cfg = _job(tmp_path, _input(tmp_path / "in.jsonl"), Path("placeholder.jsonl"))
+    done = _run(cfg, f"output.path={name}", code=2)
+    assert "output.path" in done.stderr and ".parquet" in done.stderr and "output.format" in done.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.jsonl", "job.yaml"]

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.config import OutputConfig
-from pipeline.errors import OutputError
+from pipeline.errors import ConfigError, OutputError
 from pipeline.io.paths import OutputPaths
 from pipeline.io.writers import (
     JsonlRows,
@@ -154,7 +154,7 @@ def test_unwritable_output_and_unknown_extension(tmp_path):
     blocker.write_text("x")
     with pytest.raises(OutputError, match="Cannot write"):
         open_sink(OutputConfig(path=blocker / "sub" / "r.jsonl"))
-    with pytest.raises(OutputError, match=r"output\.format"):
+    with pytest.raises(ConfigError, match=r"output\.format"):  # (exit 2: the config names no format)
         detect_output_format(Path("out.xlsx"))
 
 
