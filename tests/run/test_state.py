@@ -289,3 +289,42 @@ def test_a_link_to_nothing_where_the_parts_folder_goes_is_an_output_error(tmp_pa
     with pytest.raises(OutputError, match=r"Cannot create the run state .*parts"):
         _open(tmp_path)
     assert not (tmp_path / "nowhere").exists()
+
+
+def test_batches_a_failed_checkpoint_could_not_save_wait_for_the_next(tmp_path, monkeypatch):
+    """A checkpoint that fails (a full disk) keeps its batches: the next one saves them with the later ones."""
+    import pipeline.run.state as state_module
+
+    state = _open(tmp_path)
+    state.save_batch(0, 3, _rows(0, 3), [], 0)
+    write = state_module._fsync_write
+    failures = []
+
+    def full_disk_once(path, chunks, again=True):
+        if not failures:
+            failures.append(path)
+            raise OutputError("Cannot write the run state: No space left on device.")
+        return write(path, chunks, again)
+
+    monkeypatch.setattr(state_module, "_fsync_write", full_disk_once)
+    with pytest.raises(OutputError, match="No space"):
+        state.checkpoint()
+    state.save_batch(3, 6, _rows(3, 6), [], 0)
+    state.checkpoint()
+    assert [(p.start, p.end) for p in state.parts()] == [(0, 6)] and state.verify(6) is None
+    assert [r["id"] for r in state.rows()] == [f"a{i}" for i in range(6)]
+
+
+def test_a_checkpoint_comes_when_the_batches_kept_reach_checkpoint_bytes_exactly(tmp_path):
+    from pipeline.run.state import _serialize
+
+    def row(i: int, n: int) -> list[dict]:
+        return [{"id": f"a{i}", "topic": "Thể thao", "summary": "x" * n}]
+
+    bound = _serialize(0, 1, row(0, 50), [], 0, [], "run").size
+    assert _serialize(0, 1, row(1, 49), [], 0, [], "run").size == bound - 1
+    state = _open(tmp_path, megabytes=bound / (1 << 20))
+    assert state.save_batch(0, 1, row(0, 50), [], 0)  # the bound itself
+    assert not state.save_batch(1, 2, row(1, 49), [], 0)  # a byte short of it: counting starts again from nothing
+    assert state.save_batch(2, 3, row(2, 1), [], 0)
+    assert [(p.start, p.end) for p in state.parts()] == [(0, 1), (1, 3)]
