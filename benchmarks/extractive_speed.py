@@ -8,7 +8,7 @@ splitting is included; a summarizer with ``summarize_batch`` gets batches of 512
 quickstart's batch size), as the summarize stage calls it. The earlier version splits sentences
 with today's splitter (it is imported from the working tree), so the ratio is the summarizer's alone.
 
-    .venv/bin/python benchmarks/extractive_speed.py                       # against 1efca0d, 500 articles x 5
+    .venv/bin/python benchmarks/extractive_speed.py                       # against the docs' baseline model, 500 x 5
     .venv/bin/python benchmarks/extractive_speed.py --rev main --articles 200 --repeats 3
 """
 
@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 from common import ROOT, SHARED_DATA, argument_parser
-from previous_summarizer import MODEL, PreviousSummarizer
+from previous_summarizer import BASELINE_BEFORE, MODEL, PreviousSummarizer, baseline_rev
 
 from pipeline.summarize.learned import LearnedExtractiveSummarizer
 from pipeline.text.normalize import clean_text
@@ -32,11 +32,13 @@ BATCH = 512  # configs/quickstart.yaml's runner.batch_size
 
 def main() -> None:
     parser = argument_parser(__doc__)
-    parser.add_argument("--rev", default="1efca0d", help="the commit whose shipped summarizer is the baseline")
+    parser.add_argument("--rev", default=None, help="the commit whose shipped summarizer is the baseline "
+                        f"(default: main as of {BASELINE_BEFORE}, docs/summarizer.md's baseline model)")
     parser.add_argument("--articles", type=int, default=500)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--model", type=Path, default=ROOT / MODEL, help="the new model directory")
     args = parser.parse_args()
+    args.rev = args.rev or baseline_rev()
 
     with gzip.open(SHARED_DATA / "vietnews" / "dev.jsonl.gz", "rt", encoding="utf-8") as fh:
         rows = [json.loads(line) for _, line in zip(range(args.articles), fh, strict=False)]

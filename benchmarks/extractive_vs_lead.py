@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 from common import ROOT, SHARED_DATA, argument_parser
-from previous_summarizer import PreviousSummarizer
+from previous_summarizer import BASELINE_BEFORE, PreviousSummarizer, baseline_rev
 
 from pipeline.config import SummaryTrainConfig, load_config
 from pipeline.summarize.extractive import LeadTitleSummarizer
@@ -63,9 +63,11 @@ def main() -> None:
     parser = argument_parser(__doc__)
     parser.add_argument("--data", choices=["dev", "holdout"], default="dev")
     parser.add_argument("--model", type=Path, default=MODEL)
-    parser.add_argument("--rev", default="1efca0d", help="the commit whose shipped summarizer is compared")
+    parser.add_argument("--rev", default=None, help="the commit whose shipped summarizer is compared "
+                        f"(default: main as of {BASELINE_BEFORE}, docs/summarizer.md's baseline model)")
     parser.add_argument("--limit", type=int, default=5000)
     args = parser.parse_args()
+    args.rev = args.rev or baseline_rev()
 
     titles, bodies, references = (_dev if args.data == "dev" else _holdout)(args.limit)
     split_sentences(bodies[0])  # load underthesea before timing

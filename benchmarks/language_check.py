@@ -10,8 +10,8 @@ quarantined), false negatives (foreign text or mojibake kept) and microseconds p
 * Mojibake: Vietnamese articles re-encoded as VNI or TCVN3 and shown as Unicode (what an old
   file read as Windows-1252 looks like), and UTF-8 bytes decoded as cp1252 / latin-1.
 
-Checkers: ``current`` (the hand-written letter-count rule before this change, for the record),
-``pipeline`` (what ``normalize.language_check`` runs now), and each identifier alone on the whole
+Checkers: ``current`` (letter counts alone, the hand-written rule without an identifier),
+``pipeline`` (what ``normalize.language_check`` runs), and each identifier alone on the whole
 text: ``py3langid`` (as the pipeline calls it), ``lingua`` (restricted to the languages of the
 foreign set), ``langdetect``, ``cld3``, ``cld2``. An identifier that is not installed is skipped.
 The "doubtful" column counts the VNTC articles with few Vietnamese marks (those the pipeline hands

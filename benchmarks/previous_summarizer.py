@@ -20,6 +20,14 @@ from common import ROOT
 from pipeline.text.normalize import split_sentences
 
 MODEL = "models/summary-extractive-vietnews"
+# The baseline the docs compare with (docs/summarizer.md): main as of this instant.
+BASELINE_BEFORE = "2026-11-30 11:16:30 +0000"
+
+
+def baseline_rev() -> str:
+    """The commit of the docs' baseline summarizer: the last one before :data:`BASELINE_BEFORE`."""
+    return subprocess.run(["git", "rev-list", "-1", f"--before={BASELINE_BEFORE}", "HEAD"], cwd=ROOT, check=True,
+                          capture_output=True, text=True).stdout.strip()
 
 
 def _git_show(rev: str, path: str) -> bytes:

@@ -36,7 +36,7 @@ from pydantic import (
 )
 
 from pipeline.errors import ConfigError
-from pipeline.redact import redact
+from pipeline.redact import mask_url, password_holds_at, register_url
 
 log = logging.getLogger(__name__)
 
@@ -155,6 +155,13 @@ class InputConfig(Section):
     text_field: str = Field("text", description="Field holding the article body.")
     title_field: str | None = Field("title", description="Field holding the title; null if there is none.")
     id_field: str | None = Field("id", description="Field holding a stable id; missing ids are content hashes.")
+    renamed_field_prefix: str = Field(
+        "input_", min_length=1, max_length=40,
+        description="An input field named as a field vnnews writes (topic, topic_score, topic_top_k, summary, author, "
+        "diacritics, duplicate_of, duplicate_similarity, content_hash, input_hash, config_hash, run_id, "
+        "quarantine_reason; id, title, text when they are not the configured fields) is kept under this prefix + "
+        "its name (input_topic), the prefix repeated while that name is taken: never overwritten or dropped.",
+    )
     raw_pages: bool = Field(False, description="Text is a scraped page: recover title, author, body; drop boilerplate.")
     txt_first_line_title: bool = Field(True, description="For .txt folders: the first non-empty line is the title.")
     html_favor: HtmlFavor = Field(
@@ -356,6 +363,39 @@ class OutputConfig(Section):
     allow_empty: bool = Field(
         False, description="overwrite: let a run that read 0 rows replace an output that has rows (else exit 4)."
     )
+    csv_formulas: Literal["escape", "keep"] = Field(
+        "escape", description="CSV output: 'escape' writes a cell that a spreadsheet would run as a formula (it "
+        "begins with =, +, -, @, a tab, CR or LF, after any spaces) behind a single quote and quotes every cell "
+        "(OWASP's CSV injection rule; reading the file back with vnnews removes the quote); 'keep' writes cells as "
+        "they are. JSONL, Parquet and SQL outputs always keep text as it is (docs/outputs.md)."
+    )
+
+    @field_validator("url")
+    @classmethod
+    def _url_is_read_and_its_secrets_remembered(cls, url: str | None) -> str | None:
+        """A URL SQLAlchemy cannot read is a config error (never quoted: it may hold a password); the
+        password of one it can is remembered, so that no message or log line shows it (pipeline.redact)."""
+        if url is None:
+            return url
+        register_url(url)
+        if password_holds_at(url):
+            raise ValueError(
+                "has a password with a raw '@', which ends a URL's password early (the rest would be taken for the "
+                "host name): write each '@' of the password as %40"
+            )
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.exc import ArgumentError
+
+        try:
+            make_url(url)
+        except (ArgumentError, ValueError, TypeError):
+            scheme = url.partition("://")[0] if "://" in url else ""
+            raise ValueError(
+                "is not a SQLAlchemy URL (dialect+driver://user@host:port/database"
+                + (f"; it begins with {scheme!r}" if scheme.isidentifier() or scheme.replace("+", "").isalnum()
+                   else "") + ")"
+            ) from None
+        return url
 
 
 def _yaml_off(value: Any) -> Any:
@@ -997,9 +1037,22 @@ def load_config(
         raise ConfigError(format_validation_error(err, str(path) if path else "(in memory)", schema, lines)) from None
 
 
+def _masked(data: Any, key: str = "") -> Any:
+    """``data`` with every value under a key that may hold credentials (``url``...) shown by
+    :func:`~pipeline.redact.mask_url` (its password as ``***``)."""
+    if isinstance(data, dict):
+        return {k: _masked(v, str(k)) for k, v in data.items()}
+    if isinstance(data, list):
+        return [_masked(v, key) for v in data]
+    if isinstance(data, str) and _SECRET_KEY.search(key):
+        return mask_url(data) if "://" in data else "***"
+    return data
+
+
 def dump_config(config: BaseModel) -> str:
-    """The resolved config as YAML, every default filled in, passwords in URLs masked."""
-    return redact(yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False, allow_unicode=True))
+    """The resolved config as YAML, every default filled in, passwords in URLs masked (parsed out of the URL,
+    whatever characters they hold, before the YAML is written)."""
+    return yaml.safe_dump(_masked(config.model_dump(mode="json")), sort_keys=False, allow_unicode=True)
 
 
 def resolve_model_path(path: Path) -> Path:

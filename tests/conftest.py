@@ -142,23 +142,110 @@ def job(tmp_path: Path, input_path: Path, **sections) -> dict:
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def sql_url(request, tmp_path) -> str:
-    """A SQLAlchemy URL for the SQL sink tests: SQLite always, PostgreSQL from VNNEWS_TEST_POSTGRES_URL.
-
-    CI starts a real server (.ci/start_test_postgres.sh), so there a missing URL is a failure,
-    never a silent skip.
-    """
+    """A SQLAlchemy URL for the SQL sink tests: SQLite always, PostgreSQL from :func:`postgres_url`."""
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'sink.db'}"
     return postgres_url()
 
 
+class _TestPostgres:
+    """A throwaway PostgreSQL server for this test session (started on first use, stopped at the end).
+
+    Started from Debian's server binaries (/usr/lib/postgresql/<version>/bin) in a temporary data folder,
+    listening on 127.0.0.1 at a free port, trusting local connections; as root the server runs as the
+    unprivileged user ``vnnews-pg`` (PostgreSQL refuses to run as root), as .ci/start_test_postgres.sh does.
+    """
+
+    USER = "vnnews-pg"
+
+    def __init__(self) -> None:
+        self.url: str | None = None
+        self.data: Path | None = None
+        self.bin: Path | None = None
+        self.problem: str | None = None
+
+    def _as_server_user(self) -> dict:
+        if os.geteuid() != 0:
+            return {}
+        import pwd
+        import subprocess
+
+        try:
+            pwd.getpwnam(self.USER)
+        except KeyError:
+            subprocess.run(["useradd", "--system", "--no-create-home", self.USER], check=True, capture_output=True)
+        return {"user": self.USER}
+
+    def start(self) -> str | None:
+        """The server's URL, starting it once; None (and ``problem`` says why) when it cannot be started."""
+        if self.url or self.problem:
+            return self.url
+        import glob
+        import shutil
+        import socket
+        import subprocess
+        import tempfile
+
+        found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=lambda p: [
+            int(part) if part.isdigit() else 0 for part in Path(p).parent.parent.name.split(".")])
+        if not found:
+            self.problem = ("no PostgreSQL server binaries (/usr/lib/postgresql/*/bin/initdb): install them "
+                            "(apt-get install postgresql) or set VNNEWS_TEST_POSTGRES_URL")
+            return None
+        self.bin = Path(found[-1]).parent
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        self.data = Path(tempfile.mkdtemp(prefix="vnnews-test-pg-"))
+        try:
+            who = self._as_server_user()
+            if who:
+                shutil.chown(self.data, who["user"])
+            run = {"check": True, "capture_output": True, "text": True, "timeout": 120, **who}
+            subprocess.run([self.bin / "initdb", "-D", self.data / "db", "-A", "trust", "-U", "postgres", "-E", "UTF8",
+                            "--no-sync"], **run)
+            subprocess.run([self.bin / "pg_ctl", "-D", self.data / "db", "-l", self.data / "server.log", "-w", "-o",
+                            f"-p {port} -k {self.data} -c listen_addresses=127.0.0.1 -c fsync=off", "start"], **run)
+        except (OSError, subprocess.SubprocessError) as exc:
+            detail = getattr(exc, "stderr", "") or exc
+            self.problem = f"the test PostgreSQL server did not start: {str(detail).strip()[-500:]}"
+            shutil.rmtree(self.data, ignore_errors=True)
+            return None
+        self.url = f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
+        os.environ["VNNEWS_TEST_POSTGRES_URL"] = self.url  # (for the commands the tests start)
+        return self.url
+
+    def stop(self) -> None:
+        import shutil
+        import subprocess
+
+        if self.url and self.data is not None:
+            subprocess.run([self.bin / "pg_ctl", "-D", self.data / "db", "-m", "immediate", "stop"],
+                           capture_output=True, timeout=60, **self._as_server_user())
+            os.environ.pop("VNNEWS_TEST_POSTGRES_URL", None)
+            shutil.rmtree(self.data, ignore_errors=True)
+            self.url = None
+
+
+_TEST_POSTGRES = _TestPostgres()
+_GIVEN_POSTGRES_URL = os.environ.get("VNNEWS_TEST_POSTGRES_URL")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _stop_test_postgres():
+    """Stops the test session's own PostgreSQL server (if a test started one) when the session ends."""
+    yield
+    _TEST_POSTGRES.stop()
+
+
 def postgres_url() -> str:
-    """The test PostgreSQL server's URL; skips the test without one, fails it under CI (which starts one)."""
-    url = os.environ.get("VNNEWS_TEST_POSTGRES_URL")
+    """The test PostgreSQL server's URL: VNNEWS_TEST_POSTGRES_URL when set, else a server this session starts
+    (:class:`_TestPostgres`); skips the test when neither can be had, fails it under CI (which must have one)."""
+    url = _GIVEN_POSTGRES_URL or _TEST_POSTGRES.start()
     if not url:
         if os.environ.get("CI"):
-            pytest.fail("VNNEWS_TEST_POSTGRES_URL is not set: .ci/run must start PostgreSQL")
-        pytest.skip("no PostgreSQL server (set VNNEWS_TEST_POSTGRES_URL, see .ci/start_test_postgres.sh)")
+            pytest.fail(f"no PostgreSQL server for the SQL tests under CI: {_TEST_POSTGRES.problem}")
+        pytest.skip(f"no PostgreSQL server: {_TEST_POSTGRES.problem}")
     return url
 
 

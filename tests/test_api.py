@@ -75,3 +75,37 @@ def test_process_frame_refuses_what_is_not_a_table(tmp_path, sample_rows):
         pipe.process_frame("articles.jsonl")
     with pytest.raises(TypeError, match="row 1 is a str"):
         pipe.process_frame([sample_rows[0], "text"])
+
+
+def test_any_hashable_label_becomes_a_field_name_by_str(tmp_path, sample_rows):
+    """Integer, tuple and None column labels, integer keys in dicts (top level and nested), mixed with text: no
+    TypeError; each label is the field str(label) in the results, under the caller's index."""
+    pipe = Pipeline.from_dict(job(tmp_path, SAMPLES, summarize={"enabled": False}))
+    frame = pd.DataFrame(sample_rows[:3], index=[7, 8, 9])
+    frame[1] = [10, 20, 30]
+    frame[("a", "b")] = 1.5
+    frame[None] = "n"
+    frame[2.5] = [{1: "x", "y": 2}, None, {0: [{3: 4}]}]
+    out = pipe.process_frame(frame)
+    assert out.index.tolist() == [7, 8, 9] and out["quarantine_reason"].isna().all()
+    assert out["1"].tolist() == [10, 20, 30] and (out["('a', 'b')"] == 1.5).all() and (out["None"] == "n").all()
+    assert out.loc[7, "2.5"] == {"1": "x", "y": 2} and out.loc[9, "2.5"] == {"0": [{"3": 4}]}
+
+    rows = [{**sample_rows[0], 5: "five", (1, 2): None}, {**sample_rows[1], "meta": {1: "a", "b": {2: "c"}}}]
+    out = pipe.process_frame(rows)
+    assert out.loc[0, "5"] == "five" and out.loc[1, "meta"] == {"1": "a", "b": {"2": "c"}}
+    assert [r["5"] for r in pipe.process(rows[:1])] == ["five"]
+
+
+@pytest.mark.parametrize(("table", "message"), [
+    (lambda rows: pd.DataFrame(rows).assign(**{"1": 2}).rename(columns={"published": 1}),
+     r"DataFrame columns: the labels 1 and '1' both become the field name '1'"),
+    (lambda rows: pd.concat([pd.DataFrame(rows), pd.DataFrame(rows)[["title"]]], axis=1),
+     r"the DataFrame has the column label 'title' more than once"),
+    (lambda rows: [rows[0], {**rows[1], 1: "a", "1": "b"}], r"row 2: the labels 1 and '1' both become"),
+    (lambda rows: [{**rows[0], "meta": {None: 1, "None": 2}}], r"row 1: the labels None and 'None' both become"),
+])
+def test_labels_that_collide_after_str_are_an_error_naming_both(tmp_path, sample_rows, table, message):
+    pipe = Pipeline.from_dict(job(tmp_path, SAMPLES, summarize={"enabled": False}))
+    with pytest.raises(ValueError, match=message):
+        pipe.process_frame(table([dict(r) for r in sample_rows[:2]]))

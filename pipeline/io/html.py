@@ -22,7 +22,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from pipeline.io.records import FileRow, Quarantined
+from pipeline.io.records import FileRow, Quarantined, shown_path
 
 # <meta charset="..."> or <meta http-equiv="Content-Type" content="text/html; charset=...">, in the page's head.
 _META_CHARSET = re.compile(rb"""<meta[^>]{0,300}?charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]{1,40})""", re.I)
@@ -277,13 +277,15 @@ class HtmlReader:
         self.files = files
         self.max_bytes = max_bytes
         self.favor = favor
+        self.where: str | None = None  # the page last read (see pipeline.io.readers.JsonlReader)
 
     def estimate_total(self) -> int | None:
         return len(self.files)
 
     def rows(self) -> Iterator[FileRow | Quarantined]:
         for file in self.files:
-            rel = file.relative_to(self.root).as_posix()
+            rel = shown_path(file.relative_to(self.root).as_posix())
+            self.where = rel
             yield self._row(file, rel, page_id(rel))
 
     def _row(self, file: Path, rel: str, rid: str) -> FileRow | Quarantined:
@@ -297,7 +299,7 @@ class HtmlReader:
         page = parse_page(raw, self.max_bytes, self.favor, rel, rid)
         if isinstance(page, Quarantined):
             return page
-        return FileRow(id=page["url"] or rid, path=file.as_posix(), **page)
+        return FileRow(id=page["url"] or rid, path=shown_path(file.as_posix()), **page)
 
 
 def parse_page(raw: bytes, max_bytes: int, favor: str, source: str, rid: str,

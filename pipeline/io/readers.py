@@ -36,14 +36,13 @@ from pipeline.config import InputConfig
 from pipeline.errors import InputError
 from pipeline.extras import require
 from pipeline.io.html import HtmlReader
-from pipeline.io.records import Batch, EscapedRow, FileRow, Quarantined, lone_surrogate, to_record
+from pipeline.io.records import Batch, EscapedRow, FileRow, Quarantined, lone_surrogate, shown_path, to_record
 from pipeline.io.warc import WarcReader
 from pipeline.progress import ProgressSettings
 
 Row = dict[str, Any] | Quarantined
 log = logging.getLogger(__name__)
 
-_HF_MARKERS = ("dataset_info.json", "dataset_dict.json", "state.json")
 _SUFFIXES = ((".jsonl", "jsonl"), (".jsonl.gz", "jsonl"), (".json", "jsonl"), (".ndjson", "jsonl"),
              (".csv", "csv"), (".csv.gz", "csv"), (".parquet", "parquet"), (".txt", "txt"),
              (".html", "html"), (".htm", "html"), (".html.gz", "html"), (".htm.gz", "html"),
@@ -58,23 +57,96 @@ def format_of_name(name: str) -> str | None:
     return next((fmt for suffix, fmt in _SUFFIXES if name.endswith(suffix)), None)
 
 
-def detect_format(path: Path, declared: str = "auto") -> str:
-    """The input format: as declared, or from the extension; a folder is "hf_dataset" or "folder".
+def detect_format(path: Path, declared: str = "auto", follow_symlinks: bool = False) -> str:
+    """The input format: as declared, else from the extension; a folder is "hf_dataset" or "folder".
 
-    A folder that is not a saved Hugging Face dataset is read file by file, each by its own
-    extension (:class:`FolderReader`), whatever ``declared`` says.
+    An explicit ``declared`` is never overridden: a folder is a saved Hugging Face dataset only with
+    ``hf_dataset``, read file by file (every file in ``declared``) with any other format. With "auto",
+    a folder is a saved dataset only when it is one whole (:func:`saved_dataset`) and holds no other
+    input file; one that holds both, or some of a dataset's files and nothing else to read, is an
+    InputError that names what was found. A stray ``state.json`` or ``dataset_info.json`` among
+    JSONL files is one more file of the folder.
     """
     if path.is_dir():
-        hf = declared == "hf_dataset" or any((path / m).exists() for m in _HF_MARKERS)
-        return "hf_dataset" if hf else "folder"
+        if declared != "auto":
+            return "hf_dataset" if declared == "hf_dataset" else "folder"
+        whole, found = saved_dataset(path)
+        if not found:
+            return "folder"
+        others = [e.rel for e in list_folder(path, follow_symlinks=follow_symlinks)
+                  if e.fmt is not None and e.rel not in found]
+        if whole and not others:
+            return "hf_dataset"
+        if others and not whole:
+            return "folder"
+        listed = ", ".join(found[:6]) + (", ..." if len(found) > 6 else "")
+        if whole:
+            more = ", ".join(others[:3]) + (f" and {len(others) - 3:,} more" if len(others) > 3 else "")
+            raise InputError(
+                f"Input folder {shown_path(str(path))} holds a saved Hugging Face dataset ({listed}) and other input "
+                f"files ({more}); set input.format: hf_dataset to read the dataset, or the files' format (jsonl, "
+                "csv, ...) to read the folder file by file."
+            )
+        raise InputError(
+            f"Input folder {shown_path(str(path))} holds part of a saved Hugging Face dataset ({listed}) but not a "
+            "whole one (a state.json listing .arrow files that are there, with dataset_info.json; or a "
+            "dataset_dict.json naming such split folders) and no other input file; set input.format: hf_dataset "
+            "to try to load it, or jsonl to read its .json files as JSON lines."
+        )
     if declared != "auto":
         return declared
     if (fmt := format_of_name(path.name)) is not None:
         return fmt
     raise InputError(
-        f"Cannot tell the format of input {path} from its name; set input.format to one of "
+        f"Cannot tell the format of input {shown_path(str(path))} from its name; set input.format to one of "
         "jsonl, csv, parquet, txt, html, warc, hf_dataset."
     )
+
+
+def saved_dataset(path: Path) -> tuple[bool, list[str]]:
+    """(whether ``path`` is a whole saved Hugging Face dataset, the dataset files found in it, relative to it).
+
+    Whole: a ``Dataset`` folder has ``dataset_info.json`` and a ``state.json`` whose ``_data_files``
+    list names .arrow files that are all there; a ``DatasetDict`` folder has a ``dataset_dict.json``
+    whose ``splits`` are each such a folder. Files are only looked at, never loaded: a state.json
+    larger than 1 MiB or not of that shape is not a dataset's.
+    """
+    if (path / "dataset_dict.json").is_file():
+        splits = _json_file(path / "dataset_dict.json").get("splits")
+        found = ["dataset_dict.json"]
+        whole = isinstance(splits, list) and bool(splits) and all(isinstance(s, str) for s in splits)
+        for split in splits if whole else []:
+            split_whole, split_found = _saved_split(path, split) if "/" not in split else (False, [])
+            whole = whole and split_whole
+            found += [f"{split}/{name}" for name in split_found]
+        return whole, found
+    return _saved_split(path, "")
+
+
+def _saved_split(path: Path, split: str) -> tuple[bool, list[str]]:
+    """:func:`saved_dataset` for one ``Dataset`` folder (``path / split``)."""
+    folder = path / split if split else path
+    found = [m for m in ("state.json", "dataset_info.json") if (folder / m).is_file()]
+    if "state.json" not in found:
+        return False, found
+    files = _json_file(folder / "state.json").get("_data_files")
+    names = [f.get("filename") for f in files] if isinstance(files, list) and files and \
+        all(isinstance(f, dict) for f in files) else []
+    arrow = [n for n in names if isinstance(n, str) and n.endswith(".arrow") and "/" not in n
+             and (folder / n).is_file()]
+    found += arrow
+    return "dataset_info.json" in found and bool(arrow) and len(arrow) == len(names), found
+
+
+def _json_file(path: Path) -> dict[str, Any]:
+    """A small JSON object file's content; {} when it is larger than 1 MiB, cannot be read or is not an object."""
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read((1 << 20) + 1)
+        obj = json.loads(data) if len(data) <= 1 << 20 else None
+    except (OSError, ValueError):
+        return {}
+    return obj if isinstance(obj, dict) else {}
 
 
 def _open_binary(path: Path) -> io.BufferedIOBase:
@@ -167,12 +239,20 @@ def _physical_lines(fh, encoding: str, max_line_bytes: int) -> Iterator[tuple[in
             encoding, head = ("utf-16-le" if head == b"\xff\xfe" else "utf-16-be"), b""
         decoder = codecs.getincrementaldecoder(encoding)("surrogateescape")
         width = max(1, len("\n".encode(encoding)) - len("".encode(encoding)))
-        texts = chain((decoder.decode(b) for b in chain([head], blocks)), [decoder.decode(b"", final=True)])
+        texts = _decoded(decoder, chain([head], blocks))
         lines = _split_lines((t for t in texts if t), max_line_bytes // width)
     else:
         lines = _split_lines(chain([head], blocks), max_line_bytes)
     for lineno, (line, too_long) in enumerate(lines, start=1):
         yield lineno, line, too_long
+
+
+def _decoded(decoder: codecs.IncrementalDecoder, blocks: Iterable[bytes]) -> Iterator[str]:
+    """``blocks`` decoded; the end of the input is checked once the last block is read (an odd byte left over in
+    UTF-16 raises UnicodeDecodeError then, never vanishes)."""
+    for block in blocks:
+        yield decoder.decode(block)
+    yield decoder.decode(b"", final=True)
 
 
 def _too_long(max_line_bytes: int, what: str = "line") -> str:
@@ -185,6 +265,9 @@ _DAMAGE = (EOFError, OSError, zlib.error, UnicodeError)  # truncated gzip, broke
 class JsonlReader:
     """One JSON object per line; blank lines are skipped, every other bad line is quarantined.
 
+    ``where`` (on this reader and every other one) names the row last yielded as quarantine entries name
+    it (``file:line``), so a row that is refused later is located in its file too.
+
     Lines end at LF, CRLF or a lone CR (a raw CR or LF can never be inside a JSON value) and are
     read with a size cap, so a file without line breaks cannot exhaust memory. ``NaN``,
     ``Infinity`` and ``-Infinity`` (which Python's json accepts but strict parsers refuse) become
@@ -196,8 +279,9 @@ class JsonlReader:
         self.path = path
         self.encoding = encoding
         self.max_line_bytes = max_line_bytes
-        self.name = name or path.name  # where quarantined lines say they come from
+        self.name = name or shown_path(path.name)  # where quarantined lines say they come from
         self._utf8 = codecs.lookup(encoding).name == "utf-8"  # lines go to the parser as bytes
+        self.where: str | None = None
 
     def estimate_total(self) -> int | None:
         """Line breaks in the file: the row count for progress and ETA (blank lines make it a slight overestimate)."""
@@ -223,6 +307,7 @@ class JsonlReader:
                     if too_long:
                         yield Quarantined(_too_long(self.max_line_bytes), raw, source)
                     elif raw.strip():
+                        self.where = source
                         yield self._parse(raw, source)
             except _DAMAGE as exc:
                 yield Quarantined(f"input ends abruptly or cannot be decoded: {exc}", b"", f"{self.name}:end")
@@ -361,7 +446,8 @@ class CsvReader:
         self.encoding = encoding
         self.max_line_bytes = max_line_bytes
         self.delimiter = delimiter
-        self.name = name or path.name
+        self.name = name or shown_path(path.name)
+        self.where: str | None = None
 
     def estimate_total(self) -> int | None:
         return None  # rows may span lines; counting would mean parsing twice
@@ -412,6 +498,7 @@ class CsvReader:
             elif (bad := next((i for i, v in enumerate(fields) if _has_surrogates(v)), None)) is not None:
                 yield Quarantined(f"{_column(names, bad)} is not valid {self.encoding}", _row_text(fields), source)
             else:
+                self.where = source
                 yield row | dict.fromkeys(names[len(fields):])
 
     def _header(self, feed: _CsvFeed) -> tuple[str, list[str]] | None:
@@ -456,9 +543,11 @@ def _row_text(fields: list[str]) -> str:
 class ParquetReader:
     """Parquet read in record batches; the schema's columns become fields.
 
-    Page checksums are verified where the writer stored them; a damaged page or row group ends
-    the file with one quarantine entry ("damaged from row N on") after the rows before it (N is
-    the first row of the batch that could not be decoded, batches being read row group by row group).
+    Page checksums are verified where the writer stored them. A damaged page or row group costs the
+    rows of its row group from the first batch that cannot be decoded: one quarantine entry says
+    which rows (numbers and count) were lost, and the next row group is read. A file whose footer (at
+    its end: the index of its row groups) is missing or damaged, as in a file cut short, gives no row
+    at all, and says so.
     """
 
     def __init__(self, path: Path, batch_size: int = 1024, name: str | None = None) -> None:
@@ -466,11 +555,14 @@ class ParquetReader:
 
         self.path = path
         self.batch_size = batch_size
-        self.name = name or path.name
+        self.name = name or shown_path(path.name)
+        self.where: str | None = None
         try:
             self._file = pq.ParquetFile(path, page_checksum_verification=True)
         except Exception as exc:  # pyarrow raises several types for unreadable files
-            raise InputError(f"Cannot read Parquet input {path}: {exc}") from None
+            raise InputError(f"Cannot read Parquet input {self.name}: {exc} (a Parquet file's rows are found "
+                             "through its footer, at its end: a file cut short or with a damaged footer gives no "
+                             "row).") from None
 
     def estimate_total(self) -> int | None:
         return self._file.metadata.num_rows
@@ -478,15 +570,22 @@ class ParquetReader:
     def rows(self) -> Iterator[Row]:
         import pyarrow as pa
 
-        done = 0
-        try:
-            for group in range(self._file.num_row_groups):  # a batch never spans two: damage stays in its group
+        first = 0  # the number of the row group's first row, from 0
+        for group in range(self._file.num_row_groups):  # a batch never spans two: damage stays in its group
+            size, done = self._file.metadata.row_group(group).num_rows, 0
+            try:
                 for batch in self._file.iter_batches(batch_size=self.batch_size, row_groups=[group]):
-                    rows = batch.to_pylist()
-                    yield from rows
-                    done += len(rows)
-        except (OSError, ValueError, pa.ArrowException) as exc:
-            yield Quarantined(f"input is damaged from row {done + 1} on: {exc}", b"", f"{self.name}:row {done + 1}")
+                    for row in batch.to_pylist():
+                        done += 1
+                        self.where = f"{self.name}:row {first + done}"
+                        yield row
+            except (OSError, ValueError, pa.ArrowException) as exc:
+                lost = size - done
+                yield Quarantined(f"Parquet row group {group + 1} is damaged: its rows {first + done + 1:,} to "
+                                  f"{first + size:,} ({lost:,} row{'s' if lost != 1 else ''}) cannot be read: "
+                                  f"{' '.join(str(exc).split())}",
+                                  b"", f"{self.name}:row {first + done + 1}")
+            first += size
 
 
 class TxtFolderReader:
@@ -507,6 +606,7 @@ class TxtFolderReader:
             files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file()
                                                          and p.name.lower().endswith(".txt"))
         self.files = files  # a subset when a folder is read file by file
+        self.where: str | None = None
 
     def estimate_total(self) -> int | None:
         return len(self.files)
@@ -514,7 +614,7 @@ class TxtFolderReader:
     def rows(self) -> Iterator[Row]:
         base = self.path if self.path.is_dir() else self.path.parent
         for file in self.files:
-            rel = file.relative_to(base).as_posix()
+            rel = shown_path(file.relative_to(base).as_posix())
             rel = rel[: -len(".txt")] if rel.lower().endswith(".txt") else rel
             try:
                 with open(file, "rb") as fh:
@@ -530,11 +630,11 @@ class TxtFolderReader:
             except UnicodeDecodeError as exc:
                 yield Quarantined(f"file is not valid {self.encoding}: {exc.reason}", raw[:10_000], rel, rel)
                 continue
-            title = ""
+            title, self.where = "", rel
             if self.first_line_title:
                 head, *rest = _NEWLINE_TEXT.split(content.lstrip(), maxsplit=1)
                 title, content = head.strip(), "".join(rest)
-            yield FileRow(id=rel, title=title, text=content, path=file.as_posix())
+            yield FileRow(id=rel, title=title, text=content, path=shown_path(file.as_posix()))
 
 
 @dataclass
@@ -554,16 +654,16 @@ def list_folder(root: Path, declared: str = "auto", follow_symlinks: bool = Fals
                 outside: Counter[str] | None = None) -> list[FolderEntry]:
     """Everything in ``root``, recursively, in sorted order (so row numbers are stable between runs).
 
-    Files are read by their extension (case-insensitive); a file without a known one is read as
-    ``declared`` when a format is declared, else it is an entry with a problem ("not an input
-    file"), as are broken links, FIFOs and other special files, folders that cannot be listed and
+    Files are read as ``declared`` when a format is declared (whatever their extension), else by their
+    extension (case-insensitive); a file without a known one is then an entry with a problem ("not an
+    input file"), as are broken links, FIFOs and other special files, folders that cannot be listed and
     links that loop back to a folder above them: each becomes one quarantine entry, never a
     silent skip. Symbolic links are followed when they stay inside ``root``; a link that leads
     outside it (to a private file elsewhere, say) is followed only with ``follow_symlinks``, else
     it is counted in ``outside`` under :data:`OUTSIDE_LINK` and not read.
     """
     entries: list[FolderEntry] = []
-    fallback = declared if declared not in ("auto", "hf_dataset") else None
+    declared = declared if declared not in ("auto", "hf_dataset") else None
     real_root = os.path.realpath(root)
 
     def visit(folder: Path, above: frozenset[tuple[int, int]]) -> None:
@@ -594,11 +694,11 @@ def list_folder(root: Path, declared: str = "auto", follow_symlinks: bool = Fals
                     visit(path, above | {(st.st_dev, st.st_ino)})
             elif not stat.S_ISREG(st.st_mode):
                 entries.append(FolderEntry(path, rel, problem=f"not a regular file ({_kind(st.st_mode)}): {rel}"))
-            elif (fmt := format_of_name(child.name) or fallback) is not None:
+            elif (fmt := declared or format_of_name(child.name)) is not None:
                 entries.append(FolderEntry(path, rel, fmt))
             else:
                 entries.append(FolderEntry(path, rel, problem=f"not an input file: {rel} (input files end in "
-                                           f"{_SUFFIX_LIST}; set input.format to read others as one format)"))
+                                           f"{_SUFFIX_LIST}; set input.format to read every file as one format)"))
 
     st = os.stat(root)
     visit(root, frozenset({(st.st_dev, st.st_ino)}))
@@ -606,7 +706,7 @@ def list_folder(root: Path, declared: str = "auto", follow_symlinks: bool = Fals
 
 
 def _rel(path: Path, root: Path) -> str:
-    return path.relative_to(root).as_posix()
+    return shown_path(path.relative_to(root).as_posix())
 
 
 def _kind(mode: int) -> str:
@@ -672,6 +772,11 @@ class FolderReader:
         return total
 
     @property
+    def where(self) -> str | None:
+        """The row last yielded, as its file's reader names it."""
+        return getattr(self._current, "where", None)
+
+    @property
     def skipped(self) -> dict[str, int]:
         """Records read past so far, by reason, over every file (see :attr:`WarcReader.skipped`), and the links
         out of the folder that were not followed."""
@@ -695,8 +800,8 @@ class FolderReader:
             if entry.problem is not None:
                 yield Quarantined(entry.problem, b"", entry.rel)
                 continue
-            self._current = file_reader(entry, self.path, self.config)
             try:
+                self._current = file_reader(entry, self.path, self.config)
                 yield from self._current.rows()
             except InputError as exc:  # an unreadable file among readable ones
                 yield Quarantined(f"cannot read file: {exc}", b"", entry.rel)
@@ -748,8 +853,9 @@ class HfDatasetReader:
 
         try:
             ds = datasets.load_from_disk(str(path))
-        except (FileNotFoundError, ValueError, OSError) as exc:
-            raise InputError(f"Cannot load saved Hugging Face dataset {path}: {exc}") from None
+        except (FileNotFoundError, ValueError, OSError) as exc:  # (pyarrow's errors are OSError and ValueError)
+            raise InputError(f"Cannot load saved Hugging Face dataset {shown_path(str(path))}: {exc} (its files are "
+                             "read whole or not at all: an .arrow file cut short or damaged gives no row).") from None
         if isinstance(ds, datasets.DatasetDict):
             if split is None and len(ds) == 1:
                 split = next(iter(ds))
@@ -788,12 +894,12 @@ def open_reader(config: InputConfig):
             f"input.path {path} is a {_kind(st.st_mode)}; input.path must be a regular file or a folder; save the "
             "stream to a file first: vnnews needs to re-read input to resume."
         )
-    fmt = detect_format(path, config.format)
+    fmt = detect_format(path, config.format, config.follow_symlinks)
     if fmt == "hf_dataset":
         return HfDatasetReader(path, config.split, config.batch_size)
     if fmt == "folder":
         return FolderReader(path, config)
-    return file_reader(FolderEntry(path, path.name, fmt), path.parent, config)
+    return file_reader(FolderEntry(path, shown_path(path.name), fmt), path.parent, config)
 
 
 def read_batches(config: InputConfig, reader=None, start: int = 0) -> Iterator[Batch]:
@@ -817,7 +923,9 @@ def read_batches(config: InputConfig, reader=None, start: int = 0) -> Iterator[B
             batch.quarantined.append(row)
         else:
             # Rows from these readers are valid Unicode, except JSONL rows with \uD8xx escapes.
-            item = to_record(row, source=f"row {index + 1}", strings_checked=not isinstance(row, EscapedRow),
+            where = getattr(reader, "where", None) or f"row {index + 1}"  # file:line where the reader knows it
+            item = to_record(row, source=where, strings_checked=not isinstance(row, EscapedRow),
+                             prefix=config.renamed_field_prefix,
                              **(txt if isinstance(row, FileRow) else configured))
             (batch.quarantined if isinstance(item, Quarantined) else batch.records).append(item)
         if batch.size >= config.batch_size:

@@ -1,18 +1,34 @@
 """The article record that flows through every stage, and the quarantine entry for bad rows.
 
 A record is a plain ``dict`` (cheap to batch, serialize and send to other processes) with the
-core fields ``id``, ``title`` and ``text``; every other input field is carried through untouched.
-Stages add fields (``topic``, ``topic_score``, ``summary``, ...).
+core fields ``id``, ``title`` and ``text``; every other input field is carried through untouched,
+whatever its name. Stages add fields (``topic``, ``topic_score``, ``summary``, ...); an input field
+with the name of one of them is kept under a prefixed name (:data:`OUTPUT_FIELDS`, :func:`to_record`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
 Record = dict[str, Any]
+
+# Marks the stages and the API put on a record while it is processed; never written (see output_row).
+QUARANTINE_KEY = "_quarantine_reason"  # set by a stage: the record goes to quarantine with this reason
+SKIP_MODELS_KEY = "_skip_models"  # set (to True) by a stage: the later stages leave the record alone
+POSITION_KEY = "_position"  # the record's input row while the Python API processes a list
+INTERNAL_FIELDS = frozenset({QUARANTINE_KEY, SKIP_MODELS_KEY, POSITION_KEY})
+# Fields vnnews writes into a row itself: the core fields, what the stages add, the row's hashes and run,
+# and the API's quarantine_reason. An input field of one of these names (other than the configured
+# id/title/text fields, which become the core fields) is kept under input.renamed_field_prefix + its name.
+OUTPUT_FIELDS = frozenset({
+    "id", "title", "text", "author", "diacritics", "duplicate_of", "duplicate_similarity", "topic", "topic_score",
+    "topic_top_k", "summary", "content_hash", "input_hash", "config_hash", "run_id", "quarantine_reason",
+})
+RESERVED_FIELDS = OUTPUT_FIELDS | INTERNAL_FIELDS
 
 
 @dataclass
@@ -29,6 +45,18 @@ class Quarantined:
         if isinstance(raw, bytes):
             raw = raw.decode("utf-8", errors="backslashreplace")
         return {"id": self.id, "reason": self.reason, "source": self.source, "raw": raw}
+
+
+def shown_path(path: str) -> str:
+    """A file name or path as rows, sources and quarantine reasons carry it: bytes of the name that are not
+    UTF-8 written as ``\\xNN`` (Python's backslashreplace form), so every output can store it.
+
+    The operating system gives such names to Python as lone surrogates (``surrogateescape``), which
+    no UTF-8 output can encode; the file itself is still opened by its real name.
+    """
+    if lone_surrogate(path) is None:
+        return path
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
 
 
 class FileRow(dict):
@@ -200,13 +228,18 @@ def to_record(
     id_field: str | None,
     source: str,
     strings_checked: bool = False,
+    prefix: str = "input_",
 ) -> Record | Quarantined:
     """Map an input row to a record, or say why it cannot be one.
 
     Ids may be strings or integers (CSV and databases often number rows); other types are errors
-    because they cannot identify a row stably. Extra fields are carried through as they are, once
+    because they cannot identify a row stably. Extra fields are carried through as they are, in
+    their order, whatever their names (``_id``, ``$oid``, ``a.b``, ``""``...), once
     :func:`carry_problem` has found nothing that would break a later stage (``strings_checked``:
-    the row's strings are known to be valid Unicode, see :class:`EscapedRow`).
+    the row's strings are known to be valid Unicode, see :class:`EscapedRow`). One whose name is in
+    :data:`RESERVED_FIELDS` is kept as ``prefix`` + its name (``topic`` -> ``input_topic``), the
+    prefix repeated while that name is taken too: never overwritten by a stage, never dropped. The
+    fields of a :class:`FileRow` (an HTML page's ``author``) are the reader's and keep their names.
     """
     if (problem := carry_problem(raw, strings=not strings_checked)) is not None:
         raw_id = raw.get(id_field) if id_field else None
@@ -233,13 +266,18 @@ def to_record(
 
     record: Record = {"id": rid or content_id(title or "", text), "title": title or "", "text": text}
     for key, value in raw.items():
-        if key not in (text_field, title_field, id_field) and key not in record:
-            record[key] = value
+        if key in (text_field, title_field, id_field):
+            continue
+        if key in RESERVED_FIELDS and not isinstance(raw, FileRow):  # (a FileRow's fields are the reader's own)
+            while key in RESERVED_FIELDS or key in raw or key in record:
+                key = prefix + key
+        record[key] = value
     return record
 
 
 def output_row(record: Record, include_text: bool) -> Record:
-    """What a sink receives: every field except internal ones (and the text unless asked for), in order."""
+    """What a sink receives: every field except the :data:`INTERNAL_FIELDS` marks (and the text unless asked
+    for), in order."""
     if include_text:
-        return {k: v for k, v in record.items() if k[:1] != "_"}
-    return {k: v for k, v in record.items() if k[:1] != "_" and k != "text"}
+        return {k: v for k, v in record.items() if k not in INTERNAL_FIELDS}
+    return {k: v for k, v in record.items() if k not in INTERNAL_FIELDS and k != "text"}

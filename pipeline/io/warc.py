@@ -15,6 +15,7 @@ Records are read with `warcio <https://github.com/webrecorder/warcio>`_ (see doc
 from __future__ import annotations
 
 import os
+import re
 import zlib
 from collections import Counter
 from collections.abc import Iterator
@@ -23,10 +24,17 @@ from pathlib import Path
 
 from pipeline.errors import InputError
 from pipeline.io.html import parse_page
-from pipeline.io.records import FileRow, Quarantined
+from pipeline.io.records import FileRow, Quarantined, shown_path
 
 HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
 _DRAIN_BLOCK = 1 << 16
+_SCAN_BLOCK = 1 << 16  # bytes looked through at a time for the next record after a damaged one
+_INT64_MAX = 2**63 - 1
+_MEMBER = re.compile(rb"(\x1f\x8b\x08)")  # where a gzip member may begin
+_HEADER_LINE = re.compile(rb"\n(WARC/1\.[01]\r?\n)")  # where a record of a plain .warc may begin
+# What warcio raises on bytes that are not what a WARC file should hold at that point.
+_PARSE_ERRORS = (OSError, EOFError, zlib.error, ValueError, AttributeError, OverflowError, IndexError, KeyError,
+                 TypeError)
 
 
 def _content_type(value: str | None) -> tuple[str | None, str | None]:
@@ -51,11 +59,13 @@ def _drain(stream) -> bool:
 
 
 def _checked_iterator(fh):
-    """warcio's ``ArchiveIterator`` over ``fh``, which sets ``ended_cleanly`` once it is exhausted.
+    """warcio's ``ArchiveIterator`` over ``fh`` from where it stands, which sets ``ended_cleanly`` once exhausted.
 
     warcio ends quietly where a gzip member or a record's headers are cut off. The end is clean
     when the last gzip member's end-of-stream marker was read, or, in a plain .warc, when the last
     complete record ends at the end of the file (``offset``: where warcio's next record would start).
+    warcio's warning about a record not followed by its blank lines goes to ``err_count`` only,
+    never to stderr (the reader quarantines that record itself).
     """
     from warcio.archiveiterator import ArchiveIterator
 
@@ -63,6 +73,7 @@ def _checked_iterator(fh):
 
     class CheckedIterator(ArchiveIterator):
         ended_cleanly = False
+        INC_RECORD = ""
 
         def close(self) -> None:
             if self.reader is not None:
@@ -73,22 +84,65 @@ def _checked_iterator(fh):
     return CheckedIterator(fh)
 
 
+def _length_problem(value: str | None, start: int, size: int, gzipped: bool) -> str | None:
+    """Why a record's ``Content-Length`` cannot be trusted, or None: missing, not a decimal number, beyond 64
+    bits, or (in a plain .warc, where it counts bytes of the file) reaching past the end of the file."""
+    if value is None:
+        return "it has no Content-Length"
+    text = value.strip()
+    if not (text.isascii() and text.isdigit()) or len(text) > 19 or int(text) > _INT64_MAX:
+        return f"its Content-Length is not a length ({' '.join(value.split())[:40]!r})"
+    if not gzipped and int(text) > size - start:
+        return f"its Content-Length ({int(text):,} bytes) reaches past the end of the file"
+    return None
+
+
+def _next_start(fh, after: int, gzipped: bool) -> int | None:
+    """The offset of the first record that begins after byte ``after``, or None: a gzip member whose first bytes
+    decompress to a WARC header line (.warc.gz), or a ``WARC/1.x`` line after a line break (.warc)."""
+    pattern = _MEMBER if gzipped else _HEADER_LINE
+    pos, tail = after + 1, b""
+    while True:
+        fh.seek(pos)
+        block = fh.read(_SCAN_BLOCK)
+        if not block:
+            return None
+        data, base = tail + block, pos - len(tail)
+        for match in pattern.finditer(data):
+            found = base + match.start(1)
+            if found > after and (not gzipped or _member_holds_record(fh, found)):
+                return found
+        tail, pos = data[-16:], pos + len(block)
+
+
+def _member_holds_record(fh, offset: int) -> bool:
+    """Whether the bytes at ``offset`` are a gzip member that starts with a WARC header line."""
+    fh.seek(offset)
+    try:
+        head = zlib.decompressobj(31).decompress(fh.read(_SCAN_BLOCK), 4096)
+    except zlib.error:
+        return False
+    return head.lstrip(b"\r\n").startswith(b"WARC/1.")
+
+
 class WarcReader:
     """The HTML pages of one WARC file, in record order; other records are counted in :attr:`skipped`.
 
     The row id and ``url`` are the record's ``WARC-Target-URI`` (what was fetched); the page's own
     canonical link goes to ``canonical_url`` when it differs. Quarantine entries are named
-    ``<file>:record <n>`` (n counts every record of the file, from 1). A file damaged part-way
-    (truncated gzip, a record cut short) gives its rows up to the damage plus one entry for the rest.
+    ``<file>:record <n>`` (n counts every record of the file, from 1). A damaged record is one entry
+    that says which bytes were skipped, and the records after it are read (see :meth:`_records`); a file
+    cut short gives its rows up to the cut plus one entry.
     """
 
     def __init__(self, path: Path, name: str | None = None, max_bytes: int = 20_000_000,
                  favor: str = "balanced") -> None:
         self.path = path
-        self.name = name or path.name
+        self.name = name or shown_path(path.name)
         self.max_bytes = max_bytes
         self.favor = favor
         self.skipped: Counter[str] = Counter()  # reason -> records read past, for the manifest
+        self.where: str | None = None  # the record last read (see pipeline.io.readers.JsonlReader)
         self._fh = None  # the open file while rows() reads it
         self._finished = False
 
@@ -122,35 +176,73 @@ class WarcReader:
         self._fh, self._finished = None, True
 
     def _records(self, fh) -> Iterator[FileRow | Quarantined]:
+        """Every record's row or entry; after a damaged record, reading goes on at the next record found.
+
+        A damaged record (its ``Content-Length`` invalid, or not where the next record begins, its
+        headers unreadable, its gzip member broken) is one entry that names it and the bytes skipped;
+        the file is then searched for the next record (:func:`_next_start`) and read on from there.
+        """
         from warcio.exceptions import ArchiveLoadFailed
 
-        number = 0
-        records = _checked_iterator(fh)
-        try:
-            for number, record in enumerate(records, start=1):
-                source = f"{self.name}:record {number}"
-                complete = record.rec_headers.get_header("Content-Length") is not None  # (else cut in its headers)
-                row = self._row(record, source) if complete else None
-                if not (complete and _drain(record.raw_stream)):
-                    yield Quarantined(f"WARC file ends abruptly inside record {number}", b"", source,
-                                      record.rec_headers.get_header("WARC-Target-URI"))
-                    return
-                if row is not None:
-                    yield row
-        except (ArchiveLoadFailed, OSError, EOFError, zlib.error, ValueError, AttributeError) as exc:
-            # (AttributeError: warcio's parser on a record cut inside its headers)
-            yield self._damaged(number + 1, exc)
-            return
-        if not records.ended_cleanly:
-            yield Quarantined(f"WARC file ends abruptly after record {number}", b"",
-                              f"{self.name}:record {number + 1}")
+        size = os.fstat(fh.fileno()).st_size
+        gzipped = fh.read(2) == b"\x1f\x8b"
+        number, offset = 0, 0
+        while offset is not None:
+            fh.seek(offset)
+            records = _checked_iterator(fh)
+            start, offset, inside = offset, None, False
+            try:
+                for record in records:
+                    number, start, inside = number + 1, records.offset, True
+                    source = f"{self.name}:record {number}"
+                    uri = record.rec_headers.get_header("WARC-Target-URI")
+                    problem = _length_problem(record.rec_headers.get_header("Content-Length"), start, size, gzipped)
+                    row = None if problem else self._row(record, source)
+                    if problem is None and not _drain(record.raw_stream):
+                        problem = "its data ends before its Content-Length"
+                    if problem is None:
+                        errors = records.err_count
+                        records.read_to_end()  # the blank lines after the record, counted in err_count if missing
+                        if records.err_count > errors:
+                            problem = "it does not end where its Content-Length says (no blank line after it)"
+                    if problem is not None:
+                        offset = _next_start(fh, start, gzipped)
+                        what = "ends abruptly inside" if offset is None and problem.startswith("its data") \
+                            else "is damaged at"
+                        yield Quarantined(self._skipped_bytes(f"WARC file {what} record {number} (byte {start:,}): "
+                                                              f"{problem}", start, offset, size), b"", source, uri)
+                        break
+                    inside = False
+                    if row is not None:
+                        self.where = source
+                        yield row
+                else:
+                    if not records.ended_cleanly:
+                        yield Quarantined(f"WARC file ends abruptly after record {number}", b"",
+                                          f"{self.name}:record {number + 1}")
+            except (ArchiveLoadFailed, *_PARSE_ERRORS) as exc:
+                # (where the record that failed began; warcio's offset is no number to trust in a file gzipped whole)
+                number, start = number + (not inside), min(max(start, records.offset), size)
+                offset = _next_start(fh, start, gzipped)
+                yield Quarantined(self._skipped_bytes(self._damaged(number, start, exc), start, offset, size), b"",
+                                  f"{self.name}:record {number}")
 
-    def _damaged(self, number: int, exc: Exception) -> Quarantined:
-        reason = " ".join(str(exc).split()) or type(exc).__name__
+    @staticmethod
+    def _skipped_bytes(what: str, start: int, offset: int | None, size: int) -> str:
+        if offset is None:
+            return f"{what}; nothing readable follows it (bytes {start:,} to {size:,} skipped)"
+        return f"{what}; bytes {start:,} to {offset:,} skipped, reading goes on with the next record"
+
+    @staticmethod
+    def _damaged(number: int, start: int, exc: Exception) -> str:
+        reason = "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in " ".join(str(exc).split()))
+        reason = reason[:120] or type(exc).__name__  # (warcio quotes the line it could not read: kept short)
+        if isinstance(exc, OverflowError):
+            reason = f"a length in its headers is too large ({reason})"
         if "non-chunked gzip" in reason:
-            reason += " (the file is gzipped as a whole; `warcio recompress` gzips it one record per member)"
-        return Quarantined(f"WARC file is damaged from record {number} on: {reason}", b"",
-                           f"{self.name}:record {number}")
+            reason = ("the file is gzipped as a whole, not one record per gzip member (`warcio recompress` "
+                      "gzips it one record per member)")
+        return f"WARC file is damaged at record {number} (byte {start:,}): {reason}"
 
     def _row(self, record, source: str) -> FileRow | Quarantined | None:
         """The record's row or quarantine entry; None (and a count in :attr:`skipped`) when it is not a page."""
@@ -178,6 +270,6 @@ class WarcReader:
             return page
         canonical = page.pop("url")
         url = uri or canonical  # (a response record without a target URI breaks the WARC standard)
-        return FileRow(id=url, path=self.path.as_posix(), url=url,
+        return FileRow(id=url, path=shown_path(self.path.as_posix()), url=url,
                        canonical_url=canonical if canonical and canonical != url else None,
                        warc_date=record.rec_headers.get_header("WARC-Date"), **page)

@@ -21,8 +21,8 @@ CSV and Parquet need all columns before writing while input fields may vary from
 their writers read the rows twice (once for the columns or schema, once to write).
 
 JSONL rows are serialized with orjson (compact separators, UTF-8 unescaped); a value orjson
-cannot write (a key that is not a string, an integer beyond 64 bits) falls back to the standard
-library, so every row is written, and as the same JSON value. JSON inside CSV cells, Parquet
+cannot write (a key that is not a string, an integer beyond 64 bits, a lone surrogate) falls back to
+the standard library, so every row is written, and as the same JSON value. JSON inside CSV cells, Parquet
 columns and SQL records keeps Python's layout (:func:`dumps`). A run's rows arrive as :class:`JsonlRows`:
 lines already in the output's form, which a JSONL sink copies as they are.
 """
@@ -51,7 +51,7 @@ import orjson
 from pipeline.config import OutputConfig
 from pipeline.errors import OutputError, first_line
 from pipeline.io.records import Record
-from pipeline.redact import redact
+from pipeline.redact import mask_url, redact, register_url
 
 log = logging.getLogger(__name__)
 
@@ -106,10 +106,27 @@ def _finite(value: Any) -> Any:
 
 
 def _stdlib_dumps(row: Any) -> str:
+    """``row`` as JSON text that UTF-8 can always encode: a lone surrogate (half of a UTF-16 pair, which JSON input
+    may hold as ``\\ud800``) is written as that escape again, and reads back as the same string."""
     try:
-        return json.dumps(row, ensure_ascii=False, default=str, allow_nan=False)
+        text = json.dumps(row, ensure_ascii=False, default=str, allow_nan=False)
     except ValueError:
-        return json.dumps(_finite(row), ensure_ascii=False, default=str, allow_nan=False)
+        row = _finite(row)
+        text = json.dumps(row, ensure_ascii=False, default=str, allow_nan=False)
+    if not text.isascii() and not_utf8(text):
+        text = json.dumps(row, ensure_ascii=True, default=str, allow_nan=False)
+    return text
+
+
+def not_utf8(text: str) -> bool:
+    """Whether ``text`` holds a lone surrogate, which no UTF-8 file, Arrow string or database text can hold."""
+    if text.isascii():
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 def _default(value: Any) -> Any:
@@ -130,7 +147,7 @@ def dumps_bytes(row: Any) -> bytes:
     reject the whole line."""
     try:
         return orjson.dumps(row, default=_default, option=_ORJSON_OPTIONS)
-    except (TypeError, orjson.JSONEncodeError):  # a non-string key, an integer beyond 64 bits
+    except (TypeError, orjson.JSONEncodeError):  # a non-string key, an integer beyond 64 bits, a lone surrogate
         return _stdlib_dumps(row).encode("utf-8")
 
 
@@ -140,13 +157,21 @@ def dumps(row: Any) -> str:
     return _stdlib_dumps(row)
 
 
+# 19 digits in a row: maybe an integer beyond 64 bits, which orjson would read as a float (losing digits).
+_LONG_DIGITS = re.compile(r"\d{19}")
+_LONG_DIGITS_BYTES = re.compile(rb"\d{19}")
+
+
 def loads(line: bytes | str) -> Any:
-    """One JSON value (a line of a JSONL file); what orjson refuses but Python's json reads (``NaN``) is
-    read as Python reads it."""
-    try:
-        return orjson.loads(line)
-    except orjson.JSONDecodeError:
-        return json.loads(line)
+    """One JSON value (a line of a JSONL file); what orjson refuses but Python's json reads (``NaN``, a lone
+    surrogate's escape) is read as Python reads it, and so is a line with an integer beyond 64 bits, which orjson
+    would read as a float."""
+    if (_LONG_DIGITS_BYTES if isinstance(line, bytes) else _LONG_DIGITS).search(line) is None:
+        try:
+            return orjson.loads(line)
+        except orjson.JSONDecodeError:
+            pass
+    return json.loads(line)
 
 
 class JsonlRows:
@@ -160,10 +185,124 @@ class JsonlRows:
         self.blocks = blocks
 
     def __call__(self) -> Iterator[Record]:
+        for row, _ in self.sized():
+            yield row
+
+    def sized(self) -> Iterator[tuple[Record, int]]:
+        """Each row with the length of its JSON line (what sizes a batch of rows, for free)."""
         for block in self.blocks():
             for line in block.splitlines():
                 if line:
-                    yield loads(line)
+                    yield loads(line), len(line)
+
+
+# -- what each sink can store --------------------------------------------------------------------
+
+# Parquet: fields written as columns of their own (the pipeline's fields and the key); every other field is kept
+# in EXTRA_FIELDS, one JSON object per row, so that a row's cost follows its size, not the number of field names
+# all rows have together.
+PARQUET_COLUMNS = (*CORE_COLUMNS, "content_hash", "input_hash", "config_hash", "run_id", "diacritics", "duplicate_of",
+                   "duplicate_similarity")
+EXTRA_FIELDS = "extra_fields"
+# SQL tables: the text columns beside ``id`` (the key) and ``record`` (the whole row as JSON).
+SQL_TEXT_COLUMNS = ("title", "topic", "summary", "content_hash", "config_hash", "run_id")
+# PostgreSQL's btree index holds entries of at most 2,704 bytes: a text of at most 2,692 bytes (8 bytes of entry
+# header, 4 of length) whatever it holds. A longer key or topic (both indexed) is refused up front, even one that
+# PostgreSQL might compress below the limit, so whether a row is stored never depends on how its key compresses.
+PG_INDEX_TEXT_BYTES = 2692
+
+
+def _strings(value: Any) -> Iterator[str]:
+    """Every text inside ``value``: itself, list items, mapping keys and values, at any depth."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            if isinstance(key, str):
+                yield key
+            yield from _strings(item)
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            yield from _strings(item)
+
+
+def _named(name: Any) -> str:
+    """A field name as a reason shows it: quoted, escaped, at most 40 characters."""
+    text = repr(str(name))
+    return text if len(text) <= 42 else text[:40] + "...'"
+
+
+_SURROGATE = "a lone surrogate (half of a UTF-16 pair, as JSON input may hold: \\ud800), which UTF-8 text cannot hold"
+
+
+def _csv_problem(row: Record) -> str | None:
+    for name, value in row.items():
+        if isinstance(name, str) and not_utf8(name):
+            return f"cannot be written to CSV: the name of field {_named(name)} holds {_SURROGATE}"
+        if isinstance(value, str) and not_utf8(value):
+            return f"cannot be written to CSV: field {_named(name)} holds {_SURROGATE}"
+    return None
+
+
+def _parquet_problem(row: Record, key: str) -> str | None:
+    for name in dict.fromkeys((*PARQUET_COLUMNS, key)):
+        if name in row and any(not_utf8(text) for text in _strings(row[name])):
+            return f"cannot be written to Parquet: field {_named(name)} holds {_SURROGATE}"
+    return None
+
+
+def sql_text(value: Any) -> str | None:
+    """What a SQL text column holds for a field: its text, JSON text for any other value, NULL for None."""
+    return value if value is None or isinstance(value, str) else dumps(value)
+
+
+def _sql_problem(row: Record, key: str, postgres: bool) -> str | None:
+    where = "PostgreSQL" if postgres else "SQLite"
+    columns = {key: str(row.get(key)), **{c: sql_text(row.get(c)) for c in SQL_TEXT_COLUMNS}}
+    for name, text in columns.items():
+        if text is None:
+            continue
+        field = f"the key ({key} field)" if name == key else f"field {_named(name)}"
+        if not_utf8(text):
+            return f"cannot be stored in {where}: {field} holds {_SURROGATE}"
+        if postgres and "\x00" in text:
+            return (f"cannot be stored in PostgreSQL: {field} holds a NUL character (\\x00), which PostgreSQL text "
+                    "cannot hold")
+        if postgres and name in (key, "topic") and len(text.encode("utf-8")) > PG_INDEX_TEXT_BYTES:
+            return (f"cannot be stored in PostgreSQL: {field} is {len(text.encode('utf-8')):,} bytes long, beyond the "
+                    f"{PG_INDEX_TEXT_BYTES:,} bytes an index entry holds")
+    score = row.get("topic_score")
+    if score is not None:
+        if isinstance(score, bool) or not isinstance(score, (int, float)):
+            return f"cannot be stored in {where}: field 'topic_score' holds {type(score).__name__}, not a number"
+        try:
+            float(score)
+        except OverflowError:
+            return f"cannot be stored in {where}: field 'topic_score' is an integer beyond a 64-bit float's range"
+    return None
+
+
+def row_check(config: OutputConfig) -> Callable[[Record], str | None] | None:
+    """Why the configured output cannot store a row (None when it can), to quarantine that row before the commit;
+    None when every row can be stored (JSONL) or the format is unknown (opening the output says so).
+
+    CSV, Parquet and SQL text cannot hold a lone surrogate in the text they store natively (JSON text escapes it);
+    PostgreSQL text cannot hold NUL, and its indexes no key or topic beyond :data:`PG_INDEX_TEXT_BYTES`; a SQL
+    table's ``topic_score`` column holds numbers of a 64-bit float's range only.
+    """
+    try:
+        fmt = detect_output_format(config.path, config.format)
+    except OutputError:
+        return None
+    key = config.key
+    if fmt == "csv":
+        return _csv_problem
+    if fmt == "parquet":
+        return lambda row: _parquet_problem(row, key)
+    if fmt in ("sqlite", "sql"):
+        postgres = fmt == "sql" and not (config.url or "").lower().startswith("sqlite")
+        return lambda row: _sql_problem(row, key, postgres)
+    return None
 
 
 class DamagedOutput(OutputError):
@@ -558,26 +697,72 @@ class JsonlSink:
             self.replace(then(lambda: (r for r in self.read_rows() if str(r.get(key)) not in new_keys), rows))
 
 
+# What makes a spreadsheet read a cell as a formula (OWASP's CSV injection list, with line feed and NUL, and the
+# full-width forms some spreadsheets read as the same signs), as its first character after any spaces.
+FORMULA_SIGNS = frozenset("=+-@\t\r\n\x00\uff1d\uff0b\uff0d\uff20")
+# A plain number ("-5", "+1.5e3"): a spreadsheet reads it as a number, never as a formula, so it is left as it is.
+_NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
+
+
+def is_formula(text: str) -> bool:
+    """Whether a spreadsheet would read ``text`` (a cell, leading single quotes aside) as a formula."""
+    text = text.lstrip("'")
+    if not text or _NUMBER.fullmatch(text):
+        return False
+    return text[0] in FORMULA_SIGNS or text.lstrip()[:1] in FORMULA_SIGNS
+
+
+def escape_formula(text: str) -> str:
+    """A cell a spreadsheet shows as text: one behind a single quote when it would be a formula (or begins with
+    single quotes before one, so that :func:`unescape_formula` tells them apart), else ``text`` unchanged."""
+    return "'" + text if is_formula(text) else text
+
+
+def unescape_formula(cell: str) -> str:
+    """The text :func:`escape_formula` was given (the one quote it added taken off)."""
+    return cell[1:] if cell[:1] == "'" and is_formula(cell) else cell
+
+
+def csv_cell(value: Any) -> str:
+    """A field as CSV text: lists and mappings as JSON, None, NaN and infinities as an empty cell."""
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return ""
+    if isinstance(value, (list, tuple, dict)):
+        return dumps(value)
+    return str(value)
+
+
 class CsvSink(JsonlSink):
-    """CSV with a header of every column seen; lists and dicts are written as JSON text."""
+    """CSV with a header of every column seen; lists and dicts are written as JSON text.
+
+    ``formulas`` (``output.csv_formulas``): ``escape`` quotes every cell and writes a cell that a spreadsheet would
+    run as a formula (:func:`is_formula`, the header too) behind a single quote, which reading the file back takes
+    off again; ``keep`` writes every cell as it is.
+    """
 
     format = "csv"
+
+    def __init__(self, path: Path, follow_link: bool = True, role: str = "The output",
+                 formulas: str = "escape") -> None:
+        super().__init__(path, follow_link, role)
+        self.formulas = formulas
 
     def read_rows(self) -> Iterator[Record]:
         if not self.path.exists():
             return
         csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
+        text = unescape_formula if self.formulas == "escape" else str
         with open(self.path, encoding="utf-8", newline="") as fh:
             reader = csv.reader(fh)
             try:
-                header = next((record for record in reader if record), None)
+                header = [text(name) for name in next((record for record in reader if record), None) or ()]
                 for record in reader:
                     if not record:
                         continue
                     if len(record) != len(header):
                         raise self._damaged(f"the record that ends on line {reader.line_num:,} has {len(record)} "
                                             f"fields, the header {len(header)}")
-                    yield dict(zip(header, record, strict=True))
+                    yield dict(zip(header, map(text, record), strict=True))
             except csv.Error as exc:
                 raise self._damaged(f"line {reader.line_num:,}: {first_line(exc)}") from None
             except UnicodeDecodeError as exc:
@@ -624,15 +809,57 @@ class CsvSink(JsonlSink):
 
     def replace(self, rows: RowsFactory) -> None:
         columns = ordered_columns(rows())
+        escape = self.formulas == "escape"
+        text = escape_formula if escape else str
         with _AtomicFile(self.path, follow_link=self.follow_link) as out:
-            writer = csv.DictWriter(out.handle, fieldnames=columns, extrasaction="ignore")
-            writer.writeheader()
+            writer = csv.writer(out.handle, quoting=csv.QUOTE_ALL if escape else csv.QUOTE_MINIMAL)
+            writer.writerow([text(str(name)) for name in columns])
             for row in rows():
-                writer.writerow({k: dumps(v) if isinstance(v, (list, dict)) else _finite(v) for k, v in row.items()})
+                writer.writerow([text(csv_cell(row.get(name))) for name in columns])
+
+
+def approx_bytes(value: Any) -> int:
+    """About how many bytes ``value`` takes as JSON text (a text: its length and quotes; a number: a few digits; a
+    mapping or list: a separator per item besides the items): what batches of rows are sized by, so that a batch of
+    wide rows holds fewer of them. (As Python objects a row takes about four times as much.)"""
+    if isinstance(value, str):
+        return len(value) + 2
+    if isinstance(value, dict):
+        return sum(approx_bytes(k) + approx_bytes(v) + 2 for k, v in value.items()) + 2
+    if isinstance(value, (list, tuple)):
+        return sum(approx_bytes(v) + 1 for v in value) + 2
+    return 8
+
+
+def sized_rows(rows: RowsFactory) -> Iterator[tuple[Record, int]]:
+    """The rows with their size as JSON text: measured on the lines of a run's parts, estimated otherwise."""
+    if isinstance(rows, JsonlRows):
+        return rows.sized()
+    return ((row, approx_bytes(row)) for row in rows())
+
+
+def batched(rows: Iterable[tuple[Record, int]], max_rows: int, max_bytes: int) -> Iterator[list[Record]]:
+    """Rows given with their sizes, in lists of at most ``max_rows`` rows and about ``max_bytes`` (a wider row
+    alone)."""
+    chunk: list[Record] = []
+    size = 0
+    for row, nbytes in rows:
+        chunk.append(row)
+        size += nbytes
+        if len(chunk) >= max_rows or size >= max_bytes:
+            yield chunk
+            chunk, size = [], 0
+    if chunk:
+        yield chunk
 
 
 class ParquetSink(JsonlSink):
-    """Parquet with one schema unified over all rows; columns whose types conflict become JSON text.
+    """Parquet: the pipeline's fields and the key (:data:`PARQUET_COLUMNS`) as typed columns, every other field
+    in one JSON object per row (column :data:`EXTRA_FIELDS`), so memory follows the widest row, never the number
+    of field names all rows have together. A typed column whose types conflict between rows (a number here, text
+    there) holds JSON text; the schema's ``vnnews`` metadata names those columns and :meth:`read_rows` gives the
+    rows back as they were written. Row groups hold at most ``chunk_rows`` rows and about ``chunk_bytes``
+    of JSON text (as Python objects, about four times as much, while a group is built).
 
     A Parquet file cut short has lost its footer, without which no row can be read: it is refused
     (:meth:`check_existing`), never set aside row by row as JSONL and CSV are.
@@ -640,6 +867,11 @@ class ParquetSink(JsonlSink):
 
     format = "parquet"
     chunk_rows = 2048
+    chunk_bytes = 4 << 20
+
+    def __init__(self, path: Path, follow_link: bool = True, role: str = "The output", key: str = "id") -> None:
+        super().__init__(path, follow_link, role)
+        self.key = key
 
     def read_rows(self) -> Iterator[Record]:
         if not self.path.exists() or not self.path.stat().st_size:
@@ -648,10 +880,23 @@ class ParquetSink(JsonlSink):
         import pyarrow.parquet as pq
 
         try:
-            for batch in pq.ParquetFile(self.path).iter_batches(batch_size=self.chunk_rows):
-                yield from batch.to_pylist()
+            file = pq.ParquetFile(self.path)
+            layout = json.loads((file.schema_arrow.metadata or {}).get(b"vnnews", b"{}"))
+            as_json, extra = layout.get("json_columns", []), layout.get("extra_fields")
+            for batch in file.iter_batches(batch_size=self.chunk_rows):
+                for row in batch.to_pylist():
+                    for name in as_json:
+                        if row.get(name) is not None:
+                            row[name] = loads(row[name])
+                    if extra is not None:
+                        fields = row.pop(extra, None)
+                        if fields is not None:
+                            row.update(loads(fields))
+                    yield row
         except (pa.ArrowException, OSError) as exc:
             raise self._damaged(f"it is not a whole Parquet file ({first_line(exc)})") from None
+        except (ValueError, RecursionError) as exc:
+            raise self._damaged(f"a JSON column is not JSON ({first_line(exc)})") from None
 
     def _cut(self, path: Path) -> int | None:
         """Nothing to set aside: a file whose footer cannot be read is refused as damaged."""
@@ -666,23 +911,23 @@ class ParquetSink(JsonlSink):
         return None
 
     def _chunks(self, rows: RowsFactory) -> Iterator[list[Record]]:
-        chunk: list[Record] = []
-        for row in rows():
-            chunk.append(row)
-            if len(chunk) >= self.chunk_rows:
-                yield chunk
-                chunk = []
-        if chunk:
-            yield chunk
+        return batched(sized_rows(rows), self.chunk_rows, self.chunk_bytes)
 
-    def _schema(self, rows: RowsFactory, columns: list[str]):
+    def _schema(self, rows: RowsFactory):
+        """The file's schema and the typed columns that hold JSON text: the typed columns the rows have (in
+        :data:`PARQUET_COLUMNS` order, the key after them), each of the type its values share, and
+        :data:`EXTRA_FIELDS` when any row has another field."""
         import pyarrow as pa
 
+        typed = dict.fromkeys((*PARQUET_COLUMNS, self.key))
         types: dict[str, Any] = {}
         as_text: set[str] = set()
+        extra = False
         for chunk in self._chunks(rows):
-            for col in columns:
-                if col in as_text:
+            names = set().union(*chunk)
+            extra = extra or not names <= typed.keys()
+            for col in typed:
+                if col not in names or col in as_text:
                     continue
                 try:
                     typ = pa.array([r.get(col) for r in chunk]).type
@@ -700,15 +945,23 @@ class ParquetSink(JsonlSink):
                     except (pa.ArrowInvalid, pa.ArrowTypeError):
                         as_text.add(col)
         as_text.update(c for c, typ in types.items() if not _parquet_writable(typ))
+        shaped = [c for c, typ in types.items() if c not in as_text and _has_struct(typ)]
+        if shaped:  # (a struct has the fields of every row's mapping: one with fewer would read back with more)
+            for chunk in self._chunks(rows):
+                as_text.update(c for c in shaped if not all(_fits(r.get(c), types[c]) for r in chunk))
+        columns = [c for c in typed if c in types or c in as_text]
         fields = [(c, pa.string() if c in as_text else types.get(c, pa.null())) for c in columns]
-        return pa.schema(fields), as_text
+        if extra:
+            fields.append((EXTRA_FIELDS, pa.string()))
+        layout = {"json_columns": sorted(as_text), "extra_fields": EXTRA_FIELDS if extra else None}
+        return pa.schema(fields, metadata={"vnnews": json.dumps(layout)}), as_text, columns, extra
 
     def replace(self, rows: RowsFactory) -> None:
         import pyarrow as pa
         import pyarrow.parquet as pq
 
-        columns = ordered_columns(rows())
-        schema, as_text = self._schema(rows, columns)
+        schema, as_text, columns, extra = self._schema(rows)
+        typed = set(columns)
         with (_AtomicFile(self.path, binary=True, follow_link=self.follow_link) as out,
               pq.ParquetWriter(out.handle, schema) as writer):
             for chunk in self._chunks(rows):
@@ -716,7 +969,36 @@ class ParquetSink(JsonlSink):
                     c: [dumps(r[c]) if c in as_text and r.get(c) is not None else r.get(c) for r in chunk]
                     for c in columns
                 }
+                if extra:
+                    data[EXTRA_FIELDS] = [
+                        dumps(others) if (others := {k: v for k, v in r.items() if k not in typed}) else None
+                        for r in chunk
+                    ]
                 writer.write_table(pa.table(data, schema=schema))
+
+
+def _has_struct(typ) -> bool:
+    import pyarrow as pa
+
+    if pa.types.is_struct(typ):
+        return True
+    return (pa.types.is_list(typ) or pa.types.is_large_list(typ)) and _has_struct(typ.value_type)
+
+
+def _fits(value: Any, typ) -> bool:
+    """Whether ``value`` reads back from a column of type ``typ`` as itself: each mapping in it has exactly the
+    fields of its struct (Arrow gives a missing field back as None)."""
+    import pyarrow as pa
+
+    if value is None:
+        return True
+    if pa.types.is_struct(typ):
+        names = [typ.field(i).name for i in range(typ.num_fields)]
+        return isinstance(value, dict) and len(value) == len(names) and all(
+            name in value and _fits(value[name], typ.field(name).type) for name in names)
+    if pa.types.is_list(typ) or pa.types.is_large_list(typ):
+        return isinstance(value, (list, tuple)) and all(_fits(item, typ.value_type) for item in value)
+    return True
 
 
 def _parquet_writable(typ) -> bool:
@@ -742,18 +1024,20 @@ class SqlSink:
     """
 
     chunk_rows = 1000
+    chunk_bytes = 16 << 20
 
     def __init__(self, url: str, table: str, key: str = "id", file: Path | None = None) -> None:
         import sqlalchemy as sa
 
+        register_url(url)
         self.url = url
         self.key = key
         self.file = file  # the SQLite database file (None on a server)
         try:
             self.engine = sa.create_engine(url)
-        except (sa.exc.ArgumentError, ImportError) as exc:
+        except (sa.exc.ArgumentError, ImportError, ValueError, TypeError) as exc:
             reason = first_line(exc)
-            raise OutputError(redact(f"output.url {url!r} is not a usable SQLAlchemy URL: {reason}.")) from None
+            raise OutputError(redact(f"output.url {mask_url(url)} is not a usable SQLAlchemy URL: {reason}.")) from None
         self.table = sa.Table(
             table, sa.MetaData(),
             sa.Column("id", sa.Text, primary_key=True),
@@ -766,7 +1050,7 @@ class SqlSink:
     def _fail(self, exc: Exception, doing: str = "write") -> OutputError:
         import sqlalchemy as sa
 
-        message = f"Cannot {doing} table {self.table.name} at {self.engine.url!r}: {first_line(exc)}"
+        message = f"Cannot {doing} table {self.table.name} at {mask_url(self.url)}: {first_line(exc)}"
         if self.file is not None and isinstance(exc, sa.exc.DatabaseError) and any(
                 sign in str(exc) for sign in ("malformed", "not a database")):
             return DamagedOutput(redact(
@@ -847,7 +1131,7 @@ class SqlSink:
             raise self._fail(exc, "read") from None
         except (ValueError, RecursionError) as exc:
             raise DamagedOutput(
-                f"Cannot read table {self.table.name} at {self.engine.url!r}: a record is not JSON "
+                f"Cannot read table {self.table.name} at {mask_url(self.url)}: a record is not JSON "
                 f"({first_line(exc)}); it was edited since vnnews wrote it. Mend or delete that row."
             ) from None
 
@@ -880,16 +1164,19 @@ class SqlSink:
                 if mode == "overwrite":
                     conn.execute(sa.delete(self.table))
                 chunk: list[dict[str, Any]] = []
+                size = 0
                 for r in rows():
+                    record = dumps(r)
+                    score = r.get("topic_score")
                     chunk.append({
-                        "id": str(r.get(self.key)), "title": r.get("title"), "topic": r.get("topic"),
-                        "topic_score": r.get("topic_score"), "summary": r.get("summary"),
-                        "content_hash": r.get("content_hash"), "config_hash": r.get("config_hash"),
-                        "run_id": r.get("run_id"), "created_at": now, "updated_at": now, "record": dumps(r),
+                        "id": str(r.get(self.key)), **{c: sql_text(r.get(c)) for c in SQL_TEXT_COLUMNS},
+                        "topic_score": None if score is None else float(score),
+                        "created_at": now, "updated_at": now, "record": record,
                     })
-                    if len(chunk) >= self.chunk_rows:
+                    size += len(record)
+                    if len(chunk) >= self.chunk_rows or size >= self.chunk_bytes:
                         conn.execute(statement, chunk)
-                        chunk = []
+                        chunk, size = [], 0
                 if chunk:
                     conn.execute(statement, chunk)
         except sa.exc.SQLAlchemyError as exc:
@@ -921,7 +1208,12 @@ def open_sink(config: OutputConfig) -> Sink:
         sink.check_existing(config.mode)
         sink.check()
         return sink
-    file_sink = {"jsonl": JsonlSink, "csv": CsvSink, "parquet": ParquetSink}[fmt](config.path)
+    if fmt == "csv":
+        file_sink: JsonlSink = CsvSink(config.path, formulas=config.csv_formulas)
+    elif fmt == "parquet":
+        file_sink = ParquetSink(config.path, key=config.key)
+    else:
+        file_sink = JsonlSink(config.path)
     file_sink.check_existing(config.mode)
     return file_sink
 

@@ -43,6 +43,7 @@ from pipeline.errors import (
 )
 from pipeline.io.paths import OutputPaths, check_paths, input_modes, output_owner, remove_stale_temporaries
 from pipeline.io.readers import FolderReader, bytes_progress, open_reader
+from pipeline.io.records import shown_path
 from pipeline.io.writers import (
     JsonlRows,
     Sink,
@@ -275,7 +276,9 @@ class Job:
         listing = [entry.path for entry in reader.entries] if isinstance(reader, FolderReader) else None
         identity = {"input_fingerprint": input_fingerprint(config.input.path, listing),
                     "input_settings": read_settings_hash(config.input), "config_hash": pipe.config_hash,
-                    "mode": out_cfg.mode, "output_format": out_cfg.format}
+                    "mode": out_cfg.mode, "output_format": out_cfg.format,
+                    # (how CSV cells are written; named only when not the default, so earlier states stay valid)
+                    **({"csv_formulas": out_cfg.csv_formulas} if out_cfg.csv_formulas != "escape" else {})}
         paths = OutputPaths.of(out_cfg)
         quarantine = paths.quarantine
         runner_cfg = config.runner
@@ -363,7 +366,7 @@ class Job:
             "config_hash": summary.config_hash,
             "mode": out_cfg.mode,
             "runner": config.runner.kind,
-            "input": str(config.input.path),
+            "input": shown_path(str(config.input.path)),
             "output": str(out_cfg.path),
             "resumed_from_row": summary.resumed_from,
             "counts": {k: counts[k] for k in ("read", "written", "quarantined", "unchanged", "refreshed")},

@@ -14,12 +14,10 @@ import sys
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from pipeline.io.records import Quarantined, Record, output_row, stamp_hashes, to_record
+from pipeline.io.records import MAX_DEPTH, POSITION_KEY, Quarantined, Record, output_row, stamp_hashes, to_record
 from pipeline.run.processing import Processor
 
 log = logging.getLogger(__name__)
-
-_POSITION = "_position"  # a record's input row while the API processes a list ("_" fields never reach output)
 
 
 def _is_missing(value: Any) -> bool:
@@ -29,11 +27,41 @@ def _is_missing(value: Any) -> bool:
     return not isinstance(value, (list, dict, tuple, set)) and bool(pd.isna(value))
 
 
+def _field_name_map(labels: Iterable[Any], where: str) -> dict[Any, str]:
+    """Each label's field name, ``str(label)``; two labels with one name (1 and "1") are a ValueError naming both."""
+    names: dict[str, Any] = {}
+    for label in labels:
+        name = label if type(label) is str else str(label)
+        if name in names:
+            raise ValueError(f"{where}: the labels {names[name]!r} and {label!r} both become the field name {name!r} "
+                             "(labels become field names by str()); rename one of them")
+        names[name] = label
+    return {label: name for name, label in names.items()}
+
+
+def _named(value: Any, where: str, depth: int = 1) -> Any:
+    """``value`` with the keys of every mapping in it made field names (:func:`_field_name_map`); below
+    :data:`~pipeline.io.records.MAX_DEPTH` levels it is left as it is (the row is then refused as too deep)."""
+    if depth > MAX_DEPTH:
+        return value
+    if isinstance(value, Mapping):
+        names = None if all(type(k) is str for k in value) else _field_name_map(value, where)
+        return {(k if names is None else names[k]): _named(v, where, depth + 1) for k, v in value.items()}
+    if isinstance(value, list | tuple) and any(isinstance(v, Mapping | list | tuple) for v in value):
+        return [_named(v, where, depth + 1) for v in value]
+    return value
+
+
 def _table_rows(table: Any) -> tuple[list[Mapping[str, Any]], Any]:
     """The rows of what :meth:`Pipeline.process_frame` takes, and the index its result gets (None: 0, 1, ...)."""
     import pandas as pd
 
     if isinstance(table, pd.DataFrame):
+        duplicated = table.columns[table.columns.duplicated()]
+        if len(duplicated):
+            raise ValueError(f"process_frame: the DataFrame has the column label {duplicated[0]!r} more than once; "
+                             "rename its columns so that each is one field")
+        _field_name_map(table.columns, "process_frame: DataFrame columns")
         return table.to_dict(orient="records"), table.index
     datasets = sys.modules.get("datasets")  # a Dataset was made by an imported `datasets`; never imported here
     if datasets is not None and isinstance(table, datasets.Dataset):
@@ -73,18 +101,19 @@ class Pipeline(Processor):
         records: list[Record] = []
         rejected: list[Quarantined | None] = []
         for index, row in enumerate(rows):
+            row = _named(row, f"row {index + 1}")
             item = to_record(row, text_field=cfg.text_field, title_field=cfg.title_field,
-                             id_field=cfg.id_field, source=f"row {index + 1}")
+                             id_field=cfg.id_field, source=f"row {index + 1}", prefix=cfg.renamed_field_prefix)
             if isinstance(item, Quarantined):
                 rejected.append(item)
             else:
                 stamp_hashes(item)
-                item[_POSITION] = index
+                item[POSITION_KEY] = index
                 records.append(item)
                 rejected.append(None)
         batch = self.process_batch(records)
         for entry in batch.quarantined:
-            rejected[entry.raw.pop(_POSITION)] = entry
+            rejected[entry.raw.pop(POSITION_KEY)] = entry
         results: list[Record | None] = [None] * len(rejected)
         survivors = (i for i, entry in enumerate(rejected) if entry is None)
         for position, row in zip(survivors, batch.records, strict=True):
@@ -95,7 +124,9 @@ class Pipeline(Processor):
         """Process in-memory rows (named as in ``input``'s field mapping); returns the batch job's rows.
 
         Rows that cannot be processed are left out and logged with their reason (use
-        :meth:`process_frame` to keep them). The rows equal the batch job's except for ``run_id``,
+        :meth:`process_frame` to keep them). Keys that are not text (1, None, a tuple), at any depth,
+        become field names by ``str()``; two keys of one mapping with one name (1 and "1") are a
+        ValueError naming both. The rows equal the batch job's except for ``run_id``,
         which only a batch run has.
         """
         results, rejected = self._process_rows(rows)
@@ -112,12 +143,15 @@ class Pipeline(Processor):
         so results join back to the input. A row that could not be processed keeps its input fields
         and says why in ``quarantine_reason`` (null for processed rows). Missing values (None, and
         pandas' NaN and NaT) count as missing fields: a row without a title is processed, one
-        without text is not.
+        without text is not. Column labels and keys of any hashable type become field names by
+        ``str()`` (the result's columns are those names); a DataFrame with one label twice, or with two
+        labels of one name (1 and "1"), is a ValueError naming them.
         """
         import pandas as pd
 
         table, index = _table_rows(frame)
-        rows = [{k: None if _is_missing(v) else v for k, v in row.items()} for row in table]
+        rows = [{k: None if _is_missing(v) else v for k, v in _named(row, f"row {i + 1}").items()}
+                for i, row in enumerate(table)]
         results, rejected = self._process_rows(rows)
         out = []
         for row, result, entry in zip(rows, results, rejected, strict=True):

@@ -13,6 +13,7 @@ from typing import Any
 
 from pipeline.config import JobConfig, load_config
 from pipeline.io.records import Batch, Quarantined, Record, output_row
+from pipeline.io.writers import row_check
 from pipeline.provenance import processing_hash
 from pipeline.stages import QUARANTINE_KEY, SKIP_MODELS_KEY, RunStart, Stage
 
@@ -29,6 +30,7 @@ class Processor:
         self._stages: list[Stage] | None = None
         self._config_hash: str | None = None
         self.timings: dict[str, float] = {}
+        self.row_check = row_check(config.output)  # why the output cannot store a row (see pipeline.io.writers)
 
     @classmethod
     def from_yaml(cls, path: str | Path, overrides: dict[str, Any] | list[str] | None = None):
@@ -53,7 +55,8 @@ class Processor:
         return self._config_hash
 
     def process_batch(self, records: list[Record]) -> Batch:
-        """Run every stage over records; returns output rows and the records a stage rejected."""
+        """Run every stage over records; returns output rows and the records a stage rejected, or that the
+        configured output cannot store (quarantined with the reason, from the stage ``output``)."""
         out = Batch()
         live = records
         spared: list[Record] = []  # marked SKIP_MODELS_KEY by a stage: written without the later stages
@@ -74,9 +77,14 @@ class Processor:
         if spared:  # back in input order
             order = {id(record): i for i, record in enumerate(records)}
             live = sorted([*live, *spared], key=lambda record: order[id(record)])
-        out.records = [output_row(r, self.config.output.include_text) for r in live]
-        for row in out.records:
+        for record in live:
+            row = output_row(record, self.config.output.include_text)
             row["config_hash"] = self.config_hash
+            problem = self.row_check(row) if self.row_check is not None else None
+            if problem is None:
+                out.records.append(row)
+            else:
+                out.quarantined.append(Quarantined(problem, record, "output", record.get("id")))
         return out
 
     def start(self, run: RunStart) -> None:

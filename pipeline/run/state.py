@@ -94,8 +94,9 @@ def _state_error(path: Path, exc: OSError, what: str) -> OutputError:
     )
 
 
-def _fsync_write(path: Path, chunks: list[bytes]) -> None:
-    """Write ``path`` whole or not at all: a temporary name, fsync, rename."""
+def _fsync_write(path: Path, chunks: list[bytes], again: bool = True) -> None:
+    """Write ``path`` whole or not at all: a temporary name, fsync, rename. A folder removed meanwhile (a cleaner
+    emptying the state folder while the file was written) is made again, and the file written once more."""
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
     try:
         with open(tmp, "wb") as fh:
@@ -105,6 +106,12 @@ def _fsync_write(path: Path, chunks: list[bytes]) -> None:
         os.replace(tmp, path)
     except OSError as exc:  # disk full, quota, read-only folder: one paragraph, nothing half-written
         tmp.unlink(missing_ok=True)
+        if exc.errno == errno.ENOENT and again:
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as cause:
+                raise _state_error(path.parent, cause, "create") from None
+            return _fsync_write(path, chunks, again=False)
         if exc.errno in (errno.ENOSPC, errno.EDQUOT):
             raise OutputError(
                 f"Cannot write the run state {path}: {exc.strerror}. Free space and run the same command again: "
@@ -555,10 +562,6 @@ class RunState:
         topics = dict(sum((b.topics for b in batches), Counter()))
         sections = [b"".join(b.sections[i] for b in batches) for i in range(len(SECTIONS))]
         path = self.parts_dir / f"{start:012d}-{end:012d}-{self._next_seq:06d}.part"
-        try:  # again for each part: a cleaner may have removed the folder since the run began
-            self.parts_dir.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise _state_error(self.parts_dir, exc, "create") from None
         chunks = encode_part(self.run_id, start, end, counts, topics, sections, label, skipped)
         _fsync_write(path, chunks)
         offsets, position = [], len(chunks[0])

@@ -13,10 +13,9 @@ from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 from pipeline.io.paths import OutputPaths
-from pipeline.io.records import Record
+from pipeline.io.records import QUARANTINE_KEY, SKIP_MODELS_KEY, Record
 
-QUARANTINE_KEY = "_quarantine_reason"
-SKIP_MODELS_KEY = "_skip_models"  # set (to True) by a stage: the later stages leave the record alone
+__all__ = ["QUARANTINE_KEY", "SKIP_MODELS_KEY", "RunStart", "Stage"]
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""CTranslate2 backend: the same seq2seq summaries, several times faster on CPU.
+"""CTranslate2 backend: the same seq2seq summaries, several times faster on CPU (docs/abstractive.md).
 
 CTranslate2 runs a converted copy of a Hugging Face model (``model.bin`` + vocabulary) with
 fused kernels, int8 weights and no Python in the decoding loop. :func:`convert_model` makes

@@ -1,8 +1,9 @@
 """ROUGE for Vietnamese, computed with the `rouge-score` package and a tokenizer that keeps letters.
 
 `rouge-score`'s default tokenizer keeps only ``[a-z0-9]``, so "người" becomes "ng" "i": published
-ViT5/BARTpho numbers used it, and we report it for comparison, but the Vietnamese-aware variant
-(Unicode words, NFC, lower case, one tone-mark style on both sides, no stemming) is the honest one.
+ViT5/BARTpho numbers used it, and we report it for comparison; the Vietnamese-aware variant
+(Unicode words, NFC, lower case, one tone-mark style on both sides, no stemming) counts Vietnamese
+syllables, and is the one docs/summarizer.md reports.
 """
 
 from __future__ import annotations

@@ -15,7 +15,9 @@ class scores as soon as it is known, without building the matrix.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from functools import lru_cache
+from itertools import islice
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -141,14 +143,26 @@ class NgramTfidfVectorizer:
         return (char_table(), src, dst, last, self.ngram_max, max(self.char_ngram_min, 1), char_max,
                 self.drop_digits, stop_hashes(tuple(self.stop_syllables), self.tone_style))
 
-    def fit(self, texts: list[str]) -> NgramTfidfVectorizer:
-        """Document frequencies of every n-gram; keep the vocabulary; compute smooth idf."""
-        chunks = []
+    def count(self, texts: list[str], frequencies: DocumentFrequencies) -> None:
+        """Add the distinct n-grams of each of ``texts`` to ``frequencies``."""
         for start in range(0, len(texts), self.chunk_size):
             _, values = unique_grams(*self._kernel_args(texts[start : start + self.chunk_size]), kernel_threads())
-            chunks.append(values)
-        keys, df = np.unique(np.concatenate(chunks) if chunks else np.empty(0, np.uint64), return_counts=True)
-        n_docs = len(texts)
+            frequencies.add(values, min(self.chunk_size, len(texts) - start))
+
+    def fit(self, texts: Iterable[str]) -> NgramTfidfVectorizer:
+        """Document frequencies of every n-gram; keep the vocabulary; compute smooth idf.
+
+        ``texts`` is read once, ``chunk_size`` at a time (a generator is never held whole).
+        """
+        frequencies = DocumentFrequencies()
+        for chunk in chunked(texts, self.chunk_size):
+            self.count(chunk, frequencies)
+        return self.fit_frequencies(frequencies)
+
+    def fit_frequencies(self, frequencies: DocumentFrequencies) -> NgramTfidfVectorizer:
+        """Keep the vocabulary of counted document frequencies (:meth:`count`); compute smooth idf."""
+        keys, df = frequencies.result()
+        n_docs = frequencies.n_docs
         keep = (df >= self.min_df) & (df <= self.max_df * n_docs)
         keys, df = keys[keep], df[keep]
         # Columns in order of document frequency (highest first, ties by hash): the n-grams of almost
@@ -208,3 +222,51 @@ class NgramTfidfVectorizer:
             )
             blocks.append(sp.csr_matrix((data, indices, indptr), shape=(len(chunk), self.n_features)))
         return blocks[0] if len(blocks) == 1 else sp.vstack(blocks, format="csr")
+
+
+class DocumentFrequencies:
+    """How many documents hold each n-gram hash, counted a chunk of documents at a time.
+
+    Memory is the distinct n-grams seen (16 bytes each) plus the chunks not yet merged, at most about
+    as many again: never one entry per document and n-gram, which for a corpus is tens of times more.
+    Chunks are merged into the totals once more than ``merge_size`` (or as many as the totals) wait.
+    """
+
+    merge_size = 1 << 20
+
+    def __init__(self) -> None:
+        self.n_docs = 0
+        self._keys = np.empty(0, dtype=np.uint64)
+        self._df = np.empty(0, dtype=np.int64)
+        self._pending: list[tuple[np.ndarray, np.ndarray]] = []
+        self._pending_size = 0
+
+    def add(self, values: np.ndarray, n_docs: int) -> None:
+        """Count ``values``, the distinct n-grams of each of ``n_docs`` documents one after another."""
+        keys, df = np.unique(values, return_counts=True)
+        self._pending.append((keys, df))
+        self._pending_size += len(keys)
+        self.n_docs += n_docs
+        if self._pending_size > max(len(self._keys), self.merge_size):
+            self._merge()
+
+    def _merge(self) -> None:
+        keys = np.concatenate([self._keys, *(k for k, _ in self._pending)])
+        df = np.concatenate([self._df, *(d for _, d in self._pending)])
+        self._pending, self._pending_size = [], 0
+        order = np.argsort(keys, kind="stable")
+        keys, df = keys[order], df[order]
+        starts = np.flatnonzero(np.concatenate(([True], keys[1:] != keys[:-1]))) if len(keys) else order[:0]
+        self._keys, self._df = keys[starts], np.add.reduceat(df, starts) if len(keys) else df
+
+    def result(self) -> tuple[np.ndarray, np.ndarray]:
+        """The distinct n-gram hashes, ascending, and their document frequencies."""
+        self._merge()
+        return self._keys, self._df
+
+
+def chunked(texts: Iterable[str], size: int) -> Iterator[list[str]]:
+    """Lists of at most ``size`` of ``texts``, in order."""
+    iterator = iter(texts)
+    while chunk := list(islice(iterator, size)):
+        yield chunk

@@ -1,16 +1,17 @@
 """TF-IDF over syllable (and optional character) n-grams + a linear SVM, with calibrated probabilities.
 
 Why this design: Vietnamese words are one to three syllables, so syllable 1-2-grams capture most
-compounds (``Hà Nội``, ``bóng đá``) without a word segmenter that is 100x slower than the
-classifier. A linear SVM is the strongest fast model on such features; its margins are turned
-into probabilities by a softmax with one temperature fitted on out-of-fold margins (temperature
-scaling: it keeps the ranking, so accuracy is unchanged, and makes ``topic_score`` mean something).
-Features come from :class:`~pipeline.topic.ngrams.NgramTfidfVectorizer`, a compiled vectorizer
-that gives scikit-learn's numbers about 15x faster. With ``title_weight > 0`` a second, small
-vectorizer reads only the first line (the title; VNTC's text and :func:`classifier_input` both
-start with it) and its TF-IDF row, times ``title_weight``, is appended to the article's: the same
-n-gram then counts more in a title than in the body (+0.4 points accuracy on VNTC in 5-fold CV),
-and prediction stays one linear model (two fused kernel calls, the second over a short line).
+compounds (``Hà Nội``, ``bóng đá``) without a word segmenter, which runs hundreds of times slower
+than the classifier (docs/topic-model.md, "Accuracy ceiling"). A linear SVM is the strongest fast
+model on such features; its margins are turned into probabilities by a softmax with one temperature
+fitted on out-of-fold margins (temperature scaling: it keeps the ranking, so accuracy is unchanged,
+and makes ``topic_score`` mean something). Features come from
+:class:`~pipeline.topic.ngrams.NgramTfidfVectorizer`, a compiled vectorizer that gives
+scikit-learn's numbers (``tests/topic/test_ngrams.py``). With ``title_weight > 0`` a second, small
+vectorizer reads only the first line (the title; VNTC's text and :func:`classifier_input` both start
+with it) and its TF-IDF row, times ``title_weight``, is appended to the article's: the same n-gram
+then counts more in a title than in the body (+0.4 points accuracy on VNTC in 5-fold CV), and
+prediction stays one linear model (two fused kernel calls, the second over a short line).
 
 ``fit`` can also take unlabeled articles of the kind the model will read (recent news from other
 newsrooms): their n-grams join the vocabulary and idf, and self-training adds those the model
@@ -22,8 +23,11 @@ Saved without pickle: ``config.json`` (settings, classes, temperature) and ``wei
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
+from itertools import chain
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -33,7 +37,7 @@ from pipeline.config import AdaptationConfig, TfidfLinearConfig, TrainConfig
 from pipeline.modelfiles import BadModelFile, json_object, load_arrays, saved_classes, saved_number, saved_settings
 from pipeline.params import Params, field_defaults
 from pipeline.text.scan import encode_batch
-from pipeline.topic.ngrams import NgramTfidfVectorizer
+from pipeline.topic.ngrams import DocumentFrequencies, NgramTfidfVectorizer, chunked
 
 if TYPE_CHECKING:  # (scipy.sparse takes 0.06 s to import: training and transform import it, prediction does not)
     import scipy.sparse as sp
@@ -122,9 +126,9 @@ class TfidfLinearClassifier(Params):
     # -- learning ---------------------------------------------------------------------------
     def fit(
         self,
-        texts: list[str],
+        texts: Iterable[str],
         labels: list[str],
-        unlabeled: list[str] | None = None,
+        unlabeled: Iterable[str] | None = None,
         *,
         vocabulary: bool = _A["vocabulary"],
         rounds: int = _A["rounds"],
@@ -144,50 +148,76 @@ class TfidfLinearClassifier(Params):
         margins only (pseudo-labels agree with the model by construction). ``adaptation_`` records
         how many articles each round added per topic.
 
-        ``on_step`` is called after each of the :meth:`fit_steps` steps (vocabulary, features, SVM,
-        temperature, then per round of self-training...), for progress and ETA.
-        """
-        import scipy.sparse as sp
+        Memory: ``unlabeled`` is read in passes, a chunk of texts at a time (once for the vocabulary,
+        once per round), so it may be any re-iterable, such as a reader that opens its file on each
+        pass (a one-shot iterator is refused); only the features of the articles a round keeps are
+        held. ``texts`` is read into a list of its own and dropped once its features are computed:
+        given an iterator over a list nothing else holds, the labelled texts leave memory before the
+        SVMs are fitted. The matrices the SVMs read are built in float64 (what the SVM converts them
+        to) without a float32 copy beside them.
 
+        ``on_step`` is called after each of the :meth:`fit_steps` steps (vocabulary, features, SVM,
+        temperature, then one per round of self-training and the final temperature), for progress and ETA.
+        """
         step = on_step or (lambda: None)
         y = np.asarray(labels)
         texts = list(texts)
-        unlabeled = list(unlabeled or [])
-        extra = unlabeled if vocabulary else []
-        self.vectorizer_ = self._make_vectorizer().fit(texts + extra)
-        self.title_vectorizer_ = None
-        self._title_coef_cache = None
-        if self.title_weight > 0:
-            self.title_vectorizer_ = self._make_vectorizer(title=True).fit(first_lines(texts + extra))
+        if isinstance(unlabeled, Iterator):
+            raise TypeError("unlabeled must be re-iterable (a list, or a reader that starts over on each pass): "
+                            "fit reads it once for the vocabulary and once per self-training round")
+        self._fit_vocabularies(chain(texts, unlabeled if unlabeled is not None and vocabulary else ()))
         step()
         X = self._features(texts)
+        del texts
+        _release_freed_memory()
         step()
         self._set_weights(self._make_svm().fit(X, y))
         step()
         self.temperature_ = self._fit_temperature(X, y)
         step()
         self.adaptation_: list[dict] = []
-        if unlabeled and rounds > 0:
-            XU = self._features(unlabeled)
+        if unlabeled is None or rounds <= 0:
+            return self
+        n = len(y)
+        for round_no in range(1, rounds + 1):
+            rows, guessed = self._pseudo_labelled(unlabeled, threshold, max_per_class)
+            y_all = np.concatenate([y, guessed])
+            w_all = np.concatenate([np.ones(n), np.full(len(guessed), weight)])
+            X_all = _stack_rows([X, *rows], np.float64)  # (the labelled rows live on in X_all during the fit)
+            del X, rows
+            _release_freed_memory()
+            self._set_weights(self._make_svm().fit(X_all, y_all, sample_weight=w_all))
+            X = _stack_rows([X_all[:n]], np.float32)
+            if round_no < rounds:
+                del X_all
+            names, counts = np.unique(guessed, return_counts=True)
+            self.adaptation_.append({"round": round_no, "pseudo_labelled": len(guessed),
+                                     "per_class": {str(k): int(v) for k, v in zip(names, counts, strict=True)}})
             step()
-            for round_no in range(1, rounds + 1):
-                chosen, guessed = self._pseudo_labels(XU, threshold, max_per_class)
-                X_all = sp.vstack([X, XU[chosen]], format="csr")
-                y_all = np.concatenate([y, guessed])
-                w_all = np.concatenate([np.ones(len(y)), np.full(len(chosen), weight)])
-                self._set_weights(self._make_svm().fit(X_all, y_all, sample_weight=w_all))
-                names, counts = np.unique(guessed, return_counts=True)
-                self.adaptation_.append({"round": round_no, "pseudo_labelled": len(chosen),
-                                         "per_class": {str(k): int(v) for k, v in zip(names, counts, strict=True)}})
-                step()
-            self.temperature_ = self._fit_temperature(X_all, y_all, w_all, n_scored=len(y))
-            step()
+        del X
+        X_all = _stack_rows([X_all], np.float32)
+        self.temperature_ = self._fit_temperature(X_all, y_all, w_all, n_scored=n)
+        step()
         return self
 
     @staticmethod
     def fit_steps(unlabeled: bool, rounds: int) -> int:
         """How many times :meth:`fit` calls ``on_step``."""
-        return 4 + (2 + rounds if unlabeled and rounds > 0 else 0)
+        return 4 + (1 + rounds if unlabeled and rounds > 0 else 0)
+
+    def _fit_vocabularies(self, texts: Iterable[str]) -> None:
+        """The article vectorizer and (``title_weight > 0``) the first-line one, fitted in one pass over ``texts``."""
+        self.vectorizer_ = self._make_vectorizer()
+        self.title_vectorizer_ = self._make_vectorizer(title=True) if self.title_weight > 0 else None
+        self._title_coef_cache = None
+        frequencies, title_frequencies = DocumentFrequencies(), DocumentFrequencies()
+        for chunk in chunked(texts, self.vectorizer_.chunk_size):
+            self.vectorizer_.count(chunk, frequencies)
+            if self.title_vectorizer_ is not None:
+                self.title_vectorizer_.count(first_lines(chunk), title_frequencies)
+        self.vectorizer_.fit_frequencies(frequencies)
+        if self.title_vectorizer_ is not None:
+            self.title_vectorizer_.fit_frequencies(title_frequencies)
 
     def _features(self, texts: list[str]) -> sp.csr_matrix:
         """The TF-IDF rows the linear model reads (article block, then the first-line block if any)."""
@@ -209,22 +239,41 @@ class TfidfLinearClassifier(Params):
         self.intercept_ = intercept.astype(np.float32)
         self._title_coef_cache = None
 
-    def _pseudo_labels(self, XU: sp.csr_matrix, threshold: float, max_per_class: int | None):
-        """Rows of ``XU`` the current model labels with probability >= ``threshold``, and those labels."""
-        proba = _softmax(_as_2d(XU @ self.coef_ + self.intercept_).astype(np.float64) / self.temperature_)
-        confidence, guess = proba.max(axis=1), proba.argmax(axis=1)
-        chosen = np.flatnonzero(confidence >= threshold)
-        if max_per_class is not None:
+    def _pseudo_labelled(self, unlabeled: Iterable[str], threshold: float, max_per_class: int | None):
+        """The feature rows of the unlabeled articles the current model labels with probability >= ``threshold``
+        (at most ``max_per_class`` per topic, the most confident first), in reading order, and those labels.
+
+        One pass over ``unlabeled``, a chunk at a time: only the kept rows are held.
+        """
+        blocks, guesses, confidences = [], [], []
+        for chunk in chunked(unlabeled, self.vectorizer_.chunk_size):
+            features = self._features(chunk)
+            proba = _softmax(_as_2d(features @ self.coef_ + self.intercept_).astype(np.float64) / self.temperature_)
+            confidence, guess = proba.max(axis=1), proba.argmax(axis=1)
+            kept = np.flatnonzero(confidence >= threshold)
+            blocks.append(features[kept])
+            guesses.append(guess[kept])
+            confidences.append(confidence[kept])
+        guess = np.concatenate([np.empty(0, np.int64), *guesses])
+        confidence = np.concatenate([np.empty(0), *confidences])
+        if max_per_class is not None and blocks:
             keep = []
             for c in range(len(self.classes_)):
-                rows = chosen[guess[chosen] == c]
+                rows = np.flatnonzero(guess == c)
                 keep.append(rows[np.argsort(-confidence[rows], kind="stable")][:max_per_class])
             chosen = np.sort(np.concatenate(keep))
-        return chosen, np.asarray(self.classes_)[guess[chosen]]
+            blocks = [_stack_rows(blocks, np.float32)[chosen]]
+            guess = guess[chosen]
+        return blocks, np.asarray(self.classes_)[guess]
 
     def _fit_temperature(self, X, y, sample_weight=None, n_scored: int | None = None) -> float:
-        """Temperature from out-of-fold margins; only the first ``n_scored`` rows (default all) are scored."""
-        from sklearn.model_selection import StratifiedKFold, cross_val_predict
+        """Temperature from out-of-fold margins; only the first ``n_scored`` rows (default all) are scored.
+
+        The folds are those of scikit-learn's ``cross_val_predict`` with a stratified k-fold; each fold's
+        training rows are converted to float64 (what the SVM reads) one fold at a time, so a float32 ``X``
+        is never held in float64 whole.
+        """
+        from sklearn.model_selection import StratifiedKFold
 
         classes = np.unique(y)
         min_class = int(np.min(np.unique(y, return_counts=True)[1]))
@@ -232,8 +281,18 @@ class TfidfLinearClassifier(Params):
         if folds < 2 or len(classes) < 2:
             return 1.0
         cv = StratifiedKFold(n_splits=folds, shuffle=True, random_state=self.seed)
-        params = None if sample_weight is None else {"sample_weight": sample_weight}
-        margins = cross_val_predict(self._make_svm(), X, y, cv=cv, method="decision_function", params=params)
+        margins = None
+        for train, test in cv.split(np.zeros(len(y)), y):
+            svm = self._make_svm()
+            weights = None if sample_weight is None else sample_weight[train]
+            fold_X = _stack_rows([X[train]], np.float64)
+            _release_freed_memory()
+            svm.fit(fold_X, y[train], sample_weight=weights)
+            del fold_X
+            fold = svm.decision_function(X[test])
+            if margins is None:
+                margins = np.empty((len(y), *fold.shape[1:]))
+            margins[test] = fold
         n = len(y) if n_scored is None else n_scored
         return fit_temperature(_as_2d(margins)[:n], np.searchsorted(classes, y[:n]))
 
@@ -341,6 +400,42 @@ class TfidfLinearClassifier(Params):
         model.classes_ = list(classes)
         model.temperature_ = temperature
         return model
+
+
+def _release_freed_memory() -> None:
+    """Hand the pages of freed heap memory back to the system (glibc's ``malloc_trim``; elsewhere nothing).
+
+    Texts and the small matrices of a chunk are allocated on the C heap, which keeps what they free
+    mapped; the large matrices an SVM reads are mapped afresh, so without this the process's peak
+    would count both.
+    """
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        libc.malloc_trim(0)
+    except (OSError, AttributeError):  # (not glibc)
+        pass
+
+
+def _stack_rows(blocks: list[sp.csr_matrix], dtype) -> sp.csr_matrix:
+    """The rows of CSR ``blocks`` one under another, as one CSR matrix of ``dtype`` with int32 indices and
+    each row's columns sorted: what scikit-learn's conversion of a float32 matrix gives the SVM (the same
+    numbers in the same order, so the same fit), built without a second copy of the whole matrix."""
+    import scipy.sparse as sp
+
+    n_rows = sum(b.shape[0] for b in blocks)
+    nnz = sum(b.nnz for b in blocks)
+    data, indices = np.empty(nnz, dtype=dtype), np.empty(nnz, dtype=np.int32)
+    indptr = np.zeros(n_rows + 1, dtype=np.int32 if nnz < 2**31 else np.int64)
+    row = pos = 0
+    for block in blocks:
+        rows, size = block.shape[0], block.nnz
+        data[pos : pos + size] = block.data
+        indices[pos : pos + size] = block.indices
+        indptr[row + 1 : row + rows + 1] = block.indptr[1:] - block.indptr[0] + pos
+        row, pos = row + rows, pos + size
+    matrix = sp.csr_matrix((data, indices, indptr), shape=(n_rows, blocks[0].shape[1]))
+    matrix.sort_indices()  # (in place)
+    return matrix
 
 
 def _as_2d(margins: np.ndarray) -> np.ndarray:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -116,38 +117,75 @@ def _absent(key: str, names: list[str], present: set[str], mapped: bool = False)
 
 
 def load_unlabeled(config: UnlabeledDataConfig, progress: ProgressSettings | None = None) -> list[str]:
-    """Articles as the classifier reads them (title, lead, text; cleaned like the normalize stage)."""
-    input_config = InputConfig(
-        path=config.path, format=config.format, text_field=config.text_field, title_field=config.title_field,
-        id_field=None, batch_size=4096, limit=config.limit,
-    )
-    texts: list[str] = []
-    for batch in counted_batches(input_config, progress or ProgressSettings(), f"read {config.path.name}"):
-        for record in batch.records:
-            text = record["text"]
-            lead = record.get(config.lead_field) if config.lead_field else None
-            if isinstance(lead, str) and lead.strip():
-                text = f"{lead}\n{text}"
-            texts.append(classifier_input({"title": clean_text(record.get("title") or ""), "text": clean_text(text)}))
+    """Articles as the classifier reads them (title, lead, text; cleaned like the normalize stage), in a list."""
+    texts = list(UnlabeledArticles(config, progress))
     if not texts:
         raise InputError(f"No unlabeled articles in {config.path} (text field '{config.text_field}').")
     return texts
 
 
+class UnlabeledArticles:
+    """The unlabeled articles of an ``adaptation.data`` section as the classifier reads them (title, lead,
+    text; cleaned like the normalize stage), read from the file again on every pass.
+
+    Fitting reads them once for the vocabulary and once per self-training round; reading the file each
+    time, rather than holding every text, keeps training's memory to the features it needs. ``len()``
+    is the number of articles (known after the first complete pass; counted by one if asked before).
+    """
+
+    def __init__(self, config: UnlabeledDataConfig, progress: ProgressSettings | None = None) -> None:
+        self.config = config
+        self.progress = progress or ProgressSettings()
+        self.count: int | None = None
+
+    def check(self) -> None:
+        """Raise :class:`InputError` unless the file holds at least one article (reads its first batch only)."""
+        for _ in self._read(ProgressSettings()):
+            return
+        raise InputError(f"No unlabeled articles in {self.config.path} (text field '{self.config.text_field}').")
+
+    def __len__(self) -> int:
+        if self.count is None:
+            self.count = sum(1 for _ in self._read(ProgressSettings()))
+        return self.count
+
+    def __iter__(self) -> Iterator[str]:
+        count = 0
+        for text in self._read(self.progress):
+            count += 1
+            yield text
+        self.count = count
+
+    def _read(self, progress: ProgressSettings) -> Iterator[str]:
+        config = self.config
+        input_config = InputConfig(
+            path=config.path, format=config.format, text_field=config.text_field, title_field=config.title_field,
+            id_field=None, batch_size=4096, limit=config.limit,
+        )
+        for batch in counted_batches(input_config, progress, f"read {config.path.name}"):
+            for record in batch.records:
+                text = record["text"]
+                lead = record.get(config.lead_field) if config.lead_field else None
+                if isinstance(lead, str) and lead.strip():
+                    text = f"{lead}\n{text}"
+                yield classifier_input({"title": clean_text(record.get("title") or ""), "text": clean_text(text)})
+
+
 def fit_topic_model(
-    model, texts: list[str], labels: list[str], adaptation: AdaptationConfig | None, unlabeled: list[str] | None,
-    progress: ProgressSettings | None = None,
+    model, texts: Iterable[str], labels: list[str], adaptation: AdaptationConfig | None,
+    unlabeled: Iterable[str] | None, progress: ProgressSettings | None = None,
 ) -> None:
-    """Fit, with the adaptation settings and unlabeled articles when the config has them.
+    """Fit, with the adaptation settings and unlabeled articles (a list or :class:`UnlabeledArticles`) when
+    the config has them.
 
     A tfidf_linear model shows its fitting steps (vocabulary, features, SVM, temperature, self-training
     rounds) as progress; a transformer model's Trainer shows its own.
     """
     settings = adaptation.model_dump(exclude={"data"}) if adaptation is not None else {}
     if not isinstance(model, TfidfLinearClassifier):
-        model.fit(texts, labels, **({"unlabeled": unlabeled, **settings} if adaptation is not None else {}))
+        model.fit(list(texts), labels, **({"unlabeled": unlabeled, **settings} if adaptation is not None else {}))
         return
-    total = model.fit_steps(bool(unlabeled) and adaptation is not None, settings.get("rounds", 0))
+    total = model.fit_steps(unlabeled is not None and adaptation is not None, settings.get("rounds", 0))
     bar = (progress or ProgressSettings()).start(total, "fit", unit="steps")
     try:
         if adaptation is None:
@@ -173,7 +211,7 @@ def _model_settings(config: TrainConfig, for_cv: bool = False) -> dict[str, Any]
     return settings
 
 
-def cross_validate(config: TrainConfig, data: LabelledData, unlabeled: list[str] | None = None) -> dict[str, Any]:
+def cross_validate(config: TrainConfig, data: LabelledData, unlabeled: Iterable[str] | None = None) -> dict[str, Any]:
     """Stratified k-fold accuracy and macro-F1 (mean, std, per fold) and mean per-class F1, on all data.
 
     Each fold is trained as the model is, adaptation included.
@@ -248,19 +286,27 @@ def train(config: TrainConfig, config_path: str | None = None, overwrite: bool =
     progress = _progress(config)
     data = load_labelled(config.data, progress)
     label_changes = apply_labels(data, config.labels)
-    unlabeled = load_unlabeled(config.adaptation.data, progress) if config.adaptation is not None else None
+    unlabeled = None
+    if config.adaptation is not None:
+        unlabeled = UnlabeledArticles(config.adaptation.data, progress)
+        unlabeled.check()
     train_idx, val_idx = train_test_split(
         range(len(data.texts)), test_size=config.validation_split, random_state=config.seed, stratify=data.labels
     )
-    train_texts = [data.texts[i] for i in train_idx]
+    n_train = len(train_idx)
     train_labels = [data.labels[i] for i in train_idx]
+    val_texts = [data.texts[i] for i in val_idx]
+    val_labels = [data.labels[i] for i in val_idx]
+    # The training texts go to fit as an iterator over a list nothing else holds, and (without
+    # cross-validation, which needs them again) data keeps none: fit drops them once it has their features.
+    train_texts = iter([data.texts[i] for i in train_idx])
+    if config.cv_folds < 2:
+        data.texts = []
     model = build_topic_model(_model_settings(config), config.seed)
     started = time.perf_counter()
     fit_topic_model(model, train_texts, train_labels, config.adaptation, unlabeled, progress)
     train_seconds = time.perf_counter() - started
 
-    val_texts = [data.texts[i] for i in val_idx]
-    val_labels = [data.labels[i] for i in val_idx]
     started = time.perf_counter()
     predicted = model.predict(val_texts)
     predict_seconds = time.perf_counter() - started
@@ -269,7 +315,7 @@ def train(config: TrainConfig, config_path: str | None = None, overwrite: bool =
         split="validation",
         validation_split=config.validation_split,
         seed=config.seed,
-        n_train=len(train_texts),
+        n_train=n_train,
         train_seconds=round(train_seconds, 2),
         predict_articles_per_second=round(len(val_texts) / predict_seconds, 1),
         temperature=model.temperature_,
@@ -418,4 +464,5 @@ def evaluate(config: EvaluateConfig) -> dict[str, Any]:
     return metrics
 
 
-__all__ = ["apply_labels", "evaluate", "fit_topic_model", "format_table", "load_labelled", "load_unlabeled", "train"]
+__all__ = ["UnlabeledArticles", "apply_labels", "evaluate", "fit_topic_model", "format_table", "load_labelled",
+           "load_unlabeled", "train"]

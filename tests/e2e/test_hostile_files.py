@@ -106,7 +106,7 @@ def test_poison_rows_are_quarantined_and_every_rerun_succeeds(tmp_path):
         assert sum(expected in r for r in reasons) == 1, (expected, reasons)
 
 
-def test_damaged_parquet_keeps_the_rows_before_the_damage(tmp_path):
+def test_damaged_parquet_keeps_the_rows_around_the_damaged_row_group(tmp_path):
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -117,14 +117,15 @@ def test_damaged_parquet_keeps_the_rows_before_the_damage(tmp_path):
     third = meta.row_group(2).column(2)  # the text column of the third row group (rows 201-300)
     start = third.data_page_offset
     data = bytearray(path.read_bytes())
-    data[start + 20: start + 2020] = os.urandom(2000)
+    data[start + 20: start + 520] = os.urandom(500)  # (inside the chunk: it ends about 900 bytes after its data page)
     path.write_bytes(bytes(data))
 
     result = vnnews_run(tmp_path, path)
     assert result.code == 0, result.stderr
-    assert sorted(result.rows) == sorted(f"p{i}" for i in range(200))
+    assert sorted(result.rows) == sorted(f"p{i}" for i in (*range(200), *range(300, 400))), result.reasons()
     (entry,) = result.quarantine
-    assert entry["reason"].startswith("input is damaged from row 201 on: ")
+    assert entry["reason"].startswith("Parquet row group 3 is damaged: its rows 201 to 300 (100 rows) cannot be read")
+    assert entry["source"] == "in.parquet:row 201"
 
 
 # --- 2. silent skips ----------------------------------------------------------------------------
@@ -153,8 +154,8 @@ def test_folder_is_read_file_by_file_by_extension(tmp_path):
     assert result.rows["sub/d"]["title"] == "Tiêu đề d" and result.rows["UPPER"]["title"] == "Tiêu đề hoa"
     assert result.reasons() == [
         "not an input file: notes.md (input files end in .jsonl, .jsonl.gz, .json, .ndjson, .csv, .csv.gz, "
-        ".parquet, .txt, .html, .htm, .html.gz, .htm.gz, .warc, .warc.gz; set input.format to read others as one "
-        "format)"]
+        ".parquet, .txt, .html, .htm, .html.gz, .htm.gz, .warc, .warc.gz; set input.format to read every file as "
+        "one format)"]
 
 
 def test_folder_without_input_files_is_an_input_error(tmp_path):
@@ -313,3 +314,205 @@ def test_unknown_encoding_is_a_config_error(tmp_path):
     result = vnnews_run(tmp_path, path, encoding="utf-9")
     assert result.code == 2
     assert "input.encoding" in result.stderr and "utf-9" in result.stderr
+
+
+# --- 5. file names as the operating system gives them ---------------------------------------------
+
+def _create(folder: Path, name: bytes, content: str) -> None:
+    """A file named by raw bytes (not necessarily UTF-8), as another program might have made it."""
+    fd = os.open(os.fsencode(folder) + b"/" + name, os.O_CREAT | os.O_WRONLY | os.O_EXCL, 0o644)
+    try:
+        os.write(fd, content.encode("utf-8"))
+    finally:
+        os.close(fd)
+
+
+def _read_back(path: Path) -> list[dict]:
+    """The rows of a JSONL, CSV, Parquet or SQLite output, as dicts."""
+    import sqlite3
+
+
+    if path.suffix == ".db":
+        with sqlite3.connect(path) as db:
+            return [json.loads(r) for (r,) in db.execute("SELECT record FROM articles")]
+    if path.suffix == ".csv":  # (csv, not pandas: pandas renames a column without a name)
+        from pipeline.io.writers import unescape_formula  # (cells a spreadsheet would run are escaped: docs/outputs.md)
+
+        with open(path, encoding="utf-8", newline="") as fh:
+            return [{unescape_formula(k): unescape_formula(v) for k, v in row.items()} for row in csv.DictReader(fh)]
+    if path.suffix == ".parquet":  # (fields beyond the pipeline's are one JSON object per row: extra_fields)
+        import pyarrow.parquet as pq
+
+        rows = pq.read_table(path).to_pylist()
+        return [{**{k: v for k, v in r.items() if k != "extra_fields"}, **json.loads(r.get("extra_fields") or "{}")}
+                for r in rows]
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+@pytest.mark.parametrize("output", ["results.jsonl", "results.csv", "results.parquet", "results.db"])
+def test_file_names_that_are_not_utf8_reach_every_output(tmp_path, output):
+    """Names with bytes that are not UTF-8, a line break, a leading '-', 200 characters: read, and written
+    everywhere in the backslashreplace form (b'\\xe9' -> '\\\\xe9'); a rerun is up to date, a new file is read."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    _create(folder, b"b\xff\xfe.jsonl", _good("b") + "\n{bad\n")
+    _create(folder, b"t\xe9.txt", "Ti\u00eau \u0111\u1ec1\n" + VI)
+    _create(folder, b"x\xe9.md", "# not an article\n")
+    _create(folder, b"new\nline.jsonl", _good("nl") + "\n")
+    _create(folder, b"-dash.jsonl", _good("dash") + "\n")
+    _create(folder, b"L" * 200 + b".jsonl", _good("long") + "\n")
+    out = tmp_path / "out" / output
+    cfg = {"input": {"path": str(folder)}, "classify": {"enabled": False}, "summarize": {"enabled": False},
+           "output": {"path": str(out), "mode": "upsert"}, "runner": {"progress": "off"}}
+    cfg_path = tmp_path / "job.yaml"
+    cfg_path.write_text(yaml.safe_dump(cfg), encoding="utf-8")
+
+    def run() -> subprocess.CompletedProcess:
+        proc = subprocess.run([VNNEWS, "run", str(cfg_path)], capture_output=True, text=True, timeout=300,
+                              stdin=subprocess.DEVNULL)
+        assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
+        return proc
+
+    run()
+    rows = {r["id"]: r for r in _read_back(out)}
+    assert sorted(rows) == ["okb", "okdash", "oklong", "oknl", "t\\xe9"]
+    if output != "results.db":  # (the SQL table's columns are its own; the row's path is in `record`)
+        assert rows["t\\xe9"]["path"] == (folder / "t").as_posix() + "\\xe9.txt"
+    quarantine = out.with_name(out.stem + (".articles" if output.endswith(".db") else "") + ".quarantine.jsonl")
+    sources = sorted(json.loads(line)["source"] for line in quarantine.read_text(encoding="utf-8").splitlines())
+    assert sources == ["b\\xff\\xfe.jsonl:2", "x\\xe9.md"]
+    manifest = json.loads(quarantine.with_name(quarantine.name.replace("quarantine.jsonl", "manifest.json"))
+                          .read_text(encoding="utf-8"))
+    assert manifest["counts"]["read"] == 7
+
+    assert "up to date" in run().stdout
+    _create(folder, b"n\xe9w.jsonl", _good("new") + "\n")
+    assert "up to date" not in run().stdout
+    assert "oknew" in {r["id"] for r in _read_back(out)}
+
+
+def test_an_input_path_that_is_not_utf8(tmp_path):
+    """input.path itself with a byte that is not UTF-8 (from the shell, through --set): read, and the manifest
+    and quarantine name it in the backslashreplace form."""
+    _create(tmp_path, b"s\xe9.jsonl", _good(7) + "\n{bad\n")
+    out = tmp_path / "out" / "results.jsonl"
+    cfg = {"input": {"path": "unset"}, "classify": {"enabled": False}, "summarize": {"enabled": False},
+           "output": {"path": str(out)}, "runner": {"progress": "off"}}
+    (tmp_path / "job.yaml").write_text(yaml.safe_dump(cfg), encoding="utf-8")
+    proc = subprocess.run([os.fsencode(VNNEWS), b"run", os.fsencode(tmp_path / "job.yaml"), b"--set",
+                           b"input.path=" + os.fsencode(tmp_path) + b"/s\xe9.jsonl"], capture_output=True,
+                          timeout=300, stdin=subprocess.DEVNULL)
+    assert proc.returncode == 0, proc.stderr
+    (entry,) = map(json.loads, out.with_name("results.quarantine.jsonl").read_text(encoding="utf-8").splitlines())
+    assert entry["source"] == "s\\xe9.jsonl:2"
+    manifest = json.loads(out.with_name("results.manifest.json").read_text(encoding="utf-8"))
+    assert manifest["input"] == tmp_path.as_posix() + "/s\\xe9.jsonl"
+
+
+# --- 6. what a folder is: detection never overrides input.format ------------------------------------
+
+def _saved_dataset(folder: Path, ids: list[str]) -> None:
+    datasets = pytest.importorskip("datasets")
+    datasets.Dataset.from_list([{"id": i, "title": "Bài", "text": VI} for i in ids]).save_to_disk(str(folder))
+
+
+STRAY = {
+    "state.json": '{"cursor": 1042, "last_url": "https://example.vn/tin-moi"}\n',  # a scraper's state
+    "dataset_info.json": "{}\n",
+    ".DS_Store": "\x00\x00\x00\x01Bud1\x00",
+    "README": "Scraped 2026-12-01\n",
+}
+
+
+@pytest.mark.parametrize("fmt", ["auto", "jsonl"])
+@pytest.mark.parametrize("stray", [["state.json"], ["state.json", "dataset_info.json"], list(STRAY)])
+def test_stray_files_do_not_turn_a_folder_of_jsonl_into_a_dataset(tmp_path, stray, fmt):
+    folder = tmp_path / "day"
+    folder.mkdir()
+    (folder / "a.jsonl").write_text("\n".join(_good(i) for i in range(3)) + "\n", encoding="utf-8")
+    for name in stray:
+        (folder / name).write_text(STRAY[name], encoding="utf-8")
+    result = vnnews_run(tmp_path, folder, format=fmt)
+    assert result.code == 0, result.stderr
+    assert sorted(result.rows) == ["ok0", "ok1", "ok2"]
+    sources = sorted(q["source"].split(":")[0] for q in result.quarantine)
+    assert sources == sorted(stray)  # each stray file is one entry with its reason, nothing more, nothing less
+
+
+def test_a_saved_dataset_is_read_only_when_it_is_one_whole_and_alone(tmp_path):
+    saved = tmp_path / "saved"
+    _saved_dataset(saved, ["h1", "h2"])
+    result = vnnews_run(tmp_path, saved)
+    assert result.code == 0 and sorted(result.rows) == ["h1", "h2"]
+
+    (saved / "extra.jsonl").write_text(_good("x") + "\n", encoding="utf-8")  # a dataset and a JSONL file: ambiguous
+    result = vnnews_run(tmp_path, saved)
+    assert result.code == 4 and not result.rows
+    message = " ".join(result.stderr.split())
+    assert "holds a saved Hugging Face dataset (state.json, dataset_info.json, data-00000-of-00001.arrow) and " \
+           "other input files (extra.jsonl); set input.format: hf_dataset" in message
+    assert sorted(vnnews_run(tmp_path, saved, format="hf_dataset").rows) == ["h1", "h2"]
+    result = vnnews_run(tmp_path, saved, format="jsonl")  # every file read as JSON lines, as asked
+    assert result.code == 0 and list(result.rows) == ["okx"]
+
+    (saved / "extra.jsonl").unlink()
+    next(saved.glob("*.arrow")).unlink()  # some of a dataset's files and nothing else to read
+    result = vnnews_run(tmp_path, saved)
+    assert result.code == 4
+    assert "holds part of a saved Hugging Face dataset (state.json, dataset_info.json) but not a whole one" in \
+        " ".join(result.stderr.split())
+
+
+def test_an_explicit_format_is_never_overridden_by_a_name(tmp_path):
+    folder = tmp_path / "export"
+    folder.mkdir()
+    (folder / "part-1.txt").write_text(_good(1) + "\n" + _good(2) + "\n", encoding="utf-8")  # JSON lines in a .txt
+    (folder / "part-2.csv").write_text(_good(3) + "\n", encoding="utf-8")
+    result = vnnews_run(tmp_path, folder, format="jsonl")
+    assert result.code == 0 and sorted(result.rows) == ["ok1", "ok2", "ok3"] and not result.quarantine
+    single = tmp_path / "news.csv"
+    single.write_text(_good(4) + "\n", encoding="utf-8")
+    result = vnnews_run(tmp_path, single, format="jsonl")
+    assert result.code == 0 and list(result.rows) == ["ok4"]
+
+
+# --- 7. extra fields whatever their names ------------------------------------------------------------
+
+EXTRA = {"_id": {"$oid": "65a1f0c2e4b0a1b2c3d4e5f6"}, "_score": 1.5, "__v": 0, "$oid": "x", "a.b": 1, "a b": 2,
+         "tên bài": 3, "": 4, "@timestamp": "2026-12-01T00:00:00Z", "_source": {"nested.key": [1, {"": None}]}}
+COLLIDING = {"topic": "the input's topic", "summary": "the input's summary", "content_hash": "h", "run_id": "r",
+             "quarantine_reason": "q", "_quarantine_reason": "not a stage's", "_skip_models": True,
+             "input_topic": "taken"}
+RENAMED = {"input_input_topic": "the input's topic", "input_summary": "the input's summary", "input_content_hash": "h",
+           "input_run_id": "r", "input_quarantine_reason": "q", "input__quarantine_reason": "not a stage's",
+           "input__skip_models": True, "input_topic": "taken"}
+
+
+@pytest.mark.parametrize("output", ["results.jsonl", "results.csv", "results.parquet", "results.db"])
+def test_extra_fields_are_kept_whatever_their_names_in_every_output(tmp_path, output):
+    """MongoDB and Elasticsearch exports (_id, $oid, _score, __v, @timestamp), dots, spaces, non-ASCII, the empty
+    name; input fields named as vnnews's own are kept under input_ + their name, and the stages' own win."""
+    from tests.conftest import ROOT
+
+    path = tmp_path / "export.jsonl"
+    path.write_text(_line({"id": "m1", "title": "Bài", "text": VI, **EXTRA, **COLLIDING}) + "\n" + _good(2) + "\n",
+                    encoding="utf-8")
+    out = tmp_path / "out" / output
+    cfg = {"input": {"path": str(path)}, "classify": {"model": str(ROOT / "models" / "topic-tfidf-vntc")},
+           "summarize": {"method": "lead_title", "max_sentences": 1}, "output": {"path": str(out)},
+           "runner": {"progress": "off"}}
+    (tmp_path / "job.yaml").write_text(yaml.safe_dump(cfg, allow_unicode=True), encoding="utf-8")
+    proc = subprocess.run([VNNEWS, "run", str(tmp_path / "job.yaml"), "-q"], capture_output=True, text=True,
+                          timeout=300, stdin=subprocess.DEVNULL)
+    assert proc.returncode == 0, proc.stderr
+    row = next(r for r in _read_back(out) if r["id"] == "m1")
+    assert set(EXTRA) | set(RENAMED) <= set(row), sorted(set(EXTRA) | set(RENAMED) - set(row))
+    assert row["topic"] != "the input's topic" and row["summary"] != "the input's summary"
+    assert row["content_hash"].startswith("sha1-") and row["run_id"] != "r"
+    if output.endswith(".csv"):  # text cells; nested values as JSON
+        assert json.loads(row["_id"]) == EXTRA["_id"] and row["a.b"] == "1" and row[""] == "4"
+        return
+    want = {**EXTRA, **RENAMED}
+    if output.endswith(".parquet"):  # (Parquet structs give every row all of the struct's keys)
+        want = {k: v for k, v in want.items() if k != "_source"}
+    assert {k: row[k] for k in want} == want

@@ -412,7 +412,7 @@ def test_switching_output_format_on_one_path_is_refused_when_rows_are_kept(tmp_p
     assert output.read_bytes() == before
     if new_format == "csv":  # overwrite replaces the file whatever it held
         _run(cfg, "output.format=csv", "output.mode=overwrite")
-        assert output.read_text(encoding="utf-8").startswith("id,")
+        assert output.read_text(encoding="utf-8").startswith('"id",')  # (every cell quoted: output.csv_formulas)
 
 
 # --- 6. results never more readable than their inputs ----------------------------------------------

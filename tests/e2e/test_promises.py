@@ -239,6 +239,7 @@ READING_CHANGES = {
     "format": "jsonl", "text_field": "body", "title_field": "headline", "id_field": "uid", "raw_pages": "true",
     "txt_first_line_title": "false", "html_favor": "precision", "split": "train", "encoding": "utf-8-sig",
     "csv_delimiter": ";", "limit": "100", "max_rows": "1000", "max_line_bytes": "1000000", "follow_symlinks": "true",
+    "renamed_field_prefix": "src_",
 }
 
 

@@ -151,7 +151,7 @@ def test_output_format_change_is_not_up_to_date(tmp_path):
     cfg = _job(tmp_path, _input(tmp_path, 3))
     _run(cfg)
     assert "up to date" not in _run(cfg, "output.format=csv").stdout
-    assert output.read_text(encoding="utf-8").startswith("id,")
+    assert output.read_text(encoding="utf-8").startswith('"id",')  # (every cell quoted: output.csv_formulas)
 
 
 def test_sqlite_rows_deleted_runs_again(tmp_path):

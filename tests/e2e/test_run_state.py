@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import shutil
 import signal
 import subprocess
 import time
@@ -123,10 +124,8 @@ def test_the_parts_folder_changed_after_a_kill_never_stops_the_job(tmp_path, har
     it: the rerun makes the folder again, drops what is not a verified part, and finishes the job."""
     cfg, output, ids = _killed_with_parts(tmp_path, 1200, 4)
     parts = _parts(output)[0].parent
-    if harm == "parts folder removed":
-        for part in _parts(output):
-            part.unlink()
-        parts.rmdir()
+    if harm == "parts folder removed":  # (with what it holds: a temporary part the kill left, say)
+        shutil.rmtree(parts)
     else:
         _plant_strays(parts)
     rerun = _run(cfg)
@@ -142,10 +141,7 @@ def test_the_parts_folder_removed_while_the_run_goes_on_is_made_again(tmp_path):
     output = tmp_path / "out" / "results.jsonl"
     cfg = _config(tmp_path, input_path, output)
     proc = _paused_at_parts(cfg, output, 3)
-    parts = _parts(output)[0].parent
-    for part in _parts(output):
-        part.unlink()
-    parts.rmdir()
+    shutil.rmtree(_parts(output)[0].parent)  # (with what it holds: the part being written when it stopped, say)
     code, err = _finish(proc)
     assert code == 0, err
     assert "in no part" in err and "Traceback" not in err

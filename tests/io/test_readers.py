@@ -251,7 +251,7 @@ def test_csv_delimiter_and_encoding_are_validated():
 
 # --- Parquet ------------------------------------------------------------------------------------
 
-def test_parquet_damaged_in_a_row_group_gives_the_rows_before_it(tmp_path):
+def test_parquet_damaged_in_a_row_group_costs_that_row_group_only(tmp_path):
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -260,11 +260,28 @@ def test_parquet_damaged_in_a_row_group_gives_the_rows_before_it(tmp_path):
     pq.write_table(pa.Table.from_pylist(rows), path, row_group_size=10)
     offset = pq.ParquetFile(path).metadata.row_group(1).column(1).data_page_offset
     data = bytearray(path.read_bytes())
-    data[offset + 10: offset + 1000] = b"\xff" * 990
+    data[offset + 10: offset + 500] = b"\xff" * 490  # (inside the second row group's text column)
     path.write_bytes(bytes(data))
     records, bad = _read(path, batch_size=4)
-    assert [r["id"] for r in records] == [str(i) for i in range(10)]
-    assert [q.source for q in bad] == ["d.parquet:row 11"] and bad[0].reason.startswith("input is damaged from row 11")
+    assert [r["id"] for r in records] == [str(i) for i in (*range(10), *range(20, 30))]
+    assert [q.source for q in bad] == ["d.parquet:row 11"]
+    assert bad[0].reason.startswith("Parquet row group 2 is damaged: its rows 11 to 20 (10 rows) cannot be read: ")
+
+
+def test_parquet_cut_short_says_no_row_can_be_found(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    folder = tmp_path / "day"
+    folder.mkdir()
+    pq.write_table(pa.Table.from_pylist([{"id": "a", "text": "Nội dung"}]), folder / "a.parquet")
+    whole = (folder / "a.parquet").read_bytes()
+    (folder / "b.parquet").write_bytes(whole[: len(whole) // 2])
+    with pytest.raises(InputError, match="a file cut short or with a damaged footer gives no row"):
+        open_reader(InputConfig(path=folder / "b.parquet"))
+    records, bad = _read(folder)  # in a folder: one entry, the other files read
+    assert [r["id"] for r in records] == ["a"]
+    assert [q.source for q in bad] == ["b.parquet"] and "cannot read file: Cannot read Parquet input" in bad[0].reason
 
 
 # --- folders ------------------------------------------------------------------------------------
@@ -510,3 +527,23 @@ def test_estimate_total_counts_line_breaks_in_every_block(tmp_path, pieces):
     path.write_bytes(data)
     expected = max(data.count(b"\n"), data.count(b"\r")) + (data[-1:] not in (b"\n", b"\r"))
     assert JsonlReader(path).estimate_total() == expected
+
+
+def test_rows_refused_after_parsing_are_located_in_their_file(tmp_path):
+    """A row that parses but is no article (no text, a text that is a number) names its file and line, as a line
+    that does not parse does, in every reader that knows lines or rows."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    folder = tmp_path / "day"
+    folder.mkdir()
+    write_jsonl(folder / "a.jsonl", [{"id": "a1", "text": "Nội dung"}, {"id": "a2", "title": "no text"}])
+    (folder / "b.csv").write_text('id,text\nb1,"Nội\ndung"\nb2,\n', encoding="utf-8")
+    pq.write_table(pa.Table.from_pylist([{"id": "c1", "text": "x"}, {"id": "c2", "text": None}]),
+                   folder / "c.parquet")
+    (folder / "d.txt").write_text("Chỉ có tiêu đề\n", encoding="utf-8")
+    records, bad = _read(folder)
+    assert [r["id"] for r in records] == ["a1", "b1", "c1"]
+    assert [(q.source, q.reason) for q in bad] == [
+        ("a.jsonl:2", "missing text field 'text'"), ("b.csv:4", "field 'text' is empty"),
+        ("c.parquet:row 2", "missing text field 'text'"), ("d", "field 'text' is empty")]

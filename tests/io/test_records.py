@@ -1,5 +1,6 @@
 import json
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -59,9 +60,35 @@ def test_input_hash_hashes_what_json_dumps_writes(meta):
     assert input_hash(record) == hashlib.sha1(expected.encode()).hexdigest()[:16]
 
 
-def test_output_row_drops_internal_fields_and_text_keeping_order():
+def test_output_row_drops_internal_marks_and_text_keeping_order():
     from pipeline.io.records import output_row
 
-    record = {"id": "a", "_position": 3, "title": "T", "text": "x", "topic": "Thể thao", "_": 1}
-    assert list(output_row(record, False)) == ["id", "title", "topic"]
-    assert list(output_row(record, True)) == ["id", "title", "text", "topic"]
+    record = {"id": "a", "_position": 3, "title": "T", "text": "x", "topic": "Thể thao", "_": 1, "_id": 2,
+              "_skip_models": True, "_quarantine_reason": "r"}
+    assert list(output_row(record, False)) == ["id", "title", "topic", "_", "_id"]
+    assert list(output_row(record, True)) == ["id", "title", "text", "topic", "_", "_id"]
+
+
+def test_stage_marks_are_the_records_internal_fields():
+    from pipeline import stages
+    from pipeline.io.records import INTERNAL_FIELDS, RESERVED_FIELDS
+
+    assert {stages.QUARANTINE_KEY, stages.SKIP_MODELS_KEY} <= INTERNAL_FIELDS <= RESERVED_FIELDS
+
+
+@pytest.mark.parametrize(("row", "fields", "expected"), [
+    ({"topic": 1}, {}, {"input_topic": 1}),
+    ({"topic": 1, "input_topic": 2}, {}, {"input_input_topic": 1, "input_topic": 2}),
+    ({"input_topic": 2, "topic": 1}, {}, {"input_topic": 2, "input_input_topic": 1}),
+    ({"id": "x", "title": "y", "text": "z"}, dict(id_field="uid", title_field="headline", text_field="body"),
+     {"input_id": "x", "input_title": "y", "input_text": "z"}),
+    ({"_skip_models": True, "_position": 0}, {}, {"input__skip_models": True, "input__position": 0}),
+    ({"_id": 1, "__v": 0, "": 3, "a.b": 4}, {}, {"_id": 1, "__v": 0, "": 3, "a.b": 4}),
+])
+def test_input_fields_named_as_our_own_are_kept_under_a_prefix(row, fields, expected):
+    names = {**FIELDS, **fields}
+    base = {names["text_field"]: "Nội dung", names["title_field"]: "Tiêu đề", names["id_field"]: "k1"}
+    record = to_record({**base, **row}, **names)
+    assert {k: v for k, v in record.items() if k not in ("id", "title", "text")} == expected
+    assert (record["id"], record["title"], record["text"]) == ("k1", "Tiêu đề", "Nội dung")
+    assert list(to_record({**base, "topic": 1}, **names, prefix="src.")) == ["id", "title", "text", "src.topic"]

@@ -257,3 +257,98 @@ def test_a_warc_without_pages_says_why_and_exits_4(tmp_path):
     assert "gave 0 rows: it holds 4 records and none of them is an HTML page with HTTP status 200" in message
     assert "request record (2); HTTP 301 (1); content type text/plain (1)" in message
     assert "Traceback" not in proc.stderr and not out.exists()
+
+
+# --- a damaged record among good ones: the records before and after it are read --------------------------------
+
+def _five_pages(compress: bool) -> bytes:
+    """Five article pages (each fixture page once), one record each, no other record."""
+    buf = io.BytesIO()
+    writer = WARCWriter(buf, gzip=compress)
+    for i, page in enumerate(sorted(PAGES.iterdir())):
+        http = StatusAndHeaders("200 OK", [("Content-Type", "text/html; charset=utf-8")], protocol="HTTP/1.1")
+        writer.write_record(writer.create_warc_record(f"https://x.example.vn/{i}", "response", http_headers=http,
+                                                      payload=io.BytesIO(page.read_bytes())))
+    return buf.getvalue()
+
+
+def _with_length(data: bytes, compress: bool, record: int, length: bytes | None, delta: int = 0) -> bytes:
+    """``data`` with the Content-Length of record ``record`` (from 0) replaced by ``length`` (or changed by
+    ``delta``); in a .warc.gz the record's gzip member is written again around it."""
+    import re
+
+    def change(block: bytes) -> bytes:
+        m = re.search(rb"Content-Length: (\d+)", block)
+        return block[:m.start(1)] + (length or str(int(m.group(1)) + delta).encode()) + block[m.end(1):]
+
+    if compress:
+        starts = [m.start() for m in re.finditer(rb"\x1f\x8b\x08", data)] + [len(data)]
+        a, b = starts[record], starts[record + 1]
+        return data[:a] + gzip.compress(change(gzip.decompress(data[a:b]))) + data[b:]
+    starts = [m.start() for m in re.finditer(rb"WARC/1\.[01]\r\n", data)]
+    return data[:starts[record]] + change(data[starts[record]:])
+
+
+def _damage(kind: str, data: bytes, compress: bool) -> bytes:
+    import re
+
+    if kind.startswith("length "):
+        value = kind.split(" ", 1)[1]
+        if value in ("+5000", "-500"):
+            return _with_length(data, compress, 2, None, int(value))
+        return _with_length(data, compress, 2, value.encode())
+    starts = [m.start() for m in re.finditer(rb"\x1f\x8b\x08" if compress else rb"WARC/1\.[01]\r\n", data)]
+    third, fourth = starts[2], starts[3]
+    if kind == "bad header line":
+        return data[:third] + b"WARX/1.0" + data[third + 8:]
+    if kind == "garbage between records":
+        return data[:third] + b"\x00garbage\r\n\r\n" + data[third:]
+    assert kind == "truncated member" and compress
+    return data[:third] + data[third:fourth][: (fourth - third) // 2] + data[fourth:]
+
+
+DAMAGE = ["length 99999999999999999999999999", "length 18446744073709551616", "length -5", "length abc",
+          "length 1e3", "length +5000", "length -500", "bad header line", "garbage between records"]
+
+
+@pytest.mark.parametrize(("kind", "compress"), [(k, c) for k in DAMAGE for c in (False, True)]
+                         + [("truncated member", True)])
+def test_a_damaged_record_costs_that_record_only(tmp_path, kind, compress):
+    path = tmp_path / ("crawl.warc.gz" if compress else "crawl.warc")
+    path.write_bytes(_damage(kind, _five_pages(compress), compress))
+    rows = _rows(path)
+    entries = [r for r in rows if isinstance(r, Quarantined)]
+    ids = [r["id"] for r in rows if not isinstance(r, Quarantined)]
+    assert len(entries) == 1, [e.reason for e in entries]
+    (entry,) = entries
+    assert entry.reason.startswith("WARC file is damaged at record 3 (byte "), entry.reason
+    assert "reading goes on with the next record" in entry.reason and entry.source == f"{path.name}:record 3"
+    kept = {f"https://x.example.vn/{i}" for i in (0, 1, 3, 4)}
+    assert kept <= set(ids) and set(ids) <= kept | {"https://x.example.vn/2"}  # record 3 whole only when left as is
+    assert "https://x.example.vn/2" in ids if kind == "garbage between records" else "https://x.example.vn/2" not in ids
+
+
+@pytest.mark.parametrize("compress", [False, True], ids=["warc", "warc.gz"])
+def test_a_damaged_last_record_says_nothing_follows(tmp_path, compress):
+    path = tmp_path / "crawl.warc"
+    path.write_bytes(_with_length(_five_pages(compress), compress, 4, b"99999999999999999999999999"))
+    rows = _rows(path)
+    assert [r["id"] for r in rows[:4]] == [f"https://x.example.vn/{i}" for i in range(4)]
+    assert "nothing readable follows it" in rows[4].reason and len(rows) == 5
+
+
+def test_vnnews_run_keeps_the_pages_around_an_overflowing_content_length(tmp_path):
+    """The issue's case through the command line: a Content-Length beyond 64 bits in the middle of a crawl."""
+    path = tmp_path / "crawl.warc.gz"
+    path.write_bytes(_with_length(_five_pages(True), True, 2, b"99999999999999999999999999"))
+    out = tmp_path / "out" / "news.jsonl"
+    cfg = {"input": {"path": str(path)}, "output": {"path": str(out)}, "runner": {"progress": "off"},
+           "classify": {"enabled": False}, "summarize": {"enabled": False}}
+    (tmp_path / "job.yaml").write_text(yaml.safe_dump(cfg), encoding="utf-8")
+    proc = subprocess.run([VNNEWS, "run", str(tmp_path / "job.yaml"), "-q"], capture_output=True, text=True,
+                          timeout=300, stdin=subprocess.DEVNULL)
+    assert proc.returncode == 0 and not proc.stderr, proc.stderr
+    ids = [json.loads(line)["id"] for line in out.read_text(encoding="utf-8").splitlines()]
+    assert ids == [f"https://x.example.vn/{i}" for i in (0, 1, 3, 4)]
+    (entry,) = map(json.loads, out.with_name("news.quarantine.jsonl").read_text(encoding="utf-8").splitlines())
+    assert entry["source"] == "crawl.warc.gz:record 3" and "a length in its headers is too large" in entry["reason"]

@@ -56,17 +56,26 @@ def test_csv_sink_has_union_of_columns(tmp_path):
     assert not list(tmp_path.glob(".*"))  # no temporary files left
 
 
-def test_parquet_sink_types_and_conflicting_column(tmp_path):
+def test_parquet_sink_types_extra_fields_and_conflicting_column(tmp_path):
+    """The pipeline's fields are typed columns; other fields one JSON object per row (extra_fields); a typed column
+    whose types conflict is JSON text, named in the schema's metadata, and every row reads back as it was."""
     import pyarrow.parquet as pq
 
-    rows = [*ROWS, {"id": "c", "title": "Ba", "topic": "X", "topic_score": 1.0, "summary": "", "views": "nhiều"}]
-    _commit(tmp_path / "r.parquet", rows)
+    rows = [*ROWS, {"id": "c", "title": "Ba", "topic": 7, "topic_score": 1.0, "summary": "", "views": "nhiều"}]
+    sink = _commit(tmp_path / "r.parquet", rows)
     table = pq.read_table(tmp_path / "r.parquet")
     data = table.to_pylist()
     assert [r["id"] for r in data] == ["a", "b", "c"]
     assert data[0]["topic_top_k"] == ROWS[0]["topic_top_k"]
     assert str(table.schema.field("topic_score").type) == "double"
-    assert [r["views"] for r in data] == ["1", None, '"nhiều"']  # int vs str: kept as JSON text
+    assert "views" not in table.schema.names
+    assert [json.loads(r["extra_fields"]) for r in data] == [{"views": 1}, {"extra": "chỉ ở dòng này"},
+                                                              {"views": "nhiều"}]
+    assert [r["topic"] for r in data] == ['"Thể thao"', None, "7"]  # str vs int: kept as JSON text
+    assert json.loads(table.schema.metadata[b"vnnews"])["json_columns"] == ["topic"]
+    back = list(sink.read_rows())
+    assert [{k: v for k, v in r.items() if v is not None} for r in back] == \
+        [{k: v for k, v in r.items() if v is not None} for r in rows]
 
 
 def test_sqlite_sink(tmp_path):
@@ -179,16 +188,19 @@ def test_directory_output_is_refused(tmp_path):
 
 
 def test_parquet_keeps_fields_holding_empty_objects_as_json_text(tmp_path):
-    """Parquet cannot store a struct without fields: such a column (at any depth) is written as JSON text."""
+    """Parquet cannot store a struct without fields: such a column (at any depth) is written as JSON text, and
+    read back as the objects it held."""
     import pyarrow.parquet as pq
 
     from pipeline.io.writers import ParquetSink
 
-    rows = [{"id": "a", "meta": {}, "deep": [{"x": {}}]}, {"id": "b", "meta": {}, "deep": []}]
+    rows = [{"id": "a", "topic_top_k": {}, "title": [{"x": {}}], "meta": {}},
+            {"id": "b", "topic_top_k": {}, "title": [], "meta": {}}]
     sink = ParquetSink(tmp_path / "out.parquet")
     sink.replace(lambda: rows)
     table = pq.read_table(tmp_path / "out.parquet").to_pylist()
-    assert [(r["meta"], r["deep"]) for r in table] == [("{}", '[{"x": {}}]'), ("{}", "[]")]
+    assert [(r["topic_top_k"], r["title"]) for r in table] == [("{}", '[{"x": {}}]'), ("{}", "[]")]
+    assert list(sink.read_rows()) == rows
 
 
 def test_jsonl_lines_hold_the_values_python_s_json_would_write():
@@ -319,7 +331,7 @@ def test_cut_end_is_found_at_the_start_of_the_last_row(tmp_path, suffix):
     path = tmp_path / f"r.{suffix}"
     whole = _written(path, rows)
     sink = open_sink(OutputConfig(path=path))
-    last = whole.rindex(b"\n", 0, len(whole) - 1) + 1 if suffix == "jsonl" else whole.rindex(b"\r\nb,") + 2
+    last = whole.rindex(b"\n", 0, len(whole) - 1) + 1 if suffix == "jsonl" else whole.rindex(b'\r\n"b",') + 2
     assert sink._cut(path) is None
     for end in range(last + 1, len(whole) - 1):  # every cut inside the last row (but before its line end)
         path.write_bytes(whole[:end])

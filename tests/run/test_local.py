@@ -146,7 +146,7 @@ def test_every_reader_setting_is_in_the_state_identity():
     changed = {"format": "csv", "text_field": "body", "title_field": None, "id_field": None, "raw_pages": True,
                "txt_first_line_title": False, "split": "test", "encoding": "cp1258", "limit": 3, "max_rows": 9,
                "max_line_bytes": 5_000, "csv_delimiter": ";",
-               "html_favor": "precision", "follow_symlinks": True}
+               "html_favor": "precision", "follow_symlinks": True, "renamed_field_prefix": "src_"}
     assert set(changed) == set(InputConfig.model_fields) - READ_SETTINGS_EXCLUDE, "add the new field here"
     for name, value in changed.items():
         assert read_settings_hash(base.model_copy(update={name: value})) != read_settings_hash(base), name

@@ -14,7 +14,7 @@ from tests.run.tiny_stages import TinyStage, pipeline_of
 
 
 def _record(key: str, text: str) -> dict:
-    return {"id": key, "title": f"Tin {key}", "text": text, "_internal": 1}
+    return {"id": key, "title": f"Tin {key}", "text": text, "_position": 1}  # (a mark of the API: never written)
 
 
 def test_tiny_stages_are_stages():

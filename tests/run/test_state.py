@@ -170,3 +170,122 @@ def test_a_lock_planted_as_a_link_is_refused_and_its_target_left_alone(tmp_path)
         _open(tmp_path)
     assert secret.read_text() == "keep me"
 
+
+
+def _with_header(path, header) -> None:
+    """Replace a part's header line with ``header`` (JSON text), keeping its sections."""
+    data = path.read_bytes()
+    path.write_bytes(header.encode() + b"\n" + data.split(b"\n", 1)[1])
+
+
+# whole headers that lie, each in one field (applied to the part's real header)
+LYING_HEADERS = {
+    "counts that do not add up": lambda h: {**h, "counts": {**h["counts"], "written": h["counts"]["written"] + 1}},
+    "a count missing": lambda h: {**h, "counts": {k: v for k, v in h["counts"].items() if k != "unchanged"}},
+    "a negative count": lambda h: {**h, "counts": {**h["counts"], "refreshed": -1}},
+    "an end before its start": lambda h: {**h, "start": h["end"], "end": h["start"]},
+    "a start that is a boolean": lambda h: {**h, "start": True},
+    "a run id that is a number": lambda h: {**h, "run_id": 7},
+    "topics that are a list": lambda h: {**h, "topics": []},
+    "sizes of two sections": lambda h: {**h, "sizes": h["sizes"][:2]},
+    "sizes that are a mapping": lambda h: {**h, "sizes": dict(enumerate(h["sizes"]))},
+    "a checksum missing": lambda h: {**h, "crc32": h["crc32"][:2]},
+    "a negative checksum": lambda h: {**h, "crc32": [-1, *h["crc32"][1:]]},
+    "a label that is a number": lambda h: {**h, "label": 3},
+    "skipped counts that are a list": lambda h: {**h, "skipped": [1]},
+}
+
+
+@pytest.mark.parametrize("header", ["[1, 2]", "42", '"a part"', "null", "{}", *LYING_HEADERS])
+def test_a_part_whose_header_is_json_but_not_a_part_header_is_damaged(tmp_path, header):
+    state = _three_parts(tmp_path)
+    path = _part(state, 3)
+    if header in LYING_HEADERS:
+        header = json.dumps(LYING_HEADERS[header](json.loads(path.read_bytes().split(b"\n", 1)[0])))
+    _with_header(path, header)
+    damage = state.verify(9)
+    assert damage is not None and damage.first_row == 3 and f"part {path.name} has a malformed header" in str(damage)
+
+
+def test_a_part_that_covers_no_rows_is_a_part(tmp_path):
+    """A part of an input file without rows (the Ray runner saves one per finished file): start == end is whole."""
+    state = _three_parts(tmp_path)
+    state.write_part(9, 9, [], [], 0, label="empty.jsonl")
+    state.close()
+    again = _open(tmp_path)
+    assert [(p.start, p.end, p.label) for p in again.parts()][-1] == (9, 9, "empty.jsonl")
+    assert again.verify(9) is None and len(list(again.parts_dir.iterdir())) == 4
+
+
+def test_a_part_that_cannot_be_read_says_why(tmp_path):
+    state = _three_parts(tmp_path)
+    path = _part(state, 3)
+    path.unlink()
+    path.mkdir()  # (what an operator's copy gone wrong leaves; root reads any file, so not a chmod)
+    damage = state.verify(9)
+    assert damage is not None and f"part {path.name} cannot be read (Is a directory)" in str(damage)
+
+
+def test_stale_temporaries_that_cannot_be_removed_are_an_output_error(tmp_path, monkeypatch):
+    import pipeline.run.state as state_module
+
+    _three_parts(tmp_path).close()
+    (tmp_path / "out.state" / "parts" / ".000000000009-000000000012-000004.part.0a1b2c3d.tmp").write_bytes(b"{")
+
+    def refuse(path):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(state_module, "_discard", refuse)
+    with pytest.raises(OutputError, match=r"Cannot clean the run state .*Permission denied"):
+        _open(tmp_path)
+
+
+def test_a_part_written_after_its_folder_was_removed_makes_the_folder_again(tmp_path, monkeypatch):
+    """A cleaner empties the state folder mid-run, between parts or while one is written: the part makes the
+    folder again (one retry), and verification names the rows whose part went with it."""
+    import os
+    import shutil
+
+    state = _open(tmp_path, seconds=0)
+    state.save_batch(0, 3, _rows(0, 3), [], 0)
+    shutil.rmtree(state.directory)  # between parts
+    assert state.save_batch(3, 6, _rows(3, 6), [], 0)
+    replace = os.replace
+
+    def cleaner_then_replace(src, dst):  # while a part is written: its temporary file goes with the folder
+        monkeypatch.setattr(os, "replace", replace)
+        shutil.rmtree(state.parts_dir)
+        return replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", cleaner_then_replace)
+    assert state.save_batch(6, 9, _rows(6, 9), [], 0)
+    assert [p.name for p in state.parts_dir.iterdir()] == [_part(state, 6).name]
+    damage = state.verify(9)
+    assert damage is not None and damage.first_row == 0 and "rows 0-6 are in no part" in str(damage)
+
+
+def test_stale_temporaries_are_removed_when_the_state_opens(tmp_path):
+    """What a kill leaves while a part or state.json is written (a hidden temporary, or a folder by that name)."""
+    _three_parts(tmp_path).close()
+    parts = tmp_path / "out.state" / "parts"
+    stale = [parts / ".000000000009-000000000012-000004.part.0a1b2c3d.tmp",
+             tmp_path / "out.state" / ".state.json.1234abcd.tmp"]
+    stale[0].write_bytes(b"{")
+    stale[1].mkdir()
+    _open(tmp_path).close()
+    assert not any(path.exists() for path in stale)
+
+
+def test_the_lock_is_the_owners_alone(tmp_path):
+    import stat
+
+    _open(tmp_path).close()
+    assert stat.S_IMODE((tmp_path / "out.state" / "lock").stat().st_mode) & 0o077 == 0
+
+
+def test_a_link_to_nothing_where_the_parts_folder_goes_is_an_output_error(tmp_path):
+    (tmp_path / "out.state").mkdir()
+    (tmp_path / "out.state" / "parts").symlink_to(tmp_path / "nowhere")
+    with pytest.raises(OutputError, match=r"Cannot create the run state .*parts"):
+        _open(tmp_path)
+    assert not (tmp_path / "nowhere").exists()

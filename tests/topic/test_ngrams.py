@@ -2,10 +2,11 @@
 
 import numpy as np
 import pytest
+from pipeline.topic._kernels import unique_grams
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 from pipeline.text.normalize import set_tone_style
-from pipeline.topic.ngrams import NgramTfidfVectorizer
+from pipeline.topic.ngrams import DocumentFrequencies, NgramTfidfVectorizer
 
 TEXTS = [
     "Đội tuyển Việt Nam thắng 2-0 trong trận bóng đá tối qua ở Hà Nội.",
@@ -117,3 +118,30 @@ def test_first_line_scores_equal_scores_of_the_first_lines_as_texts():
                                       vec.transform_dot(firsts, coef, intercept))
         np.testing.assert_array_equal(vec.scores(cp, offsets, coef, intercept),
                                       vec.transform_dot(batch, coef, intercept))
+
+
+def test_document_frequencies_merged_in_chunks_equal_those_counted_at_once(monkeypatch):
+    """The vocabulary is counted chunk by chunk (bounded memory); merging the chunks' counts gives the
+    vocabulary, columns and idf of one count over all the texts, from a list or a generator."""
+    texts = [f"{t} {i % 5} lần {i % 7}" for i, t in enumerate(TEXTS * 20)]
+
+    def at_once(vectorizer):  # what counting every document's n-grams in one array gives
+        _, values = unique_grams(*vectorizer._kernel_args(texts), 1)
+        keys, df = np.unique(values, return_counts=True)
+        return keys, df
+
+    monkeypatch.setattr(DocumentFrequencies, "merge_size", 16)  # merge after nearly every chunk
+    whole = NgramTfidfVectorizer(min_df=1, max_df=1.0)
+    chunked_vec = NgramTfidfVectorizer(min_df=2, max_df=0.5, max_features=50, chunk_size=7)
+    frequencies = DocumentFrequencies()
+    for start in range(0, len(texts), 7):
+        chunked_vec.count(texts[start : start + 7], frequencies)
+    keys, df = frequencies.result()
+    expected_keys, expected_df = at_once(whole)
+    np.testing.assert_array_equal(keys, expected_keys)
+    np.testing.assert_array_equal(df, expected_df)
+    assert frequencies.n_docs == len(texts)
+    reference = NgramTfidfVectorizer(min_df=2, max_df=0.5, max_features=50, chunk_size=10_000).fit(texts)
+    streamed = NgramTfidfVectorizer(min_df=2, max_df=0.5, max_features=50, chunk_size=7).fit(t for t in texts)
+    np.testing.assert_array_equal(streamed.keys_, reference.keys_)
+    np.testing.assert_array_equal(streamed.idf_, reference.idf_)

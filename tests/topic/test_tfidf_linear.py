@@ -196,3 +196,69 @@ def _tmp_dir():
     from pathlib import Path
 
     return Path(tempfile.mkdtemp()) / "m"
+
+
+class _Text(str):
+    """A text that counts how many of its kind are alive (the test's way to see what fit holds)."""
+
+    live = 0
+    peak = 0
+
+    def __new__(cls, value):
+        text = super().__new__(cls, value)
+        cls.live += 1
+        cls.peak = max(cls.peak, cls.live)
+        return text
+
+    def __del__(self):
+        type(self).live -= 1
+
+
+class _Articles:
+    """Unlabeled articles made afresh on every pass, as training's file reader does."""
+
+    def __init__(self, texts):
+        self.texts = texts
+        self.passes = 0
+
+    def __iter__(self):
+        self.passes += 1
+        return (_Text(t) for t in self.texts)
+
+
+def test_fit_reads_unlabeled_articles_a_chunk_at_a_time_and_drops_the_labelled_texts(toy):
+    """Training's memory: the unlabeled articles are read in passes (vocabulary, each round) and never held
+    beyond one chunk; the labelled texts, handed over as an iterator, are gone once their features are."""
+    texts, labels = toy
+    unlabeled = _Articles([RECENT[i % len(RECENT)] + f" số {i}" for i in range(700)])
+    alive = []
+    _Text.live = _Text.peak = 0
+    clf = TfidfLinearClassifier(min_df=2, max_df=1.0)
+    clf._make_vectorizer = _small_chunks(clf._make_vectorizer, 100)
+    clf.fit(iter([_Text(t) for t in texts]), labels, unlabeled=unlabeled, rounds=2, threshold=0.5,
+            on_step=lambda: alive.append(_Text.live))
+    assert unlabeled.passes == 3  # vocabulary, round 1, round 2
+    assert len(alive) == TfidfLinearClassifier.fit_steps(True, 2)
+    assert alive[1:] == [0] * (len(alive) - 1), alive  # from the features step on, no text is held
+    # the labelled texts and two chunks of unlabeled ones (the one read while the one before is let go)
+    assert len(texts) < _Text.peak <= len(texts) + 2 * 100
+    assert clf.adaptation_[0]["pseudo_labelled"] > 0
+    # the same model as from lists (every pass sees the same articles)
+    same = TfidfLinearClassifier(min_df=2, max_df=1.0).fit(texts, labels, unlabeled=list(unlabeled.texts), rounds=2,
+                                                           threshold=0.5)
+    np.testing.assert_array_equal(clf.coef_, same.coef_)
+    assert clf.adaptation_ == same.adaptation_ and clf.temperature_ == same.temperature_
+
+
+def test_fit_refuses_unlabeled_articles_it_could_read_only_once(toy):
+    with pytest.raises(TypeError, match="re-iterable"):
+        TfidfLinearClassifier(min_df=2, max_df=1.0).fit(*toy, unlabeled=iter(RECENT))
+
+
+def _small_chunks(make, size):
+    def make_small(title=False):
+        vectorizer = make(title=title)
+        vectorizer.chunk_size = size
+        return vectorizer
+
+    return make_small
