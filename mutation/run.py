@@ -51,8 +51,15 @@ IMPORT_TIME = "<import>"  # the map's name for lines run while modules are impor
 ANNOTATION = "inside a type annotation (never evaluated)"
 
 
+ONLY: list[str] = []  # --module: the modules init, retest, exec and report work on (default: all)
+
+
 def modules() -> list[str]:
     return tomllib.loads(CONFIG.read_text())["cosmic-ray"]["module-path"]
+
+
+def selected() -> list[str]:
+    return [m for m in modules() if not ONLY or m in ONLY]
 
 
 def fingerprint(paths: list[Path]) -> str:
@@ -127,7 +134,7 @@ def _module_config(module: str) -> Path:
 
 def init_session() -> None:
     """Step 2: a cosmic-ray session per module, unless one for the module's exact source exists."""
-    for module in modules():
+    for module in selected():
         session, config = _session(module), _module_config(module)
         stamp_file = session.with_suffix(".fingerprint")
         stamp = fingerprint([ROOT / module, CONFIG])
@@ -179,7 +186,7 @@ def exec_session() -> None:
         for pyc in (ROOT / module).parent.glob(f"__pycache__/{Path(module).stem}.*.pyc"):
             pyc.unlink()
     env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
-    for module in modules():
+    for module in selected():
         print(f"exec {module}", flush=True)
         subprocess.run(["cosmic-ray", "exec", str(_module_config(module)), str(_session(module))], cwd=ROOT, env=env,
                        check=True)
@@ -189,7 +196,7 @@ def retest() -> None:
     """Put the survivors back in the queue, for ``exec`` to try them against the tests written since."""
     import sqlite3
 
-    for module in modules():
+    for module in selected():
         if _session(module).exists():
             with sqlite3.connect(_session(module)) as db:
                 gone = db.execute("DELETE FROM work_results WHERE test_outcome = 'SURVIVED'").rowcount
@@ -244,7 +251,7 @@ def report() -> int:
     equivalents = _equivalents()
     total: dict[str, int] = {}
     rows = []
-    for module in modules():
+    for module in selected():
         if not _session(module).exists():
             continue
         counts, survivors = _outcomes(module, equivalents)
@@ -262,7 +269,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("steps", nargs="*", default=["map", "init", "exec", "report"],
                         choices=["map", "init", "retest", "exec", "report"])
-    steps = parser.parse_args().steps
+    parser.add_argument("--module", action="append", default=[], choices=modules(),
+                        help="work on this module only (repeatable); the map always covers every module")
+    args = parser.parse_args()
+    steps = args.steps
+    ONLY.extend(args.module)
     WORK.mkdir(exist_ok=True)
     for step in steps:
         if step == "report":
