@@ -328,3 +328,22 @@ def test_a_checkpoint_comes_when_the_batches_kept_reach_checkpoint_bytes_exactly
     assert not state.save_batch(1, 2, row(1, 49), [], 0)  # a byte short of it: counting starts again from nothing
     assert state.save_batch(2, 3, row(2, 1), [], 0)
     assert [(p.start, p.end) for p in state.parts()] == [(0, 1), (1, 3)]
+
+
+def test_parts_are_numbered_from_one_and_never_change_once_verified(tmp_path):
+    import dataclasses
+
+    state = _three_parts(tmp_path)
+    assert [p.path.name.rpartition("-")[2] for p in state.parts()] == ["000001.part", "000002.part", "000003.part"]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        state.parts()[0].end = 99
+
+
+def test_a_state_of_the_previous_format_starts_over(tmp_path):
+    """Version 3 named its parts otherwise: a running state it left is never resumed, its files never read."""
+    state = _three_parts(tmp_path)
+    state.close()
+    path = tmp_path / "out.state" / "state.json"
+    path.write_text(json.dumps({**json.loads(path.read_text()), "version": 3}))
+    again = _open(tmp_path)
+    assert again.committed_rows() == 0 and not list(again.parts_dir.iterdir())
