@@ -14,10 +14,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+from run import IMPORT_TIME  # (this folder is the script's first import path)
+
 ROOT = Path(__file__).resolve().parent.parent
 WORK = ROOT / ".mutation"
 HUNK = re.compile(r"^@@ -(\d+)(?:,(\d+))? ")
-IMPORT_TIME = "<import>"  # mutation/run.py's name for lines run while modules are imported
 
 
 def changed_lines(diff: str) -> dict[str, set[int]]:

@@ -116,19 +116,21 @@ def build_map() -> None:
     print(f"map: {sum(len(v) for v in lines.values())} lines of {len(lines)} modules mapped to their tests")
 
 
+def _work_file(module: str, suffix: str) -> Path:
+    return WORK / (module.replace("/", ".").removesuffix(".py") + suffix)
+
+
 def _session(module: str) -> Path:
-    return WORK / (module.replace("/", ".").removesuffix(".py") + ".sqlite")
+    return _work_file(module, ".sqlite")
 
 
 def _module_config(module: str) -> Path:
     """cosmic-ray's config for one module: one session per module, so that the work resumes module by module."""
     text = CONFIG.read_text()
-    listed = tomllib.loads(text)["cosmic-ray"]["module-path"]
     start = text.index("module-path")
     end = text.index("]", start) + 1
-    path = WORK / (module.replace("/", ".").removesuffix(".py") + ".toml")
+    path = _work_file(module, ".toml")
     path.write_text(text[:start] + f"module-path = [{json.dumps(module)}]" + text[end:])
-    assert module in listed
     return path
 
 
