@@ -21,8 +21,9 @@ each mutant runs only the tests that execute the lines it changed:
 
 ``retest`` (not run by default) puts the survivors back in the queue, to try them against new tests.
 
-Every step resumes: the map and a module's session are rebuilt only when a mutated module or a test
-changed, and ``exec`` continues with the mutants not yet run, module by module in the config's order. Run
+Every step resumes: the map is measured again only where its files changed (only the changed files of
+tests, when nothing else changed: the tests written to kill survivors), a module's session is rebuilt only
+when the module changed, and ``exec`` continues with the mutants not yet run, module by module in the config's order. Run
 it with nothing else on the CPUs: the timing-sensitive tests (kills at random instants) then behave as in
 `make test`.
 """
@@ -78,12 +79,14 @@ def _pool_files() -> list[Path]:
     return [*files, ROOT / "tests" / "conftest.py"]
 
 
-def build_map() -> None:
-    """Step 1: run the pool under coverage, one context per test, and keep which tests run each line."""
-    stamp = fingerprint(_pool_files())
-    if MAP.exists() and json.loads(MAP.read_text()).get("fingerprint") == stamp:
-        print("map: up to date", flush=True)
-        return
+def _is_test_file(relative: str) -> bool:
+    """A file of tests only (``test_*.py``): when nothing else changed, only its own tests are measured again."""
+    return Path(relative).name.startswith("test_")
+
+
+def _measure(targets: list[str]) -> tuple[dict[str, dict[str, list[str]]], dict[str, float]]:
+    """Run ``targets`` (pytest arguments) under coverage, one context per test, in every process they start:
+    for each module, line -> the tests that ran it, and each test's duration."""
     data_dir = WORK / "coverage"
     subprocess.run(["rm", "-rf", str(data_dir)], check=True)
     data_dir.mkdir(parents=True)
@@ -95,24 +98,51 @@ def build_map() -> None:
     durations = WORK / "durations.json"
     env = {**os.environ, "COVERAGE_PROCESS_START": str(rcfile), "VNNEWS_MUTATION_DURATIONS": str(durations),
            "PYTHONPATH": os.pathsep.join(filter(None, [str(HERE), os.environ.get("PYTHONPATH")]))}
-    print(f"map: running the test pool under coverage ({' '.join(POOL)}) ...", flush=True)
+    print(f"map: running {' '.join(targets)} under coverage ...", flush=True)
     pytest = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "plugin", "-p", "no:cacheprovider",
-                             "-m", "not slow", *POOL], cwd=ROOT, env=env)
+                             "-m", "not slow", *targets], cwd=ROOT, env=env)
     if pytest.returncode != 0:
-        sys.exit("map: the test pool must pass before mutants are tried")
+        sys.exit("map: the tests must pass before mutants are tried")
     subprocess.run([sys.executable, "-m", "coverage", "combine", "--quiet", f"--rcfile={rcfile}",
                     f"--data-file={data_dir}/data", str(data_dir)], cwd=ROOT, check=True)
     from coverage import CoverageData
 
     data = CoverageData(basename=str(data_dir / "data"))
     data.read()
-    lines: dict[str, dict[int, list[str]]] = {}
+    lines: dict[str, dict[str, list[str]]] = {}
     for module in modules():
         measured = str(ROOT / module)
         by_line = data.contexts_by_lineno(measured) if measured in data.measured_files() else {}
-        lines[module] = {n: sorted({c.rpartition("|")[2] or IMPORT_TIME for c in ctx}) for n, ctx in by_line.items()}
-    MAP.write_text(json.dumps({"fingerprint": stamp, "durations": json.loads(durations.read_text()),
-                               "lines": lines}))
+        lines[module] = {str(n): sorted({c.rpartition("|")[2] or IMPORT_TIME for c in ctx})
+                         for n, ctx in by_line.items()}
+    return lines, json.loads(durations.read_text())
+
+
+def build_map() -> None:
+    """Step 1: run the pool under coverage, one context per test, and keep which tests run each line.
+
+    When only files of tests changed since the map was built (tests added to kill survivors), only those files
+    run again and their tests' entries are replaced; any other change (a module, conftest.py) measures all."""
+    hashes = {str(p.relative_to(ROOT)): fingerprint([p]) for p in _pool_files() if p.exists()}
+    old = json.loads(MAP.read_text()) if MAP.exists() else {}
+    changed = {f for f in hashes.keys() | old.get("files", {}).keys() if hashes.get(f) != old.get("files", {}).get(f)}
+    if old and not changed:
+        print("map: up to date", flush=True)
+        return
+    if "files" in old and all(_is_test_file(f) for f in changed):
+        def stale(test: str) -> bool:
+            return test.partition("::")[0] in changed
+
+        lines, durations = _measure(sorted(f for f in changed if f in hashes)) if changed & hashes.keys() else ({}, {})
+        for module, by_line in old["lines"].items():
+            for number, tests in by_line.items():
+                merged = {*(t for t in tests if not stale(t)), *lines.get(module, {}).get(number, [])}
+                if merged:
+                    lines.setdefault(module, {})[number] = sorted(merged)
+        durations = {**{t: d for t, d in old["durations"].items() if not stale(t)}, **durations}
+    else:
+        lines, durations = _measure(POOL)
+    MAP.write_text(json.dumps({"files": hashes, "durations": durations, "lines": lines}))
     print(f"map: {sum(len(v) for v in lines.values())} lines of {len(lines)} modules mapped to their tests")
 
 
