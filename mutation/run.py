@@ -100,7 +100,7 @@ def _measure(targets: list[str]) -> tuple[dict[str, dict[str, list[str]]], dict[
            "PYTHONPATH": os.pathsep.join(filter(None, [str(HERE), os.environ.get("PYTHONPATH")]))}
     print(f"map: running {' '.join(targets)} under coverage ...", flush=True)
     pytest = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "plugin", "-p", "no:cacheprovider",
-                             "-m", "not slow", *targets], cwd=ROOT, env=env)
+                             *targets], cwd=ROOT, env=env)
     if pytest.returncode != 0:
         sys.exit("map: the tests must pass before mutants are tried")
     subprocess.run([sys.executable, "-m", "coverage", "combine", "--quiet", f"--rcfile={rcfile}",

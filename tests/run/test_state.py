@@ -325,9 +325,10 @@ def test_a_checkpoint_comes_when_the_batches_kept_reach_checkpoint_bytes_exactly
     assert _serialize(0, 1, row(1, 49), [], 0, [], "run").size == bound - 1
     state = _open(tmp_path, megabytes=bound / (1 << 20))
     assert state.save_batch(0, 1, row(0, 50), [], 0)  # the bound itself
-    assert not state.save_batch(1, 2, row(1, 49), [], 0)  # a byte short of it: counting starts again from nothing
-    assert state.save_batch(2, 3, row(2, 1), [], 0)
-    assert [(p.start, p.end) for p in state.parts()] == [(0, 1), (1, 3)]
+    assert state.save_batch(1, 2, row(1, 50), [], 0)  # again: after a checkpoint, counting starts from nothing
+    assert not state.save_batch(2, 3, row(2, 49), [], 0)  # a byte short of it
+    assert state.save_batch(3, 4, row(3, 1), [], 0)
+    assert [(p.start, p.end) for p in state.parts()] == [(0, 1), (1, 2), (2, 4)]
 
 
 def test_parts_are_numbered_from_one_and_never_change_once_verified(tmp_path):
