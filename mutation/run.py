@@ -3,14 +3,14 @@
 cosmic-ray changes one thing at a time in the modules named in mutation/cosmic-ray.toml (a `<` becomes `<=`,
 a `not` disappears, a loop runs zero times, an exception type is swapped), in place, so that the `vnnews`
 processes the end-to-end tests start run the mutant too; a mutant is *killed* when a test fails. Running the
-whole test pool (about five minutes here) for each of about 1,500 mutants would take days on two cores, so
+whole test suite (about twelve minutes here) for each of about 1,500 mutants would take weeks on two cores, so
 each mutant runs only the tests that execute the lines it changed:
 
-1. ``map``: the pool runs once under coverage with one context per test, in the test process and in every
-   Python process the test starts (coverage's start-up hook reads the context from an environment variable
-   the plugin sets per test), giving for each line the tests that run it (.mutation/map.json). A line run
-   while its module is imported (a constant, a default value, a decorator) takes the tests of the code that
-   reads it: the function's body, the class, or the whole module.
+1. ``map``: the whole suite (slow tests too) runs once under coverage with one context per test, in the
+   test process and in every Python process the test starts (coverage's start-up hook reads the context from
+   an environment variable the plugin sets per test), giving for each line the tests that run it
+   (.mutation/map.json). A line run while its module is imported (a constant, a default value, a decorator)
+   takes the tests of the code that reads it: the function's body, the class, or the whole module.
 2. ``init``: a cosmic-ray session per module (.mutation/<module>.sqlite), less the operators the config
    filters out and the mutants inside type annotations (strings nobody evaluates here: equivalent).
 3. ``exec``: for each pending mutant cosmic-ray runs mutation/covering_tests.py, which reads the mutated
@@ -23,9 +23,9 @@ each mutant runs only the tests that execute the lines it changed:
 
 Every step resumes: the map is measured again only where its files changed (only the changed files of
 tests, when nothing else changed: the tests written to kill survivors), a module's session is rebuilt only
-when the module changed, and ``exec`` continues with the mutants not yet run, module by module in the config's order. Run
-it with nothing else on the CPUs: the timing-sensitive tests (kills at random instants) then behave as in
-`make test`.
+when the module changed, and ``exec`` continues with the mutants not yet run, module by module in the
+config's order. Run it with nothing else on the CPUs: the timing-sensitive tests (kills at random instants)
+then behave as in `make test`.
 """
 
 from __future__ import annotations
@@ -46,8 +46,8 @@ WORK = ROOT / ".mutation"
 CONFIG = HERE / "cosmic-ray.toml"
 MAP = WORK / "map.json"
 EQUIVALENT = HERE / "equivalent.toml"
-# The tests that can notice a fault in the run core: its unit tests, the sinks', and every end-to-end test.
-POOL = ["tests/run", "tests/io", "tests/e2e", "tests/test_api.py", "tests/test_cli.py"]
+# The tests that may notice a fault in the run core: all of them (a stage's test may check a sink's protocol).
+POOL = ["tests"]
 IMPORT_TIME = "<import>"  # the map's name for lines run while modules are imported
 ANNOTATION = "inside a type annotation (never evaluated)"
 
@@ -76,7 +76,7 @@ def _pool_files() -> list[Path]:
     for entry in POOL:
         path = ROOT / entry
         files += sorted(path.rglob("*.py")) if path.is_dir() else [path]
-    return [*files, ROOT / "tests" / "conftest.py"]
+    return files
 
 
 def _is_test_file(relative: str) -> bool:
@@ -119,7 +119,7 @@ def _measure(targets: list[str]) -> tuple[dict[str, dict[str, list[str]]], dict[
 
 
 def build_map() -> None:
-    """Step 1: run the pool under coverage, one context per test, and keep which tests run each line.
+    """Step 1: run the tests under coverage, one context per test, and keep which tests run each line.
 
     When only files of tests changed since the map was built (tests added to kill survivors), only those files
     run again and their tests' entries are replaced; any other change (a module, conftest.py) measures all."""
