@@ -75,14 +75,14 @@ def input_fingerprint(path: Path, files: list[Path] | None = None) -> str:
     """
     if files is None:
         files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
-    entries: list[tuple[str, int, int, int, int]] = []
+    entries: list[tuple[str, int, int, int, int] | tuple[str, None]] = []
     for file in files:
         name = file.relative_to(path).as_posix() if path.is_dir() else file.resolve().as_posix()
         try:
             st = file.stat()
             entries.append((name, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino))
         except OSError:  # a broken link: quarantined by the reader, part of the identity all the same
-            entries.append((name, -1, -1, -1, -1))
+            entries.append((name, None))
     return hashlib.sha256(json.dumps(entries).encode("utf-8", "surrogateescape")).hexdigest()[:16]
 
 
@@ -293,10 +293,10 @@ class RunState:
     """The state directory of one output; see the module docstring for the protocol."""
 
     directory: Path
+    # Checkpoint policy of :meth:`save_batch`: the config's runner.checkpoint_seconds and checkpoint_mb.
+    checkpoint_seconds: float
+    checkpoint_bytes: int
     data: dict[str, Any] = field(default_factory=dict)
-    # Checkpoint policy of :meth:`save_batch` (runner.checkpoint_seconds / checkpoint_mb).
-    checkpoint_seconds: float = 0.0
-    checkpoint_bytes: int = 32 << 20
     _parts: list[Part] = field(default_factory=list, repr=False)  # the verified prefix, in order
     _next_seq: int = field(default=1, repr=False)
     _pending: list[_Saved] = field(default_factory=list, repr=False)
@@ -313,8 +313,7 @@ class RunState:
 
     @classmethod
     def open(cls, directory: Path, identity: dict[str, str], owner: str, runner: str, resume: bool,
-             output_signature: Callable[[], Any], checkpoint_seconds: float = 0.0,
-             checkpoint_bytes: int = 32 << 20) -> RunState:
+             output_signature: Callable[[], Any], checkpoint_seconds: float, checkpoint_bytes: int) -> RunState:
         """Continue the unfinished run with the same ``identity``, or start a fresh one.
 
         ``identity`` holds what decides which rows are read and what they become (input fingerprint,
