@@ -453,7 +453,7 @@ class CsvReader:
         return None  # rows may span lines; counting would mean parsing twice
 
     def rows(self) -> Iterator[Row]:
-        csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
+        csv.field_size_limit(sys.maxsize)  # cells of any length (a C long holds it on POSIX systems)
         with _open_binary(self.path) as fh:
             feed = _CsvFeed(_physical_lines(fh, self.encoding, self.max_line_bytes), self.encoding,
                             self.max_line_bytes)

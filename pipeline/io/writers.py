@@ -752,7 +752,7 @@ class CsvSink(JsonlSink):
     def read_rows(self) -> Iterator[Record]:
         if not self.path.exists():
             return
-        csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
+        csv.field_size_limit(sys.maxsize)  # cells of any length (a C long holds it on POSIX systems)
         text = unescape_formula if self.formulas == "escape" else str
         with open(self.path, encoding="utf-8", newline="") as fh:
             reader = csv.reader(fh)
@@ -789,7 +789,7 @@ class CsvSink(JsonlSink):
                     consumed += len(raw)
                     yield raw.decode("utf-8", "replace")  # (damage inside the file is read_rows' to report)
 
-            csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
+            csv.field_size_limit(sys.maxsize)  # cells of any length (a C long holds it on POSIX systems)
             reader = csv.reader(lines())
             header, last, last_start = None, None, 0
             while True:

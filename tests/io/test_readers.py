@@ -242,6 +242,20 @@ def test_csv_line_over_the_cap_is_quarantined_and_reading_goes_on(tmp_path):
     assert [(q.reason, q.source) for q in bad] == [("line is longer than input.max_line_bytes=1,000", "long.csv:2")]
 
 
+def test_csv_cell_beyond_the_csv_module_s_128_kib_is_read_whole(tmp_path):
+    """A long article in one cell: the csv module refuses cells over 128 KiB by default; the reader lifts that
+    limit (input.max_line_bytes is the cap a user sets)."""
+    text = "Một bài rất dài, có dấu phẩy. " * 8_000
+    path = tmp_path / "long.csv"
+    path.write_text(f'id,title,text\na,t,"{text}"\nb,t,ngắn\n', encoding="utf-8")
+    before = csv.field_size_limit(128 * 1024)
+    try:
+        records, bad = _read(path)
+    finally:
+        csv.field_size_limit(before)
+    assert [(r["id"], r["text"]) for r in records] == [("a", text), ("b", "ngắn")] and bad == []
+
+
 def test_csv_delimiter_and_encoding_are_validated():
     with pytest.raises(ValueError, match="one character"):
         InputConfig(path="x.csv", csv_delimiter=";;")

@@ -12,6 +12,7 @@ from pipeline.errors import ConfigError, OutputError
 from pipeline.io.paths import OutputPaths
 from pipeline.io.writers import (
     JsonlRows,
+    approx_bytes,
     commit,
     commit_quarantine,
     detect_output_format,
@@ -227,6 +228,38 @@ def test_jsonl_lines_hold_the_values_python_s_json_would_write():
     assert json.loads(dumps_bytes(rows[0]))["when"] == "2026-11-30 08:05:00"
     assert json.loads(dumps_bytes(rows[0]))["nan"] is None and json.loads(dumps_bytes(rows[0]))["f64"] == 0.25
     assert dumps(ROWS[0]).startswith('{"id": "a", ')  # JSON inside CSV/Parquet/SQL keeps Python's layout
+    for key, value in rows[0].items():  # each value alone too: in a row with a date, orjson's refusal of a value
+        row = {key: value}  # would send the whole row through the standard library and hide a wrong answer
+        assert json.loads(dumps_bytes(row)) == json.loads(dumps(row)), key
+
+
+@pytest.mark.parametrize("row", [
+    ROWS[0], ROWS[1], {"id": "x", "text": "chữ " * 500}, {f"f{i}": "v" for i in range(50)},
+    {"id": "y", "tags": [[] for _ in range(20)], "meta": {"a": {"b": {}}}},
+], ids=["row", "row-with-none", "long-text", "many-short-texts", "nested"])
+def test_approx_bytes_is_near_the_json_length(row):
+    """Batches are sized by approx_bytes: within a fifth of the row's JSON length in characters, for long texts
+    and for rows of many small fields alike (where a wrong count per field adds up). (A number counts as 8.)"""
+    assert abs(approx_bytes(row) - len(dumps_bytes(row).decode())) <= len(dumps_bytes(row).decode()) / 5
+
+
+def test_csv_output_with_a_cell_beyond_128_kib_is_read_back_and_appended_to(tmp_path, default_csv_field_limit):
+    rows = [ROWS[0], {**ROWS[1], "text": "Một bài rất dài. " * 20_000}]  # (the last: where a cut end is looked for)
+    sink = _commit(tmp_path / "r.csv", rows)
+    assert [r["text"] for r in sink.read_rows()] == ["", rows[1]["text"]]
+    csv.field_size_limit(128 * 1024)
+    _commit(tmp_path / "r.csv", [{**ROWS[1], "id": "c", "run_id": "r2"}], mode="append", run_id="r2")  # (reads the
+    # last record first: a cut end is set aside before appending)
+    assert [r["id"] for r in sink.read_rows()] == ["a", "b", "c"]
+
+
+def test_blank_lines_in_a_csv_output_are_no_rows(tmp_path):
+    """A CSV output edited by hand may hold blank lines (before the header, between rows): no row is lost."""
+    sink = _commit(tmp_path / "r.csv")
+    whole = (tmp_path / "r.csv").read_bytes()
+    header, first, second = whole.split(b"\r\n", 2)
+    (tmp_path / "r.csv").write_bytes(b"\r\n".join([b"", header, first, b"", b"", second]))
+    assert [r["id"] for r in sink.read_rows()] == ["a", "b"]
 
 
 @pytest.mark.parametrize("suffix", ["jsonl", "csv", "parquet", "db"])
@@ -325,9 +358,18 @@ def _written(path: Path, rows=ROWS) -> bytes:
     return path.read_bytes()
 
 
+@pytest.fixture
+def default_csv_field_limit():
+    """The csv module's own limit on a cell (128 KiB), which the CSV readers must lift; it is process-wide."""
+    before = csv.field_size_limit(128 * 1024)
+    yield
+    csv.field_size_limit(before)
+
+
 @pytest.mark.parametrize("suffix", ["jsonl", "csv"])
-def test_cut_end_is_found_at_the_start_of_the_last_row(tmp_path, suffix):
-    rows = [{**ROWS[0], "text": "Dòng một.\nDòng hai, có dấu phẩy."}, {**ROWS[1], "text": "Một\ndòng\nnữa."}]
+def test_cut_end_is_found_at_the_start_of_the_last_row(tmp_path, suffix, default_csv_field_limit):
+    rows = [{**ROWS[0], "text": "Dòng một.\nDòng hai, có dấu phẩy." + " Dài." * 40_000},  # (a cell beyond 128 KiB)
+            {**ROWS[1], "text": "Một\ndòng\nnữa."}]
     path = tmp_path / f"r.{suffix}"
     whole = _written(path, rows)
     sink = open_sink(OutputConfig(path=path))
