@@ -152,7 +152,10 @@ def _print_preview(summary) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    console = Console()
+    # Titles and paths are shown as they are: no [markup] (a title "[/b] ..." is text, not a closing tag), no
+    # :emoji: codes, no colouring; a line longer than the terminal is left for the terminal to wrap, so that a
+    # path copied from it is whole.
+    console = Console(markup=False, emoji=False, highlight=False, soft_wrap=True)
     if summary.up_to_date:
         console.print(
             f"up to date: this input was already processed with this config (run {summary.run_id}: "

@@ -188,6 +188,27 @@ def test_real_subprocess_console_script_no_traceback(tmp_path):
     assert proc.stderr.startswith("error: Invalid config") and "Traceback" not in proc.stderr
 
 
+def test_titles_and_paths_are_printed_as_they_are(tmp_path):
+    """What the run prints is text: a title that reads like console markup ("[/b]", "[video]", ":fire:") or an
+    output folder named "[/x]" is shown as it is, never parsed (a closing tag that matches nothing failed the
+    run after its output was written), and a path longer than the terminal is printed on one line."""
+    text = ("Thị trường chứng khoán Việt Nam hôm nay tăng điểm mạnh nhờ dòng tiền từ nhà đầu tư trong nước. "
+            "Các cổ phiếu ngân hàng dẫn dắt đà tăng của cả thị trường.")
+    titles = ["[/b] Tin nóng về thị trường", "[video] Bóng đá :fire: thắng đậm", "[bold red]Giá vàng[/bold red]"]
+    source = write_jsonl(tmp_path / "in.jsonl", [{"id": str(i), "title": t, "text": text}
+                                                 for i, t in enumerate(titles)])
+    out = tmp_path / "[/x]" / "[draft]" / ("thư-mục-rất-dài-" * 6) / "out.jsonl"
+    cfg = _config_file(tmp_path, job(tmp_path, source, output={"path": str(out)}))
+    exe = Path(sys.executable).parent / "vnnews"
+    proc = subprocess.run([str(exe), "run", str(cfg)], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "COLUMNS": "80"})
+    assert proc.returncode == 0, proc.stderr
+    assert f"results:    {out}\n" in proc.stdout and f"report:     {out.with_suffix('')}.report.html\n" in proc.stdout
+    shown = " ".join(proc.stdout.split())  # (table cells wrap titles across lines)
+    assert all(" ".join(t.split()) in shown.replace(" │ ", " ") for t in ["[/b] Tin nóng", "[video] Bóng đá :fire:"])
+    assert "[bold red]Giá" in shown
+
+
 def test_unreachable_hub_model_fails_fast_with_local_directory_hint(tmp_path):
 
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
