@@ -2,7 +2,8 @@
 
 Before each test it names the test in ``VNNEWS_MUTATION_TEST`` (the `vnnews` processes the test starts read
 it through .mutation/coveragerc when coverage starts in them) and switches the test process's own context;
-after the session it writes each test's duration, so that a mutant's tests run fastest first.
+after the session it writes each test's duration, so that a mutant's tests run fastest first, and the tests
+that failed (with no mutant in place: none of them can tell a mutant, so the map leaves them out).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import coverage
 import pytest
 
 _durations: dict[str, float] = defaultdict(float)
+_failed: set[str] = set()
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -31,6 +33,8 @@ def pytest_runtest_protocol(item, nextitem):
 
 def pytest_runtest_logreport(report):
     _durations[report.nodeid] += report.duration
+    if report.failed:
+        _failed.add(report.nodeid)
 
 
 def pytest_sessionfinish(session):
@@ -38,4 +42,4 @@ def pytest_sessionfinish(session):
     path = os.environ.get("VNNEWS_MUTATION_DURATIONS")
     if path:
         with open(path, "w") as out:
-            json.dump(_durations, out)
+            json.dump({"durations": _durations, "failed": sorted(_failed)}, out)
