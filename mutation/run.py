@@ -46,7 +46,8 @@ WORK = ROOT / ".mutation"
 CONFIG = HERE / "cosmic-ray.toml"
 MAP = WORK / "map.json"
 EQUIVALENT = HERE / "equivalent.toml"
-# The tests that may notice a fault in the run core: all of them (a stage's test may check a sink's protocol).
+# The tests that may notice a fault in the run core: every test in tests/, slow ones too (a stage's test may check
+# a sink's protocol). `make test` also runs the doctests and notebooks, which go through the same public API.
 POOL = ["tests"]
 IMPORT_TIME = "<import>"  # the map's name for lines run while modules are imported
 ANNOTATION = "inside a type annotation (never evaluated)"
