@@ -100,8 +100,8 @@ def test_any_hashable_label_becomes_a_field_name_by_str(tmp_path, sample_rows):
 @pytest.mark.parametrize(("table", "message"), [
     (lambda rows: pd.DataFrame(rows).assign(**{"1": 2}).rename(columns={"published": 1}),
      r"DataFrame columns: the labels 1 and '1' both become the field name '1'"),
-    (lambda rows: pd.concat([pd.DataFrame(rows), pd.DataFrame(rows)[["title"]]], axis=1),
-     r"the DataFrame has the column label 'title' more than once"),
+    (lambda rows: pd.concat([pd.DataFrame(rows), pd.DataFrame(rows)[["title", "text"]]], axis=1),
+     r"the DataFrame has the column label 'title' more than once"),  # (the first label that repeats)
     (lambda rows: [rows[0], {**rows[1], 1: "a", "1": "b"}], r"row 2: the labels 1 and '1' both become"),
     (lambda rows: [{**rows[0], "meta": {None: 1, "None": 2}}], r"row 1: the labels None and 'None' both become"),
 ])
@@ -109,3 +109,45 @@ def test_labels_that_collide_after_str_are_an_error_naming_both(tmp_path, sample
     pipe = Pipeline.from_dict(job(tmp_path, SAMPLES, summarize={"enabled": False}))
     with pytest.raises(ValueError, match=message):
         pipe.process_frame(table([dict(r) for r in sample_rows[:2]]))
+    if isinstance(table(sample_rows[:2]), list):  # rows given to process() are named the same way
+        with pytest.raises(ValueError, match=message):
+            pipe.process(table([dict(r) for r in sample_rows[:2]]))
+
+
+@pytest.mark.parametrize("wrap", [lambda v: {"k": v}, lambda v: [v]], ids=["mappings", "lists"])
+def test_labels_become_names_down_to_the_depth_limit_and_deeper_rows_are_refused(tmp_path, sample_rows, wrap):
+    """Keys of any type become names in every mapping a row holds down to MAX_DEPTH levels (the row is the first);
+    a row nested deeper is refused as too deep with its fields left as they are, however deep it goes."""
+    from pipeline.io.records import MAX_DEPTH
+
+    def nest(levels: int):  # `levels` containers in field "x", the innermost {1: "a"}
+        value = {1: "a"}
+        for _ in range(levels - 1):
+            value = wrap(value)
+        return value
+
+    def innermost(value):
+        while not (isinstance(value, dict) and "k" not in value):
+            value = value["k"] if isinstance(value, dict) else value[0]
+        return value
+
+    pipe = Pipeline.from_dict(job(tmp_path, SAMPLES, summarize={"enabled": False}, classify={"enabled": False}))
+    rows = [{**sample_rows[0], "x": nest(MAX_DEPTH - 1)}, {**sample_rows[1], "x": nest(MAX_DEPTH)},
+            {**sample_rows[2], "x": nest(5_000)}]
+    out = pipe.process_frame(rows)
+    assert innermost(out.loc[0, "x"]) == {"1": "a"} and pd.isna(out.loc[0, "quarantine_reason"])
+    assert innermost(out.loc[1, "x"]) == {1: "a"}
+    assert out["quarantine_reason"].tolist()[1:] == ["nested deeper than 64 levels in field 'x'"] * 2
+    assert [innermost(r["x"]) for r in pipe.process(rows)] == [{"1": "a"}]
+
+
+def test_a_row_without_an_id_that_a_stage_refuses_keeps_the_id_it_was_given(tmp_path):
+    """A row with no id gets one from its content (``sha1-...``) before the stages run; when a stage refuses it,
+    process_frame's row carries that id, the one the batch job's quarantine file names, not a missing value."""
+    pipe = Pipeline.from_dict(job(tmp_path, SAMPLES, summarize={"enabled": False}, classify={"enabled": False},
+                                  normalize={"max_chars": 100}))
+    sentence = "Thị trường chứng khoán Việt Nam hôm nay tăng điểm mạnh nhờ dòng tiền từ nhà đầu tư trong nước. "
+    out = pipe.process_frame([{"title": "dài", "text": sentence * 3}, {"title": "ngắn", "text": sentence}])
+    assert out["quarantine_reason"].str.startswith("text has 285 characters").tolist() == [True, False]
+    assert all(str(i).startswith("sha1-") for i in out["id"])
+    assert out.loc[0, "id"] == pipe.process_frame([{"title": "dài", "text": sentence * 3}]).loc[0, "id"]
