@@ -126,14 +126,20 @@ def _measure(targets: list[str]) -> tuple[dict[str, dict[str, list[str]]], dict[
             {t.partition("::")[0] for t in measured["failed"]})
 
 
+def _changes(old: dict) -> tuple[dict[str, str], set[str]]:
+    """The pool's files with their hashes now, and those that differ from the map ``old`` was measured on."""
+    hashes = {str(p.relative_to(ROOT)): fingerprint([p]) for p in _pool_files() if p.exists()}
+    before = old.get("files", {})
+    return hashes, {f for f in hashes.keys() | before.keys() if hashes.get(f) != before.get(f)}
+
+
 def build_map() -> None:
     """Step 1: run the tests under coverage, one context per test, and keep which tests run each line.
 
     When only files of tests changed since the map was built (tests added to kill survivors), only those files
     run again and their tests' entries are replaced; any other change (a module, conftest.py) measures all."""
-    hashes = {str(p.relative_to(ROOT)): fingerprint([p]) for p in _pool_files() if p.exists()}
     old = json.loads(MAP.read_text()) if MAP.exists() else {}
-    changed = {f for f in hashes.keys() | old.get("files", {}).keys() if hashes.get(f) != old.get("files", {}).get(f)}
+    hashes, changed = _changes(old)
     if old and not changed:
         print("map: up to date", flush=True)
         return
@@ -224,6 +230,10 @@ def exec_session() -> None:
     """Step 3: run the pending mutants, module by module (the tests see them: the modules change in place)."""
     if subprocess.run(["git", "diff", "--quiet", "--", *modules()], cwd=ROOT).returncode != 0:
         sys.exit("exec: the mutated modules have uncommitted changes; commit or stash them first")
+    stale = sorted(_changes(json.loads(MAP.read_text()))[1]) if MAP.exists() else ["(no map)"]
+    if stale:  # a test the map names may be gone (pytest would fail on it and "kill" every mutant) or new
+        sys.exit(f"exec: the map is older than {', '.join(stale[:5])}{' ...' if len(stale) > 5 else ''}; "
+                 "run `mutation/run.py map` first")
     for module in modules():  # a cached .pyc of one mutant must never stand in for the next one
         for pyc in (ROOT / module).parent.glob(f"__pycache__/{Path(module).stem}.*.pyc"):
             pyc.unlink()
@@ -250,11 +260,13 @@ def _equivalents() -> list[dict]:
 
 
 def _outcomes(module: str, equivalents: list[dict]) -> tuple[dict[str, int], list[str]]:
-    """One module's counts (killed, equivalent, survived, of which no test runs the line; pending) and survivors."""
+    """One module's counts (killed, of which not valid Python; equivalent; survived, of which no test runs the line;
+    pending) and survivors."""
     from cosmic_ray.work_db import WorkDB, use_db
     from cosmic_ray.work_item import TestOutcome, WorkerOutcome
 
-    counts = dict.fromkeys(["mutants", "killed", "equivalent", "survived", "uncovered", "pending", "annotations"], 0)
+    counts = dict.fromkeys(["mutants", "killed", "invalid", "equivalent", "survived", "uncovered", "pending",
+                            "annotations"], 0)
     survivors = []
     source = subprocess.run(["git", "show", f"HEAD:{module}"], cwd=ROOT, capture_output=True, text=True,
                             check=True).stdout.splitlines()  # (the working tree may hold a mutant)
@@ -271,6 +283,7 @@ def _outcomes(module: str, equivalents: list[dict]) -> tuple[dict[str, int], lis
                 continue
             if result.test_outcome != TestOutcome.SURVIVED:
                 counts["killed"] += 1  # a failing test, an import error, or a hang past the timeout
+                counts["invalid"] += "SyntaxError" in (result.output or "")  # (`**x` made `*x`: not Python)
                 continue
             mutation = item.mutations[0]
             line = source[mutation.start_pos[0] - 1].strip()
