@@ -128,6 +128,9 @@ def test_a_part_changed_after_verification_stops_the_commit_before_anything_is_w
     _part(state, 6).write_bytes(b"")
     with pytest.raises(OutputError, match="changed while this run read it"):
         b"".join(state.row_lines().blocks())
+    _part(state, 3).unlink()  # removed (a temporary-file cleaner): named the same way, never a traceback
+    with pytest.raises(OutputError, match=r"changed while this run read it: part \S+ can no longer be read \(No such"):
+        b"".join(state.row_lines().blocks())
 
 
 def test_a_batch_must_account_for_every_row_it_covers(tmp_path):
