@@ -36,22 +36,25 @@ def changed_lines(diff: str) -> dict[str, set[int]]:
 
 def reading_scope(module: str, number: int) -> tuple[int, int]:
     """The lines whose tests can notice a change to line ``number``, which runs when the module is imported: a
-    function's body for its signature (default values) or a decorator, a class for a line of its body (fields,
-    constants), the whole module for a module-level line (constants, imports)."""
+    function's body for its signature (default values) or a decorator; the whole module for a line of a class
+    body (a field, a constant, the class's decorator: code that dataclass writes, such as ``__init__`` or the
+    frozen ``__setattr__``, has no lines of its own, so any test that runs the module's code may be one that
+    uses the class) and for a module-level line (constants, imports)."""
     source = subprocess.run(["git", "show", f"HEAD:{module}"], cwd=ROOT, capture_output=True, text=True,
                             check=True).stdout
-    scope = (1, len(source.splitlines()))
+    whole = (1, len(source.splitlines()))
+    innermost = None
     for node in ast.walk(ast.parse(source)):
-        if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            continue
-        first = min([node.lineno, *(d.lineno for d in node.decorator_list)])
-        if not first <= number <= node.end_lineno or node.end_lineno - first > scope[1] - scope[0]:
-            continue
-        if isinstance(node, ast.ClassDef) or number >= node.body[0].lineno:
-            scope = (first, node.end_lineno)
-        else:
-            scope = (node.body[0].lineno, node.end_lineno)
-    return scope
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            first = min([node.lineno, *(d.lineno for d in node.decorator_list)])
+            if first <= number <= node.end_lineno and (innermost is None or first >= innermost[0]):
+                innermost = (first, node)
+    if innermost is None or isinstance(innermost[1], ast.ClassDef):
+        return whole
+    function = innermost[1]
+    if number >= function.body[0].lineno:  # (a line of the body runs when called, not at import: kept whole)
+        return (innermost[0], function.end_lineno)
+    return (function.body[0].lineno, function.end_lineno)
 
 
 def main() -> int:
