@@ -2,7 +2,9 @@
 
 The mutant is whatever `git diff` shows in the mutated modules (cosmic-ray writes it in place). Its tests
 come from .mutation/map.json, fastest first; pytest stops at the first failure, which kills the mutant.
-Exit 0 (the mutant survived) when the tests pass or when no test runs those lines.
+Exit 0 (the mutant survived) when the tests pass or when no test runs those lines, and at once for a mutant
+mutation/equivalent.toml lists (a session started again after its module changed runs its survivors'
+covering tests, often the whole suite, only for mutants not yet explained).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from run import IMPORT_TIME  # (this folder is the script's first import path)
+from run import IMPORT_TIME, known_equivalents  # (this folder is the script's first import path)
 
 ROOT = Path(__file__).resolve().parent.parent
 WORK = ROOT / ".mutation"
@@ -57,10 +59,29 @@ def reading_scope(module: str, number: int) -> tuple[int, int]:
     return (function.body[0].lineno, function.end_lineno)
 
 
+def equivalent_reason(diff: str) -> str | None:
+    """The reason mutation/equivalent.toml gives for the mutant in ``diff`` (its module, line and mutated line)."""
+    module, removed, added = None, [], []
+    for row in diff.splitlines():
+        if row.startswith("--- a/"):
+            module = row[len("--- a/"):]
+        elif row.startswith("-") and not row.startswith("---"):
+            removed.append(row[1:].strip())
+        elif row.startswith("+") and not row.startswith("+++"):
+            added.append(row[1:].strip())
+    if len(removed) != 1 or len(added) != 1:
+        return None
+    return next((e["reason"] for e in known_equivalents()
+                 if (e["module"], e["line"], e["mutant"]) == (module, removed[0], added[0])), None)
+
+
 def main() -> int:
     mapping = json.loads((WORK / "map.json").read_text())
     diff = subprocess.run(["git", "diff", "-U0", "--", *mapping["lines"]], cwd=ROOT, capture_output=True,
                           text=True, check=True).stdout
+    if reason := equivalent_reason(diff):  # its tests were run when it was found; no test can tell it apart
+        print(f"a known equivalent (mutation/equivalent.toml): {reason}")
+        return 0
     tests: set[str] = set()
     for module, numbers in changed_lines(diff).items():
         lines = mapping["lines"].get(module, {})

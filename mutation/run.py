@@ -255,7 +255,7 @@ def retest() -> None:
             print(f"retest {module}: {gone} survivors pending again")
 
 
-def _equivalents() -> list[dict]:
+def known_equivalents() -> list[dict]:
     return tomllib.loads(EQUIVALENT.read_text()).get("mutant", []) if EQUIVALENT.exists() else []
 
 
@@ -303,7 +303,7 @@ def _outcomes(module: str, equivalents: list[dict]) -> tuple[dict[str, int], lis
 
 def report() -> int:
     """Step 4: the figure for docs/daily-job.md per module, and every survivor that is not a known equivalent."""
-    equivalents = _equivalents()
+    equivalents = known_equivalents()
     total: dict[str, int] = {}
     rows = []
     for module in selected():
