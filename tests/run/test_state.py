@@ -351,3 +351,27 @@ def test_a_state_of_the_previous_format_starts_over(tmp_path):
     path.write_text(json.dumps({**json.loads(path.read_text()), "version": 3}))
     again = _open(tmp_path)
     assert again.committed_rows() == 0 and not list(again.parts_dir.iterdir())
+
+
+def test_parts_that_cannot_be_cleared_name_the_state_folder(tmp_path, monkeypatch):
+    """A fresh start clears the parts of the run before it; when that fails the error names the folder to fix (the
+    state folder, not the parts folder inside it), never a traceback."""
+    import shutil
+
+    from pipeline.run import state as state_module
+
+    state = _three_parts(tmp_path)
+    state.close()
+
+    def refuse(path, *args, **kwargs):
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(shutil, "rmtree", refuse)
+    with pytest.raises(OutputError) as caught:
+        _open(tmp_path, resume=False)
+    assert str(caught.value).startswith(
+        f"Cannot clear the run state {tmp_path / 'out.state' / 'parts'}: Permission denied. The run state is the "
+        f"folder {tmp_path / 'out.state'} beside the output")
+    assert state_module._state_error(tmp_path / "out.state", OSError(28, "No space left on device"), "write").args[0] \
+        .startswith(f"Cannot write the run state {tmp_path / 'out.state'}: No space left on device. The run state is "
+                    f"the folder {tmp_path / 'out.state'} beside")
