@@ -16,6 +16,16 @@ def test_key_set_is_exact_across_merges():
     assert len(keys) == 52 and "k25" in keys and "k99" not in keys
 
 
+def test_every_key_of_a_large_batch_is_looked_up_on_disk():
+    """Keys on disk are looked up 500 to a query (SQLite's limit on parameters): a batch of 1,200 keys seen
+    before finds every one of them, the last of each chunk too, and one key more is the only new one."""
+    keys = KeySet()
+    keys.recent_limit = 8
+    seen = [f"k{i}" for i in range(1_200)]
+    assert keys.add_all(seen) == [True] * 1_200
+    assert keys.add_all([*seen, "new"]) == [False] * 1_200 + [True]
+
+
 def test_key_filter_quarantines_repeats_in_input_order(tmp_path):
     records = [{"id": "a", "text": "x"}, {"text": "no key"}, {"id": "a", "text": "y"}, {"id": "b", "text": "z"}]
     todo, _, rejected, _ = KeyFilter("id", "c", {}, {"b"}, False).split(records, "run")
@@ -36,6 +46,19 @@ def test_known_rows_answer_like_a_dict_in_memory_or_spilled(monkeypatch, limit):
     assert len(known) == len(expected) and dict(known.items()) == expected
     assert len(known._recent) <= limit  # the others wait on disk
     assert not KnownRows() and len(KnownRows()) == 0
+
+
+def test_a_key_kept_in_memory_that_comes_again_after_the_first_spill_counts_with_its_last_row(monkeypatch):
+    """Rows go to disk 10,000 at a time: a key held in the dict that comes back once rows are on disk is answered
+    from its last row (on disk), as a dict would answer, and counted once."""
+    monkeypatch.setattr(KnownRows, "memory_limit", 2)
+    rows = [("a", ("c-first", "g", "i")), ("b", ("c", "g", "i"))]
+    rows += [(f"k{i}", (f"c{i}", "g", "i")) for i in range(10_000)] + [("a", ("c-last", "g", "i"))]
+    known = KnownRows(rows)
+    assert known._older is not None and known.get("a") == ("c-last", "g", "i")
+    assert len(known) == 10_002 and dict(known.items()) == dict(rows)
+    probe = [key for key, _ in rows[:1_200]]  # looked up on disk 500 to a query: every one found
+    assert known.get_many(probe) == [dict(rows)[key] for key in probe]
 
 
 def test_key_filter_sorts_upsert_rows_the_same_with_spilled_known_rows(monkeypatch):
