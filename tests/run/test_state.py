@@ -375,3 +375,16 @@ def test_parts_that_cannot_be_cleared_name_the_state_folder(tmp_path, monkeypatc
     assert state_module._state_error(tmp_path / "out.state", OSError(28, "No space left on device"), "write").args[0] \
         .startswith(f"Cannot write the run state {tmp_path / 'out.state'}: No space left on device. The run state is "
                     f"the folder {tmp_path / 'out.state'} beside")
+
+
+def test_a_run_state_shows_its_folder_and_data_not_its_bookkeeping(tmp_path):
+    """What a debugger or a log line shows of a RunState: the folder, the policy and state.json's data; never the
+    batches waiting for a checkpoint (megabytes of rows) nor the other private fields."""
+    import re
+
+    state = _three_parts(tmp_path)
+    state.checkpoint_seconds = 3600.0
+    state.save_batch(9, 12, _rows(9, 12), [], 0)  # kept, not yet written
+    shown = repr(state)
+    assert shown.startswith("RunState(directory=") and "checkpoint_bytes=" in shown and state.run_id in shown
+    assert not re.search(r"\b_\w+=", shown) and "a10" not in shown
