@@ -24,6 +24,7 @@ def test_every_key_of_a_large_batch_is_looked_up_on_disk():
     seen = [f"k{i}" for i in range(1_200)]
     assert keys.add_all(seen) == [True] * 1_200
     assert keys.add_all([*seen, "new"]) == [False] * 1_200 + [True]
+    assert keys._filter.nbytes == KeySet.filter_bits // 8 == 8 << 20  # one bit a slot: the 8 MB the docstring says
 
 
 def test_key_filter_quarantines_repeats_in_input_order(tmp_path):
