@@ -25,7 +25,10 @@ Every step resumes: the map is measured again only where its files changed (only
 tests, when nothing else changed: the tests written to kill survivors), a module's session is rebuilt only
 when the module changed, and ``exec`` continues with the mutants not yet run, module by module in the
 config's order. Run it with nothing else on the CPUs: the timing-sensitive tests (kills at random instants)
-then behave as in `make test`.
+then behave as in `make test`. With a core per worker, a second checkout of the same commit (its own venv,
+`make install` plus the mutation extra, and a `TMPDIR` of its own so that its Ray and PostgreSQL stay apart)
+can take other modules with ``--module``: copy .mutation/map.json into it, and its sessions back for one
+report.
 """
 
 from __future__ import annotations
