@@ -388,3 +388,36 @@ def test_a_run_state_shows_its_folder_and_data_not_its_bookkeeping(tmp_path):
     shown = repr(state)
     assert shown.startswith("RunState(directory=") and "checkpoint_bytes=" in shown and state.run_id in shown
     assert not re.search(r"\b_\w+=", shown) and "a10" not in shown
+
+
+def test_the_verified_prefix_ends_at_the_first_part_that_overlaps_it(tmp_path):
+    """Two verified parts of this run claim row 5 (a part copied under another name): which holds the right rows
+    cannot be told, so the prefix ends before the second one and every row after it is computed again."""
+    from pipeline.run.state import _serialize, encode_part
+
+    state = _three_parts(tmp_path)
+    saved = _serialize(5, 6, _rows(5, 6), [], 0, [], state.run_id)
+    extra = state.parts_dir / "000000000005-000000000006-000099.part"
+    extra.write_bytes(b"".join(encode_part(state.run_id, 5, 6, saved.counts, saved.topics, list(saved.sections))))
+    damage = state.verify(9)
+    assert damage is not None and damage.first_row == 6 and f"part {extra.name} overlaps rows already covered" \
+        in str(damage)
+    state.truncate()
+    assert [(p.start, p.end) for p in state.parts()] == [(0, 3), (3, 6)] and not extra.exists()
+
+
+def test_a_temporary_part_removed_before_its_rename_is_written_again(tmp_path, monkeypatch):
+    """A cleaner removes the hidden temporary file of a part while the folder stays: the part is written again."""
+    import os
+
+    state = _open(tmp_path, seconds=0)
+    replace = os.replace
+
+    def cleaner_then_replace(src, dst):
+        monkeypatch.setattr(os, "replace", replace)
+        os.unlink(src)
+        return replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", cleaner_then_replace)
+    assert state.save_batch(0, 3, _rows(0, 3), [], 0)
+    assert state.verify(3) is None and [r["id"] for r in state.rows()] == ["a0", "a1", "a2"]
