@@ -421,3 +421,55 @@ def test_a_temporary_part_removed_before_its_rename_is_written_again(tmp_path, m
     monkeypatch.setattr(os, "replace", cleaner_then_replace)
     assert state.save_batch(0, 3, _rows(0, 3), [], 0)
     assert state.verify(3) is None and [r["id"] for r in state.rows()] == ["a0", "a1", "a2"]
+
+
+def test_state_folders_that_cannot_be_made_or_cleaned_and_a_folder_that_keeps_vanishing_are_output_errors(
+        tmp_path, monkeypatch):
+    """A parts folder that cannot be made again, a damaged part that cannot be deleted, and a folder that vanishes
+    again after it was made: each is one OutputError naming the state folder, never a traceback or a loop."""
+    import os
+    import shutil
+    from pathlib import Path
+
+    from pipeline.run import state as state_module
+
+    state = _open(tmp_path, seconds=0)
+    shutil.rmtree(state.parts_dir)
+    mkdir = Path.mkdir
+
+    def refuse(self, *args, **kwargs):
+        raise PermissionError(13, "Permission denied", str(self))
+
+    monkeypatch.setattr(Path, "mkdir", refuse)
+    with pytest.raises(OutputError, match=r"Cannot create the run state .*parts: Permission denied"):
+        state.save_batch(0, 3, _rows(0, 3), [], 0)
+    monkeypatch.setattr(Path, "mkdir", mkdir)
+    state.parts_dir.mkdir()
+
+    tries = []
+    replace = os.replace
+
+    def cleaner_every_time(src, dst):  # the folder goes again after every write
+        tries.append(dst)
+        shutil.rmtree(Path(dst).parent)
+        return replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", cleaner_every_time)
+    with pytest.raises(OutputError, match="Cannot write the run state"):
+        state.checkpoint()
+    assert len(tries) == 2  # the write and one retry after the folder was made again
+    monkeypatch.setattr(os, "replace", replace)
+
+    state = _three_parts(tmp_path / "other")
+    _part(state, 3).write_bytes(b"")
+    assert state.verify(9) is not None
+    monkeypatch.setattr(state_module, "_discard", lambda path: refuse(path))
+    with pytest.raises(OutputError, match=rf"Cannot clean the run state {state.parts_dir}: Permission denied"):
+        state.truncate()
+
+
+def test_a_state_without_parts_covers_no_rows(tmp_path, caplog):
+    """An input that gave no rows: a state with no part covers exactly them, nothing to repair or warn about."""
+    state = _open(tmp_path)
+    assert state.verify(0) is None and state.committed_rows() == 0
+    assert [r.getMessage() for r in caplog.records if r.levelname == "WARNING"] == []
