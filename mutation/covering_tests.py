@@ -16,7 +16,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from run import IMPORT_TIME, known_equivalents  # (this folder is the script's first import path)
+from run import IMPORT_TIME, equivalent_reason, known_equivalents  # (this folder is the script's first import path)
 
 ROOT = Path(__file__).resolve().parent.parent
 WORK = ROOT / ".mutation"
@@ -59,8 +59,8 @@ def reading_scope(module: str, number: int) -> tuple[int, int]:
     return (function.body[0].lineno, function.end_lineno)
 
 
-def equivalent_reason(diff: str) -> str | None:
-    """The reason mutation/equivalent.toml gives for the mutant in ``diff`` (its module, line and mutated line)."""
+def listed_equivalent(diff: str) -> str | None:
+    """The reason mutation/equivalent.toml gives for the one-line mutant in ``diff``."""
     module, removed, added = None, [], []
     for row in diff.splitlines():
         if row.startswith("--- a/"):
@@ -71,15 +71,14 @@ def equivalent_reason(diff: str) -> str | None:
             added.append(row[1:].strip())
     if len(removed) != 1 or len(added) != 1:
         return None
-    return next((e["reason"] for e in known_equivalents()
-                 if (e["module"], e["line"], e["mutant"]) == (module, removed[0], added[0])), None)
+    return equivalent_reason(known_equivalents(), module, removed[0], added[0])
 
 
 def main() -> int:
     mapping = json.loads((WORK / "map.json").read_text())
     diff = subprocess.run(["git", "diff", "-U0", "--", *mapping["lines"]], cwd=ROOT, capture_output=True,
                           text=True, check=True).stdout
-    if reason := equivalent_reason(diff):  # its tests were run when it was found; no test can tell it apart
+    if reason := listed_equivalent(diff):  # its tests were run when it was found; no test can tell it apart
         print(f"a known equivalent (mutation/equivalent.toml): {reason}")
         return 0
     tests: set[str] = set()

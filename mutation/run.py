@@ -10,7 +10,8 @@ each mutant runs only the tests that execute the lines it changed:
    test process and in every Python process the test starts (coverage's start-up hook reads the context from
    an environment variable the plugin sets per test), giving for each line the tests that run it
    (.mutation/map.json). A line run while its module is imported (a constant, a default value, a decorator)
-   takes the tests of the code that reads it: the function's body, the class, or the whole module.
+   takes the tests of the code that reads it: the function's body, or the whole module for a line of a class
+   body or of the module itself.
 2. ``init``: a cosmic-ray session per module (.mutation/<module>.sqlite), less the operators the config
    filters out and the mutants inside type annotations (strings nobody evaluates here: equivalent).
 3. ``exec``: for each pending mutant cosmic-ray runs mutation/covering_tests.py, which reads the mutated
@@ -262,6 +263,13 @@ def known_equivalents() -> list[dict]:
     return tomllib.loads(EQUIVALENT.read_text()).get("mutant", []) if EQUIVALENT.exists() else []
 
 
+def equivalent_reason(equivalents: list[dict], module: str, line: str, mutant: str) -> str | None:
+    """Why the mutant that turns ``line`` of ``module`` into ``mutant`` (both stripped) is equivalent, when
+    mutation/equivalent.toml says so (the entry's operator is for the reader: the two lines name the mutant)."""
+    return next((e["reason"] for e in equivalents if (e["module"], e["line"], e["mutant"]) == (module, line, mutant)),
+                None)
+
+
 def _outcomes(module: str, equivalents: list[dict]) -> tuple[dict[str, int], list[str]]:
     """One module's counts (killed, of which not valid Python; equivalent; survived, of which no test runs the line;
     pending) and survivors."""
@@ -292,8 +300,7 @@ def _outcomes(module: str, equivalents: list[dict]) -> tuple[dict[str, int], lis
             line = source[mutation.start_pos[0] - 1].strip()
             mutant = next((row[1:].strip() for row in (result.diff or "").splitlines()
                            if row.startswith("+") and not row.startswith("+++")), "")
-            if any(e["module"] == module and e["operator"] == mutation.operator_name and e["line"] == line
-                   and e["mutant"] == mutant for e in equivalents):
+            if equivalent_reason(equivalents, module, line, mutant):
                 counts["equivalent"] += 1
                 continue
             counts["survived"] += 1
