@@ -58,6 +58,21 @@ def test_prefetch_raises_the_readers_error_where_the_item_would_have_come():
     assert seen == [1, 2]
 
 
+def test_depth_0_reads_in_the_consumers_thread_and_starts_none():
+    """`runner.local.prefetch_batches: 0` is the way to keep a reader that is not thread-safe (or a debugger) on one thread."""
+    readers = []
+
+    def items():
+        for i in range(3):
+            readers.append(threading.current_thread())
+            yield i
+
+    with Prefetch(items(), 0) as batches:
+        assert list(batches) == [0, 1, 2]
+        assert not [t for t in threading.enumerate() if t.name == "vnnews-reader"]
+    assert readers == [threading.main_thread()] * 3
+
+
 @pytest.mark.parametrize("depth", [0, 2])
 def test_leaving_early_stops_the_reader_and_closes_the_items(depth):
     closed = threading.Event()
