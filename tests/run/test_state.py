@@ -138,6 +138,8 @@ def test_a_batch_must_account_for_every_row_it_covers(tmp_path):
     state = _open(tmp_path)
     with pytest.raises(ValueError, match="accounts for 2 rows"):
         state.save_batch(0, 3, _rows(0, 2), [], 0)
+    with pytest.raises(ValueError, match="rows 0-6 accounts for 5 rows"):  # each kind of row counts once
+        state.save_batch(0, 6, _rows(0, 2), [Quarantined("bad", {"x": 1}, "row 3")], 1, refreshed=[{"id": "r"}])
 
 
 @pytest.mark.parametrize("damage", [b"", b"\0" * 64, b"{\"run_id\": 3", b"[1, 2]"])
@@ -474,3 +476,36 @@ def test_a_state_without_parts_covers_no_rows(tmp_path, caplog):
     state = _open(tmp_path)
     assert state.verify(0) is None and state.committed_rows() == 0
     assert [r.getMessage() for r in caplog.records if r.levelname == "WARNING"] == []
+
+
+def test_a_file_that_vanishes_while_the_state_is_cleaned_is_no_error(tmp_path, monkeypatch):
+    """A temporary-file cleaner may remove a damaged part, or a killed run's temporary, between the listing and
+    the removal: what is gone needs no removing, and the run goes on."""
+    state = _three_parts(tmp_path)
+    _part(state, 3).write_bytes(b"")
+    listed = RunState._part_files
+
+    def listing_then_cleaner(self):
+        files = listed(self)
+        for path in files[1:]:
+            path.unlink()  # gone after it was listed
+        return files
+
+    assert state.verify(9).first_row == 3
+    monkeypatch.setattr(RunState, "_part_files", listing_then_cleaner)
+    state.truncate()
+    monkeypatch.undo()
+    assert [(p.start, p.end) for p in state.parts()] == [(0, 3)]
+    state.close()
+    stray = state.directory / ".state.json.0123abcd.tmp"
+    stray.write_bytes(b"")
+    glob = type(state.directory).glob
+
+    def glob_then_cleaner(self, pattern):
+        found = list(glob(self, pattern))
+        for path in found:
+            path.unlink()
+        return found
+
+    monkeypatch.setattr(type(state.directory), "glob", glob_then_cleaner)
+    assert _open(tmp_path).committed_rows() == 3
