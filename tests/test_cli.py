@@ -206,7 +206,7 @@ def test_titles_and_paths_are_printed_as_they_are(tmp_path):
     assert f"results:    {out}\n" in proc.stdout and f"report:     {out.with_suffix('')}.report.html\n" in proc.stdout
     shown = " ".join(proc.stdout.split())  # (table cells wrap titles across lines)
     assert all(" ".join(t.split()) in shown.replace(" │ ", " ") for t in ["[/b] Tin nóng", "[video] Bóng đá :fire:"])
-    assert "[bold red]Giá" in shown
+    assert "[bold red]Giá" in shown and "3 articles processed (first 3 shown)" in shown
 
 
 def test_unreachable_hub_model_fails_fast_with_local_directory_hint(tmp_path):

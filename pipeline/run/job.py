@@ -75,6 +75,8 @@ MODEL_FIELDS = ("title", "text", "topic", "topic_score", "topic_top_k", "summary
                 "duplicate_similarity")
 # What the exit-6 hint lists as a row's field name: a word of at most 40 characters, never a sentence or a value.
 FIELD_NAME = re.compile(r"[^\W\d]\w{0,39}")
+# Rows of output a run keeps in its summary to show (the CLI's table after `vnnews run`): a glance, not a sample.
+PREVIEW_ROWS = 10
 # How often one run computes again the rows of parts that vanished or were damaged while it ran,
 # before it gives up (something keeps deleting its state).
 MAX_REPAIRS = 2
@@ -102,7 +104,7 @@ class RunSummary:
     up_to_date: bool = False
     quarantine_reasons: dict[str, int] = field(default_factory=dict)
     skipped: int = 0  # input records that are not rows (see Job.skipped)
-    preview: list[dict[str, Any]] = field(default_factory=list)
+    preview: list[dict[str, Any]] = field(default_factory=list)  # the first PREVIEW_ROWS rows this run computed
 
     @property
     def articles_per_second(self) -> float:
@@ -329,6 +331,10 @@ class Job:
 
     def add_point(self, rows_done: int) -> None:
         self.throughput.add([round(time.monotonic() - self.started, 3), rows_done])
+
+    def add_preview(self, rows: list[dict[str, Any]]) -> None:
+        """Keep rows this run computed, in input order, until the summary holds :data:`PREVIEW_ROWS`."""
+        self.summary.preview.extend(rows[: max(PREVIEW_ROWS - len(self.summary.preview), 0)])
 
     def commit(self) -> RunSummary:
         """Check the run may replace the output, write output and quarantine atomically, then the config,

@@ -30,9 +30,6 @@ class LocalRunner:
 
     kind = "local"
 
-    def __init__(self, preview_rows: int = 10) -> None:
-        self.preview_rows = preview_rows
-
     def process(self, job: Job) -> int:
         """Every batch from ``job.start`` on, saved to the run state at each checkpoint; batches still in
         memory when the input ends or the run stops (Ctrl-C, SIGTERM, an error) are saved then."""
@@ -58,7 +55,7 @@ class LocalRunner:
 
     def _process_batch(self, job: Job, batch: Batch) -> None:
         """Key filter, stages and saving of one batch (its records stamped by :func:`_stamped`)."""
-        state, summary, timings = job.state, job.summary, job.timings
+        state, timings = job.state, job.timings
         started = time.monotonic()
         todo, refreshed, rejected, unchanged = job.key_filter.split(batch.records, state.run_id, stamped=True)
         filtered = time.monotonic()
@@ -70,8 +67,7 @@ class LocalRunner:
         state.save_batch(batch.start, batch.end, result.records,
                          batch.quarantined + rejected + result.quarantined, unchanged, refreshed)
         timings["save"] += time.monotonic() - saving
-        if len(summary.preview) < self.preview_rows:
-            summary.preview.extend(result.records[: self.preview_rows - len(summary.preview)])
+        job.add_preview(result.records)
         job.progress.update(batch.size)
         job.add_point(batch.end)
 
@@ -80,9 +76,9 @@ class LocalRunner:
                 "command to resume from there")
 
 
-def run_local(pipe: Processor, preview_rows: int = 10, since: float | None = None) -> RunSummary:
+def run_local(pipe: Processor, since: float | None = None) -> RunSummary:
     """Run ``pipe``'s configured job in this process (see :func:`pipeline.run.job.run_job`)."""
-    return run_job(pipe, LocalRunner(preview_rows), since)
+    return run_job(pipe, LocalRunner(), since)
 
 
 def _timed(items: Iterator[T], timings: dict[str, float], name: str) -> Iterator[T]:

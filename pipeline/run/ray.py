@@ -68,8 +68,8 @@ def list_input_files(path: str, fmt: str, input_format: str = "auto", follow_sym
     return [{**item, "n": n} for n, item in enumerate(items)]
 
 
-def _list_input_files(path: str, fmt: str, input_format: str = "auto", follow_symlinks: bool = False,
-                      outside: Counter[str] | None = None) -> list[dict[str, str]]:
+def _list_input_files(path: str, fmt: str, input_format: str, follow_symlinks: bool,
+                      outside: Counter[str] | None) -> list[dict[str, str]]:
     """One item per file to read; local folders and object-store prefixes are expanded.
 
     A local folder is listed as the local reader lists it (:func:`pipeline.io.readers.list_folder`):
@@ -252,9 +252,6 @@ class RayRunner:
 
     kind = "ray"
 
-    def __init__(self, preview_rows: int = 10) -> None:
-        self.preview_rows = preview_rows
-
     def process(self, job: Job) -> int:
         """Save a part for every input file not saved yet (a resumed run skips the files whose parts are
         saved); returns the rows of every file."""
@@ -329,9 +326,7 @@ class RayRunner:
         job.add_point(end)
         job.progress.update(results.size)
         job.skipped.update(results.skipped)
-        summary = job.summary
-        if len(summary.preview) < self.preview_rows:
-            summary.preview.extend(rows[: self.preview_rows - len(summary.preview)])
+        job.add_preview(rows)
         return end
 
     def saved(self, job: Job) -> str:
@@ -351,9 +346,9 @@ def _waited(batches: Iterable[Any], job: Job) -> Iterator[Any]:
         yield batch
 
 
-def run_ray(pipe: Processor, preview_rows: int = 10, since: float | None = None) -> RunSummary:
+def run_ray(pipe: Processor, since: float | None = None) -> RunSummary:
     """Run ``pipe``'s configured job on Ray (see :func:`pipeline.run.job.run_job`)."""
-    return run_job(pipe, RayRunner(preview_rows), since)
+    return run_job(pipe, RayRunner(), since)
 
 
 def _input_format(config: JobConfig) -> str:

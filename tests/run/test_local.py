@@ -62,6 +62,15 @@ def test_rows_come_out_once_in_input_order_and_the_rest_with_their_reason(tmp_pa
         (OutputPaths(Path(summary.output)).state / "parts").iterdir())  # parts go once the output is committed
 
 
+def test_the_summary_previews_the_first_ten_rows_computed_in_input_order(tmp_path, monkeypatch):
+    """What `vnnews run` shows as its table: rows written (never quarantined ones), across batches, ten at most."""
+    rows = [{"id": f"p{i}", "text": f"Bài {i}" + (" xấu" if i == 2 else "")} for i in range(25)]
+    summary = run_job(pipeline_of(monkeypatch, _data(tmp_path, rows), _stages([])))
+    assert summary.written == 24
+    assert [row["id"] for row in summary.preview] == ["p0", "p1", *[f"p{i}" for i in range(3, 11)]]
+    assert summary.preview[0]["trail"] == ["a", "b"]  # the row as written
+
+
 def test_stages_start_once_before_the_first_batch_and_finish_once_after_the_commit(tmp_path, monkeypatch):
     events: list[tuple] = []
     a, b = _stages(events)

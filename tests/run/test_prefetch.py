@@ -59,7 +59,7 @@ def test_prefetch_raises_the_readers_error_where_the_item_would_have_come():
 
 
 def test_depth_0_reads_in_the_consumers_thread_and_starts_none():
-    """`runner.local.prefetch_batches: 0` is the way to keep a reader that is not thread-safe (or a debugger) on one thread."""
+    """`runner.local.prefetch_batches: 0` keeps a reader that is not thread-safe (or a debugger) on one thread."""
     readers = []
 
     def items():

@@ -50,6 +50,7 @@ def test_ray_rows_equal_local_rows(tmp_path, local_ray):
         for row in rows.values():
             row.pop("run_id")
     assert ray_rows == local_rows
+    assert [r["id"] for r in remote.preview] == [r["id"] for r in local.preview] == list(local_rows)[:10]
 
     def quarantine(base):
         lines = (base / "out" / "results.quarantine.jsonl").read_text(encoding="utf-8").splitlines()
