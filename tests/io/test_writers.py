@@ -79,6 +79,25 @@ def test_parquet_sink_types_extra_fields_and_conflicting_column(tmp_path):
         [{k: v for k, v in r.items() if v is not None} for r in rows]
 
 
+def test_parquet_types_agree_across_row_groups(tmp_path, monkeypatch):
+    """Types are taken over every row group, not the first: whole numbers in one group and fractions in a later
+    one make a double column, text in one and numbers in another JSON text, and every row reads back."""
+    import pyarrow.parquet as pq
+
+    from pipeline.io.writers import ParquetSink
+
+    monkeypatch.setattr(ParquetSink, "chunk_rows", 2)
+    rows = [{"id": "a", "topic": "Thể thao", "topic_score": 1}, {"id": "b", "topic": "Kinh doanh", "topic_score": 0},
+            {"id": "c", "topic": 7, "topic_score": 0.25}]
+    sink = _commit(tmp_path / "r.parquet", rows)
+    table = pq.read_table(tmp_path / "r.parquet")
+    assert table.num_rows == 3 and pq.ParquetFile(tmp_path / "r.parquet").num_row_groups == 2
+    assert str(table.schema.field("topic_score").type) == "double" and table.column("topic_score").to_pylist() == \
+        [1.0, 0.0, 0.25]
+    assert json.loads(table.schema.metadata[b"vnnews"])["json_columns"] == ["topic"]
+    assert list(sink.read_rows()) == rows
+
+
 def test_sqlite_sink(tmp_path):
     _commit(tmp_path / "r.db")
     conn = sqlite3.connect(tmp_path / "r.db")
@@ -346,7 +365,11 @@ def test_sniff_format_tells_the_formats_apart(tmp_path):
     cases = [(b"", ""), (b" \n", ""), (b'{"id": 1}\n', "jsonl"), (b"\xef\xbb\xbf{", "jsonl"), (b"id,title\r\n", "csv"),
              (b"PAR1....", "parquet"), (b"SQLite format 3\x00...", "sqlite"), (b"\x00\x01\x02", None),
              (b"\xff\xfe\x00x", None), (b"\x00" * 10, None), (b'{"id": 1}\n' + b"\x00" * 10, "jsonl"),
-             (b"id,title\r\n" + b"\x00" * 10, "csv")]
+             (b"id,title\r\n" + b"\x00" * 10, "csv"),
+             # a CSV header over 4 KiB (many extra fields) whose Vietnamese name is cut by the 4 KiB window: CSV
+             (("a" * 4095 + "ư,b\r\n").encode("utf-8"), "csv"),
+             # bytes that are no UTF-8 within a whole first line, in a file longer than the window: no CSV
+             (b"id,title\xff\r\n" + b"x" * 5000, None)]
     for data, expected in cases:
         path.write_bytes(data)
         assert sniff_format(path) == expected, data
