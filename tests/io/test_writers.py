@@ -477,3 +477,16 @@ def test_quarantine_in_another_format_is_refused(tmp_path):
     path.write_bytes(b"PAR1 not entries")
     with pytest.raises(OutputError, match=r"The quarantine file .* holds Parquet data, not JSON lines"):
         commit_quarantine(path, "upsert", lambda: iter([{"run_id": "r1"}]), "r1")
+
+
+def test_a_temporary_file_that_cannot_be_made_is_one_line_naming_the_folder(tmp_path, monkeypatch):
+    """No inode left, a quota: the reason in words and the folder, not Python's "[Errno 28] ..." with the path."""
+    from pipeline.io import writers
+
+    def full(target):
+        raise OSError(28, "No space left on device", str(target))
+
+    monkeypatch.setattr(writers, "_create_temporary", full)
+    with pytest.raises(OutputError) as caught:
+        _commit(tmp_path / "r.jsonl")
+    assert str(caught.value) == f"Cannot write to {tmp_path}: No space left on device."
