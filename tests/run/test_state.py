@@ -87,6 +87,9 @@ def test_verify_passes_when_parts_cover_exactly_the_rows_read(tmp_path):
     assert state.verify(9) is None and state.committed_rows() == 9
     damage = state.verify(12)  # the runner read rows that no part holds
     assert damage.first_row == 9 and "rows 9-12 are in no part" in str(damage)
+    state.save_batch(9, 12, _rows(9, 12), [], 0)
+    _part(state, 3).unlink()  # a gap: the damage begins there; the parts after it are not named one by one
+    assert state.verify(12).problems == ["rows 3-6 are in no part (a part file is missing)"]
 
 
 @pytest.mark.parametrize(("harm", "says"), [
