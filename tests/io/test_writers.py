@@ -490,3 +490,27 @@ def test_a_temporary_file_that_cannot_be_made_is_one_line_naming_the_folder(tmp_
     with pytest.raises(OutputError) as caught:
         _commit(tmp_path / "r.jsonl")
     assert str(caught.value) == f"Cannot write to {tmp_path}: No space left on device."
+
+
+@pytest.mark.parametrize("suffix", ["jsonl", "csv"])
+def test_the_cut_end_is_found_when_the_last_line_end_begins_a_read_window(tmp_path, suffix):
+    """The last line end is looked for in 64 KiB windows read backwards: one that is a window's first byte is found
+    there, and the whole row before it is kept."""
+    rows = [ROWS[0], {**ROWS[1], "text": "Dài. " * 30_000}]  # a last row longer than one window
+    path = tmp_path / f"r.{suffix}"
+    whole = _written(path, rows)
+    last = whole.rindex(b"\n", 0, len(whole) - 1) + 1 if suffix == "jsonl" else whole.rindex(b'\r\n"b",') + 2
+    sink = open_sink(OutputConfig(path=path))
+    for end in (last - 2 + (1 << 16), last - 1 + (1 << 16), last + (1 << 16)):
+        path.write_bytes(whole[:end])
+        assert sink._cut(path) == last
+
+
+def test_a_sql_record_nested_too_deep_to_read_is_named_as_damage(tmp_path):
+    """A record edited into JSON nested beyond what the decoder follows: the damage named, never a traceback."""
+    path = tmp_path / "r.db"
+    sink = _commit(path)
+    with sqlite3.connect(path) as conn:
+        conn.execute("UPDATE articles SET record = ? WHERE id = 'b'", ("[" * 100_000 + "]" * 100_000,))
+    with pytest.raises(OutputError, match=r"Cannot read table articles at .*: a record is not JSON .*Mend or delete"):
+        list(sink.read_rows())
