@@ -115,6 +115,18 @@ def test_a_part_removed_or_damaged_during_the_run_is_named_and_its_rows_computed
     assert state.verify(9) is None and [r["id"] for r in state.rows()] == [f"a{i}" for i in range(9)]
 
 
+def test_parts_beyond_the_rows_read_are_removed_with_a_warning(tmp_path, caplog):
+    """Every row read is covered, and a part holds rows the input no longer gives: the output is whole, and the
+    stray part goes with a warning that says why (never silently)."""
+    state = _three_parts(tmp_path)
+    state.save_batch(9, 12, _rows(9, 12), [], 0)
+    with caplog.at_level("WARNING"):
+        assert state.verify(9) is None
+    assert [(p.start, p.end) for p in state.parts()] == [(0, 3), (3, 6), (6, 9)]
+    assert len(list(state.parts_dir.iterdir())) == 3
+    assert "parts cover 12 rows, but the input gave 9; the file is removed" in caplog.text
+
+
 def test_a_resumed_run_keeps_the_verified_prefix_and_drops_the_rest(tmp_path, caplog):
     state = _three_parts(tmp_path)
     middle = _part(state, 3)
