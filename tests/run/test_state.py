@@ -149,6 +149,16 @@ def test_a_part_changed_after_verification_stops_the_commit_before_anything_is_w
         b"".join(state.row_lines().blocks())
 
 
+def test_a_part_edited_in_place_after_verification_stops_the_commit(tmp_path):
+    """One byte changed, the length the same (an editor, a bit flip): the checksum catches it, not only the size."""
+    state = _three_parts(tmp_path)
+    assert state.verify(9) is None
+    path = _part(state, 6)
+    path.write_bytes(path.read_bytes().replace(b'"a7"', b'"b7"'))
+    with pytest.raises(OutputError, match=r"changed while this run read it: part \S+ changed after it was checked"):
+        b"".join(state.row_lines().blocks())
+
+
 def test_a_batch_must_account_for_every_row_it_covers(tmp_path):
     state = _open(tmp_path)
     with pytest.raises(ValueError, match="accounts for 2 rows"):
@@ -157,15 +167,30 @@ def test_a_batch_must_account_for_every_row_it_covers(tmp_path):
         state.save_batch(0, 6, _rows(0, 2), [Quarantined("bad", {"x": 1}, "row 3")], 1, refreshed=[{"id": "r"}])
 
 
-@pytest.mark.parametrize("damage", [b"", b"\0" * 64, b"{\"run_id\": 3", b"[1, 2]"])
-def test_an_unreadable_state_file_starts_the_run_over(tmp_path, damage, caplog):
+@pytest.mark.parametrize(("damage", "says"), [
+    (b"", "cannot be read (cut, zeroed or not JSON)"), (b"\0" * 64, "cannot be read (cut, zeroed or not JSON)"),
+    (b"{\"run_id\": 3", "cannot be read (cut, zeroed or not JSON)"), (b"[1, 2]", "is not a vnnews run state"),
+])
+def test_an_unreadable_state_file_starts_the_run_over(tmp_path, damage, says, caplog):
     state = _three_parts(tmp_path)
     run_id = state.run_id
     state.close()
-    (tmp_path / "out.state" / "state.json").write_bytes(damage)
+    path = tmp_path / "out.state" / "state.json"
+    path.write_bytes(damage)
     again = _open(tmp_path)
     assert again.run_id != run_id and again.committed_rows() == 0 and not list(again.parts_dir.iterdir())
-    assert "starts over" in caplog.text
+    assert f"run state {path} {says}: the run starts over" in caplog.text
+
+
+def test_a_folder_where_the_state_file_belongs_is_named(tmp_path, caplog):
+    """Not read (the reason in words) and not written over: one OutputError naming the file, never a traceback."""
+    _three_parts(tmp_path).close()
+    path = tmp_path / "out.state" / "state.json"
+    path.unlink()
+    path.mkdir()
+    with pytest.raises(OutputError, match=f"Cannot write the run state {path}"):
+        _open(tmp_path)
+    assert f"run state {path} cannot be read (Is a directory): the run starts over" in caplog.text
 
 
 @pytest.mark.parametrize("make", [
@@ -344,6 +369,9 @@ def test_a_checkpoint_comes_when_the_batches_kept_reach_checkpoint_bytes_exactly
 
     bound = _serialize(0, 1, row(0, 50), [], 0, [], "run").size
     assert _serialize(0, 1, row(1, 49), [], 0, [], "run").size == bound - 1
+    fresh = _open(tmp_path / "fresh", megabytes=bound / (1 << 20))
+    assert not fresh.save_batch(0, 1, row(0, 49), [], 0)  # a new state counts from nothing too
+    fresh.close()
     state = _open(tmp_path, megabytes=bound / (1 << 20))
     assert state.save_batch(0, 1, row(0, 50), [], 0)  # the bound itself
     assert state.save_batch(1, 2, row(1, 50), [], 0)  # again: after a checkpoint, counting starts from nothing
@@ -524,3 +552,20 @@ def test_a_file_that_vanishes_while_the_state_is_cleaned_is_no_error(tmp_path, m
 
     monkeypatch.setattr(type(state.directory), "glob", glob_then_cleaner)
     assert _open(tmp_path).committed_rows() == 3
+
+
+def test_a_folders_fingerprint_names_its_files_relative_to_it(tmp_path):
+    """A folder of inputs renamed or moved (its files untouched) is the same input; a file changed in it is not."""
+    import os
+
+    from pipeline.run.state import input_fingerprint
+
+    folder = tmp_path / "news"
+    (folder / "day").mkdir(parents=True)
+    (folder / "day" / "a.jsonl").write_text('{"id": 1}\n')
+    (folder / "b.jsonl").write_text('{"id": 2}\n')
+    before = input_fingerprint(folder)
+    os.rename(folder, tmp_path / "moved")
+    assert input_fingerprint(tmp_path / "moved") == before
+    (tmp_path / "moved" / "b.jsonl").write_text('{"id": 3}\n')
+    assert input_fingerprint(tmp_path / "moved") != before
