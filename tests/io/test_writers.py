@@ -11,8 +11,11 @@ from pipeline.config import OutputConfig
 from pipeline.errors import ConfigError, OutputError
 from pipeline.io.paths import OutputPaths
 from pipeline.io.writers import (
+    DamagedOutput,
     JsonlRows,
+    SqlSink,
     approx_bytes,
+    batched,
     commit,
     commit_quarantine,
     detect_output_format,
@@ -21,6 +24,7 @@ from pipeline.io.writers import (
     has_rows,
     is_temporary_of,
     open_sink,
+    row_check,
     sniff_format,
     with_previous_fields,
     write_target,
@@ -328,8 +332,11 @@ def test_write_target_follows_an_output_link_and_refuses_everything_else(tmp_pat
     os.mkfifo(tmp_path / "fifo")
     (tmp_path / "to-fifo").symlink_to(tmp_path / "fifo")
     for path in (tmp_path / "fifo", tmp_path / "to-fifo"):
-        with pytest.raises(OutputError, match="FIFO, not a regular file"):
+        with pytest.raises(OutputError, match="FIFO, not a regular file: vnnews replaces its output as a whole"):
             write_target(path, follow_link=True, role="output.path")
+    # a side file's advice is to remove it, never to keep results elsewhere
+    with pytest.raises(OutputError, match=r"FIFO, not a regular file: the run would replace it .* Remove it"):
+        write_target(tmp_path / "fifo", follow_link=False)
 
 
 def test_a_side_file_link_is_never_read_or_written(tmp_path):
@@ -368,6 +375,8 @@ def test_sniff_format_tells_the_formats_apart(tmp_path):
              (b"id,title\r\n" + b"\x00" * 10, "csv"),
              # a CSV header over 4 KiB (many extra fields) whose Vietnamese name is cut by the 4 KiB window: CSV
              (("a" * 4095 + "ư,b\r\n").encode("utf-8"), "csv"),
+             # ... and one the window ends just after a whole character (all 4,096 bytes are read)
+             (("a" * 4094 + "ư,b\r\n").encode("utf-8"), "csv"),
              # bytes that are no UTF-8 within a whole first line, in a file longer than the window: no CSV
              (b"id,title\xff\r\n" + b"x" * 5000, None)]
     for data, expected in cases:
@@ -410,6 +419,12 @@ def test_cut_end_is_found_at_the_start_of_the_last_row(tmp_path, suffix, default
         path.write_bytes(whole[:-1])
         assert sink._cut(path) is None
         path.write_bytes(whole[:-2] + b"\n")
+        assert sink._cut(path) is None
+        path.write_bytes(b"i")  # a header cut after its first byte
+        assert sink._cut(path) == 0
+        path.write_bytes(b"id,title\r\na,b\r\nc,d\re")  # a last record the csv module cannot parse: cut
+        assert sink._cut(path) == len(b"id,title\r\na,b\r\n")
+        path.write_bytes(b"id,title\r\na\rb\r\nc,d")  # damage inside the file: read_rows names it, not _cut
         assert sink._cut(path) is None
 
 
@@ -514,3 +529,80 @@ def test_a_sql_record_nested_too_deep_to_read_is_named_as_damage(tmp_path):
         conn.execute("UPDATE articles SET record = ? WHERE id = 'b'", ("[" * 100_000 + "]" * 100_000,))
     with pytest.raises(OutputError, match=r"Cannot read table articles at .*: a record is not JSON .*Mend or delete"):
         list(sink.read_rows())
+
+
+@pytest.mark.parametrize(("name", "shown"), [("n" * 40, "'" + "n" * 40 + "'"), ("n" * 41, "'" + "n" * 39 + "...'")])
+def test_a_field_name_in_a_refusal_is_shown_quoted_and_cut_after_40_characters(tmp_path, name, shown):
+    check = row_check(OutputConfig(path=tmp_path / "out.csv"))
+    assert check({"id": "a", name: "x\ud800"}).startswith(f"cannot be written to CSV: field {shown} holds a lone")
+
+
+def test_a_sql_row_without_a_title_still_has_its_other_text_fields_checked(tmp_path):
+    check = row_check(OutputConfig(path=tmp_path / "out.db"))
+    assert check({"id": "a", "summary": "x\ud800"}).startswith("cannot be stored in SQLite: field 'summary' holds")
+    assert check({"id": "a", "title": None, "summary": "ok"}) is None
+
+
+def test_rows_are_batched_by_count_and_by_size_and_a_wide_row_goes_alone():
+    sizes = [5, 5, 3, 3, 3, 20, 3]
+    chunks = batched(((n, size) for n, size in enumerate(sizes)), max_rows=3, max_bytes=10)
+    assert list(chunks) == [[0, 1], [2, 3, 4], [5], [6]]  # 10 bytes; 3 rows; a row over 10 bytes; the rest
+
+
+def test_sql_rows_are_inserted_in_chunks_by_count_and_by_size(tmp_path, monkeypatch):
+    import sqlalchemy as sa
+
+    monkeypatch.setattr(SqlSink, "chunk_rows", 3)
+    rows = [{**ROWS[1], "id": f"r{i}"} for i in range(7)]
+    monkeypatch.setattr(SqlSink, "chunk_bytes", 2 * len(dumps(rows[0])) + 1)  # (ids of one length: one size)
+    sink = open_sink(OutputConfig(path=tmp_path / "r.db"))
+    inserts = []
+    sa.event.listen(sink.engine, "before_cursor_execute",
+                    lambda conn, cursor, statement, params, context, many:
+                    inserts.append(len(params) if many else 1) if statement.startswith("INSERT") else None)
+    commit(sink, "overwrite", lambda: iter(rows), "id", "r1")
+    assert inserts == [3, 3, 1]
+    monkeypatch.setattr(SqlSink, "chunk_bytes", 2 * len(dumps(rows[0])))
+    inserts.clear()
+    commit(sink, "overwrite", lambda: iter(rows), "id", "r1")
+    assert inserts == [2, 2, 2, 1] and sorted(r["id"] for r in sink.read_rows()) == [f"r{i}" for i in range(7)]
+
+
+def test_a_table_of_the_same_name_made_by_someone_else_is_named_not_called_damaged(tmp_path):
+    """A table ``articles`` with other columns (another program's): reading or writing it fails in one line that
+    names the table; the database itself is not damaged, so the message must not say so."""
+    path = tmp_path / "r.db"
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE articles (id TEXT PRIMARY KEY, note TEXT)")
+    sink = open_sink(OutputConfig(path=path, mode="upsert"))
+    for action in (sink.signature, lambda: commit(sink, "upsert", lambda: iter(ROWS), "id", "r1")):
+        with pytest.raises(OutputError, match=r"Cannot (read|write) table articles at .*r\.db: .*column") as caught:
+            action()
+        assert not isinstance(caught.value, DamagedOutput) and "damaged" not in str(caught.value)
+    assert sqlite3.connect(path).execute("SELECT count(*) FROM articles").fetchone() == (0,)
+
+
+def test_an_output_of_unknown_bytes_that_its_mode_keeps_is_refused_with_no_format_to_set(tmp_path):
+    path = tmp_path / "r.jsonl"
+    path.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00")
+    with pytest.raises(OutputError, match=r"holds bytes of none of vnnews' output formats, not JSON lines: .* Give "
+                                          r"output.path a new name") as caught:
+        open_sink(OutputConfig(path=path, mode="append"))
+    assert "Set output.format" not in str(caught.value)
+
+
+def test_a_sql_outputs_path_only_places_side_files_so_a_folder_of_that_name_is_no_obstacle(tmp_path):
+    (tmp_path / "news").mkdir()  # side files go beside it: news.articles.*
+    sink = open_sink(OutputConfig(path=tmp_path / "news", format="sql", url=f"sqlite:///{tmp_path / 'x.db'}"))
+    commit(sink, "overwrite", lambda: iter(ROWS), "id", "r1")
+    assert [r["id"] for r in sink.read_rows()] == ["a", "b"]
+
+
+def test_parquet_has_no_extra_fields_column_when_every_field_has_its_own(tmp_path):
+    import pyarrow.parquet as pq
+
+    rows = [{"id": "a", "title": "Một", "topic": "Thể thao"}, {"id": "b", "title": "Hai", "topic": None}]
+    _commit(tmp_path / "r.parquet", rows)
+    schema = pq.read_schema(tmp_path / "r.parquet")
+    assert schema.names == ["id", "title", "topic"]
+    assert json.loads(schema.metadata[b"vnnews"])["extra_fields"] is None
