@@ -1,0 +1,132 @@
+"""One run's life (pipeline.run.job) as its user sees it: when its clock starts, what its manifest says of its
+time, and the hints of the exit-6 message when too many rows were quarantined."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+import yaml
+
+from pipeline import Pipeline
+from pipeline.errors import QuarantineThresholdError
+from pipeline.run.job import RunSummary
+from tests.conftest import ROOT, SAMPLES, job, write_jsonl
+
+VNNEWS = str(Path(sys.executable).parent / "vnnews")
+
+
+def test_process_start_is_when_the_interpreter_started():
+    """In a new process: after the test launched it, before its first statement ran (the clocks agree to a
+    /proc tick of 10 ms), whatever the imports after that take."""
+    code = ("import time\nbefore = time.monotonic()\nfrom pipeline.run.job import process_start\n"
+            "print(before, process_start())")
+    launched = time.monotonic()
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    before, start = map(float, done.stdout.split())
+    assert launched - 0.03 <= start <= before + 0.03
+
+
+@pytest.mark.parametrize(("stat", "uptime"), [(None, None), ("1 (vnnews) S 1", "5.0 1.0"), ("1 (x) " + "1 " * 30, "?")])
+def test_where_the_system_does_not_say_when_the_process_started_it_starts_now(tmp_path, monkeypatch, stat, uptime):
+    """No /proc (another system), or /proc files not as Linux writes them: the run's clock starts when asked."""
+    from pipeline.run import job as job_module
+
+    files = {"/proc/self/stat": tmp_path / "stat", "/proc/uptime": tmp_path / "uptime"}
+    for name, text in (("stat", stat), ("uptime", uptime)):
+        if text is not None:
+            (tmp_path / name).write_text(text, encoding="ascii")
+    monkeypatch.setattr(job_module, "Path", lambda name: files[name])
+    before = time.monotonic()
+    assert before <= job_module.process_start() <= time.monotonic()
+
+
+def test_the_rate_counts_only_the_rows_this_process_computed():
+    """A resumed run's rate leaves out the rows an earlier process computed."""
+    assert RunSummary(read=10, resumed_from=4, seconds=2.0).articles_per_second == 3.0
+    assert RunSummary(read=10, seconds=0.0).articles_per_second == 0.0
+
+
+def test_the_manifest_accounts_for_the_whole_process_wall_time(tmp_path):
+    """The run's clock starts with the `vnnews` process: its seconds cover interpreter start-up and imports (the
+    "start-up" step), and the steps add up to them, so a user can see where the wait went."""
+    config = {"input": {"path": str(SAMPLES), "batch_size": 1}, "classify": {"model": "models/topic-tfidf-vntc"},
+              "summarize": {"method": "lead_title"}, "runner": {"progress": "off"},
+              "output": {"path": str(tmp_path / "out.jsonl"), "report": False}}
+    path = tmp_path / "job.yaml"
+    path.write_text(yaml.safe_dump(config), encoding="utf-8")
+    slow = tmp_path / "slow"  # a start-up of over a second (Python imports sitecustomize before anything else)
+    slow.mkdir()
+    (slow / "sitecustomize.py").write_text("import time\ntime.sleep(1.0)\n", encoding="utf-8")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(slow), os.environ.get("PYTHONPATH")]))}
+    launched, clock = time.time(), time.monotonic()
+    done = subprocess.run([VNNEWS, "run", str(path)], capture_output=True, text=True, timeout=300, cwd=ROOT, env=env)
+    wall = time.monotonic() - clock
+    assert done.returncode == 0, done.stderr
+    manifest = json.loads((tmp_path / "out.manifest.json").read_text(encoding="utf-8"))
+    seconds, steps = manifest["seconds"], manifest["seconds_by_step"]
+    assert 0 < seconds <= wall
+    assert list(steps)[:2] == ["start-up", "open"] and list(steps)[-2:] == ["commit", "other"]
+    assert {"normalize", "classify", "summarize"} <= set(steps) and all(v >= 0 for v in steps.values())
+    assert 1.0 < steps["start-up"] < seconds
+    assert sum(steps.values()) == pytest.approx(seconds, abs=0.001 * len(steps))  # (each rounded to 1 ms)
+    # (both figures rounded: the rate to 0.01, the seconds it is computed from to 0.001)
+    assert abs(manifest["articles_per_second"] - 10 / seconds) <= 0.005 + 10 * 0.0005 / (seconds * (seconds - 0.0005))
+    started = datetime.fromisoformat(manifest["started_at"]).timestamp()  # (whole seconds, cut: never later)
+    finished = datetime.fromisoformat(manifest["finished_at"]).timestamp()
+    assert launched - 1 < started <= launched + 0.05 <= finished + 1 and finished <= launched + wall
+    times = [t for t, _ in manifest["throughput"]]
+    assert [n for _, n in manifest["throughput"]] == list(range(11))  # models loaded, then each row's batch
+    assert times[0] > 0 and times == sorted(times) and times[-1] <= seconds
+    # durations in whole milliseconds, the rate in hundredths: what the clocks can tell, not float noise
+    assert all(round(t, 3) == t for t in [seconds, *steps.values(), *times])
+    assert round(manifest["articles_per_second"], 2) == manifest["articles_per_second"]
+
+
+def _quarantine_all(tmp_path: Path, rows: list, **output) -> str:
+    """The exit-6 message of a run whose every row is quarantined."""
+    source = write_jsonl(tmp_path / "in.jsonl", rows)
+    config = job(tmp_path, source, classify={"enabled": False}, summarize={"enabled": False}, output=output)
+    with pytest.raises(QuarantineThresholdError) as caught:
+        Pipeline.from_dict(config).run()
+    return str(caught.value)
+
+
+def test_the_missing_field_hint_lists_names_until_it_holds_50(tmp_path):
+    """Field names are collected row by row while fewer than 50 are known (a row's names all at once), so that
+    rows of many columns never make the message a wall of names."""
+    rows = [{"id": "r0", **{f"a{i}": "x" for i in range(48)}}, {"id": "r1", "b0": "x"}, {"id": "r2", "c0": "x"}]
+    message = _quarantine_all(tmp_path, rows)
+    names = message.split("rows have fields: ")[1].split("; set ")[0].split(", ")
+    assert names == ["id", *(f"a{i}" for i in range(48)), "b0"]  # 49 names, then 50: the third row is not looked at
+    assert "; set input.text_field." in message
+
+
+def test_the_missing_field_hint_names_output_key_for_a_missing_key(tmp_path):
+    rows = [{"link": f"https://bao.vn/{n}", "text": "Bài viết."} for n in range(3)]
+    message = _quarantine_all(tmp_path, rows, key="url")
+    assert "Top reasons: missing key field 'url' (3)." in message
+    assert "rows have fields: id, title, text, link; set output.key." in message
+
+
+def test_no_field_hint_when_rows_were_quarantined_for_other_reasons_too(tmp_path):
+    rows = [{"id": "r0", "body": "Bài viết."}, {"id": "r1", "body": "Bài viết."}, {"id": "r2", "text": " "}]
+    message = _quarantine_all(tmp_path, rows)
+    assert "3 of 3 rows" in message and "missing text field 'text' (2)" in message
+    assert "rows have fields" not in message
+
+
+def test_the_message_names_the_three_most_common_reasons(tmp_path):
+    rows = [{"id": "a", "body": "x"}, {"id": "b", "body": "x"}, {"id": "c", "body": "x"}, {"id": "d", "body": "x"},
+            {"id": "e", "text": " "}, {"id": "f", "text": " "}, {"id": "g", "text": " "},
+            {"id": "h", "text": 5}, {"id": "i", "text": 5}, [1]]
+    message = _quarantine_all(tmp_path, rows)
+    top = message.split("Top reasons: ")[1].split(". This run's")[0]
+    assert top.count("(") == 3 and top.startswith("missing text field 'text' (4); ")
