@@ -28,7 +28,9 @@ EVERY = 40  # the fixture holds VNTC train rows 0, 40, 80, ...
 REGENERATE_COMMAND = regenerate_command("tests/run/test_prefetch.py -k recorded")
 
 
-def test_prefetch_keeps_order_and_reads_ahead():
+@pytest.mark.parametrize("depth", [1, 3])
+def test_prefetch_keeps_order_and_reads_depth_items_ahead(depth):
+    """Memory holds the item taken, ``depth`` waiting and the one the reader holds while it waits: no more."""
     produced = []
 
     def items():
@@ -36,12 +38,13 @@ def test_prefetch_keeps_order_and_reads_ahead():
             produced.append(i)
             yield i
 
-    with Prefetch(items(), 3) as batches:
+    with Prefetch(items(), depth) as batches:
         first = next(batches)
         deadline = time.monotonic() + 5
-        while len(produced) < 4 and time.monotonic() < deadline:  # 1 taken + 3 waiting
+        while len(produced) < depth + 2 and time.monotonic() < deadline:
             time.sleep(0.01)
-        assert first == 0 and len(produced) >= 4
+        time.sleep(0.2)  # (a reader that went on would have read more by now)
+        assert first == 0 and len(produced) == depth + 2
         assert [first, *batches] == list(range(20))
 
 
@@ -87,6 +90,11 @@ def test_leaving_early_stops_the_reader_and_closes_the_items(depth):
     with pytest.raises(KeyboardInterrupt), Prefetch(items(), depth) as batches:
         for item in batches:
             if item == 5:
+                readers = [t for t in threading.enumerate() if t.name == "vnnews-reader"]
+                # a reader thread (a daemon: one stuck in a system call cannot hold the exit), with the 1 ms switch
+                # interval that lets the stages take the GIL back sooner
+                assert [t.daemon for t in readers] == [True] * (depth > 0)
+                assert sys.getswitchinterval() == (Prefetch.switch_interval if depth else interval)
                 raise KeyboardInterrupt
     assert closed.wait(5)
     assert not [t for t in threading.enumerate() if t.name == "vnnews-reader"]
