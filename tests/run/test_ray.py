@@ -86,11 +86,13 @@ def test_object_store_style_uris_are_listed_and_read(tmp_path):
     folder.mkdir()
     write_jsonl(folder / "a.jsonl", articles(3))
     (folder / "b.jsonl").write_text('{"id": "x", "text": \n', encoding="utf-8")
+    (folder / "sub").mkdir()  # a prefix is listed with everything under it
+    write_jsonl(folder / "sub" / "c.jsonl", articles(5)[3:])
     items = list_input_files(f"file://{folder}", "jsonl")
-    assert [i["path"].rsplit("/", 1)[1] for i in items] == ["a.jsonl", "b.jsonl"]
+    assert [i["path"] for i in items] == [f"file://{folder}/{name}" for name in ("a.jsonl", "b.jsonl", "sub/c.jsonl")]
     input_data = InputConfig(path=folder / "a.jsonl").model_dump(mode="json")
     rows = [json.loads(r["json"]) for item in items for r in read_file(item, input_data)]
-    assert sum("r" in r for r in rows) == 3
+    assert sum("r" in r for r in rows) == 5
     assert [r["q"]["reason"][:12] for r in rows if "q" in r] == ["invalid JSON"]
 
 
