@@ -423,6 +423,16 @@ def test_parts_that_cannot_be_cleared_name_the_state_folder(tmp_path, monkeypatc
                     f"the folder {tmp_path / 'out.state'} beside")
 
 
+def test_checkpoint_seconds_0_saves_every_batch_even_when_the_clock_has_not_moved(tmp_path, monkeypatch):
+    """0 means after every batch (the config's description), also where two readings of a coarse clock are equal."""
+    from pipeline.run import state as state_module
+
+    monkeypatch.setattr(state_module.time, "monotonic", lambda: 1000.0)
+    state = _open(tmp_path, seconds=0.0)
+    assert state.save_batch(0, 4, _rows(0, 4), [], 0) and state.save_batch(4, 8, _rows(4, 8), [], 0)
+    assert state.committed_rows() == 8 and len(state.parts()) == 2
+
+
 def test_a_run_state_shows_its_folder_and_data_not_its_bookkeeping(tmp_path):
     """What a debugger or a log line shows of a RunState: the folder, the policy and state.json's data; never the
     batches waiting for a checkpoint (megabytes of rows) nor the other private fields."""
