@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from itertools import chain
 
 import pytest
@@ -427,8 +428,9 @@ def test_checkpoint_seconds_0_saves_every_batch_even_when_the_clock_has_not_move
     """0 means after every batch (the config's description), also where two readings of a coarse clock are equal."""
     from pipeline.run import state as state_module
 
-    monkeypatch.setattr(state_module.time, "monotonic", lambda: 1000.0)
     state = _open(tmp_path, seconds=0.0)
+    stopped = time.monotonic() + 1.0  # (after the state opened: its first checkpoint is due by any rule)
+    monkeypatch.setattr(state_module.time, "monotonic", lambda: stopped)
     assert state.save_batch(0, 4, _rows(0, 4), [], 0) and state.save_batch(4, 8, _rows(4, 8), [], 0)
     assert state.committed_rows() == 8 and len(state.parts()) == 2
 
