@@ -15,8 +15,8 @@ import pytest
 import yaml
 
 from pipeline import Pipeline
-from pipeline.errors import QuarantineThresholdError
-from pipeline.run.job import RunSummary
+from pipeline.errors import OutputError, QuarantineThresholdError
+from pipeline.run.job import Points, RunSummary
 from tests.conftest import ROOT, SAMPLES, job, write_jsonl
 
 VNNEWS = str(Path(sys.executable).parent / "vnnews")
@@ -130,3 +130,66 @@ def test_the_message_names_the_three_most_common_reasons(tmp_path):
     message = _quarantine_all(tmp_path, rows)
     top = message.split("Top reasons: ")[1].split(". This run's")[0]
     assert top.count("(") == 3 and top.startswith("missing text field 'text' (4); ")
+
+
+def test_a_default_runs_identity_names_no_csv_formulas_so_earlier_states_stay_valid(tmp_path):
+    """csv_formulas joined the run's identity later: named only when not the default, a finished run of the default
+    setting is still the same run (up to date), and changing the setting is not."""
+    source = write_jsonl(tmp_path / "in.jsonl", [{"id": "a", "text": "Bài viết."}])
+    config = job(tmp_path, source, classify={"enabled": False}, summarize={"enabled": False})
+    Pipeline.from_dict(config).run()
+    state = tmp_path / "out" / "results.state" / "state.json"
+    assert "csv_formulas" not in json.loads(state.read_text(encoding="utf-8"))
+    config["output"]["csv_formulas"] = "keep"
+    assert not Pipeline.from_dict(config).run().up_to_date
+    assert json.loads(state.read_text(encoding="utf-8"))["csv_formulas"] == "keep"
+
+
+MANIFEST = {"run_id": "r2", "finished_at": "2026-12-07T08:00:00+00:00", "config_hash": "c", "mode": "upsert",
+            "input": "/data/tin-tức.jsonl", "counts": {"read": 1}, "skipped": {}, "stages": {}, "seconds": 1.0}
+
+
+def test_the_run_log_gets_one_line_per_run_past_lines_it_cannot_read(tmp_path):
+    """A repeated commit (a kill after the log line was written) adds no second line, even when the run's line
+    comes after a line cut by a full disk or one that is not a JSON object; a new line starts on a line of its
+    own, as the person who reads the log wrote it (Vietnamese as it is)."""
+    from pipeline.run.job import _log_run
+
+    log = tmp_path / "day.runs.jsonl"
+    _log_run(log, {**MANIFEST, "run_id": "r1"})
+    _log_run(log, MANIFEST)
+    assert log.read_text(encoding="utf-8").count("\n") == 2 and "tin-tức" in log.read_text(encoding="utf-8")
+    lines = log.read_bytes().splitlines(keepends=True)
+    log.write_bytes(b'{"run_id": "r0", "cou\n[1, 2]\n' + b"".join(lines))
+    before = log.read_bytes()
+    _log_run(log, MANIFEST)  # r2 again: already there, after the two lines that cannot be read
+    assert log.read_bytes() == before
+    log.write_bytes(before[:-5])  # the last line cut: r3 starts a line of its own
+    _log_run(log, {**MANIFEST, "run_id": "r3"})
+    assert log.read_bytes().startswith(before[:-5] + b"\n{") and log.read_bytes().endswith(b"}\n")
+
+
+def test_a_run_log_that_cannot_be_appended_to_says_the_output_is_committed(tmp_path):
+    from pipeline.run.job import _log_run
+
+    log = tmp_path / "day.runs.jsonl"
+    log.mkdir()
+    with pytest.raises(OutputError) as caught:
+        _log_run(log, MANIFEST)
+    assert str(caught.value).startswith(f"Cannot append to the run log {log}: Is a directory. The output is committed")
+
+
+def test_throughput_points_are_thinned_to_every_other_one_when_over_twice_the_limit():
+    """Two points per limit at most: the fifth point of limit 2 halves them (first kept) and doubles the stride;
+    the last point offered is kept by close()."""
+    points = Points(limit=2)
+    points.append([0.0, 0])
+    for n in range(1, 8):
+        points.add([float(n), n])
+    assert points == [[0.0, 0], [2.0, 2], [4.0, 4], [6.0, 6]] and points.stride == 2
+    points.add([8.0, 8])
+    assert points == [[0.0, 0], [4.0, 4], [8.0, 8]] and points.stride == 4
+    points.add([9.0, 9])
+    points.close()
+    points.close()
+    assert points == [[0.0, 0], [4.0, 4], [8.0, 8], [9.0, 9]]
