@@ -435,6 +435,23 @@ def test_checkpoint_seconds_0_saves_every_batch_even_when_the_clock_has_not_move
     assert state.committed_rows() == 8 and len(state.parts()) == 2
 
 
+def test_a_finished_run_is_complete_even_when_its_parts_cannot_be_removed(tmp_path):
+    """The output is committed before finish() drops the parts: parts that cannot be removed (here a link put where
+    the folder was, which rmtree refuses; a folder without write permission does the same for a user) never turn a
+    finished run into a failed one."""
+    import shutil
+
+    state = _three_parts(tmp_path)
+    elsewhere = tmp_path / "elsewhere"
+    shutil.move(state.parts_dir, elsewhere)
+    state.parts_dir.symlink_to(elsewhere)
+    state.finish({"read": 9}, None)  # (None: the output signature _open compares with, for a state without output)
+    state.close()
+    again = _open(tmp_path)
+    assert again.complete and again.data["summary"] == {"read": 9}
+    again.close()
+
+
 def test_a_run_state_shows_its_folder_and_data_not_its_bookkeeping(tmp_path):
     """What a debugger or a log line shows of a RunState: the folder, the policy and state.json's data; never the
     batches waiting for a checkpoint (megabytes of rows) nor the other private fields."""
