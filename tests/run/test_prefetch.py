@@ -26,8 +26,11 @@ VNNEWS = str(Path(sys.executable).parent / "vnnews")
 EXPECTED = ROOT / "tests" / "fixtures" / "topic_only_vntc_expected.jsonl.gz"
 EVERY = 40  # the fixture holds VNTC train rows 0, 40, 80, ...
 REGENERATE_COMMAND = regenerate_command("tests/run/test_prefetch.py -k recorded")
+# A reader that stops handing over items leaves the consumer waiting for ever: such a fault fails in seconds.
+hangs_fail = pytest.mark.timeout(30)
 
 
+@hangs_fail
 @pytest.mark.parametrize("depth", [1, 3])
 def test_prefetch_keeps_order_and_reads_depth_items_ahead(depth):
     """Memory holds the item taken, ``depth`` waiting and the one the reader holds while it waits: no more."""
@@ -48,6 +51,7 @@ def test_prefetch_keeps_order_and_reads_depth_items_ahead(depth):
         assert [first, *batches] == list(range(20))
 
 
+@hangs_fail
 def test_prefetch_raises_the_readers_error_where_the_item_would_have_come():
     def items():
         yield 1
@@ -61,6 +65,7 @@ def test_prefetch_raises_the_readers_error_where_the_item_would_have_come():
     assert seen == [1, 2]
 
 
+@hangs_fail
 def test_depth_0_reads_in_the_consumers_thread_and_starts_none():
     """`runner.local.prefetch_batches: 0` keeps a reader that is not thread-safe (or a debugger) on one thread."""
     readers = []
@@ -76,6 +81,7 @@ def test_depth_0_reads_in_the_consumers_thread_and_starts_none():
     assert readers == [threading.main_thread()] * 3
 
 
+@hangs_fail
 @pytest.mark.parametrize("depth", [0, 2])
 def test_leaving_early_stops_the_reader_and_closes_the_items(depth):
     closed = threading.Event()
