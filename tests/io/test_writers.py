@@ -31,6 +31,9 @@ from pipeline.io.writers import (
     write_text_atomic,
 )
 
+# A fault that loops for ever (a backwards read that never reaches the start) fails in seconds, not at CI's limit.
+pytestmark = pytest.mark.timeout(60)
+
 ROWS = [
     {"id": "a", "title": "Một", "topic": "Thể thao", "topic_score": 0.9, "summary": "Tóm tắt.",
      "topic_top_k": [{"label": "Thể thao", "score": 0.9}], "views": 1, "run_id": "r1"},
@@ -519,6 +522,10 @@ def test_the_cut_end_is_found_when_the_last_line_end_begins_a_read_window(tmp_pa
     for end in (last - 2 + (1 << 16), last - 1 + (1 << 16), last + (1 << 16)):
         path.write_bytes(whole[:end])
         assert sink._cut(path) == last
+    path.write_bytes(b"\n" + b"x" * (1 << 16))  # the only line end is the first byte, a window before the last one
+    assert sink._cut(path) == 1
+    path.write_bytes(b"x" * 10)  # no line end at all: the whole file is the cut row
+    assert sink._cut(path) == 0
 
 
 def test_a_sql_record_nested_too_deep_to_read_is_named_as_damage(tmp_path):
