@@ -613,3 +613,13 @@ def test_parquet_has_no_extra_fields_column_when_every_field_has_its_own(tmp_pat
     schema = pq.read_schema(tmp_path / "r.parquet")
     assert schema.names == ["id", "title", "topic"]
     assert json.loads(schema.metadata[b"vnnews"])["extra_fields"] is None
+
+
+def test_the_sql_table_keys_rows_by_id_and_never_holds_a_row_without_its_record_or_times(tmp_path):
+    """What a data consumer of the table can rely on: ``id`` is the primary key, and every row has its JSON
+    record and both times."""
+    _commit(tmp_path / "r.db")
+    columns = {name: (notnull, pk) for _, name, _, notnull, _, pk in
+               sqlite3.connect(tmp_path / "r.db").execute("PRAGMA table_info(articles)")}
+    assert columns["id"][1] == 1 and all(columns[c] == (1, 0) for c in ("created_at", "updated_at", "record"))
+    assert all(columns[c] == (0, 0) for c in ("title", "topic", "topic_score", "summary", "run_id"))
