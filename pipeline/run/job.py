@@ -418,9 +418,9 @@ class Job:
             return
         total = sum(self.skipped.values())
         found = "; ".join(f"{reason} ({count:,})" for reason, count in self.skipped.most_common(8))
-        held = f"holds {total:,} records and none of them is" if total else "holds no record, so no"
+        held = f"holds {total:,} records and none of them is an" if total else "holds no WARC record at all, so no"
         raise InputError(
-            f"Input {self.config.input.path} gave 0 rows: it {held} an HTML page with HTTP status 200"
+            f"Input {self.config.input.path} gave 0 rows: it {held} HTML page with HTTP status 200"
             + (f" (skipped: {found})" if found else "") + ". Check input.path (a crawl of pages, not of robots.txt "
             "or redirects?); the output was left as it was."
         )

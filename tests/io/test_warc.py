@@ -20,7 +20,7 @@ from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
 from pipeline.config import InputConfig, JobConfig
-from pipeline.errors import ConfigError
+from pipeline.errors import ConfigError, InputError
 from pipeline.io.html import decode_page
 from pipeline.io.readers import FolderReader, detect_format, format_of_name, open_reader, read_batches
 from pipeline.io.records import Quarantined
@@ -258,6 +258,22 @@ def test_a_warc_without_pages_says_why_and_exits_4(tmp_path):
     assert "request record (2); HTTP 301 (1); content type text/plain (1)" in message
     assert "Traceback" not in proc.stderr and not out.exists()
 
+
+
+def test_an_empty_crawl_says_it_holds_no_record(tmp_path):
+    """A .warc.gz that is a gzip stream of nothing (a crawl that fetched nothing): exit 4 in a sentence of its own,
+    with no list of skipped records, and the output left as it was."""
+    from pipeline import Pipeline
+    from tests.conftest import job
+
+    crawl = tmp_path / "nothing.warc.gz"
+    crawl.write_bytes(gzip.compress(b""))
+    with pytest.raises(InputError) as caught:
+        Pipeline.from_dict(job(tmp_path, crawl, classify={"enabled": False}, summarize={"enabled": False})).run()
+    assert str(caught.value) == (
+        f"Input {crawl} gave 0 rows: it holds no WARC record at all, so no HTML page with HTTP status 200. Check "
+        "input.path (a crawl of pages, not of robots.txt or redirects?); the output was left as it was.")
+    assert not (tmp_path / "out" / "results.jsonl").exists()
 
 # --- a damaged record among good ones: the records before and after it are read --------------------------------
 
