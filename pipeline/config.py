@@ -58,6 +58,7 @@ Ct2ComputeType = Literal[
 MAX_INT = 2**53
 
 _VARIABLE = re.compile(r"\$(?:(\$)|\{([A-Za-z_][A-Za-z0-9_]*)\}|([A-Za-z_][A-Za-z0-9_]*)|\{[^}]*\}?)")
+_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")  # scheme:// of s3://, gs://, https://, file://
 
 
 def expand_path(value: Any) -> Any:
@@ -65,7 +66,7 @@ def expand_path(value: Any) -> Any:
 
     A variable that is not set, or a ``~user`` with no home folder, is an error naming it: left as
     it is, it would become a folder named ``$DATA`` or ``~`` in the working directory. ``$$`` is a
-    literal ``$``.
+    literal ``$``. A URL (``s3://bucket/day/``) is refused by name: as a path it would be a local folder ``s3:``.
     """
     if isinstance(value, os.PathLike):
         value = os.fspath(value)
@@ -83,6 +84,10 @@ def expand_path(value: Any) -> Any:
         return os.environ[name]
 
     value = _VARIABLE.sub(variable, value)
+    if scheme := _URL.match(value):  # (a Path would make s3://bucket/day a local folder s3:/bucket/day)
+        raise ValueError(f"is a URL ({scheme[0]}...), not a path on this machine: vnnews reads and writes local files "
+                         "and folders; copy the files to a local folder first (aws s3 sync, gcloud storage rsync) "
+                         "and give that folder")
     if value.startswith("~"):
         expanded = os.path.expanduser(value)
         if expanded.startswith("~"):

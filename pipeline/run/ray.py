@@ -1,6 +1,7 @@
 """The Ray Data runner: the same stages as ``map_batches`` over an actor pool, past one machine.
 
-Flow: the driver lists the input files (local paths or object-store URIs) -> ``flat_map`` reads
+Flow: the driver lists the input files (the file, or a folder's files: on a cluster every worker must
+see them at the same path, on shared storage) -> ``flat_map`` reads
 each file with our own readers on a worker (so bad rows are quarantined exactly as locally) ->
 ``map_batches`` runs :class:`PipelineActor`, which builds the stages once per actor (models load
 once) -> the driver streams the results into the run's parts and commits through our sinks, so
@@ -21,7 +22,6 @@ from __future__ import annotations
 
 import json
 import logging
-import tempfile
 import time
 from collections import Counter
 from collections.abc import Iterable, Iterator
@@ -43,10 +43,6 @@ log = logging.getLogger(__name__)
 BLOCK_BYTES = 256 * 1024
 
 
-def _is_uri(path: str) -> bool:
-    return "://" in path
-
-
 def portable_config(config: JobConfig) -> dict[str, Any]:
     """The job config with local paths made absolute, so actors find models whatever their cwd."""
     data = config.model_dump(mode="json")
@@ -54,39 +50,26 @@ def portable_config(config: JobConfig) -> dict[str, Any]:
     local = Path(config.summarize.model).expanduser()
     if local.exists():
         data["summarize"]["model"] = str(local.resolve())
-    if not _is_uri(str(config.input.path)):
-        data["input"]["path"] = str(Path(config.input.path).resolve())
+    data["input"]["path"] = str(Path(config.input.path).resolve())
     data["runner"] = {"kind": "local", "progress": "off"}
     return data
 
 
 def list_input_files(path: str, fmt: str, input_format: str = "auto", follow_symlinks: bool = False,
                      outside: Counter[str] | None = None) -> list[dict[str, Any]]:
-    """One item per file to read, numbered (``n``) in listing order; local folders and object-store prefixes
-    are expanded (links out of a local folder as ``input.follow_symlinks`` says, counted in ``outside``)."""
+    """One item per file to read, numbered (``n``) in listing order; a folder is expanded (links out of it as
+    ``input.follow_symlinks`` says, counted in ``outside``)."""
     items = _list_input_files(path, fmt, input_format, follow_symlinks, outside)
     return [{**item, "n": n} for n, item in enumerate(items)]
 
 
 def _list_input_files(path: str, fmt: str, input_format: str, follow_symlinks: bool,
                       outside: Counter[str] | None) -> list[dict[str, str]]:
-    """One item per file to read; local folders and object-store prefixes are expanded.
+    """One item per file to read; a folder is expanded.
 
-    A local folder is listed as the local reader lists it (:func:`pipeline.io.readers.list_folder`):
-    what cannot be read there becomes an item with a ``problem``, quarantined by :func:`read_file`.
+    A folder is listed as the local reader lists it (:func:`pipeline.io.readers.list_folder`): what
+    cannot be read there becomes an item with a ``problem``, quarantined by :func:`read_file`.
     """
-    if _is_uri(path):
-        import pyarrow.fs as pafs
-
-        fs, root = pafs.FileSystem.from_uri(path)
-        info = fs.get_file_info(root)
-        if info.type == pafs.FileType.Directory:
-            selector = pafs.FileSelector(root, recursive=True)
-            scheme = path.split("://", 1)[0]
-            return [{"path": f"{scheme}://{f.path}", "root": path} for f in sorted(fs.get_file_info(selector),
-                                                                                  key=lambda f: f.path)
-                    if f.type == pafs.FileType.File]
-        return [{"path": path, "root": path}]
     local = Path(path)
     if local.is_dir() and fmt == "folder":
         from pipeline.io.readers import list_folder
@@ -109,30 +92,20 @@ def read_file(item: dict[str, str], input_data: dict[str, Any]) -> list[dict[str
         return [{"json": dumps({"q": Quarantined(item["problem"], "", item["rel"]).to_json(), "i": n})},
                 {"json": dumps({"e": 1, "i": n})}]
     path = item["path"]
-    with tempfile.TemporaryDirectory() as tmp:
-        if _is_uri(path):  # fetch object-store files to local disk, then read them like any file
-            import pyarrow.fs as pafs
-
-            fs, remote = pafs.FileSystem.from_uri(path)
-            local = Path(tmp) / Path(remote).name
-            with fs.open_input_stream(remote) as src, open(local, "wb") as dst:
-                while chunk := src.read(1 << 20):
-                    dst.write(chunk)
-            path = str(local)
-        cfg = InputConfig.model_validate({**input_data, "path": path, "limit": None})
-        if item.get("fmt"):  # one file of a local folder: read by its extension, named relative to the folder
-            reader = file_reader(FolderEntry(Path(path), item["rel"], item["fmt"]), Path(item["root"]), cfg)
-        else:
-            reader = open_reader(cfg)
-        out = []
-        for batch in read_batches(cfg, reader):
-            out.extend({"json": dumps({"q": q.to_json(), "i": n})} for q in batch.quarantined)
-            out.extend({"json": dumps({"r": r, "i": n})} for r in batch.records)
-        rows = len(out)
-        if skipped := getattr(reader, "skipped", None):
-            out.append({"json": dumps({"s": dict(skipped), "i": n})})
-        out.append({"json": dumps({"e": rows, "i": n})})  # the file's end: how many rows to wait for
-        return out
+    cfg = InputConfig.model_validate({**input_data, "path": path, "limit": None})
+    if item.get("fmt"):  # one file of a folder: read by its extension, named relative to the folder
+        reader = file_reader(FolderEntry(Path(path), item["rel"], item["fmt"]), Path(item["root"]), cfg)
+    else:
+        reader = open_reader(cfg)
+    out = []
+    for batch in read_batches(cfg, reader):
+        out.extend({"json": dumps({"q": q.to_json(), "i": n})} for q in batch.quarantined)
+        out.extend({"json": dumps({"r": r, "i": n})} for r in batch.records)
+    rows = len(out)
+    if skipped := getattr(reader, "skipped", None):
+        out.append({"json": dumps({"s": dict(skipped), "i": n})})
+    out.append({"json": dumps({"e": rows, "i": n})})  # the file's end: how many rows to wait for
+    return out
 
 
 class PipelineActor:
@@ -352,9 +325,6 @@ def run_ray(pipe: Processor, since: float | None = None) -> RunSummary:
 
 
 def _input_format(config: JobConfig) -> str:
-    path = str(config.input.path)
-    if _is_uri(path):
-        return config.input.format
     from pipeline.io.readers import detect_format
 
-    return detect_format(Path(path), config.input.format)
+    return detect_format(Path(config.input.path), config.input.format)

@@ -173,6 +173,21 @@ def test_home_and_variables_in_paths_are_expanded_never_a_folder_named_tilde(tmp
     assert sorted(p.name for p in work.iterdir()) == ["job.yaml"]
 
 
+
+@pytest.mark.parametrize(("key", "value"), [("input.path", "s3://bucket/day/"), ("output.path", "$OUT/day.jsonl"),
+                                            ("classify.model", "file:///srv/models/topic")])
+def test_a_url_where_a_path_belongs_is_refused_by_name_never_a_local_folder(tmp_path, key, value):
+    """As a path, s3://bucket/day/ would be a folder s3: in the working directory (and a run would read or write
+    there): refused before anything is read, saying to copy the files first."""
+    work = tmp_path / "work"
+    work.mkdir()
+    cfg = _job(tmp_path)
+    env = {**os.environ, "OUT": "gs://news-results"}
+    message = _one_paragraph(_vnnews("run", str(cfg), "--set", f"{key}={value}", cwd=work, env=env), 2)
+    scheme = "gs://" if value.startswith("$") else value.split("//")[0] + "//"
+    assert f"{key}: is a URL ({scheme}...), not a path on this machine" in message and "copy the files" in message
+    assert sorted(p.name for p in work.iterdir()) == []
+
 # -- model folders: the model error, never exit 1, never a pickle loaded -------------------------
 
 class _Marker:

@@ -77,25 +77,6 @@ def test_ray_upsert_skips_unchanged_rows(tmp_path, local_ray):
     assert (second.written, second.unchanged) == (1, 299)
 
 
-def test_object_store_style_uris_are_listed_and_read(tmp_path):
-    """URIs go through pyarrow's filesystems (s3://, gs://, file://); file:// exercises that path here."""
-    from pipeline.config import InputConfig
-    from pipeline.run.ray import list_input_files, read_file
-
-    folder = tmp_path / "day"
-    folder.mkdir()
-    write_jsonl(folder / "a.jsonl", articles(3))
-    (folder / "b.jsonl").write_text('{"id": "x", "text": \n', encoding="utf-8")
-    (folder / "sub").mkdir()  # a prefix is listed with everything under it
-    write_jsonl(folder / "sub" / "c.jsonl", articles(5)[3:])
-    items = list_input_files(f"file://{folder}", "jsonl")
-    assert [i["path"] for i in items] == [f"file://{folder}/{name}" for name in ("a.jsonl", "b.jsonl", "sub/c.jsonl")]
-    input_data = InputConfig(path=folder / "a.jsonl").model_dump(mode="json")
-    rows = [json.loads(r["json"]) for item in items for r in read_file(item, input_data)]
-    assert sum("r" in r for r in rows) == 5
-    assert [r["q"]["reason"][:12] for r in rows if "q" in r] == ["invalid JSON"]
-
-
 def test_ray_reads_a_folder_of_warc_files_one_per_task(tmp_path, local_ray):
     """Each .warc.gz is one read task; rows, quarantine and the manifest's skipped counts are the local runner's."""
     from tests.io.test_warc import SKIPPED, write_crawl, write_two_pages
