@@ -270,6 +270,20 @@ def equivalent_reason(equivalents: list[dict], module: str, line: str, mutant: s
                 None)
 
 
+def _committed_lines(module: str) -> list[str]:
+    """The module's lines as committed (the working tree may hold a mutant)."""
+    return subprocess.run(["git", "show", f"HEAD:{module}"], cwd=ROOT, capture_output=True, text=True,
+                          check=True).stdout.splitlines()
+
+
+def stale_equivalents(equivalents: list[dict]) -> list[dict]:
+    """Entries of mutation/equivalent.toml whose line is no longer in their module: code that changed, whose
+    mutants are new ones to run; the entries are to be removed."""
+    modules = {e["module"] for e in equivalents}
+    lines = {module: {line.strip() for line in _committed_lines(module)} for module in modules}
+    return [e for e in equivalents if e["line"] not in lines[e["module"]]]
+
+
 def _outcomes(module: str, equivalents: list[dict]) -> tuple[dict[str, int], list[str]]:
     """One module's counts (killed, of which not valid Python; equivalent; survived, of which no test runs the line;
     pending) and survivors."""
@@ -279,8 +293,7 @@ def _outcomes(module: str, equivalents: list[dict]) -> tuple[dict[str, int], lis
     counts = dict.fromkeys(["mutants", "killed", "invalid", "equivalent", "survived", "uncovered", "pending",
                             "annotations"], 0)
     survivors = []
-    source = subprocess.run(["git", "show", f"HEAD:{module}"], cwd=ROOT, capture_output=True, text=True,
-                            check=True).stdout.splitlines()  # (the working tree may hold a mutant)
+    source = _committed_lines(module)
     with use_db(str(_session(module)), WorkDB.Mode.open) as db:
         done = dict(db.results)
         for item in db.work_items:
@@ -324,10 +337,13 @@ def report() -> int:
             print(text)
         rows.append((module, counts))
         total = {k: total.get(k, 0) + v for k, v in counts.items()}
+    stale = stale_equivalents(equivalents)
+    for entry in stale:
+        print(f"stale entry in {EQUIVALENT.relative_to(ROOT)} ({entry['module']}): {entry['line']}")
     print(f"\n| module | {' | '.join(total)} |\n|---|{'---:|' * len(total)}")
     for module, counts in [*rows, ("all", total)]:
         print(f"| {module} | {' | '.join(str(v) for v in counts.values())} |")
-    return 1 if total.get("survived") or total.get("pending") else 0
+    return 1 if total.get("survived") or total.get("pending") or stale else 0
 
 
 def main() -> None:
