@@ -279,8 +279,8 @@ def _committed_lines(module: str) -> list[str]:
 def stale_equivalents(equivalents: list[dict]) -> list[dict]:
     """Entries of mutation/equivalent.toml whose line is no longer in their module: code that changed, whose
     mutants are new ones to run; the entries are to be removed."""
-    modules = {e["module"] for e in equivalents}
-    lines = {module: {line.strip() for line in _committed_lines(module)} for module in modules}
+    files = {e["module"] for e in equivalents}
+    lines = {module: {line.strip() for line in _committed_lines(module)} for module in files}
     return [e for e in equivalents if e["line"] not in lines[e["module"]]]
 
 
