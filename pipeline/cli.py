@@ -56,6 +56,7 @@ QUIET_ENVIRONMENT = {
     "TRANSFORMERS_NO_ADVISORY_WARNINGS": "1",
     "DATASETS_VERBOSITY": "error",
     "PYTHONWARNINGS": "ignore",
+    "RAY_DATA_LOG_LEVEL": "ERROR",  # (Ray Data sets its logger apart from Ray's, at INFO, when a dataset runs)
 }
 
 

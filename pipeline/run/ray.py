@@ -166,8 +166,9 @@ def init_ray(config: JobConfig) -> None:
     if ray.is_initialized():
         return
     runner = config.runner.ray
-    kwargs: dict[str, Any] = {"include_dashboard": False, "logging_level": logging.WARNING,
-                              "log_to_driver": False}
+    # Ray's own log lines from warnings up; errors only under `vnnews -q`, whose root logger takes errors only
+    level = max(logging.WARNING, logging.getLogger().getEffectiveLevel())
+    kwargs: dict[str, Any] = {"include_dashboard": False, "logging_level": level, "log_to_driver": False}
     try:
         if runner.address:
             ray.init(address=runner.address, **kwargs)
