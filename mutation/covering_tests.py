@@ -16,7 +16,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-from run import IMPORT_TIME, equivalent_reason, known_equivalents  # (this folder is the script's first import path)
+from run import (  # (this folder is the script's first import path)
+    IMPORT_TIME,
+    equivalent_reason,
+    known_equivalents,
+    occurrence,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 WORK = ROOT / ".mutation"
@@ -71,7 +76,10 @@ def listed_equivalent(diff: str) -> str | None:
             added.append(row[1:].strip())
     if len(removed) != 1 or len(added) != 1:
         return None
-    return equivalent_reason(known_equivalents(), module, removed[0], added[0])
+    (number,) = changed_lines(diff)[module]
+    source = subprocess.run(["git", "show", f"HEAD:{module}"], cwd=ROOT, capture_output=True, text=True,
+                            check=True).stdout.splitlines()  # (the working tree holds the mutant)
+    return equivalent_reason(known_equivalents(), module, removed[0], added[0], occurrence(source, number))
 
 
 def main() -> int:

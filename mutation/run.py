@@ -263,11 +263,19 @@ def known_equivalents() -> list[dict]:
     return tomllib.loads(EQUIVALENT.read_text()).get("mutant", []) if EQUIVALENT.exists() else []
 
 
-def equivalent_reason(equivalents: list[dict], module: str, line: str, mutant: str) -> str | None:
+def equivalent_reason(equivalents: list[dict], module: str, line: str, mutant: str, occurrence: int) -> str | None:
     """Why the mutant that turns ``line`` of ``module`` into ``mutant`` (both stripped) is equivalent, when
-    mutation/equivalent.toml says so (the entry's operator is for the reader: the two lines name the mutant)."""
-    return next((e["reason"] for e in equivalents if (e["module"], e["line"], e["mutant"]) == (module, line, mutant)),
-                None)
+    mutation/equivalent.toml says so (the entry's operator is for the reader: the two lines name the mutant).
+    ``occurrence``: which of the module's lines with that text it is (1 = the first); an entry names one with
+    ``occurrence = k`` when the same text elsewhere in the module is not equivalent, else it names them all."""
+    return next((e["reason"] for e in equivalents if (e["module"], e["line"], e["mutant"]) == (module, line, mutant)
+                 and e.get("occurrence", occurrence) == occurrence), None)
+
+
+def occurrence(lines: list[str], number: int) -> int:
+    """Which line with the text of line ``number`` (1-based) of ``lines`` it is, from the top: 1 for the first."""
+    text = lines[number - 1].strip()
+    return sum(1 for line in lines[:number] if line.strip() == text)
 
 
 def _committed_lines(module: str) -> list[str]:
@@ -280,8 +288,8 @@ def stale_equivalents(equivalents: list[dict]) -> list[dict]:
     """Entries of mutation/equivalent.toml whose line is no longer in their module: code that changed, whose
     mutants are new ones to run; the entries are to be removed."""
     files = {e["module"] for e in equivalents}
-    lines = {module: {line.strip() for line in _committed_lines(module)} for module in files}
-    return [e for e in equivalents if e["line"] not in lines[e["module"]]]
+    lines = {module: [line.strip() for line in _committed_lines(module)] for module in files}
+    return [e for e in equivalents if lines[e["module"]].count(e["line"]) < e.get("occurrence", 1)]
 
 
 def _outcomes(module: str, equivalents: list[dict]) -> tuple[dict[str, int], list[str]]:
@@ -313,7 +321,7 @@ def _outcomes(module: str, equivalents: list[dict]) -> tuple[dict[str, int], lis
             line = source[mutation.start_pos[0] - 1].strip()
             mutant = next((row[1:].strip() for row in (result.diff or "").splitlines()
                            if row.startswith("+") and not row.startswith("+++")), "")
-            if equivalent_reason(equivalents, module, line, mutant):
+            if equivalent_reason(equivalents, module, line, mutant, occurrence(source, mutation.start_pos[0])):
                 counts["equivalent"] += 1
                 continue
             counts["survived"] += 1
