@@ -3,6 +3,8 @@ import json
 import os
 import sqlite3
 import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -30,6 +32,7 @@ from pipeline.io.writers import (
     write_target,
     write_text_atomic,
 )
+from tests.conftest import ROOT
 
 # A fault that loops for ever (a backwards read that never reaches the start) fails in seconds, not at CI's limit.
 pytestmark = pytest.mark.timeout(60)
@@ -179,8 +182,9 @@ def test_quarantine_file_modes(tmp_path):
 def test_unwritable_output_and_unknown_extension(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("x")
-    with pytest.raises(OutputError, match="Cannot write"):
+    with pytest.raises(OutputError) as caught:
         open_sink(OutputConfig(path=blocker / "sub" / "r.jsonl"))
+    assert str(caught.value) == f"Cannot write to output folder {blocker / 'sub'}: Not a directory."
     with pytest.raises(ConfigError, match=r"output\.format"):  # (exit 2: the config names no format)
         detect_output_format(Path("out.xlsx"))
 
@@ -261,8 +265,8 @@ def test_jsonl_lines_hold_the_values_python_s_json_would_write():
 
 @pytest.mark.parametrize("row", [
     ROWS[0], ROWS[1], {"id": "x", "text": "chữ " * 500}, {f"f{i}": "v" for i in range(50)},
-    {"id": "y", "tags": [[] for _ in range(20)], "meta": {"a": {"b": {}}}},
-], ids=["row", "row-with-none", "long-text", "many-short-texts", "nested"])
+    {"id": "y", "tags": [[] for _ in range(20)], "meta": {"a": {"b": {}}}}, {"id": "z", "tags": ["a"] * 100},
+], ids=["row", "row-with-none", "long-text", "many-short-texts", "nested", "long-list"])
 def test_approx_bytes_is_near_the_json_length(row):
     """Batches are sized by approx_bytes: within a fifth of the row's JSON length in characters, for long texts
     and for rows of many small fields alike (where a wrong count per field adds up). (A number counts as 8.)"""
@@ -356,16 +360,19 @@ def test_a_side_file_link_is_never_read_or_written(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["day.quarantine.jsonl", "secret.jsonl"]
 
 
+@pytest.mark.parametrize("mode", [0o600, 0o751])
 @pytest.mark.parametrize("suffix", ["jsonl", "csv", "parquet"])
-def test_a_replaced_output_keeps_its_mode_and_a_linked_one_its_link(tmp_path, suffix):
+def test_a_replaced_output_keeps_its_mode_and_a_linked_one_its_link(tmp_path, suffix, mode):
+    from pipeline.io.writers import current_umask
+
     real = tmp_path / "archive" / f"real.{suffix}"
     real.parent.mkdir()
     _commit(real)
-    real.chmod(0o600)
+    real.chmod(mode)  # (every permission bit kept, execute bits too, less what the umask takes)
     link = tmp_path / f"out.{suffix}"
     link.symlink_to(real)
     _commit(link, [{**ROWS[0], "run_id": "r2"}], run_id="r2")
-    assert link.is_symlink() and stat.S_IMODE(real.stat().st_mode) == 0o600
+    assert link.is_symlink() and stat.S_IMODE(real.stat().st_mode) == mode & ~current_umask()
     assert [r["id"] for r in open_sink(OutputConfig(path=real)).read_rows()] == ["a"]
     assert [p.name for p in real.parent.iterdir()] == [real.name]  # no temporary left
 
@@ -380,6 +387,10 @@ def test_sniff_format_tells_the_formats_apart(tmp_path):
              (("a" * 4095 + "ư,b\r\n").encode("utf-8"), "csv"),
              # ... and one the window ends just after a whole character (all 4,096 bytes are read)
              (("a" * 4094 + "ư,b\r\n").encode("utf-8"), "csv"),
+             # a 4-byte character cut after 3 bytes by the window: CSV; a bad byte 4 bytes before its end: not
+             (("a" * 4093 + "😀,b\r\n").encode("utf-8"), "csv"), (b"a" * 4092 + b"\xff" + b"a" * 50, None),
+             # a whole file of 4,095 bytes that ends with a bad byte: nothing was cut, so not CSV
+             (b"a" * 4094 + b"\xff", None),
              # bytes that are no UTF-8 within a whole first line, in a file longer than the window: no CSV
              (b"id,title\xff\r\n" + b"x" * 5000, None)]
     for data, expected in cases:
@@ -428,6 +439,8 @@ def test_cut_end_is_found_at_the_start_of_the_last_row(tmp_path, suffix, default
         path.write_bytes(b"id,title\r\na,b\r\nc,d\re")  # a last record the csv module cannot parse: cut
         assert sink._cut(path) == len(b"id,title\r\na,b\r\n")
         path.write_bytes(b"id,title\r\na\rb\r\nc,d")  # damage inside the file: read_rows names it, not _cut
+        assert sink._cut(path) is None
+        path.write_bytes(b"id,title\r\na,b\r\nc\r\n")  # a short last record that ends its line: damage, not a cut
         assert sink._cut(path) is None
 
 
@@ -554,6 +567,8 @@ def test_rows_are_batched_by_count_and_by_size_and_a_wide_row_goes_alone():
     sizes = [5, 5, 3, 3, 3, 20, 3]
     chunks = batched(((n, size) for n, size in enumerate(sizes)), max_rows=3, max_bytes=10)
     assert list(chunks) == [[0, 1], [2, 3, 4], [5], [6]]  # 10 bytes; 3 rows; a row over 10 bytes; the rest
+    sizes = [10, 3, 3, 3, 5]  # a chunk after the first counts its bytes from 0 again: 9 is under 10
+    assert list(batched(((n, size) for n, size in enumerate(sizes)), max_rows=5, max_bytes=10)) == [[0], [1, 2, 3, 4]]
 
 
 def test_sql_rows_are_inserted_in_chunks_by_count_and_by_size(tmp_path, monkeypatch):
@@ -623,3 +638,119 @@ def test_the_sql_table_keys_rows_by_id_and_never_holds_a_row_without_its_record_
                sqlite3.connect(tmp_path / "r.db").execute("PRAGMA table_info(articles)")}
     assert columns["id"][1] == 1 and all(columns[c] == (1, 0) for c in ("created_at", "updated_at", "record"))
     assert all(columns[c] == (0, 0) for c in ("title", "topic", "topic_score", "summary", "run_id"))
+
+
+def test_a_write_that_fails_midway_is_one_line_and_leaves_the_previous_file(tmp_path):
+    """A write that fails (here the file size limit, which fails it as a full disk or a quota does): the reason in
+    words, the previous output as it was, no temporary file left. In a process of its own: the limit is per process."""
+    path = tmp_path / "r.jsonl"
+    path.write_text('{"id": "old"}\n', encoding="utf-8")
+    code = "\n".join([
+        "import resource, signal, sys", "from pathlib import Path", "from pipeline.config import OutputConfig",
+        "from pipeline.errors import OutputError", "from pipeline.io.writers import commit, open_sink",
+        "signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # (the write fails with EFBIG instead of a signal)",
+        "resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))",
+        f"sink = open_sink(OutputConfig(path=Path({str(path)!r})))",
+        "rows = [{'id': f'r{i}', 'text': 'x' * 100} for i in range(100)]",
+        "try:", "    commit(sink, 'overwrite', lambda: iter(rows), 'id', 'r1')",
+        "except OutputError as exc:", "    print(exc)"])
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert done.stdout.startswith(f"Cannot write {path}: File too large. The previous r.jsonl is unchanged; "), done
+    assert path.read_text(encoding="utf-8") == '{"id": "old"}\n' and [p.name for p in tmp_path.iterdir()] == ["r.jsonl"]
+
+
+def test_json_text_in_cells_and_records_writes_nan_and_infinities_as_null():
+    """dumps (CSV cells, Parquet JSON columns, SQL records): strict JSON, never a bare NaN a strict parser rejects."""
+    assert dumps({"x": float("nan"), "y": [float("inf"), 1.5], "z": "Hà Nội"}) == \
+        '{"x": null, "y": [null, 1.5], "z": "Hà Nội"}'
+
+
+def test_a_sql_output_on_a_sqlite_url_gets_sqlites_limits_not_postgresqls(tmp_path):
+    check = row_check(OutputConfig(path=tmp_path / "side", format="sql", url=f"sqlite:///{tmp_path / 'x.db'}"))
+    assert check({"id": "a", "title": "a\x00b", "topic": "t" * 5000}) is None  # (PostgreSQL would refuse both)
+    assert check({"id": "a", "summary": "x\ud800"}).startswith("cannot be stored in SQLite: field 'summary'")
+    assert check({"id": "a", "topic_score": 10**400}) == \
+        "cannot be stored in SQLite: field 'topic_score' is an integer beyond a 64-bit float's range"
+
+
+def test_rows_to_refresh_that_left_the_output_are_named_by_the_first_key(tmp_path):
+    sink = _commit(tmp_path / "r.jsonl")
+    refreshed = [{"id": "zz", "text": "x"}, {"id": "c", "text": "y"}, {"id": "a", "text": "z"}]
+    with pytest.raises(OutputError, match=r"^2 rows to refresh \(e\.g\. id 'c'\) are no longer in the output"):
+        with_previous_fields(sink, "id", lambda: iter(refreshed), ["topic"])
+
+
+@pytest.mark.parametrize("taken_by", ["file", "link"])
+def test_a_temporary_name_that_is_taken_is_drawn_again(tmp_path, monkeypatch, taken_by):
+    """Another writer's temporary, or a link planted where the temporary goes: neither is opened or written
+    through (the file is created new, never following a link); the next name is drawn."""
+    from pipeline.io import writers
+
+    names = iter(["taken000", "taken000", "free0000"])
+    monkeypatch.setattr(writers.secrets, "token_hex", lambda n: next(names))
+    _commit(tmp_path / "r.jsonl")  # takes .r.jsonl.taken000.partial, renamed over r.jsonl
+    victim = tmp_path / "victim.txt"
+    victim.write_text("another writer's", encoding="utf-8")
+    taken = tmp_path / ".r.jsonl.taken000.partial"
+    if taken_by == "file":
+        taken.write_text("another writer's", encoding="utf-8")
+    else:
+        taken.symlink_to(victim)
+    _commit(tmp_path / "r.jsonl", [{**ROWS[1], "run_id": "r2"}], run_id="r2")
+    assert [r["id"] for r in open_sink(OutputConfig(path=tmp_path / "r.jsonl")).read_rows()] == ["b"]
+    assert taken.read_text(encoding="utf-8") == victim.read_text(encoding="utf-8") == "another writer's"
+    assert taken.is_symlink() == (taken_by == "link") and not (tmp_path / "r.jsonl").is_symlink()
+
+
+def test_a_cell_that_starts_with_a_tab_or_a_line_end_is_a_formula_to_a_spreadsheet():
+    from pipeline.io.writers import is_formula
+
+    assert is_formula("\tchữ") and is_formula("\rchữ") and is_formula("=1+1") and is_formula("'@cmd")
+    assert not is_formula("chữ") and not is_formula("-5") and not is_formula("")
+
+
+def test_parquet_keeps_lists_of_mappings_with_other_fields_as_they_were(tmp_path):
+    """Lists of mappings whose fields differ from row to row: a struct column would give a missing field back as
+    None, so the column is JSON text and each row reads back as written."""
+    rows = [{"id": "a", "topic_top_k": [{"label": "Thể thao", "score": 0.9}]},
+            {"id": "b", "topic_top_k": [{"label": "Kinh doanh"}]}]
+    sink = _commit(tmp_path / "r.parquet", rows)
+    assert list(sink.read_rows()) == rows
+
+
+def test_a_parquet_output_with_damaged_data_pages_is_named_as_damage(tmp_path):
+    """Bytes overwritten inside the data (a bad disk, a copy gone wrong), footer intact: the damage in one line."""
+    path = tmp_path / "r.parquet"
+    sink = _commit(path, [{**ROWS[0], "id": f"r{i}", "text": "Dài. " * 40} for i in range(300)])
+    data = bytearray(path.read_bytes())
+    data[100:164] = b"\xff" * 64
+    path.write_bytes(bytes(data))
+    with pytest.raises(OutputError, match=r"is not a whole Parquet file \(Corrupt snappy compressed data\)"):
+        list(sink.read_rows())
+
+
+@pytest.mark.parametrize(("first", "second"), [
+    ({"label": "Thể thao", "score": 0.9}, {"label": "Kinh doanh"}),
+    ({"label": "Thể thao", "score": 0.9}, {"label": "Kinh doanh", "rank": 2}),
+    ({"best": {"label": "Thể thao", "score": 0.9}}, {"best": {"label": "Kinh doanh"}}),  # one level down
+], ids=["fewer", "others", "nested"])
+def test_parquet_keeps_mappings_whose_fields_differ_from_row_to_row(tmp_path, first, second):
+    """A mapping with fewer fields, other ones, or a mapping inside with fewer: a struct column would give them back
+    changed (a missing field as None), so the column is JSON text and each row reads back as written."""
+    rows = [{"id": "a", "topic_top_k": first}, {"id": "b", "topic_top_k": second}]
+    sink = _commit(tmp_path / "r.parquet", rows)
+    assert list(sink.read_rows()) == rows
+
+
+def test_a_temporary_is_removed_when_its_handle_cannot_be_opened(tmp_path, monkeypatch):
+    """A signal (or any failure) between creating the temporary and opening it: no temporary file is left."""
+    from pipeline.io import writers
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(writers.os, "fdopen", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        _commit(tmp_path / "r.jsonl")
+    assert list(tmp_path.iterdir()) == []
+

@@ -15,8 +15,10 @@ import pytest
 import yaml
 
 from pipeline import Pipeline
-from pipeline.errors import OutputError, QuarantineThresholdError
-from pipeline.run.job import Points, RunSummary
+from pipeline.errors import InputError, OutputError, QuarantineThresholdError
+from pipeline.run.job import MAX_REPAIRS, Job, Points, RunSummary, run_job
+from pipeline.run.local import LocalRunner
+from pipeline.run.processing import Processor
 from tests.conftest import ROOT, SAMPLES, job, write_jsonl
 
 VNNEWS = str(Path(sys.executable).parent / "vnnews")
@@ -193,3 +195,61 @@ def test_throughput_points_are_thinned_to_every_other_one_when_over_twice_the_li
     points.close()
     points.close()
     assert points == [[0.0, 0], [4.0, 4], [8.0, 8], [9.0, 9]]
+
+
+def _fast(tmp_path: Path, rows: list[dict], **output) -> dict:
+    source = write_jsonl(tmp_path / "in.jsonl", rows)
+    return job(tmp_path, source, classify={"enabled": False}, summarize={"enabled": False}, output=output)
+
+
+@pytest.mark.parametrize(("max_rows", "refused"), [(3, False), (2, True)])
+def test_input_max_rows_is_the_most_rows_a_run_accepts(tmp_path, max_rows, refused):
+    config = _fast(tmp_path, [{"id": f"a{n}", "text": "Bài viết."} for n in range(3)])
+    config["input"]["max_rows"] = max_rows
+    if refused:
+        with pytest.raises(InputError, match=r"has 3 rows, above input\.max_rows=2"):
+            Pipeline.from_dict(config).run()
+    else:
+        assert Pipeline.from_dict(config).run().written == 3
+
+
+def test_a_run_that_fails_while_opening_leaves_no_lock_behind(tmp_path):
+    """In a notebook: a run that failed while it opened (an upsert over an output it cannot read), then the same
+    run after the fix, in one process. The failed run's lock on the run state went with it."""
+    config = _fast(tmp_path, [{"id": "a", "text": "Bài viết."}], mode="upsert")
+    output = tmp_path / "out" / "results.jsonl"
+    output.parent.mkdir()
+    output.write_text('{"id": "x"}\n{"id": \n{"id": "y"}\n', encoding="utf-8")
+    with pytest.raises(OutputError, match="line 2 is not JSON") as failed:
+        Pipeline.from_dict(config).run()
+    output.write_text('{"id": "x"}\n', encoding="utf-8")
+    assert Pipeline.from_dict(config).run().written == 1
+    assert failed.tb is not None  # (kept until here, as IPython keeps the last traceback and the objects in it)
+
+
+class _PartsVanish:
+    """The local runner, with every saved part deleted after each round (a cleaner that keeps at it)."""
+
+    kind = "local"
+
+    def __init__(self) -> None:
+        self.rounds = 0
+
+    def process(self, job: Job) -> int:
+        self.rounds += 1
+        rows = LocalRunner().process(job)
+        for part in job.state.parts():
+            part.path.unlink()
+        return rows
+
+    def saved(self, job: Job) -> str:
+        return "nothing"
+
+
+def test_parts_that_keep_vanishing_stop_the_run_after_max_repairs_rounds_of_repair(tmp_path):
+    runner = _PartsVanish()
+    processor = Processor.from_dict(_fast(tmp_path, [{"id": "a", "text": "Bài viết."}]))
+    with pytest.raises(OutputError, match=f"lost saved parts {MAX_REPAIRS + 1} times while this run went on") as caught:
+        run_job(processor, runner)
+    assert runner.rounds == MAX_REPAIRS + 1 == 3 and "a temporary-file cleaner?" in str(caught.value)
+    assert not (tmp_path / "out" / "results.jsonl").exists()
