@@ -439,6 +439,8 @@ def test_ray_lists_a_local_folder_like_the_local_reader(tmp_path):
     from pipeline.run.ray import list_input_files, read_file
 
     folder = _mixed_folder(tmp_path)
+    write_jsonl(tmp_path / "private.jsonl", [{"id": "secret", "text": "Không được đọc."}])
+    (folder / "link.jsonl").symlink_to(tmp_path / "private.jsonl")  # a link out of the folder: not followed
     items = list_input_files(str(folder), detect_format(folder))
     input_data = InputConfig(path=folder).model_dump(mode="json")
     rows = [json.loads(r["json"]) for item in items for r in read_file(item, input_data)]

@@ -153,3 +153,24 @@ def test_a_quiet_ray_run_prints_nothing_of_its_own_or_of_rays_python_side(tmp_pa
     assert done.stdout == ""
     assert [line for line in done.stderr.splitlines() if "core_worker.cc" not in line] == [], done.stderr
     assert len((tmp_path / "out" / "results.jsonl").read_text(encoding="utf-8").splitlines()) == 20
+
+
+def test_actors_get_absolute_paths_and_hub_ids_as_given(tmp_path, monkeypatch):
+    """Actors may run in another working directory: local paths (input, models) go to them absolute, a hub id as
+    it is, and each actor runs its batches as a local runner without progress."""
+    from pathlib import Path
+
+    from pipeline.config import JobConfig, load_config
+    from pipeline.run.ray import portable_config
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "summarizer").mkdir()
+    write_jsonl(tmp_path / "in.jsonl", articles(1))
+    base = {"input": {"path": "in.jsonl"}, "output": {"path": "out.jsonl"}}
+    local = portable_config(load_config(JobConfig, data={**base, "summarize": {"model": "summarizer"}}))
+    assert local["input"]["path"] == str(tmp_path / "in.jsonl")
+    assert local["summarize"]["model"] == str(tmp_path / "summarizer")
+    assert Path(local["classify"]["model"]).is_absolute()
+    assert local["runner"] == {"kind": "local", "progress": "off"}
+    hub = portable_config(load_config(JobConfig, data={**base, "summarize": {"model": "VietAI/vit5-base"}}))
+    assert hub["summarize"]["model"] == "VietAI/vit5-base"
