@@ -253,3 +253,35 @@ def test_parts_that_keep_vanishing_stop_the_run_after_max_repairs_rounds_of_repa
         run_job(processor, runner)
     assert runner.rounds == MAX_REPAIRS + 1 == 3 and "a temporary-file cleaner?" in str(caught.value)
     assert not (tmp_path / "out" / "results.jsonl").exists()
+
+
+def test_an_up_to_date_run_reports_the_finished_runs_counts_and_no_work_of_its_own(tmp_path):
+    config = _fast(tmp_path, [{"id": f"a{n}", "text": "Bài viết."} for n in range(3)] + [{"id": "x", "text": " "}])
+    first = Pipeline.from_dict(config).run()
+    assert not first.up_to_date and (first.read, first.written, first.quarantined) == (4, 3, 1)
+    again = Pipeline.from_dict(config).run()
+    assert again.up_to_date and (again.read, again.written, again.quarantined, again.unchanged) == (4, 3, 1, 0)
+    assert (again.seconds, again.articles_per_second, again.resumed_from, again.skipped, again.preview) == \
+        (0.0, 0.0, 0, 0, [])
+    assert (again.run_id, again.config_hash, again.manifest) == (first.run_id, first.config_hash, first.manifest)
+
+
+def test_a_row_whose_input_author_changed_is_refreshed_with_its_new_fields_and_previous_results(tmp_path):
+    """Upsert: an input field that no stage reads changes (a JSONL row's author, kept as input_author: author is the
+    field the normalizer fills for raw pages), so the row is refreshed without model work: the new input fields,
+    the previous topic and summary."""
+    rows = [{"id": "a", "text": "Bài viết.", "author": "Lan"}, {"id": "b", "text": "Bài khác.", "author": "Mai"}]
+    config = job(tmp_path, write_jsonl(tmp_path / "in.jsonl", rows), output={"mode": "upsert"})
+    Pipeline.from_dict(config).run()
+    before = {row["id"]: row for row in _output_rows(tmp_path)}
+    rows[0]["author"] = "Hùng"
+    write_jsonl(tmp_path / "in.jsonl", rows)
+    summary = Pipeline.from_dict(config).run()
+    assert (summary.refreshed, summary.unchanged) == (1, 1)
+    after = {row["id"]: row for row in _output_rows(tmp_path)}
+    assert (after["a"]["input_author"], after["b"]["input_author"]) == ("Hùng", "Mai")
+    assert all(after["a"][f] == before["a"][f] for f in ("topic", "topic_score", "summary"))
+
+
+def _output_rows(tmp_path: Path) -> list[dict]:
+    return [json.loads(line) for line in (tmp_path / "out" / "results.jsonl").read_text(encoding="utf-8").splitlines()]
