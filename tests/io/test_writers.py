@@ -640,18 +640,20 @@ def test_the_sql_table_keys_rows_by_id_and_never_holds_a_row_without_its_record_
     assert all(columns[c] == (0, 0) for c in ("title", "topic", "topic_score", "summary", "run_id"))
 
 
-def test_a_write_that_fails_midway_is_one_line_and_leaves_the_previous_file(tmp_path):
-    """A write that fails (here the file size limit, which fails it as a full disk or a quota does): the reason in
-    words, the previous output as it was, no temporary file left. In a process of its own: the limit is per process."""
+@pytest.mark.parametrize("rows", [100, 3], ids=["while-writing", "at-the-last-flush"])
+def test_a_write_that_fails_midway_is_one_line_and_leaves_the_previous_file(tmp_path, rows):
+    """A write that fails (here the file size limit, which fails it as a full disk or a quota does), while the rows
+    are written or when the last buffered ones are flushed: the reason in words, the previous output as it was, no
+    temporary file left. In a process of its own: the limit is per process."""
     path = tmp_path / "r.jsonl"
     path.write_text('{"id": "old"}\n', encoding="utf-8")
     code = "\n".join([
         "import resource, signal, sys", "from pathlib import Path", "from pipeline.config import OutputConfig",
         "from pipeline.errors import OutputError", "from pipeline.io.writers import commit, open_sink",
         "signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # (the write fails with EFBIG instead of a signal)",
-        "resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))",
+        "resource.setrlimit(resource.RLIMIT_FSIZE, (200, 200))",  # (3 rows stay in the write buffer until the end)
         f"sink = open_sink(OutputConfig(path=Path({str(path)!r})))",
-        "rows = [{'id': f'r{i}', 'text': 'x' * 100} for i in range(100)]",
+        f"rows = [{{'id': f'r{{i}}', 'text': 'x' * 100}} for i in range({rows})]",
         "try:", "    commit(sink, 'overwrite', lambda: iter(rows), 'id', 'r1')",
         "except OutputError as exc:", "    print(exc)"])
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=ROOT)
@@ -753,4 +755,69 @@ def test_a_temporary_is_removed_when_its_handle_cannot_be_opened(tmp_path, monke
     with pytest.raises(KeyboardInterrupt):
         _commit(tmp_path / "r.jsonl")
     assert list(tmp_path.iterdir()) == []
+
+
+
+def test_two_cut_ends_set_aside_in_one_second_get_names_of_their_own(tmp_path, monkeypatch):
+    import datetime as dt
+
+    from pipeline.io import writers
+
+    class Clock(dt.datetime):
+        @classmethod
+        def now(cls, tz=None):
+            return dt.datetime(2026, 12, 7, 8, 0, 0, tzinfo=dt.UTC)
+
+    monkeypatch.setattr(writers, "datetime", Clock)
+    path = tmp_path / "r.jsonl"
+    for cut in (b'{"id": "a"}\n{"id": "b", "te', b'{"id": "a"}\n{"id": "c", "te'):
+        path.write_bytes(cut)
+        open_sink(OutputConfig(path=path, mode="upsert"))
+    assert sorted(p.name for p in tmp_path.glob("r.damaged-*")) == \
+        ["r.damaged-20261207T080000Z-1.jsonl", "r.damaged-20261207T080000Z.jsonl"]
+    assert (tmp_path / "r.damaged-20261207T080000Z-1.jsonl").read_bytes() == b'{"id": "c", "te'
+
+
+def test_a_path_that_cannot_be_looked_at_is_named_with_the_reason(tmp_path):
+    (tmp_path / "file").write_text("x", encoding="utf-8")
+    with pytest.raises(OutputError) as caught:
+        write_target(tmp_path / "file" / "r.jsonl", follow_link=True, role="output.path")
+    assert str(caught.value) == f"output.path {tmp_path / 'file' / 'r.jsonl'} cannot be used: Not a directory."
+
+
+def _rows_then(action, rows=ROWS):
+    """The rows, doing ``action`` before the last one: something that happens while the output is written."""
+    def rows_factory():
+        yield from rows[:-1]
+        action()
+        yield rows[-1]
+    return rows_factory
+
+
+def test_a_temporary_removed_while_it_is_written_is_an_error_not_a_crash(tmp_path):
+    path = tmp_path / "r.jsonl"
+    sink = open_sink(OutputConfig(path=path))
+    with pytest.raises(OutputError, match=r"Cannot write .*: No such file or directory\. The previous r\.jsonl"):
+        commit(sink, "overwrite", _rows_then(lambda: [p.unlink() for p in tmp_path.glob(".r.jsonl.*.partial")]),
+               "id", "r1")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_fifo_put_where_the_output_goes_during_the_write_is_left_and_the_temporary_removed(tmp_path):
+    path = tmp_path / "r.jsonl"
+    sink = open_sink(OutputConfig(path=path))
+    with pytest.raises(OutputError, match="FIFO, not a regular file"):
+        commit(sink, "overwrite", _rows_then(lambda: os.mkfifo(path)), "id", "r1")
+    assert [p.name for p in tmp_path.iterdir()] == ["r.jsonl"] and stat.S_ISFIFO(path.lstat().st_mode)
+
+
+def test_a_parquet_json_column_that_is_not_json_is_named_as_damage(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "r.parquet"
+    table = pa.table({"id": ["a"], "topic_top_k": ["[1, "]})
+    pq.write_table(table.replace_schema_metadata({"vnnews": json.dumps({"json_columns": ["topic_top_k"]})}), path)
+    with pytest.raises(OutputError, match="a JSON column is not JSON"):
+        list(open_sink(OutputConfig(path=path)).read_rows())
 
