@@ -446,6 +446,9 @@ def test_ray_lists_a_local_folder_like_the_local_reader(tmp_path):
     rows = [json.loads(r["json"]) for item in items for r in read_file(item, input_data)]
     assert [r["r"]["id"] for r in rows if "r" in r] == ["a", "b", "c", "b/d", "e"]
     assert [r["q"]["source"] for r in rows if "q" in r] == ["README"]
+    # each file ends with how many rows it gave, the file that cannot be read with its one quarantine entry
+    assert [(items[r["i"]].get("rel"), r["e"]) for r in rows if "e" in r] == \
+        [("README", 1), ("a.jsonl", 2), ("b/c.csv", 1), ("b/d.TXT", 1), ("e.ndjson", 1)]
 
 
 # --- inputs that are not files ------------------------------------------------------------------

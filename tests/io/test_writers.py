@@ -13,6 +13,7 @@ from pipeline.config import OutputConfig
 from pipeline.errors import ConfigError, OutputError
 from pipeline.io.paths import OutputPaths
 from pipeline.io.writers import (
+    PARQUET_COLUMNS,
     DamagedOutput,
     JsonlRows,
     SqlSink,
@@ -628,6 +629,9 @@ def test_parquet_has_no_extra_fields_column_when_every_field_has_its_own(tmp_pat
     schema = pq.read_schema(tmp_path / "r.parquet")
     assert schema.names == ["id", "title", "topic"]
     assert json.loads(schema.metadata[b"vnnews"])["extra_fields"] is None
+    every = [{name: "x" for name in PARQUET_COLUMNS}]  # a row with every typed column, and no other field
+    _commit(tmp_path / "every.parquet", every)
+    assert pq.read_schema(tmp_path / "every.parquet").names == list(PARQUET_COLUMNS)
 
 
 def test_the_sql_table_keys_rows_by_id_and_never_holds_a_row_without_its_record_or_times(tmp_path):

@@ -153,6 +153,11 @@ def test_a_quiet_ray_run_prints_nothing_of_its_own_or_of_rays_python_side(tmp_pa
     assert done.stdout == ""
     assert [line for line in done.stderr.splitlines() if "core_worker.cc" not in line] == [], done.stderr
     assert len((tmp_path / "out" / "results.jsonl").read_text(encoding="utf-8").splitlines()) == 20
+    # without -q: log lines, but no progress bar of Ray Data's (our own progress is the one a user reads)
+    loud = subprocess.run([vnnews, "run", str(tmp_path / "job.yaml"), "--set", "runner.resume=false",
+                           "--set", f"output.path={tmp_path / 'loud' / 'results.jsonl'}"], capture_output=True,
+                          text=True, timeout=300, stdin=subprocess.DEVNULL)
+    assert loud.returncode == 0 and "Running Dataset" not in loud.stderr and "row/s]" not in loud.stderr, loud.stderr
 
 
 def test_actors_get_absolute_paths_and_hub_ids_as_given(tmp_path, monkeypatch):
