@@ -540,6 +540,8 @@ def test_the_cut_end_is_found_when_the_last_line_end_begins_a_read_window(tmp_pa
     assert sink._cut(path) == 1
     path.write_bytes(b"x" * 10)  # no line end at all: the whole file is the cut row
     assert sink._cut(path) == 0
+    path.write_bytes(b"\n" + b"x" * 100_000)  # the only line end two windows back
+    assert sink._cut(path) == 1
 
 
 def test_a_sql_record_nested_too_deep_to_read_is_named_as_damage(tmp_path):
@@ -570,6 +572,8 @@ def test_rows_are_batched_by_count_and_by_size_and_a_wide_row_goes_alone():
     assert list(chunks) == [[0, 1], [2, 3, 4], [5], [6]]  # 10 bytes; 3 rows; a row over 10 bytes; the rest
     sizes = [10, 3, 3, 3, 5]  # a chunk after the first counts its bytes from 0 again: 9 is under 10
     assert list(batched(((n, size) for n, size in enumerate(sizes)), max_rows=5, max_bytes=10)) == [[0], [1, 2, 3, 4]]
+    sizes = [10, 5, 5, 5]  # ... and 10 reaches it
+    assert list(batched(((n, size) for n, size in enumerate(sizes)), max_rows=5, max_bytes=10)) == [[0], [1, 2], [3]]
 
 
 def test_sql_rows_are_inserted_in_chunks_by_count_and_by_size(tmp_path, monkeypatch):
@@ -589,6 +593,10 @@ def test_sql_rows_are_inserted_in_chunks_by_count_and_by_size(tmp_path, monkeypa
     inserts.clear()
     commit(sink, "overwrite", lambda: iter(rows), "id", "r1")
     assert inserts == [2, 2, 2, 1] and sorted(r["id"] for r in sink.read_rows()) == [f"r{i}" for i in range(7)]
+    monkeypatch.setattr(SqlSink, "chunk_bytes", 1 << 30)  # by count alone
+    inserts.clear()
+    commit(sink, "overwrite", lambda: iter(rows), "id", "r1")
+    assert inserts == [3, 3, 1]
 
 
 def test_a_table_of_the_same_name_made_by_someone_else_is_named_not_called_damaged(tmp_path):
@@ -629,6 +637,9 @@ def test_parquet_has_no_extra_fields_column_when_every_field_has_its_own(tmp_pat
     schema = pq.read_schema(tmp_path / "r.parquet")
     assert schema.names == ["id", "title", "topic"]
     assert json.loads(schema.metadata[b"vnnews"])["extra_fields"] is None
+    one = [{"id": "a", "topic_top_k": {"label": "Thể thao"}}, {"id": "b", "topic_top_k": {"label": "Pháp luật"}}]
+    _commit(tmp_path / "one.parquet", one)  # mappings of one field are a struct column, as mappings of more are
+    assert str(pq.read_schema(tmp_path / "one.parquet").field("topic_top_k").type) == "struct<label: string>"
     every = [{name: "x" for name in PARQUET_COLUMNS}]  # a row with every typed column, and no other field
     _commit(tmp_path / "every.parquet", every)
     assert pq.read_schema(tmp_path / "every.parquet").names == list(PARQUET_COLUMNS)

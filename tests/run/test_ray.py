@@ -153,6 +153,10 @@ def test_a_quiet_ray_run_prints_nothing_of_its_own_or_of_rays_python_side(tmp_pa
     assert done.stdout == ""
     assert [line for line in done.stderr.splitlines() if "core_worker.cc" not in line] == [], done.stderr
     assert len((tmp_path / "out" / "results.jsonl").read_text(encoding="utf-8").splitlines()) == 20
+    manifest = json.loads((tmp_path / "out" / "results.manifest.json").read_text(encoding="utf-8"))
+    steps = manifest["seconds_by_step"]  # (the Ray runner's steps add up to the run's seconds too)
+    assert all(v >= 0 for v in steps.values()) and {"ray (read and compute)", "save"} <= set(steps)
+    assert sum(steps.values()) == pytest.approx(manifest["seconds"], abs=0.001 * len(steps))
     # without -q: log lines, but no progress bar of Ray Data's (our own progress is the one a user reads)
     loud = subprocess.run([vnnews, "run", str(tmp_path / "job.yaml"), "--set", "runner.resume=false",
                            "--set", f"output.path={tmp_path / 'loud' / 'results.jsonl'}"], capture_output=True,
