@@ -100,6 +100,63 @@ def test_ray_reads_a_folder_of_warc_files_one_per_task(tmp_path, local_ray):
     assert manifests["ray"]["skipped"] == manifests["local"]["skipped"] == skipped
 
 
+def test_ray_reads_a_saved_dataset_folder_whole_as_the_local_runner(tmp_path, local_ray):
+    """A saved Hugging Face dataset is one folder read as one dataset, not a folder of files (its Arrow files)."""
+    datasets = pytest.importorskip("datasets")
+
+    saved = tmp_path / "saved"
+    datasets.Dataset.from_list([{k: r[k] for k in ("id", "title", "text")} for r in articles(20)]).save_to_disk(
+        str(saved))
+    summaries, rows = {}, {}
+    for kind in ("local", "ray"):
+        cfg = job(tmp_path / kind, saved, runner={"kind": kind, "ray": {"actors": 2}})
+        summaries[kind] = Pipeline.from_dict(cfg).run()
+        rows[kind] = sorted((r["id"], r["topic"]) for r in _rows(tmp_path / kind / "out" / "results.jsonl").values())
+    assert [(s.read, s.written, s.quarantined) for s in summaries.values()] == [(20, 20, 0)] * 2
+    assert rows["ray"] == rows["local"]
+
+
+def test_a_files_results_are_saved_only_once_every_row_is_in():
+    """An actor passes a file's end marker on before the rows it computed from the same batch, so the marker can
+    reach the driver first: the file is done when it has as many results as its reader read rows, not before."""
+    from pipeline.run.ray import _FileResults
+
+    results = _FileResults()
+    results.add({"e": 3, "i": 0})
+    results.add({"s": {"request record": 2}, "i": 0})  # skipped counts are not rows
+    assert not results.done
+    results.add({"r": {"id": "a"}, "i": 0})
+    results.add({"q": {"reason": "empty text", "raw": "", "source": "input", "id": "b"}, "i": 0})
+    assert not results.done
+    results.add({"u": "c", "i": 0})
+    assert results.done and (len(results.rows), len(results.quarantined), results.unchanged) == (1, 1, 1)
+    assert results.skipped == {"request record": 2}
+    early = _FileResults()
+    early.add({"r": {"id": "a"}, "i": 0})
+    assert not early.done  # no end marker yet: the reader may still be reading
+
+
+def test_an_actor_answers_every_row_of_its_batch(tmp_path):
+    """In process, no Ray: a row without its key is quarantined and the rows after it in the same batch are still
+    computed; markers pass through; every result names its file."""
+    import numpy as np
+
+    from pipeline.config import JobConfig, load_config
+    from pipeline.run.ray import PipelineActor, portable_config
+
+    path = write_jsonl(tmp_path / "in.jsonl", articles(3))
+    config = load_config(JobConfig, data=job(tmp_path, path, output={"key": "url"}))
+    actor = PipelineActor(portable_config(config), "hash", "run-1", {})
+    first, second, third = ({**r, "url": f"https://bao.vn/{r['id']}"} for r in articles(3))
+    del first["url"]
+    batch = [{"r": first, "i": 0}, {"r": second, "i": 0}, {"e": 3, "i": 0}, {"r": third, "i": 1}]
+    out = [json.loads(x) for x in actor({"json": np.array([json.dumps(b) for b in batch], dtype=object)})["json"]]
+    assert [(next(k for k in item if k != "i"), item["i"]) for item in out] == [("q", 0), ("e", 0), ("r", 0), ("r", 1)]
+    assert "missing key field 'url'" in out[0]["q"]["reason"]
+    assert [item["r"]["id"] for item in out if "r" in item] == [second["id"], third["id"]]
+    assert {(item["r"]["config_hash"], item["r"]["run_id"]) for item in out if "r" in item} == {("hash", "run-1")}
+
+
 def test_a_killed_ray_run_resumes_by_finished_file(tmp_path):
     """The kill-and-rerun harness on the Ray runner: two SIGKILLs at random points, then a rerun that skips the
     files saved whole, with every row exactly once in the output or the quarantine and a file's skipped counts kept."""
