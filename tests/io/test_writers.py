@@ -504,6 +504,24 @@ def test_a_damaged_sqlite_database_says_how_to_recover_it(tmp_path):
         list(sink.read_rows())
 
 
+@pytest.mark.parametrize("read", ["exists", "signature", "read_rows"])
+def test_a_sqlite_database_damaged_after_the_sink_opened_it_is_named_on_every_read(tmp_path, read):
+    """Damage that lands while the sink is open (another program, a restore gone wrong): SQLite sees the changed
+    header and reads the damaged schema page, and each read says so, with the recovery advice."""
+    path = tmp_path / "r.db"
+    _commit(path, [{**ROWS[0], "id": f"r{i}", "summary": "x" * 500} for i in range(300)])
+    sink = open_sink(OutputConfig(path=path, mode="upsert"))
+    data = bytearray(path.read_bytes()[:12_000])
+    for at in (24, 40):  # the file change counter and the schema cookie: a writer other than this connection
+        data[at:at + 4] = (int.from_bytes(data[at:at + 4], "big") + 1).to_bytes(4, "big")
+    data[100:4096] = b"\xff" * 3996  # the schema table on page 1, after the 100-byte header
+    path.write_bytes(bytes(data))
+    with pytest.raises(DamagedOutput, match=r"Cannot read table .*database disk image is malformed.*\.recover"):
+        found = getattr(sink, read)()
+        if read == "read_rows":
+            list(found)
+
+
 def test_quarantine_in_another_format_is_refused(tmp_path):
     path = tmp_path / "day.quarantine.jsonl"
     path.write_bytes(b"PAR1 not entries")

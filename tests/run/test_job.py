@@ -283,5 +283,41 @@ def test_a_row_whose_input_author_changed_is_refreshed_with_its_new_fields_and_p
     assert all(after["a"][f] == before["a"][f] for f in ("topic", "topic_score", "summary"))
 
 
+def test_a_refreshed_raw_page_keeps_the_author_its_page_gave(tmp_path):
+    """Upsert with raw pages: the author is a result (read from the page's byline by the normalizer), so a row
+    refreshed for another input field takes it from the previous output with the topic and summary."""
+    body = ("Ủy ban nhân dân thành phố vừa công bố kế hoạch phát triển giao thông trong năm nay. "
+            "Các nhà khoa học đã triển khai nghiên cứu về đa dạng sinh học tại nhiều tỉnh thành.")
+    rows = [{"id": "a", "text": f"Kế hoạch giao thông mới\nMinh Anh\n{body}", "views": 1},
+            {"id": "b", "text": f"Nghiên cứu đa dạng sinh học\nThu Hà\n{body}", "views": 1}]
+    config = job(tmp_path, write_jsonl(tmp_path / "in.jsonl", rows), input={"raw_pages": True},
+                 output={"mode": "upsert"})
+    Pipeline.from_dict(config).run()
+    assert [(row["id"], row["author"]) for row in _output_rows(tmp_path)] == [("a", "Minh Anh"), ("b", "Thu Hà")]
+    rows[0]["views"] = 2
+    write_jsonl(tmp_path / "in.jsonl", rows)
+    summary = Pipeline.from_dict(config).run()
+    assert (summary.refreshed, summary.unchanged) == (1, 1)
+    after = {row["id"]: row for row in _output_rows(tmp_path)}
+    assert (after["a"]["views"], after["a"]["author"]) == (2, "Minh Anh")
+    assert after["a"]["title"] == "Kế hoạch giao thông mới"
+
+
+def test_a_local_run_over_a_crawl_shows_how_much_of_it_was_read(tmp_path, caplog):
+    """WARC rows cannot be counted ahead, so the local runner's progress says how many bytes of the crawl its
+    reader has read."""
+    from tests.io.test_warc import write_two_pages
+
+    crawl = tmp_path / "crawl"
+    crawl.mkdir()
+    write_two_pages(crawl / "CC-NEWS-1.warc.gz")
+    size = (crawl / "CC-NEWS-1.warc.gz").stat().st_size
+    config = job(tmp_path, crawl, input={"batch_size": 1}, runner={"progress": "log", "log_every_seconds": 0.001})
+    with caplog.at_level("INFO", logger="pipeline.progress"):
+        Pipeline.from_dict(config).run()
+    lines = [r.getMessage() for r in caplog.records if r.name == "pipeline.progress"]
+    assert lines and all(f"/{size / 2**20:,.1f} MiB read" in line for line in lines), lines
+
+
 def _output_rows(tmp_path: Path) -> list[dict]:
     return [json.loads(line) for line in (tmp_path / "out" / "results.jsonl").read_text(encoding="utf-8").splitlines()]
