@@ -424,20 +424,33 @@ class _CsvFeed:
         self.size += len(item[1])
         if item[2] or self.size > self.limit:
             raise _OversizedRecord
+        return self._text(item)
+
+    def _text(self, item: tuple[int, bytes | str, bool]) -> str:
         line = item[1]
         if isinstance(line, bytes):
             line = line.decode(self.encoding, "surrogateescape")
         return line.lstrip("\ufeff") if item[0] == 1 else line
+
+    def record_is_strict(self, delimiter: str) -> bool:
+        """Whether the current record's lines parse with each closing quote followed by a delimiter or the line's
+        end. A quote left open pairs with the next quote in the file, most often one that opens a field of a later
+        row, and the text after that one breaks the rule; a quoted field that spans lines keeps it."""
+        try:
+            next(csv.reader([self._text(item) for item in self.record], delimiter=delimiter, strict=True))
+        except csv.Error:
+            return False
+        return True
 
 
 class CsvReader:
     """CSV with a header row; quoted fields may contain line breaks (LF, CRLF or lone CR) and quotes.
 
     A malformed record (an unclosed quote swallows the next lines, so the field count comes out
-    wrong or the file ends inside the quoted field) quarantines its first physical line and the
-    lines after it are parsed again as rows. A record longer than ``max_line_bytes`` is quarantined
-    the same way, so neither can eat the rest of the file. ``delimiter`` "auto" picks , ; tab or |,
-    whichever the header line has most of.
+    wrong, a quote that closes it is followed by more text, or the file ends inside the quoted field)
+    quarantines its first physical line and the lines after it are parsed again as rows. A record
+    longer than ``max_line_bytes`` is quarantined the same way, so neither can eat the rest of the
+    file. ``delimiter`` "auto" picks , ; tab or |, whichever the header line has most of.
     """
 
     def __init__(self, path: Path, encoding: str = "utf-8", max_line_bytes: int = 20_000_000,
@@ -487,7 +500,8 @@ class CsvReader:
             if not fields:
                 continue  # blank line
             source = f"{self.name}:{feed.record[0][0]}"
-            if feed.hit_end or (len(feed.record) > 1 and len(fields) != len(names)):
+            if feed.hit_end or (len(feed.record) > 1 and (len(fields) != len(names)
+                                                          or not feed.record_is_strict(delimiter))):
                 yield self._unclosed(feed, len(fields), len(names))
                 feed.push_back(feed.record[1:])
                 continue
@@ -513,10 +527,13 @@ class CsvReader:
 
     def _unclosed(self, feed: _CsvFeed, got: int, expected: int) -> Quarantined:
         lineno, line, _ = feed.record[0]
+        swallowed = len(feed.record) - 1
         if feed.hit_end:
             why = "the file ends inside the quoted field"
+        elif got != expected:
+            why = f"it swallows {swallowed} more lines into a row of {got} fields, the header has {expected}"
         else:
-            why = f"it swallows {len(feed.record) - 1} more lines into a row of {got} fields, the header has {expected}"
+            why = f"it pairs with a quote {swallowed} lines further down that text follows, not a delimiter"
         return Quarantined(f"unclosed quote on this line ({why}); the lines after it are read again as rows",
                            line, f"{self.name}:{lineno}")
 

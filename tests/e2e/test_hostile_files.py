@@ -244,6 +244,21 @@ def test_csv_unclosed_quote_loses_one_line_not_the_rest(tmp_path):
     assert "the file ends inside the quoted field" in result.reasons()[0]
 
 
+def test_csv_unclosed_quote_that_a_later_rows_quote_closes_loses_one_line_not_the_rows_between(tmp_path):
+    """The quote left open on c1's line pairs with the quote that opens c5's text: three fields, as the header
+    says, but the text after that quote gives the pairing away. Rows c2 to c5 are read, not merged into c1's."""
+    path = tmp_path / "quote.csv"
+    lines = ["id,title,text", f'c0,Bài 0,{VI}', f'c1,Bài 1,"{VI}']
+    lines += [f"c{i},Bài {i},{VI}" for i in range(2, 5)] + [f'c5,Bài 5,"Lời kể ""ngắn"". {VI}"', f"c6,Bài 6,{VI}"]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    result = vnnews_run(tmp_path, path)
+    assert result.code == 0, result.stderr
+    assert sorted(result.rows) == [f"c{i}" for i in range(7) if i != 1]
+    assert result.rows["c5"]["text"].startswith('Lời kể "ngắn".')
+    (entry,) = result.quarantine
+    assert entry["source"] == "quote.csv:3" and "it pairs with a quote 4 lines further down" in entry["reason"]
+
+
 def test_semicolon_csv_is_sniffed_or_set(tmp_path):
     rows = [{"id": f"s{i}", "title": f"Bài {i}", "text": VI.replace(",", "")} for i in range(5)]
     path = _write_csv(tmp_path / "semi.csv", rows, delimiter=";")

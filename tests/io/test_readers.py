@@ -225,6 +225,20 @@ def test_csv_unclosed_quote_quarantines_one_line_and_reads_the_next_ones(tmp_pat
     assert bad[0].reason.startswith("unclosed quote on this line (it swallows 2 more lines")
 
 
+def test_csv_unclosed_quote_closed_by_a_later_fields_quote_is_caught_by_the_text_after_it(tmp_path):
+    """The field count can come out right: a quote left open on line 2 pairs with the quote that opens a field
+    two lines down, and the text after that quote shows the pairing is wrong."""
+    path = tmp_path / "q.csv"
+    path.write_text('id,title,text\n1,Tin một,"Nội dung một\n2,Tin hai,Nội dung hai.\n3,Tin ba,"Nội dung ""ba""."\n'
+                    '4,Tin bốn,"Dòng một\nDòng hai"\n', encoding="utf-8")
+    records, bad = _read(path)
+    assert _core(records) == [("2", "Tin hai", "Nội dung hai."), ("3", "Tin ba", 'Nội dung "ba".'),
+                              ("4", "Tin bốn", "Dòng một\nDòng hai")]
+    assert [(q.source, q.to_json()["raw"]) for q in bad] == [("q.csv:2", '1,Tin một,"Nội dung một\n')]
+    assert bad[0].reason == ("unclosed quote on this line (it pairs with a quote 2 lines further down that text "
+                             "follows, not a delimiter); the lines after it are read again as rows")
+
+
 @pytest.mark.parametrize(("delimiter", "setting"), [(";", "auto"), ("\t", "auto"), ("|", "auto"), (";", ";")])
 def test_csv_delimiter_sniffed_from_the_header_or_set(tmp_path, delimiter, setting):
     path = tmp_path / "d.csv"
