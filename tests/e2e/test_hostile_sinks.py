@@ -6,6 +6,8 @@ from __future__ import annotations
 import csv
 import io
 import json
+import random
+import string
 import subprocess
 import sys
 from pathlib import Path
@@ -15,7 +17,7 @@ import pytest
 import yaml
 
 from pipeline.config import OutputConfig
-from pipeline.io.writers import open_sink
+from pipeline.io.writers import PG_INDEX_TEXT_BYTES, open_sink
 from tests.conftest import postgres_url, unique_table, write_jsonl
 from tests.synthetic import articles
 
@@ -194,7 +196,15 @@ def _poison_rows() -> list[dict]:
         {**good[5], "id": "good-5", "topic_score": "cao"},
         {**good[6], "id": "good-6", "meta": {"nul": "a\x00b", "big": 2**63 - 1}, "tags": ["x"]},
         {**good[7], "id": "good-7"},
+        # an index entry's bound, with text no compression shrinks: the longest key PostgreSQL stores, and one more
+        {**good[1], "id": _incompressible(PG_INDEX_TEXT_BYTES)},
+        {**good[2], "id": _incompressible(PG_INDEX_TEXT_BYTES + 1), "_refused_by": ["postgresql"]},
     ]
+
+
+def _incompressible(size: int) -> str:
+    rng = random.Random(size)
+    return "".join(rng.choice(string.ascii_letters + string.digits) for _ in range(size))
 
 
 def _output(tmp_path: Path, sink: str) -> tuple[dict, OutputConfig]:
@@ -226,7 +236,8 @@ def test_a_row_one_sink_cannot_store_is_quarantined_and_the_rest_is_written(tmp_
     meta = kept.get("meta") if sink != "csv" else json.loads(kept["meta"])
     assert meta == {"nul": "a\x00b", "big": 2**63 - 1}
     manifest = json.loads(next((tmp_path / "out").glob("*.manifest.json")).read_text(encoding="utf-8"))
-    assert (manifest["counts"]["written"], manifest["counts"]["quarantined"]) == (8 - len(refused), len(refused))
+    assert (manifest["counts"]["written"], manifest["counts"]["quarantined"]) == (len(rows) - len(refused),
+                                                                                   len(refused))
 
 
 def test_rows_postgresql_cannot_store_count_towards_the_quarantine_threshold(tmp_path):
