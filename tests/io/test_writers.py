@@ -592,6 +592,8 @@ def test_rows_are_batched_by_count_and_by_size_and_a_wide_row_goes_alone():
     assert list(batched(((n, size) for n, size in enumerate(sizes)), max_rows=5, max_bytes=10)) == [[0], [1, 2, 3, 4]]
     sizes = [10, 5, 5, 5]  # ... and 10 reaches it
     assert list(batched(((n, size) for n, size in enumerate(sizes)), max_rows=5, max_bytes=10)) == [[0], [1, 2], [3]]
+    sizes = [4, 5, 1]  # the first chunk counts from 0 too: 9 is under 10, the third row reaches it
+    assert list(batched(((n, size) for n, size in enumerate(sizes)), max_rows=5, max_bytes=10)) == [[0, 1, 2]]
 
 
 def test_sql_rows_are_inserted_in_chunks_by_count_and_by_size(tmp_path, monkeypatch):
