@@ -275,6 +275,27 @@ def test_an_empty_crawl_says_it_holds_no_record(tmp_path):
         "input.path (a crawl of pages, not of robots.txt or redirects?); the output was left as it was.")
     assert not (tmp_path / "out" / "results.jsonl").exists()
 
+def test_a_crawl_without_pages_names_its_eight_most_common_kinds_of_record(tmp_path):
+    """Many kinds of skipped record: the exit-4 message lists the eight most common with their counts, no more."""
+    from pipeline import Pipeline
+    from tests.conftest import job
+
+    statuses = ["301 Moved Permanently", "302 Found", "303 See Other", "307 Temporary Redirect",
+                "308 Permanent Redirect", "400 Bad Request", "403 Forbidden", "404 Not Found", "410 Gone",
+                "500 Internal Server Error"]
+    crawl = tmp_path / "errors.warc.gz"
+    with open(crawl, "wb") as fh:
+        writer = WARCWriter(fh, gzip=True)
+        for n, status in enumerate(statuses):  # 10 records of the first status, 9 of the next, ...
+            for i in range(len(statuses) - n):
+                _response(writer, f"https://songxanh.example.vn/{n}/{i}", b"", status)
+    with pytest.raises(InputError) as caught:
+        Pipeline.from_dict(job(tmp_path, crawl, classify={"enabled": False}, summarize={"enabled": False})).run()
+    listed = "request record (55); " + "; ".join(f"HTTP {s.split()[0]} ({10 - n})" for n, s in enumerate(statuses[:7]))
+    assert f"it holds 110 records and none of them is an HTML page with HTTP status 200 (skipped: {listed})." in \
+        str(caught.value)
+
+
 # --- a damaged record among good ones: the records before and after it are read --------------------------------
 
 def _five_pages(compress: bool) -> bytes:
