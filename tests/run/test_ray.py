@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 
@@ -98,6 +99,27 @@ def test_ray_reads_a_folder_of_warc_files_one_per_task(tmp_path, local_ray):
         [(5, 4, 1, sum(skipped.values()))] * 2
     assert rows["ray"] == rows["local"]
     assert manifests["ray"]["skipped"] == manifests["local"]["skipped"] == skipped
+
+
+def test_a_resumed_ray_run_keeps_the_skipped_counts_of_the_files_saved_before(tmp_path, local_ray):
+    """A run refused at its commit (too many quarantined rows: exit 6) keeps its saved parts; the rerun with a
+    higher threshold computes nothing again, and its manifest still counts what every file's reader skipped."""
+    from pipeline.errors import QuarantineThresholdError
+    from tests.io.test_warc import SKIPPED, write_crawl, write_two_pages
+
+    crawl = tmp_path / "crawl"
+    crawl.mkdir()
+    write_crawl(crawl / "CC-NEWS-1.warc.gz")
+    write_two_pages(crawl / "CC-NEWS-2.warc.gz")
+    cfg = job(tmp_path, crawl, runner={"kind": "ray", "ray": {"actors": 2}, "max_quarantined_fraction": 0.1})
+    with pytest.raises(QuarantineThresholdError):
+        Pipeline.from_dict(cfg).run()
+    cfg["runner"]["max_quarantined_fraction"] = 1.0
+    summary = Pipeline.from_dict(cfg).run()
+    assert (summary.read, summary.written, summary.quarantined) == (5, 4, 1)
+    manifest = json.loads((tmp_path / "out" / "results.manifest.json").read_text(encoding="utf-8"))
+    assert manifest["resumed_from_row"] == 5
+    assert manifest["skipped"] == {**SKIPPED, "request record": SKIPPED["request record"] + 2}
 
 
 def test_ray_reads_a_saved_dataset_folder_whole_as_the_local_runner(tmp_path, local_ray):
@@ -204,8 +226,16 @@ def test_a_quiet_ray_run_prints_nothing_of_its_own_or_of_rays_python_side(tmp_pa
     cfg = job(tmp_path, source, runner={"kind": "ray", "ray": {"actors": 1}})
     (tmp_path / "job.yaml").write_text(yaml.safe_dump(cfg, allow_unicode=True), encoding="utf-8")
     vnnews = str(Path(sys.executable).parent / "vnnews")
+    # What Ray's worker processes print goes to Ray's log files, never to the user's terminal: each worker says
+    # something as it starts (a sitecustomize on PYTHONPATH, which the workers inherit)
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text(
+        "import sys\nif 'default_worker' in (sys.argv[0] if sys.argv else ''):\n"
+        "    print('a Ray worker speaks', file=sys.stderr, flush=True)\n", encoding="utf-8")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(site), os.environ.get("PYTHONPATH")]))}
     done = subprocess.run([vnnews, "run", str(tmp_path / "job.yaml"), "-q"], capture_output=True, text=True,
-                          timeout=300, stdin=subprocess.DEVNULL)
+                          timeout=300, stdin=subprocess.DEVNULL, env=env)
     assert done.returncode == 0, done.stderr
     assert done.stdout == ""
     assert [line for line in done.stderr.splitlines() if "core_worker.cc" not in line] == [], done.stderr
