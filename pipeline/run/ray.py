@@ -188,6 +188,27 @@ def init_ray(config: JobConfig) -> None:
     context.target_max_block_size = BLOCK_BYTES
 
 
+def check_actor_fits(config: JobConfig, nodes: list[dict[str, Any]]) -> None:
+    """Refuse a job none of whose actors fits on a node of ``nodes`` (``ray.nodes()``): Ray would wait for such a
+    node for ever, and the run would hang without a word. On a cluster, which an autoscaler may grow, a warning."""
+    runner = config.runner.ray
+    need = {"CPU": runner.cpus_per_actor, "GPU": runner.gpus_per_actor}
+    have = [node.get("Resources", {}) for node in nodes if node.get("Alive")]
+    if any(all(res.get(kind, 0) >= amount for kind, amount in need.items()) for res in have):
+        return
+    most = {kind: max((res.get(kind, 0) for res in have), default=0) for kind in need}
+    where = f"the Ray cluster at runner.ray.address={runner.address}" if runner.address else "the local Ray instance"
+    asked = " and ".join(f"{kind.lower()}s_per_actor={amount:g}" for kind, amount in need.items() if amount)
+    most_text = " and ".join(f"{most[kind]:g} {kind}{'' if most[kind] == 1 else 's'}" for kind in need)
+    message = (f"Each Ray actor asks for runner.ray.{asked}, but no node of {where} has that much (at most "
+               f"{most_text} on one node), so no actor can start")
+    if runner.address:
+        log.warning("%s until the cluster adds such a node (an autoscaler may); the run waits for it.", message)
+        return
+    raise ConfigError(f"{message} and the run would wait for ever. Lower runner.ray.cpus_per_actor or "
+                      "runner.ray.gpus_per_actor (0 GPUs runs the models on CPUs), or run on machines that have them.")
+
+
 @dataclass
 class _FileResults:
     """One input file's results, held by the driver until every row of the file is in."""
@@ -233,6 +254,7 @@ class RayRunner:
 
         config = job.config
         init_ray(config)
+        check_actor_fits(config, ray.nodes())
         data = portable_config(config)
         done = {part.label for part in job.state.parts()}
         for part in job.state.parts():

@@ -251,6 +251,70 @@ def test_a_quiet_ray_run_prints_nothing_of_its_own_or_of_rays_python_side(tmp_pa
     assert loud.returncode == 0 and "Running Dataset" not in loud.stderr and "row/s]" not in loud.stderr, loud.stderr
 
 
+def test_actors_that_fit_on_no_node_are_refused_at_once_not_waited_for(tmp_path):
+    """`runner.ray.gpus_per_actor: 1` on a machine without a GPU: Ray would wait for such a node for ever, so the
+    run stops at once with the config error (exit 2) in one paragraph, and runs with the GPUs set to 0."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import yaml
+
+    source = write_jsonl(tmp_path / "in.jsonl", articles(5))
+    cfg = job(tmp_path, source, runner={"kind": "ray", "ray": {"actors": 1, "gpus_per_actor": 1}})
+    (tmp_path / "job.yaml").write_text(yaml.safe_dump(cfg, allow_unicode=True), encoding="utf-8")
+    vnnews = str(Path(sys.executable).parent / "vnnews")
+    refused = subprocess.run([vnnews, "run", str(tmp_path / "job.yaml"), "-q"], capture_output=True, text=True,
+                             timeout=120, stdin=subprocess.DEVNULL)
+    assert refused.returncode == 2, refused.stderr
+    lines = [line for line in refused.stderr.splitlines() if "core_worker.cc" not in line]
+    assert len(lines) == 1 and lines[0].startswith("error: Each Ray actor asks for runner.ray.cpus_per_actor=1 and "
+                                                   "gpus_per_actor=1, but no node of the local Ray instance"), lines
+    assert not (tmp_path / "out" / "results.jsonl").exists()
+    done = subprocess.run([vnnews, "run", str(tmp_path / "job.yaml"), "-q", "--set", "runner.ray.gpus_per_actor=0"],
+                          capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL)
+    assert done.returncode == 0, done.stderr
+    assert len((tmp_path / "out" / "results.jsonl").read_text(encoding="utf-8").splitlines()) == 5
+
+
+NODES = [{"Alive": True, "Resources": {"CPU": 2.0, "GPU": 1.0}}, {"Alive": True, "Resources": {"CPU": 8.0}},
+         {"Alive": False, "Resources": {"CPU": 64.0, "GPU": 8.0}}]
+
+
+@pytest.mark.parametrize(("cpus", "gpus", "fits"), [
+    (2, 1, True),  # the first node, exactly
+    (8, 0, True),  # the second node, exactly
+    (3, 1, False),  # the node with a GPU has 2 CPUs; the node with 8 CPUs has no GPU
+    (9, 0, False),
+    (1, 2, False),  # 8 GPUs only on a node that is gone
+])
+def test_an_actor_fits_when_one_live_node_has_all_it_asks_for(cpus, gpus, fits, caplog):
+    """On the local Ray instance a job whose actors fit nowhere is a config error; on a cluster, which an
+    autoscaler may grow, a warning, and the run waits."""
+    from pipeline.config import JobConfig, load_config
+    from pipeline.errors import ConfigError
+    from pipeline.run.ray import check_actor_fits
+
+    def config(address):
+        return load_config(JobConfig, data={"input": {"path": "in.jsonl"}, "output": {"path": "out.jsonl"},
+                                            "runner": {"kind": "ray", "ray": {"address": address,
+                                                                              "cpus_per_actor": cpus,
+                                                                              "gpus_per_actor": gpus}}})
+
+    with caplog.at_level("WARNING", logger="pipeline.run.ray"):
+        check_actor_fits(config("ray://head:10001"), NODES)
+    if fits:
+        check_actor_fits(config(None), NODES)
+        assert not caplog.records
+        return
+    (record,) = caplog.records
+    assert "no node of the Ray cluster at runner.ray.address=ray://head:10001" in record.getMessage()
+    assert "(at most 8 CPUs and 1 GPU on one node)" in record.getMessage()
+    assert "until the cluster adds such a node" in record.getMessage()
+    with pytest.raises(ConfigError, match=r"no node of the local Ray instance has that much .* wait for ever"):
+        check_actor_fits(config(None), NODES)
+
+
 def test_actors_get_absolute_paths_and_hub_ids_as_given(tmp_path, monkeypatch):
     """Actors may run in another working directory: local paths (input, models) go to them absolute, a hub id as
     it is, and each actor runs its batches as a local runner without progress."""
