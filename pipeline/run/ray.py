@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import json
 import logging
+import signal
+import threading
 import time
 from collections import Counter
 from collections.abc import Iterable, Iterator
@@ -41,6 +43,7 @@ from pipeline.run.processing import Processor
 log = logging.getLogger(__name__)
 
 BLOCK_BYTES = 256 * 1024
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)  # what `vnnews run` turns into a clean stop
 
 
 def portable_config(config: JobConfig) -> dict[str, Any]:
@@ -169,6 +172,7 @@ def init_ray(config: JobConfig) -> None:
     # Ray's own log lines from warnings up; errors only under `vnnews -q`, whose root logger takes errors only
     level = max(logging.WARNING, logging.getLogger().getEffectiveLevel())
     kwargs: dict[str, Any] = {"include_dashboard": False, "logging_level": level, "log_to_driver": False}
+    handlers = {signum: signal.getsignal(signum) for signum in STOP_SIGNALS}
     try:
         if runner.address:
             ray.init(address=runner.address, **kwargs)
@@ -181,6 +185,8 @@ def init_ray(config: JobConfig) -> None:
             f"Cannot start or join {where}: {reason}. Start the cluster first (`ray start --head` on its head "
             "node), fix runner.ray.address, or set runner.ray.address: null to start Ray on this machine."
         ) from None
+    finally:
+        _restore(handlers)
     context = ray.data.DataContext.get_current()
     context.enable_progress_bars = False
     # Small blocks (a few hundred articles of JSON) so that one big input file is split and feeds
@@ -207,6 +213,16 @@ def check_actor_fits(config: JobConfig, nodes: list[dict[str, Any]]) -> None:
         return
     raise ConfigError(f"{message} and the run would wait for ever. Lower runner.ray.cpus_per_actor or "
                       "runner.ray.gpus_per_actor (0 GPUs runs the models on CPUs), or run on machines that have them.")
+
+
+def _restore(handlers: dict[signal.Signals, Any]) -> None:
+    """Put back the signal handlers ``ray.init`` replaced: on the driver it turns SIGTERM into a C++ stack dump and
+    exit 15, so a stopped run would neither say where it stopped nor exit 143 as documented."""
+    if threading.current_thread() is not threading.main_thread():
+        return  # (Python sets handlers from the main thread only; neither does Ray elsewhere)
+    for signum, handler in handlers.items():
+        if handler is not None and signal.getsignal(signum) is not handler:
+            signal.signal(signum, handler)
 
 
 @dataclass

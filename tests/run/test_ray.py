@@ -211,6 +211,47 @@ def test_a_killed_ray_run_resumes_by_finished_file(tmp_path):
     assert 0 < manifest["resumed_from_row"] < 483
 
 
+def test_sigterm_stops_a_ray_run_with_its_line_and_exit_143_and_the_rerun_goes_on(tmp_path):
+    """`ray.init` replaces the driver's SIGTERM handler with its own (a C++ stack dump, exit 15); the runner puts
+    vnnews' back, so a stopped Ray run says where it stopped, exits 143, and the rerun finishes the other files."""
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    import yaml
+
+    folder = tmp_path / "day"
+    folder.mkdir()
+    rows = articles(2400)
+    for n in range(24):
+        write_jsonl(folder / f"f{n:02d}.jsonl", rows[n * 100 : (n + 1) * 100])
+    cfg = job(tmp_path, folder, input={"batch_size": 20}, runner={"kind": "ray", "ray": {"actors": 1}})
+    (tmp_path / "job.yaml").write_text(yaml.safe_dump(cfg, allow_unicode=True), encoding="utf-8")
+    vnnews = str(Path(sys.executable).parent / "vnnews")
+    parts = tmp_path / "out" / "results.state" / "parts"
+    proc = subprocess.Popen([vnnews, "run", str(tmp_path / "job.yaml"), "-q"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
+    deadline = time.monotonic() + 240
+    while not (parts.is_dir() and any(parts.glob("*.part"))) and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    _, stderr = proc.communicate(timeout=120)
+    lines = [line for line in stderr.splitlines() if "core_worker.cc" not in line]
+    assert proc.returncode == 143, stderr
+    assert len(lines) == 1 and lines[0].startswith("error: interrupted by SIGTERM; the input files whose rows were "
+                                                   "all saved ("), lines
+    assert lines[0].endswith("run the same command to go on with the other files.")
+    done = subprocess.run([vnnews, "run", str(tmp_path / "job.yaml"), "-q"], capture_output=True, text=True,
+                          timeout=300, stdin=subprocess.DEVNULL)
+    assert done.returncode == 0, done.stderr
+    out = [json.loads(line)["id"] for line in (tmp_path / "out" / "results.jsonl").read_text("utf-8").splitlines()]
+    assert sorted(out) == sorted(r["id"] for r in rows)
+    manifest = json.loads((tmp_path / "out" / "results.manifest.json").read_text(encoding="utf-8"))
+    assert 0 < manifest["resumed_from_row"] < 2400
+
+
 def test_a_quiet_ray_run_prints_nothing_of_its_own_or_of_rays_python_side(tmp_path):
     """`vnnews run -q` with the Ray runner: nothing on stdout, and on stderr no line from Ray's Python side (its
     start-up warnings, Ray Data's plan and progress lines). Ray's C++ core still writes one error-level line about
