@@ -281,6 +281,37 @@ def test_kill_during_the_commit(tmp_path, mode, moment):
     assert "up to date" in _run(cfg).stdout
 
 
+@pytest.mark.parametrize("moment", ["begun", "written", "renamed"])
+def test_sigterm_during_the_commit_says_so_and_the_rerun_finishes(tmp_path, moment):
+    """SIGTERM at a named instant of the commit (tests/e2e/killpoint): one line that says the run stopped while
+    committing and where its rows are kept, exit 143, the previous output whole unless the rename was done, and
+    the rerun ends with every row once."""
+    input_path, ids = _make_input(tmp_path, 300)
+    output = tmp_path / "out" / "results.jsonl"
+    cfg = _config(tmp_path, input_path, output, checkpoint_seconds=2, report=False)
+    output.parent.mkdir(parents=True)
+    output.write_text('{"id": "yesterday"}\n', encoding="utf-8")
+    env = {**os.environ, "VNNEWS_TEST_KILL_AT": moment, "VNNEWS_TEST_KILL_OUTPUT": str(output),
+           "VNNEWS_TEST_KILL_SIGNAL": "SIGTERM",
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(KILLPOINT), os.environ.get("PYTHONPATH")]))}
+    stopped = subprocess.run([VNNEWS, "run", "-q", str(cfg)], capture_output=True, text=True, timeout=600, env=env)
+    assert stopped.returncode == 143, stopped.stderr
+    state = output.with_name("results.state")
+    assert stopped.stderr == (f"error: interrupted by SIGTERM while committing; rows before {len(ids) + len(BAD_LINES)}"
+                              f" are saved in {state}: run the same command to resume from there.\n")
+    if moment == "renamed":
+        assert set(_output_ids(output)) == ids
+    else:
+        assert output.read_text(encoding="utf-8") == '{"id": "yesterday"}\n'
+    done = _run(cfg)
+    assert done.returncode == 0, done.stderr
+    out_ids = _output_ids(output)
+    assert len(out_ids) == len(set(out_ids)) and set(out_ids) == ids
+    assert json.loads(output.with_name("results.manifest.json").read_text("utf-8"))["resumed_from_row"] == \
+        len(ids) + len(BAD_LINES)
+    assert not [p.name for p in output.parent.iterdir() if p.name.endswith((".partial", ".tmp"))]
+
+
 def test_kill_with_time_checkpoints_then_rerun(tmp_path):
     """The default checkpointing (a part every 2 s, not every batch): kills mid-run lose at most the batches
     since the last part, and the rerun resumes at the last part's end with every row once."""

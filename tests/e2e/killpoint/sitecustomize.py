@@ -9,6 +9,9 @@ beside the output, renamed over it):
 - ``written``: the temporary file is written whole and is about to be renamed over the output;
 - ``renamed``: just after the rename, before the run is marked complete.
 
+``VNNEWS_TEST_KILL_SIGNAL`` (a signal's name, SIGKILL by default) sends another signal at that instant instead:
+SIGTERM, as a scheduler stopping the job would.
+
 Polling the file system for these instants would race them: on a loaded machine a poll can miss the short
 window, or its kill land after the run has ended.
 """
@@ -21,8 +24,11 @@ _AT = os.environ.get("VNNEWS_TEST_KILL_AT")
 _OUTPUT = os.environ.get("VNNEWS_TEST_KILL_OUTPUT")
 
 
+_SIGNAL = signal.Signals[os.environ.get("VNNEWS_TEST_KILL_SIGNAL", "SIGKILL")]
+
+
 def _die() -> None:
-    os.kill(os.getpid(), signal.SIGKILL)
+    os.kill(os.getpid(), _SIGNAL)
 
 
 if _AT and _OUTPUT:
