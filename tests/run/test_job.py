@@ -20,6 +20,7 @@ from pipeline.run.job import MAX_REPAIRS, Job, Points, RunSummary, run_job
 from pipeline.run.local import LocalRunner
 from pipeline.run.processing import Processor
 from tests.conftest import ROOT, SAMPLES, job, write_jsonl
+from tests.synthetic import articles
 
 VNNEWS = str(Path(sys.executable).parent / "vnnews")
 
@@ -317,6 +318,28 @@ def test_a_local_run_over_a_crawl_shows_how_much_of_it_was_read(tmp_path, caplog
         Pipeline.from_dict(config).run()
     lines = [r.getMessage() for r in caplog.records if r.name == "pipeline.progress"]
     assert lines and all(f"/{size / 2**20:,.1f} MiB read" in line for line in lines), lines
+
+
+def test_the_manifest_keeps_the_runs_own_times_to_the_millisecond(tmp_path, monkeypatch):
+    """Throughput points and the steps the run times itself (open, commit) are rounded to the millisecond, not
+    coarser: with a clock that reads 1.0011 s later at each call, each of them is a whole number of ticks to
+    within half a millisecond."""
+    import itertools
+    import types
+
+    import pipeline.run.job as job_module
+
+    tick = 1.0011
+    ticks = itertools.count()
+    monkeypatch.setattr(job_module, "time", types.SimpleNamespace(monotonic=lambda: next(ticks) * tick,
+                                                                  time=time.time))
+    config = job(tmp_path, write_jsonl(tmp_path / "in.jsonl", articles(40)), input={"batch_size": 8})
+    Pipeline.from_dict(config).run()
+    manifest = json.loads((tmp_path / "out" / "results.manifest.json").read_text(encoding="utf-8"))
+    steps = manifest["seconds_by_step"]
+    times = [point[0] for point in manifest["throughput"]] + [steps["open"], steps["commit"]]
+    assert len(times) == 8 and all(t > 1 for t in times)
+    assert all(abs(t - round(t / tick) * tick) < 0.0005 for t in times), times
 
 
 def _output_rows(tmp_path: Path) -> list[dict]:
