@@ -221,7 +221,7 @@ def _restore(handlers: dict[signal.Signals, Any]) -> None:
     if threading.current_thread() is not threading.main_thread():
         return  # (Python sets handlers from the main thread only; neither does Ray elsewhere)
     for signum, handler in handlers.items():
-        if handler is not None and signal.getsignal(signum) is not handler:
+        if handler is not None:  # (None: a handler set outside Python, which Python cannot put back)
             signal.signal(signum, handler)
 
 

@@ -252,6 +252,30 @@ def test_sigterm_stops_a_ray_run_with_its_line_and_exit_143_and_the_rerun_goes_o
     assert 0 < manifest["resumed_from_row"] < 2400
 
 
+def test_signal_handlers_are_put_back_from_the_main_thread_only():
+    """Python sets signal handlers from the main thread only: a run started from another thread (a notebook's
+    worker, a web server) leaves them to that program, with no ValueError."""
+    import signal
+    import threading
+
+    from pipeline.run.ray import _restore
+
+    def mine(signum, frame):
+        pass
+
+    before = signal.getsignal(signal.SIGTERM)
+    try:
+        failures = []
+        thread = threading.Thread(target=lambda: failures.append(_restore({signal.SIGTERM: mine})) or None)
+        thread.start()
+        thread.join()
+        assert failures == [None] and signal.getsignal(signal.SIGTERM) is before
+        _restore({signal.SIGTERM: mine, signal.SIGHUP: None})
+        assert signal.getsignal(signal.SIGTERM) is mine
+    finally:
+        signal.signal(signal.SIGTERM, before)
+
+
 def test_a_quiet_ray_run_prints_nothing_of_its_own_or_of_rays_python_side(tmp_path):
     """`vnnews run -q` with the Ray runner: nothing on stdout, and on stderr no line from Ray's Python side (its
     start-up warnings, Ray Data's plan and progress lines). Ray's C++ core still writes one error-level line about
