@@ -37,9 +37,13 @@ def test_process_start_is_when_the_interpreter_started():
     assert launched - 0.03 <= start <= before + 0.03
 
 
-@pytest.mark.parametrize(("stat", "uptime"), [(None, None), ("1 (vnnews) S 1", "5.0 1.0"), ("1 (x) " + "1 " * 30, "?")])
+@pytest.mark.parametrize(("stat", "uptime"), [
+    (None, None), ("1 (vnnews) S 1", "5.0 1.0"), ("1 (x) " + "1 " * 30, "?"),
+    ("1 (x) " + "1 " * 19 + "999999", "5.0 1.0"),  # started 9,999.99 s after boot, which was 5 s ago
+])
 def test_where_the_system_does_not_say_when_the_process_started_it_starts_now(tmp_path, monkeypatch, stat, uptime):
-    """No /proc (another system), or /proc files not as Linux writes them: the run's clock starts when asked."""
+    """No /proc (another system), /proc files not as Linux writes them, or a start they put after now (clocks
+    that disagree): the run's clock starts when asked, never in the future."""
     from pipeline.run import job as job_module
 
     files = {"/proc/self/stat": tmp_path / "stat", "/proc/uptime": tmp_path / "uptime"}
