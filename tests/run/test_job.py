@@ -55,6 +55,18 @@ def test_where_the_system_does_not_say_when_the_process_started_it_starts_now(tm
     assert before <= job_module.process_start() <= time.monotonic()
 
 
+def test_the_process_start_is_read_after_the_last_parenthesis_of_its_name(tmp_path, monkeypatch):
+    """/proc/self/stat puts the command's name in parentheses, and a name may hold ")" itself: the fields are
+    read after the last one (here: started 5 s after boot, which was 10 s ago)."""
+    from pipeline.run import job as job_module
+
+    (tmp_path / "stat").write_text("1 (a) b) " + "1 " * 19 + str(5 * os.sysconf("SC_CLK_TCK")), encoding="ascii")
+    (tmp_path / "uptime").write_text("10.0 1.0", encoding="ascii")
+    files = {"/proc/self/stat": tmp_path / "stat", "/proc/uptime": tmp_path / "uptime"}
+    monkeypatch.setattr(job_module, "Path", lambda name: files[name])
+    assert time.monotonic() - 5.1 < job_module.process_start() < time.monotonic() - 4.9
+
+
 def test_the_rate_counts_only_the_rows_this_process_computed():
     """A resumed run's rate leaves out the rows an earlier process computed."""
     assert RunSummary(read=10, resumed_from=4, seconds=2.0).articles_per_second == 3.0
