@@ -358,5 +358,14 @@ def test_the_manifest_keeps_the_runs_own_times_to_the_millisecond(tmp_path, monk
     assert all(abs(t - round(t / tick) * tick) < 0.0005 for t in times), times
 
 
+def test_the_manifest_is_written_for_people_to_read_vietnamese_as_it_is(tmp_path):
+    """An input named in Vietnamese shows in the manifest as it is, not as \\u escapes (the file is UTF-8 JSON)."""
+    config = job(tmp_path, write_jsonl(tmp_path / "tin-tức.jsonl", articles(2)))
+    Pipeline.from_dict(config).run()
+    text = (tmp_path / "out" / "results.manifest.json").read_text(encoding="utf-8")
+    assert "tin-tức.jsonl" in text and "\\u" not in text
+    assert json.loads(text)["input"].endswith("tin-tức.jsonl")
+
+
 def _output_rows(tmp_path: Path) -> list[dict]:
     return [json.loads(line) for line in (tmp_path / "out" / "results.jsonl").read_text(encoding="utf-8").splitlines()]
