@@ -71,6 +71,7 @@ def test_the_rate_counts_only_the_rows_this_process_computed():
     """A resumed run's rate leaves out the rows an earlier process computed."""
     assert RunSummary(read=10, resumed_from=4, seconds=2.0).articles_per_second == 3.0
     assert RunSummary(read=10, seconds=0.0).articles_per_second == 0.0
+    assert RunSummary(read=10, seconds=0.5).articles_per_second == 20.0  # a run shorter than a second has a rate
 
 
 def test_the_manifest_accounts_for_the_whole_process_wall_time(tmp_path):
@@ -365,6 +366,23 @@ def test_the_manifest_is_written_for_people_to_read_vietnamese_as_it_is(tmp_path
     text = (tmp_path / "out" / "results.manifest.json").read_text(encoding="utf-8")
     assert "tin-tức.jsonl" in text and "\\u" not in text
     assert json.loads(text)["input"].endswith("tin-tức.jsonl")
+
+
+def test_no_step_of_the_manifest_is_negative_when_the_steps_overlap(tmp_path, monkeypatch):
+    """Stage times can add up to more than the run's wall time (the reader thread reads while the stages run):
+    "other", the rest, is then 0, never negative. Here each stage's clock reads 10 s later at every call."""
+    import itertools
+    import types
+
+    import pipeline.run.processing as processing_module
+
+    ticks = itertools.count()
+    monkeypatch.setattr(processing_module, "time", types.SimpleNamespace(perf_counter=lambda: next(ticks) * 10.0))
+    Pipeline.from_dict(job(tmp_path, write_jsonl(tmp_path / "in.jsonl", articles(3)))).run()
+    manifest = json.loads((tmp_path / "out" / "results.manifest.json").read_text(encoding="utf-8"))
+    steps = manifest["seconds_by_step"]
+    assert steps["classify"] >= 10 > manifest["seconds"]
+    assert steps["other"] == 0.0 and min(steps.values()) >= 0.0
 
 
 def _output_rows(tmp_path: Path) -> list[dict]:
