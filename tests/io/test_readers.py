@@ -214,29 +214,27 @@ def test_utf16_jsonl_with_lone_cr_and_a_line_over_the_cap(tmp_path):
 
 # --- CSV ----------------------------------------------------------------------------------------
 
-def test_csv_unclosed_quote_quarantines_one_line_and_reads_the_next_ones(tmp_path):
+@pytest.mark.parametrize(("text", "rows", "bad", "reason"), [
+    # the quote swallows lines until the field count comes out wrong
+    ('id,title,text\na,"ok, fine","line one\nline two"\nb,"broken,text b\nc,t,text c\nd,t,"text d ""quoted"""\n',
+     [("a", "ok, fine", "line one\nline two"), ("c", "t", "text c"), ("d", "t", 'text d "quoted"')],
+     ("q.csv:4", 'b,"broken,text b\n'), "unclosed quote on this line (it swallows 2 more lines into a row of 2 "
+     "fields, the header has 3)"),
+    # the field count comes out right: the quote pairs with the one that opens a field two lines down, and the text
+    # after that one gives the pairing away
+    ('id,title,text\n1,Tin một,"Nội dung một\n2,Tin hai,Nội dung hai.\n3,Tin ba,"Nội dung ""ba""."\n'
+     '4,Tin bốn,"Dòng một\nDòng hai"\n',
+     [("2", "Tin hai", "Nội dung hai."), ("3", "Tin ba", 'Nội dung "ba".'), ("4", "Tin bốn", "Dòng một\nDòng hai")],
+     ("q.csv:2", '1,Tin một,"Nội dung một\n'), "unclosed quote on this line (it pairs with a quote 2 lines further "
+     "down that text follows, not a delimiter)"),
+])
+def test_csv_unclosed_quote_quarantines_one_line_and_reads_the_next_ones(tmp_path, text, rows, bad, reason):
     path = tmp_path / "q.csv"
-    path.write_text('id,title,text\na,"ok, fine","line one\nline two"\nb,"broken,text b\nc,t,text c\n'
-                    'd,t,"text d ""quoted"""\n', encoding="utf-8")
-    records, bad = _read(path)
-    assert _core(records) == [("a", "ok, fine", "line one\nline two"), ("c", "t", "text c"),
-                              ("d", "t", 'text d "quoted"')]
-    assert [(q.source, q.to_json()["raw"]) for q in bad] == [("q.csv:4", 'b,"broken,text b\n')]
-    assert bad[0].reason.startswith("unclosed quote on this line (it swallows 2 more lines")
-
-
-def test_csv_unclosed_quote_closed_by_a_later_fields_quote_is_caught_by_the_text_after_it(tmp_path):
-    """The field count can come out right: a quote left open on line 2 pairs with the quote that opens a field
-    two lines down, and the text after that quote shows the pairing is wrong."""
-    path = tmp_path / "q.csv"
-    path.write_text('id,title,text\n1,Tin một,"Nội dung một\n2,Tin hai,Nội dung hai.\n3,Tin ba,"Nội dung ""ba""."\n'
-                    '4,Tin bốn,"Dòng một\nDòng hai"\n', encoding="utf-8")
-    records, bad = _read(path)
-    assert _core(records) == [("2", "Tin hai", "Nội dung hai."), ("3", "Tin ba", 'Nội dung "ba".'),
-                              ("4", "Tin bốn", "Dòng một\nDòng hai")]
-    assert [(q.source, q.to_json()["raw"]) for q in bad] == [("q.csv:2", '1,Tin một,"Nội dung một\n')]
-    assert bad[0].reason == ("unclosed quote on this line (it pairs with a quote 2 lines further down that text "
-                             "follows, not a delimiter); the lines after it are read again as rows")
+    path.write_text(text, encoding="utf-8")
+    records, quarantined = _read(path)
+    assert _core(records) == rows
+    assert [(q.source, q.to_json()["raw"]) for q in quarantined] == [bad]
+    assert quarantined[0].reason == f"{reason}; the lines after it are read again as rows"
 
 
 @pytest.mark.parametrize(("delimiter", "setting"), [(";", "auto"), ("\t", "auto"), ("|", "auto"), (";", ";")])
