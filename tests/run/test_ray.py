@@ -378,6 +378,10 @@ def test_an_actor_fits_when_one_live_node_has_all_it_asks_for(cpus, gpus, fits, 
     assert "until the cluster adds such a node" in record.getMessage()
     with pytest.raises(ConfigError, match=r"no node of the local Ray instance has that much .* wait for ever"):
         check_actor_fits(config(None), NODES)
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="pipeline.run.ray"):  # a cluster whose nodes are all gone (scaled down)
+        check_actor_fits(config("ray://head:10001"), NODES[2:])
+    assert "(at most 0 CPUs and 0 GPUs on one node)" in caplog.records[0].getMessage()
 
 
 def test_actors_get_absolute_paths_and_hub_ids_as_given(tmp_path, monkeypatch):
