@@ -11,9 +11,7 @@ from __future__ import annotations
 import os
 import signal
 
-from pipeline.errors import SIGNAL_EXIT_CODES, Signalled
-
-HANDLED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+from pipeline.errors import SIGNAL_EXIT_CODES, STOP_SIGNALS, Signalled
 
 
 def stop(when: str):
@@ -29,7 +27,7 @@ def stop(when: str):
 
 
 def main() -> None:
-    for signum in HANDLED:
+    for signum in STOP_SIGNALS:
         signal.signal(signum, stop("before the command began its work; nothing was changed."))
     try:
         from pipeline.cli import main as cli_main
@@ -43,7 +41,7 @@ def main() -> None:
         # interpreter shuts down, must not turn that status into a death by signal. Ignored, process-wide
         # (any thread may receive it), and kept ignored by the interpreter's own shutdown, which resets
         # Python handlers to the default action, which is death.
-        for signum in HANDLED:
+        for signum in STOP_SIGNALS:
             signal.signal(signum, signal.SIG_IGN)
 
 

@@ -20,7 +20,7 @@ from typing import Annotated
 
 import typer
 
-from pipeline.errors import Interrupted, Signalled, VnnewsError, interrupt_signal
+from pipeline.errors import STOP_SIGNALS, Interrupted, Signalled, VnnewsError, interrupt_signal
 from pipeline.redact import redact
 
 app = typer.Typer(
@@ -132,8 +132,7 @@ def _interruptible(what_now: str):
     (while models load, say) gets ``what_now``. A signal that lands inside a compiled kernel
     surfaces as another exception caused by the interrupt (:func:`~pipeline.errors.interrupt_signal`).
     """
-    handled = [signal.SIGINT, signal.SIGTERM, signal.SIGHUP]
-    previous = {signum: signal.signal(signum, _on_signal) for signum in handled}
+    previous = {signum: signal.signal(signum, _on_signal) for signum in STOP_SIGNALS}
     try:
         yield
     except (typer.Exit, VnnewsError):

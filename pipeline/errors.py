@@ -11,6 +11,8 @@ quarantined, 129/130/143 interrupted by SIGHUP / SIGINT (Ctrl-C) / SIGTERM.
 
 from __future__ import annotations
 
+import signal
+
 
 class VnnewsError(Exception):
     """Base class for errors whose message tells the user what to change."""
@@ -49,6 +51,8 @@ class QuarantineThresholdError(VnnewsError):
 
 
 SIGNAL_EXIT_CODES = {"SIGHUP": 129, "SIGINT": 130, "SIGTERM": 143}
+# The signals a run stops on cleanly (one line, the exit code above): the CLI and the Ray runner handle these.
+STOP_SIGNALS = tuple(signal.Signals[name] for name in SIGNAL_EXIT_CODES)
 
 
 class Interrupted(VnnewsError):

@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from pipeline.config import JobConfig, resolve_model_path
-from pipeline.errors import ConfigError, first_line
+from pipeline.errors import STOP_SIGNALS, ConfigError, first_line
 from pipeline.io.records import Quarantined, stamp_hashes
 from pipeline.io.writers import dumps
 from pipeline.run.job import Job, RunSummary, run_job
@@ -43,7 +43,6 @@ from pipeline.run.processing import Processor
 log = logging.getLogger(__name__)
 
 BLOCK_BYTES = 256 * 1024
-STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)  # what `vnnews run` turns into a clean stop
 
 
 def portable_config(config: JobConfig) -> dict[str, Any]:
