@@ -214,6 +214,16 @@ def check_actor_fits(config: JobConfig, nodes: list[dict[str, Any]]) -> None:
                       "runner.ray.gpus_per_actor (0 GPUs runs the models on CPUs), or run on machines that have them.")
 
 
+def actor_options(config: JobConfig) -> dict[str, Any]:
+    """The actor pool and what each actor reserves, as ``map_batches`` takes them: Ray hands an actor that
+    reserves GPUs their ids (and sets ``CUDA_VISIBLE_DEVICES`` to them), so its models find the GPU."""
+    import ray
+
+    runner = config.runner.ray
+    return {"compute": ray.data.ActorPoolStrategy(size=runner.actors), "num_cpus": runner.cpus_per_actor,
+            "num_gpus": runner.gpus_per_actor}
+
+
 def _restore(handlers: dict[signal.Signals, Any]) -> None:
     """Put back the signal handlers ``ray.init`` replaced: on the driver it turns SIGTERM into a C++ stack dump and
     exit 15, so a stopped run would neither say where it stopped nor exit 143 as documented."""
@@ -288,15 +298,12 @@ class RayRunner:
             # Reading is I/O and parsing: it reserves no CPU, so a pool of actors that takes every CPU
             # (2 actors x 1 CPU on a 2-core machine) cannot starve it into a deadlock.
             ds = ds.flat_map(read_file, fn_kwargs={"input_data": data["input"]}, num_cpus=0)
-            ray_cfg = config.runner.ray
             ds = ds.map_batches(
                 PipelineActor,
                 fn_constructor_kwargs={"config_data": data, "config_hash": job.summary.config_hash,
                                        "run_id": job.state.run_id,
                                        "known": {k: list(v) for k, v in job.known.items()}},
-                compute=ray.data.ActorPoolStrategy(size=ray_cfg.actors),
-                num_cpus=ray_cfg.cpus_per_actor,
-                num_gpus=ray_cfg.gpus_per_actor or None,
+                **actor_options(config),
                 batch_size=config.input.batch_size,
                 batch_format="numpy",
             )

@@ -17,7 +17,8 @@ pytestmark = pytest.mark.slow  # a local Ray starts in seconds and its actors lo
 
 @pytest.fixture(scope="module")
 def local_ray():
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    # One GPU that Ray only counts (this machine needs none): enough to see which actors Ray hands it to
+    ray.init(num_cpus=2, num_gpus=1, include_dashboard=False, log_to_driver=False)
     yield
     ray.shutdown()
 
@@ -382,6 +383,24 @@ def test_an_actor_fits_when_one_live_node_has_all_it_asks_for(cpus, gpus, fits, 
     with caplog.at_level("WARNING", logger="pipeline.run.ray"):  # a cluster whose nodes are all gone (scaled down)
         check_actor_fits(config("ray://head:10001"), NODES[2:])
     assert "(at most 0 CPUs and 0 GPUs on one node)" in caplog.records[0].getMessage()
+
+
+@pytest.mark.parametrize("gpus, seen", [(1, [[0], "0"]), (0, [[], None])])
+def test_an_actor_gets_the_gpus_its_job_reserves(gpus, seen, local_ray):
+    """`runner.ray.gpus_per_actor` reaches Ray: each actor is handed that many of the node's GPUs, and its
+    models see them through CUDA_VISIBLE_DEVICES; an actor that reserves none sees none."""
+    from pipeline.config import JobConfig, load_config
+    from pipeline.run.ray import actor_options
+
+    class Probe:
+        def __call__(self, batch):
+            batch["seen"] = [json.dumps([ray.get_gpu_ids(), os.environ.get("CUDA_VISIBLE_DEVICES")])] * len(batch["id"])
+            return batch
+
+    config = load_config(JobConfig, data={"input": {"path": "in.jsonl"}, "output": {"path": "out.jsonl"},
+                                          "runner": {"kind": "ray", "ray": {"actors": 1, "gpus_per_actor": gpus}}})
+    ds = ray.data.range(4, override_num_blocks=2).map_batches(Probe, batch_size=2, **actor_options(config))
+    assert {row["seen"] for row in ds.take_all()} == {json.dumps(seen)}
 
 
 def test_actors_get_absolute_paths_and_hub_ids_as_given(tmp_path, monkeypatch):
