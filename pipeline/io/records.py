@@ -240,12 +240,23 @@ def to_record(
     :data:`RESERVED_FIELDS` is kept as ``prefix`` + its name (``topic`` -> ``input_topic``), the
     prefix repeated while that name is taken too: never overwritten by a stage, never dropped. The
     fields of a :class:`FileRow` (an HTML page's ``author``) are the reader's and keep their names.
+    An id, text or title given as bytes (a Parquet BINARY column: text written without its UTF-8 mark) is
+    decoded as UTF-8; bytes that are not UTF-8 quarantine the row, naming the field.
     """
     if (problem := carry_problem(raw, strings=not strings_checked)) is not None:
         raw_id = raw.get(id_field) if id_field else None
         rid = str(raw_id) if isinstance(raw_id, str | int) and carry_problem(raw_id) is None else None
         return Quarantined(problem, _storable(raw), source, rid)
-    raw_id = raw.get(id_field) if id_field else None
+    fields = {name: raw.get(name) for name in (id_field, text_field, title_field) if name}
+    for name, value in fields.items():
+        if isinstance(value, bytes):
+            try:
+                fields[name] = value.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                known = fields.get(id_field) if id_field else None  # (the id comes first: decoded by now)
+                return Quarantined(f"field '{name}' holds bytes that are not UTF-8 text ({exc.reason} at byte "
+                                   f"{exc.start:,})", raw, source, known if isinstance(known, str) else None)
+    raw_id = fields.get(id_field) if id_field else None
     if raw_id is not None and (isinstance(raw_id, bool) or not isinstance(raw_id, (str, int))):
         return Quarantined(f"field '{id_field}' must be a string or integer, got {type(raw_id).__name__}", raw, source)
     rid = str(raw_id).strip() if raw_id is not None else None
@@ -254,13 +265,13 @@ def to_record(
 
     if text_field not in raw or raw[text_field] is None:
         return Quarantined(f"missing text field '{text_field}'", raw, source, rid)
-    text = raw[text_field]
+    text = fields[text_field]
     if not isinstance(text, str):
         return Quarantined(f"field '{text_field}' must be a string, got {type(text).__name__}", raw, source, rid)
     if not text.strip():
         return Quarantined(f"field '{text_field}' is empty", raw, source, rid)
 
-    title = raw.get(title_field) if title_field else None
+    title = fields.get(title_field) if title_field else None
     if title is not None and not isinstance(title, str):
         return Quarantined(f"field '{title_field}' must be a string, got {type(title).__name__}", raw, source, rid)
 

@@ -128,6 +128,26 @@ def test_damaged_parquet_keeps_the_rows_around_the_damaged_row_group(tmp_path):
     assert entry["source"] == "in.parquet:row 201"
 
 
+def test_parquet_text_in_a_binary_column_is_read_as_utf8(tmp_path):
+    """Writers that store strings as BINARY (no UTF-8 mark) give bytes: the text is read; bytes that are not
+    UTF-8 are one quarantine entry naming the field and row, never a row of escaped bytes."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "in.parquet"
+    texts = [f"{VI} Số {i}.".encode() for i in range(3)]
+    texts[1] = f"{VI} Số 1.".encode("utf-16")
+    pq.write_table(pa.table({"id": ["b0", "b1", "b2"], "text": pa.array(texts, pa.binary())}), path)
+
+    result = vnnews_run(tmp_path, path)
+    assert result.code == 0, result.stderr
+    assert sorted(result.rows) == ["b0", "b2"], result.reasons()
+    assert result.rows["b2"]["text"].endswith(" Số 2.")
+    (entry,) = result.quarantine
+    assert entry["reason"].startswith("field 'text' holds bytes that are not UTF-8 text (")
+    assert (entry["id"], entry["source"]) == ("b1", "in.parquet:row 2")
+
+
 # --- 2. silent skips ----------------------------------------------------------------------------
 
 def _write_csv(path: Path, rows: list[dict], delimiter: str = ",", lineterminator: str = "\r\n") -> Path:

@@ -42,6 +42,20 @@ def test_bad_rows_are_quarantined_with_reasons():
         assert out.raw is raw
 
 
+def test_an_id_text_or_title_given_as_utf8_bytes_is_read_as_text():
+    """A Parquet BINARY column holds text written without its UTF-8 mark: the same record as from strings."""
+    raw = {"id": b"a", "title": "Tiêu đề".encode(), "text": "Nội dung".encode(), "thumb": b"\x89PNG"}
+    assert to_record(raw, **FIELDS) == {"id": "a", "title": "Tiêu đề", "text": "Nội dung", "thumb": b"\x89PNG"}
+
+
+@pytest.mark.parametrize("field, rid", [("id", None), ("title", "a"), ("text", "a")])
+def test_bytes_that_are_not_utf8_quarantine_the_row_naming_the_field(field, rid):
+    raw = {"id": b"a", "title": b"T", "text": "Nội dung".encode(), field: b"N\xf4i"}  # (Latin-1, not UTF-8)
+    out = to_record(raw, **FIELDS)
+    assert isinstance(out, Quarantined) and out.raw is raw and out.id == rid
+    assert out.reason.startswith(f"field '{field}' holds bytes that are not UTF-8 text ("), out.reason
+
+
 @settings(max_examples=300, deadline=None)
 @given(st.dictionaries(st.text(max_size=8).filter(lambda k: k not in ("title", "text")),  # (content_id's fields)
                        st.one_of(st.text(max_size=20), st.integers(), st.none(), st.booleans(),
