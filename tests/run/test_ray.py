@@ -383,6 +383,10 @@ def test_an_actor_fits_when_one_live_node_has_all_it_asks_for(cpus, gpus, fits, 
     with caplog.at_level("WARNING", logger="pipeline.run.ray"):  # a cluster whose nodes are all gone (scaled down)
         check_actor_fits(config("ray://head:10001"), NODES[2:])
     assert "(at most 0 CPUs and 0 GPUs on one node)" in caplog.records[0].getMessage()
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="pipeline.run.ray"):  # (Ray lists only the resources a node has)
+        check_actor_fits(config("ray://head:10001"), NODES[1:])
+    assert "(at most 8 CPUs and 0 GPUs on one node)" in caplog.records[0].getMessage()
 
 
 @pytest.mark.parametrize("gpus, seen", [(1, [[0], "0"]), (0, [[], None])])
