@@ -20,7 +20,8 @@ each mutant runs only the tests that execute the lines it changed:
 4. ``report``: mutants, killed, survived (with their diffs), equivalent (mutation/equivalent.toml: each
    survivor that no test can kill because the program behaves the same, with the reason).
 
-``retest`` (not run by default) puts the survivors back in the queue, to try them against new tests.
+``retest`` (not run by default) puts the survivors back in the queue, to try them against new tests (not the
+known equivalents).
 
 Every step resumes: the map is measured again only where its files changed (only the changed files of
 tests, when nothing else changed: the tests written to kill survivors), a module's session is rebuilt only
@@ -249,14 +250,26 @@ def exec_session() -> None:
 
 
 def retest() -> None:
-    """Put the survivors back in the queue, for ``exec`` to try them against the tests written since."""
+    """Put the survivors back in the queue, for ``exec`` to try them against the tests written since; not those
+    mutation/equivalent.toml lists (no test can kill them, and each would run every test of its line again)."""
     import sqlite3
 
+    from cosmic_ray.work_db import WorkDB, use_db
+    from cosmic_ray.work_item import TestOutcome
+
+    equivalents = known_equivalents()
     for module in selected():
-        if _session(module).exists():
-            with sqlite3.connect(_session(module)) as db:
-                gone = db.execute("DELETE FROM work_results WHERE test_outcome = 'SURVIVED'").rowcount
-            print(f"retest {module}: {gone} survivors pending again")
+        if not _session(module).exists():
+            continue
+        source = _committed_lines(module)
+        with use_db(str(_session(module)), WorkDB.Mode.open) as db:
+            done = dict(db.results)
+            again = [item.job_id for item in db.work_items
+                     if (result := done.get(item.job_id)) is not None and result.test_outcome == TestOutcome.SURVIVED
+                     and not _equivalent(module, item, result, source, equivalents)]
+        with sqlite3.connect(_session(module)) as db:
+            db.executemany("DELETE FROM work_results WHERE job_id = ?", [(job,) for job in again])
+        print(f"retest {module}: {len(again)} survivors pending again (known equivalents kept)")
 
 
 def known_equivalents() -> list[dict]:
@@ -282,6 +295,14 @@ def _committed_lines(module: str) -> list[str]:
     """The module's lines as committed (the working tree may hold a mutant)."""
     return subprocess.run(["git", "show", f"HEAD:{module}"], cwd=ROOT, capture_output=True, text=True,
                           check=True).stdout.splitlines()
+
+
+def _equivalent(module: str, item, result, source: list[str], equivalents: list[dict]) -> str | None:
+    """Why the survivor ``item`` (its ``result`` holds the diff) is equivalent, by mutation/equivalent.toml."""
+    number = item.mutations[0].start_pos[0]
+    mutant = next((row[1:].strip() for row in (result.diff or "").splitlines()
+                   if row.startswith("+") and not row.startswith("+++")), "")
+    return equivalent_reason(equivalents, module, source[number - 1].strip(), mutant, occurrence(source, number))
 
 
 def stale_equivalents(equivalents: list[dict]) -> list[dict]:
@@ -317,13 +338,10 @@ def _outcomes(module: str, equivalents: list[dict]) -> tuple[dict[str, int], lis
                 counts["killed"] += 1  # a failing test, an import error, or a hang past the timeout
                 counts["invalid"] += "SyntaxError" in (result.output or "")  # (`**x` made `*x`: not Python)
                 continue
-            mutation = item.mutations[0]
-            line = source[mutation.start_pos[0] - 1].strip()
-            mutant = next((row[1:].strip() for row in (result.diff or "").splitlines()
-                           if row.startswith("+") and not row.startswith("+++")), "")
-            if equivalent_reason(equivalents, module, line, mutant, occurrence(source, mutation.start_pos[0])):
+            if _equivalent(module, item, result, source, equivalents):
                 counts["equivalent"] += 1
                 continue
+            mutation = item.mutations[0]
             counts["survived"] += 1
             uncovered = "no test executes" in (result.output or "")
             counts["uncovered"] += uncovered
