@@ -247,16 +247,12 @@ def to_record(
         raw_id = raw.get(id_field) if id_field else None
         rid = str(raw_id) if isinstance(raw_id, str | int) and carry_problem(raw_id) is None else None
         return Quarantined(problem, _storable(raw), source, rid)
-    fields = {name: raw.get(name) for name in (id_field, text_field, title_field) if name}
-    for name, value in fields.items():
-        if isinstance(value, bytes):
-            try:
-                fields[name] = value.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                known = fields.get(id_field) if id_field else None  # (the id comes first: decoded by now)
-                return Quarantined(f"field '{name}' holds bytes that are not UTF-8 text ({exc.reason} at byte "
-                                   f"{exc.start:,})", raw, source, known if isinstance(known, str) else None)
-    raw_id = fields.get(id_field) if id_field else None
+    raw_id = raw.get(id_field) if id_field else None
+    try:
+        if type(raw_id) is bytes:  # (bytes here and below: a Parquet BINARY column, text without its UTF-8 mark)
+            raw_id = _utf8(raw_id, id_field)
+    except ValueError as exc:
+        return Quarantined(str(exc), raw, source)
     if raw_id is not None and (isinstance(raw_id, bool) or not isinstance(raw_id, (str, int))):
         return Quarantined(f"field '{id_field}' must be a string or integer, got {type(raw_id).__name__}", raw, source)
     rid = str(raw_id).strip() if raw_id is not None else None
@@ -265,13 +261,19 @@ def to_record(
 
     if text_field not in raw or raw[text_field] is None:
         return Quarantined(f"missing text field '{text_field}'", raw, source, rid)
-    text = fields[text_field]
+    text = raw[text_field]
+    title = raw.get(title_field) if title_field else None
+    try:
+        if type(text) is bytes:
+            text = _utf8(text, text_field)
+        if type(title) is bytes:
+            title = _utf8(title, title_field)
+    except ValueError as exc:
+        return Quarantined(str(exc), raw, source, rid)
     if not isinstance(text, str):
         return Quarantined(f"field '{text_field}' must be a string, got {type(text).__name__}", raw, source, rid)
     if not text.strip():
         return Quarantined(f"field '{text_field}' is empty", raw, source, rid)
-
-    title = fields.get(title_field) if title_field else None
     if title is not None and not isinstance(title, str):
         return Quarantined(f"field '{title_field}' must be a string, got {type(title).__name__}", raw, source, rid)
 
@@ -284,6 +286,15 @@ def to_record(
                 key = prefix + key
         record[key] = value
     return record
+
+
+def _utf8(value: bytes, field: str) -> str:
+    """``value`` decoded as UTF-8; a ValueError naming ``field`` when it is not UTF-8."""
+    try:
+        return value.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"field '{field}' holds bytes that are not UTF-8 text ({exc.reason} at byte "
+                         f"{exc.start:,})") from None
 
 
 def output_row(record: Record, include_text: bool) -> Record:
