@@ -288,7 +288,11 @@ def test_a_quiet_ray_run_prints_nothing_of_its_own_or_of_rays_python_side(tmp_pa
 
     import yaml
 
-    source = write_jsonl(tmp_path / "in.jsonl", articles(20))
+    source = tmp_path / "day"  # a day's folder of many files: never a Ray worker process per file (the raylet
+    source.mkdir()  # would warn on the terminal that it started ten times as many as the machine has cores)
+    rows = articles(24)
+    for n in range(24):
+        write_jsonl(source / f"f{n:02d}.jsonl", rows[n : n + 1])
     cfg = job(tmp_path, source, runner={"kind": "ray", "ray": {"actors": 1}})
     (tmp_path / "job.yaml").write_text(yaml.safe_dump(cfg, allow_unicode=True), encoding="utf-8")
     vnnews = str(Path(sys.executable).parent / "vnnews")
@@ -305,7 +309,7 @@ def test_a_quiet_ray_run_prints_nothing_of_its_own_or_of_rays_python_side(tmp_pa
     assert done.returncode == 0, done.stderr
     assert done.stdout == ""
     assert [line for line in done.stderr.splitlines() if "core_worker.cc" not in line] == [], done.stderr
-    assert len((tmp_path / "out" / "results.jsonl").read_text(encoding="utf-8").splitlines()) == 20
+    assert len((tmp_path / "out" / "results.jsonl").read_text(encoding="utf-8").splitlines()) == 24
     manifest = json.loads((tmp_path / "out" / "results.manifest.json").read_text(encoding="utf-8"))
     steps = manifest["seconds_by_step"]  # (the Ray runner's steps add up to the run's seconds too)
     assert all(v >= 0 for v in steps.values()) and {"ray (read and compute)", "save"} <= set(steps)
